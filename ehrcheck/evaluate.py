@@ -1,0 +1,153 @@
+"""Pure rule evaluation: (evidence, rules, as-of date) -> findings.
+
+No I/O and no clock: the same evidence and date always give the same findings, which is what
+lets `probe` + `score` reproduce `audit`, and consultants re-score old evidence offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from .models import AttemptStatus, Evidence, Finding, Status
+from .rules.checks import CHECKS, Outcome
+from .rules.schema import FnCheck, OpCheck, Rule
+
+MISSING = object()
+
+NOT_OBSERVED_HINTS = {
+    "claims": "no vendor claims file was given (use --claims FILE)",
+    "chpl": "no CHPL certification evidence was gathered (CHPL lookup is not yet available)",
+}
+
+
+def build_view(evidence: Evidence) -> tuple[dict[str, Any], dict[str, str]]:
+    """The data rules see, keyed by source, and the reason each unusable source is missing."""
+    view: dict[str, Any] = {}
+    missing: dict[str, str] = {}
+    for probe_id, attempt in evidence.probes.items():
+        if attempt.status == AttemptStatus.completed:
+            view[probe_id] = attempt.data
+        else:
+            missing[probe_id] = f"the {probe_id} probe {attempt.status.value}: {attempt.reason or 'no reason given'}"
+    if evidence.claims is not None:
+        view["claims"] = evidence.claims
+    for source, hint in NOT_OBSERVED_HINTS.items():
+        if source not in view:
+            missing.setdefault(source, hint)
+    return view, missing
+
+
+def resolve(view: Any, path: str) -> Any:
+    """Follow a dotted path through dicts (and list indexes); MISSING when absent."""
+    cur = view
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return MISSING
+    return cur
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def apply_op(check: OpCheck, view: dict[str, Any]) -> tuple[bool, Any]:
+    """Evaluate one operator check; returns (holds, observed value)."""
+    if check.all is not None:
+        results = [apply_op(c, view) for c in check.all]
+        return all(r[0] for r in results), [r[1] for r in results]
+    if check.any is not None:
+        results = [apply_op(c, view) for c in check.any]
+        return any(r[0] for r in results), [r[1] for r in results]
+    value = resolve(view, check.path or "")
+    observed = None if value is MISSING else value
+    op, want = check.op, check.value
+    if op == "exists":
+        return value is not MISSING and value is not None, observed
+    if value is MISSING or value is None:
+        return op in ("not_equals", "not_in", "excludes"), observed
+    if op == "truthy":
+        return bool(value), observed
+    if op == "equals":
+        return value == want, observed
+    if op == "not_equals":
+        return value != want, observed
+    if op == "in":
+        return value in _as_list(want), observed
+    if op == "not_in":
+        return value not in _as_list(want), observed
+    if op == "includes":
+        have = value if isinstance(value, list | dict) else [value]
+        return all(w in have for w in _as_list(want)), observed
+    if op == "excludes":
+        have = value if isinstance(value, list | dict) else [value]
+        return not any(w in have for w in _as_list(want)), observed
+    if op == "regex":
+        return isinstance(value, str) and re.search(str(want), value) is not None, observed
+    if op in ("gte", "lte"):
+        try:
+            return (float(value) >= float(want)) if op == "gte" else (float(value) <= float(want)), observed
+        except (TypeError, ValueError):
+            return False, observed
+    raise ValueError(f"unknown operator {op}")  # unreachable: the schema forbids it
+
+
+def _sources(check: OpCheck) -> set[str]:
+    if check.path:
+        return {check.path.split(".")[0]}
+    return set().union(*(_sources(c) for c in (check.all or []) + (check.any or [])))
+
+
+def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_of: dt.date) -> Finding:
+    absent = [n for n in rule.needs if n not in view]
+    if absent:
+        claims_only = absent == ["claims"] or set(absent) <= {"claims", "chpl"}
+        status = Status.unverified if claims_only and "claims" in view else Status.not_observed
+        return _finding(rule, status, "; ".join(missing.get(n, f"no {n} evidence") for n in absent), None)
+    if rule.applies_if is not None and not apply_op(rule.applies_if, view)[0]:
+        return _finding(rule, Status.not_applicable, "does not apply to this target", None)
+    if isinstance(rule.check, FnCheck):
+        outcome: Outcome = CHECKS[rule.check.fn](view, rule.check.args, as_of)
+    else:
+        holds, observed = apply_op(rule.check, view)
+        outcome = Outcome("pass" if holds else "fail", observed)
+    status = Status(outcome.status)
+    if status == Status.fail and rule.fail_status == "warn":
+        status = Status.warn
+    if status == Status.passed:
+        message = rule.pass_message
+    elif status in (Status.fail, Status.warn):
+        message = rule.fail_message
+    else:
+        message = outcome.detail or ""
+    if outcome.detail and status in (Status.passed, Status.fail, Status.warn):
+        message = f"{message} {outcome.detail}".strip()
+    return _finding(rule, status, message, outcome.observed)
+
+
+def _finding(rule: Rule, status: Status, message: str, observed: Any) -> Finding:
+    return Finding(
+        rule_id=rule.id,
+        pack=rule.pack,
+        title=rule.title,
+        status=status,
+        severity=rule.severity,
+        weight=rule.weight,
+        message=message,
+        observed=observed,
+        references=rule.references,
+        remediation=rule.remediation,
+        vendor_question=rule.vendor_question,
+        probes=list(rule.needs),
+        gate=rule.gate,
+    )
+
+
+def evaluate(evidence: Evidence, rules: list[Rule], as_of: dt.date) -> list[Finding]:
+    view, missing = build_view(evidence)
+    return [evaluate_rule(rule, view, missing, as_of) for rule in rules]

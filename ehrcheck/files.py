@@ -1,0 +1,82 @@
+"""Reading and writing ehrcheck's files: evidence, claims, reports.
+
+Writes are atomic (temp file + rename) so an interrupted run never leaves half a report, and every
+read error becomes a `UserInputError` that names the file and, where known, the line or field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
+
+
+class UserInputError(Exception):
+    """Bad input from the user: shown as one clear message, exit code 2, never a traceback."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def evidence_text(evidence: Evidence) -> str:
+    return json.dumps(evidence.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def load_evidence(path: Path) -> Evidence:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read evidence file: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or data.get("schema") != EVIDENCE_SCHEMA:
+        raise UserInputError(f"{path}: not an ehrcheck evidence file (expected \"schema\": \"{EVIDENCE_SCHEMA}\")")
+    version = data.get("schema_version")
+    if version != EVIDENCE_SCHEMA_VERSION:
+        raise UserInputError(
+            f"{path}: evidence schema_version {version!r} is not supported by this ehrcheck "
+            f"(it reads version {EVIDENCE_SCHEMA_VERSION}); re-run `ehrcheck probe` to gather new evidence"
+        )
+    try:
+        return Evidence.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+        raise UserInputError(f"{path}: field '{where}': {first.get('msg')}{more}") from None
+
+
+def load_claims(path: Path) -> dict[str, Any]:
+    """Read a vendor claims YAML file. Its full schema arrives with the claims issue; for now it
+    must be a mapping, and YAML errors are reported with their line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read claims file: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: a claims file must be a YAML mapping of sections (product:, standards:, ...)")
+    return json.loads(json.dumps(data, default=str))  # dates etc. become JSON-safe strings

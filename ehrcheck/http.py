@@ -1,0 +1,243 @@
+"""The one HTTP client the probes share, with bounded retries and exchange recording.
+
+Probes never build their own client: `Fetcher` owns the `httpx.AsyncClient`, applies the retry
+policy (connect errors; 429/503 honouring Retry-After up to a cap) and records every exchange,
+redacted, into the probe's attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from . import __version__
+from .models import Exchange
+from .redact import redact_headers, redact_url
+
+USER_AGENT = f"ehrcheck/{__version__} (+https://github.com/ehrcheck/ehrcheck)"
+MAX_BODY_BYTES = 20 * 1024 * 1024  # a CapabilityStatement over 20 MB is a finding, not a read
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    timeout: float = 10.0
+    retries: int = 2
+    retry_after_cap: float = 5.0
+    backoff: float = 0.25
+    verify: ssl.SSLContext | bool | str = True
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+@dataclass
+class Response:
+    """A fully read response, small enough to keep in memory."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+    elapsed_ms: float
+    truncated: bool = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass
+class Recorder:
+    """Collects the exchanges of one probe."""
+
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def add(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+
+
+class FetchError(Exception):
+    """A request that produced no HTTP response at all; `kind` is machine-readable."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def classify_error(exc: BaseException) -> tuple[str, str]:
+    """Map an httpx/ssl exception to (kind, one-line reason) without leaking internals."""
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timeout", "connection timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", "timed out waiting for the server"
+    if isinstance(exc, httpx.ConnectError):
+        low = text.lower()
+        if "certificate" in low or "ssl" in low or "tls" in low:
+            return "tls", f"TLS handshake failed: {text}"
+        if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+            return "dns", f"host name could not be resolved: {text}"
+        if "refused" in low or "all connection attempts failed" in low:
+            return "connection_refused", "connection refused"
+        return "connect", f"could not connect: {text}"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "redirects", "too many redirects"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "protocol", f"the server broke the HTTP protocol: {text}"
+    if isinstance(exc, httpx.HTTPError):
+        return "http", text
+    return "error", text
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # HTTP-date form: treat as "no usable hint"
+
+
+class Fetcher:
+    """Shared async HTTP access for all probes of one audit."""
+
+    def __init__(self, client: httpx.AsyncClient, options: HttpOptions):
+        self.client = client
+        self.options = options
+
+    @classmethod
+    def create(cls, options: HttpOptions) -> Fetcher:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(options.timeout),
+            verify=options.verify,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+        return cls(client, options)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def get(
+        self,
+        url: str,
+        recorder: Recorder,
+        headers: dict[str, str] | None = None,
+        follow_redirects: bool = True,
+    ) -> Response:
+        """GET with retries; follows up to 5 redirects by hand, never an https->http downgrade."""
+        return await self.request("GET", url, recorder, headers, follow_redirects)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        recorder: Recorder,
+        headers: dict[str, str] | None = None,
+        follow_redirects: bool = True,
+    ) -> Response:
+        current = url
+        for _hop in range(6):
+            resp = await self._send_with_retries(method, current, recorder, headers or {})
+            if follow_redirects and resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
+                nxt = str(httpx.URL(current).join(resp.headers["location"]))
+                if current.startswith("https://") and nxt.startswith("http://"):
+                    return resp  # never follow a downgrade; the caller sees the 3xx
+                if headers and "Authorization" in headers and httpx.URL(nxt).host != httpx.URL(current).host:
+                    headers = {k: v for k, v in headers.items() if k != "Authorization"}
+                current = nxt
+                continue
+            return resp
+        raise FetchError("redirects", "too many redirects")
+
+    async def _send_with_retries(
+        self, method: str, url: str, recorder: Recorder, headers: dict[str, str]
+    ) -> Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = await self._send_once(method, url, recorder, headers)
+            except FetchError as exc:
+                if exc.kind in ("connection_refused", "connect") and attempt <= self.options.retries:
+                    await asyncio.sleep(self.options.backoff * attempt)
+                    continue
+                raise
+            if resp.status in (429, 503) and attempt <= self.options.retries:
+                wait = _retry_after_seconds(resp.headers.get("retry-after"))
+                if wait is None:
+                    wait = self.options.backoff * attempt
+                if wait <= self.options.retry_after_cap:
+                    await asyncio.sleep(wait)
+                    continue
+            return resp
+
+    async def _send_once(
+        self, method: str, url: str, recorder: Recorder, headers: dict[str, str]
+    ) -> Response:
+        start = time.perf_counter()
+        request = self.client.build_request(method, url, headers=headers)
+        try:
+            response = await self.client.send(request, stream=True)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
+            kind, reason = classify_error(exc)
+            recorder.add(
+                Exchange(
+                    method=method,
+                    url=redact_url(url),
+                    request_headers=redact_headers(request.headers),
+                    elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
+                    error=reason,
+                )
+            )
+            raise FetchError(kind, reason) from None
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.options.max_body_bytes:
+                    truncated = True
+                    break
+                chunks.append(chunk)
+        except Exception as exc:  # noqa: BLE001
+            kind, reason = classify_error(exc)
+            recorder.add(
+                Exchange(
+                    method=method,
+                    url=redact_url(url),
+                    request_headers=redact_headers(request.headers),
+                    status=response.status_code,
+                    response_headers=redact_headers(response.headers),
+                    elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
+                    error=reason,
+                )
+            )
+            raise FetchError(kind, reason) from None
+        finally:
+            await response.aclose()
+        elapsed = round((time.perf_counter() - start) * 1000, 1)
+        content = b"".join(chunks)
+        recorder.add(
+            Exchange(
+                method=method,
+                url=redact_url(url),
+                request_headers=redact_headers(request.headers),
+                status=response.status_code,
+                response_headers=redact_headers(response.headers),
+                elapsed_ms=elapsed,
+                body_bytes=size,
+                error="body exceeded the size cap" if truncated else None,
+            )
+        )
+        return Response(
+            status=response.status_code,
+            headers=response.headers,
+            content=content,
+            url=url,
+            elapsed_ms=elapsed,
+            truncated=truncated,
+        )

@@ -1,0 +1,120 @@
+"""Run the anonymous-tier probes concurrently over one client and assemble the Evidence.
+
+This is the only place that knows the list of probes. Probes that need another's result await it
+through the context, so all start at once and the run takes as long as the slowest chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from ..http import Fetcher, HttpOptions
+from ..models import AttemptStatus, Evidence, ProbeAttempt, Target
+from .access import probe_access
+from .base import ProbeContext, ProbeFn, run_probe
+from .capability import probe_capability
+from .discovery import probe_openid, probe_smart
+from .transport import probe_transport
+
+PROBES: dict[str, ProbeFn] = {
+    "capability": probe_capability,
+    "smart": probe_smart,
+    "openid": probe_openid,
+    "access": probe_access,
+    "transport": probe_transport,
+}
+
+PROBE_TITLES = {
+    "capability": "CapabilityStatement (GET [base]/metadata)",
+    "smart": "SMART configuration (.well-known/smart-configuration)",
+    "openid": "OpenID Connect discovery",
+    "access": "Unauthenticated access (Patient search, bulk export)",
+    "transport": "Transport security (TLS, certificate, HSTS)",
+    "availability": "Availability and latency",
+}
+
+
+def normalise_base_url(url: str) -> str:
+    url = url.strip()
+    if url.endswith("/metadata"):
+        url = url[: -len("/metadata")]
+    return url.rstrip("/")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def availability(attempts: dict[str, ProbeAttempt]) -> ProbeAttempt:
+    """Derived from every exchange the other probes made: no extra traffic."""
+    exchanges = [ex for a in attempts.values() for ex in a.exchanges]
+    answered = [ex for ex in exchanges if ex.status is not None]
+    latencies = sorted(ex.elapsed_ms for ex in answered if ex.elapsed_ms is not None)
+    data: dict[str, Any] = {
+        "requests": len(exchanges),
+        "answered": len(answered),
+        "failed": len(exchanges) - len(answered),
+        "server_errors": sum(1 for ex in answered if ex.status and ex.status >= 500),
+        "median_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "max_ms": max(latencies) if latencies else None,
+        "reachable": bool(answered),
+    }
+    if not answered:
+        reasons = sorted({ex.error for ex in exchanges if ex.error})
+        return ProbeAttempt(
+            status=AttemptStatus.error,
+            reason="the server did not answer any request" + (f": {reasons[0]}" if reasons else ""),
+            data=data,
+        )
+    return ProbeAttempt(status=AttemptStatus.completed, data=data)
+
+
+async def collect(
+    base_url: str,
+    options: HttpOptions,
+    on_done: Callable[[str, ProbeAttempt], None] | None = None,
+    label: str | None = None,
+) -> Evidence:
+    base = normalise_base_url(base_url)
+    started = now_iso()
+    fetcher = Fetcher.create(options)
+    verify = options.verify
+
+    def ssl_factory() -> ssl.SSLContext:
+        if isinstance(verify, ssl.SSLContext):
+            return verify
+        if isinstance(verify, str):
+            return ssl.create_default_context(cafile=verify)
+        return ssl.create_default_context()
+
+    ctx = ProbeContext(base_url=base, fetcher=fetcher, timeout=options.timeout, ssl_context_factory=ssl_factory)
+    try:
+        for probe_id, fn in PROBES.items():
+            ctx._tasks[probe_id] = asyncio.create_task(run_probe(fn, ctx), name=probe_id)
+        attempts: dict[str, ProbeAttempt] = {}
+        for fut in asyncio.as_completed(list(ctx._tasks.values())):
+            attempt = await fut
+            probe_id = next(k for k, t in ctx._tasks.items() if t.done() and t.result() is attempt)
+            attempts[probe_id] = attempt
+            if on_done:
+                on_done(probe_id, attempt)
+    finally:
+        for task in ctx._tasks.values():
+            task.cancel()
+        await fetcher.aclose()
+    ordered = {k: attempts[k] for k in PROBES}
+    ordered["availability"] = availability(ordered)
+    return Evidence(
+        tool_version=__version__,
+        target=Target(base_url=base, label=label),
+        started_at=started,
+        finished_at=now_iso(),
+        options={"timeout": options.timeout, "retries": options.retries},
+        probes=ordered,
+    )

@@ -1,0 +1,109 @@
+"""Renderers: pure functions from a RunResult to the text of a report.
+
+`RENDERERS` maps a format name to its function and file extension; adding a format means adding a
+line here, never an if/elif elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ..models import SEVERITY_ORDER, Finding, RunResult, Status
+from ..resources import data_dir
+
+STATUS_LABEL = {
+    "pass": "Pass",
+    "fail": "Fail",
+    "warn": "Warning",
+    "not_observed": "Not observed",
+    "unverified": "Claimed, unverified",
+    "not_applicable": "Not applicable",
+}
+STATUS_ICON = {
+    "pass": "✔",
+    "fail": "✖",
+    "warn": "▲",
+    "not_observed": "?",
+    "unverified": "~",
+    "not_applicable": "–",
+}
+STATUS_ORDER = {"fail": 0, "warn": 1, "unverified": 2, "not_observed": 3, "pass": 4, "not_applicable": 5}
+
+
+@dataclass(frozen=True)
+class Renderer:
+    fn: Callable[[RunResult], str]
+    extension: str
+
+
+def ordered_findings(findings: list[Finding]) -> list[Finding]:
+    """Worst first: status, then severity, then id — stable for diffs."""
+    return sorted(
+        findings,
+        key=lambda f: (STATUS_ORDER[f.status.value], SEVERITY_ORDER[f.severity], f.rule_id),
+    )
+
+
+def observed_text(value: Any, limit: int = 300) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def score_text(score: float | None, low: float, high: float) -> str:
+    if score is None:
+        return f"not scored (range {low:.0f}–{high:.0f})"
+    if round(low) == round(high):
+        return f"{score:.0f}"
+    return f"{score:.0f} (range {low:.0f}–{high:.0f})"
+
+
+@lru_cache(maxsize=1)
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.update(
+        STATUS_LABEL=STATUS_LABEL,
+        STATUS_ICON=STATUS_ICON,
+        observed_text=observed_text,
+        score_text=score_text,
+        ordered_findings=ordered_findings,
+    )
+    return env
+
+
+def _context(result: RunResult) -> dict[str, Any]:
+    by_pack = {p.pack: ordered_findings([f for f in result.findings if f.pack == p.pack]) for p in result.packs}
+    questions = [f for f in ordered_findings(result.findings) if f.status in (Status.fail, Status.warn, Status.unverified)]
+    return {"r": result, "by_pack": by_pack, "questions": questions}
+
+
+def render_json(result: RunResult) -> str:
+    return json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_markdown(result: RunResult) -> str:
+    return _env().get_template("report.md.j2").render(**_context(result))
+
+
+def render_html(result: RunResult) -> str:
+    return _env().get_template("report.html.j2").render(**_context(result))
+
+
+RENDERERS: dict[str, Renderer] = {
+    "html": Renderer(render_html, "html"),
+    "md": Renderer(render_markdown, "md"),
+    "json": Renderer(render_json, "json"),
+}

@@ -1,0 +1,183 @@
+"""Rule packs are YAML data; this module is their schema and loader.
+
+A pack file holds a title, a description and a list of rules. A rule's check is either one of a
+small fixed set of operators over an evidence path, or the name of a Python function in
+`ehrcheck.rules.checks`. Loading validates everything and names the file and rule on error.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..models import Reference, Severity
+
+PACK_ORDER = ("interoperability", "portal", "certification", "hipaa")
+ID_PREFIX = {"interoperability": "INT", "portal": "PRT", "certification": "CRT", "hipaa": "HIP"}
+RULE_ID = re.compile(r"^[A-Z]{3}-\d{3}$")
+
+Op = Literal[
+    "exists",
+    "truthy",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "includes",
+    "excludes",
+    "regex",
+    "gte",
+    "lte",
+]
+EVIDENCE_SOURCES = ("capability", "smart", "openid", "access", "transport", "availability", "claims", "chpl")
+
+
+class OpCheck(BaseModel):
+    """`path` OP `value`: one assertion over evidence. `all`/`any` nest one level of these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = None
+    op: Op | None = None
+    value: Any = None
+    all: list[OpCheck] | None = None
+    any: list[OpCheck] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> OpCheck:
+        combos = [self.all is not None, self.any is not None, self.op is not None]
+        if sum(combos) != 1:
+            raise ValueError("a check needs exactly one of: op (with path), all, any")
+        if self.op is not None and not self.path:
+            raise ValueError(f"operator '{self.op}' needs a path")
+        return self
+
+
+class FnCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fn: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    severity: Severity
+    weight: float = Field(gt=0, le=100)
+    needs: list[str] = Field(min_length=1)
+    check: OpCheck | FnCheck
+    applies_if: OpCheck | None = None
+    fail_status: Literal["fail", "warn"] = "fail"
+    pass_message: str
+    fail_message: str
+    references: list[Reference] = Field(min_length=1)
+    remediation: str
+    vendor_question: str
+    gate: Literal["interoperable", "certified"] | None = None
+    tags: list[str] = Field(default_factory=list)
+    pack: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not RULE_ID.match(v):
+            raise ValueError(f"rule id '{v}' must look like INT-001")
+        return v
+
+    @field_validator("needs")
+    @classmethod
+    def _needs(cls, v: list[str]) -> list[str]:
+        unknown = [n for n in v if n not in EVIDENCE_SOURCES]
+        if unknown:
+            raise ValueError(f"unknown evidence source(s) {unknown}; known: {list(EVIDENCE_SOURCES)}")
+        return v
+
+
+class Pack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pack: str
+    title: str
+    description: str
+    rules: list[Rule]
+
+
+class PackError(Exception):
+    """A pack file is malformed; the message names the file and the place."""
+
+
+def _packs_dir() -> Path:
+    return Path(str(resources.files("ehrcheck.rules")))
+
+
+def _format_errors(path: Path, data: Any, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors()[:8]:
+        loc = list(err.get("loc", ()))
+        where = ".".join(str(p) for p in loc)
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            try:
+                where = f"rule {data['rules'][loc[1]].get('id', '#' + str(loc[1]))}: " + ".".join(
+                    str(p) for p in loc[2:]
+                )
+            except (KeyError, IndexError, TypeError, AttributeError):
+                pass
+        lines.append(f"{path}: {where}: {err.get('msg')}")
+    return "\n".join(lines)
+
+
+def load_pack_file(path: Path) -> Pack:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise PackError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        pack = Pack.model_validate(data)
+    except ValidationError as exc:
+        raise PackError(_format_errors(path, data, exc)) from None
+    for rule in pack.rules:
+        rule.pack = pack.pack
+    return pack
+
+
+@lru_cache(maxsize=1)
+def builtin_packs() -> tuple[Pack, ...]:
+    """The four built-in packs, validated, in report order. Cached: they are immutable data."""
+    from .checks import CHECKS  # imported here so a bad name fails at load, not mid-scoring
+
+    packs = []
+    seen: dict[str, str] = {}
+    for name in PACK_ORDER:
+        pack = load_pack_file(_packs_dir() / f"{name}.yaml")
+        for rule in pack.rules:
+            if rule.id in seen:
+                raise PackError(f"rule id {rule.id} appears in both {seen[rule.id]} and {name}")
+            seen[rule.id] = name
+            if not rule.id.startswith(ID_PREFIX[name] + "-"):
+                raise PackError(f"{name}.yaml: rule {rule.id} must start with {ID_PREFIX[name]}-")
+            if isinstance(rule.check, FnCheck) and rule.check.fn not in CHECKS:
+                raise PackError(f"{name}.yaml: rule {rule.id}: unknown check function '{rule.check.fn}'")
+        packs.append(pack)
+    return tuple(packs)
+
+
+def all_rules() -> list[Rule]:
+    return [rule for pack in builtin_packs() for rule in pack.rules]
+
+
+def find_rule(rule_id: str) -> Rule | None:
+    wanted = rule_id.strip().upper()
+    return next((r for r in all_rules() if r.id == wanted), None)

@@ -1,0 +1,57 @@
+"""Evidence in, RunResult out: the pure half of an audit (evaluate, score, decide the verdict)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .evaluate import evaluate
+from .models import Evidence, RunResult
+from .rules.schema import builtin_packs
+from .scoring import PROFILES, overall_score, score_findings, verdict
+
+
+def default_as_of(evidence: Evidence) -> dt.date:
+    """Rules are judged as of the day the evidence was gathered, so re-scoring is reproducible."""
+    try:
+        return dt.datetime.fromisoformat(evidence.finished_at.replace("Z", "+00:00")).date()
+    except ValueError:
+        return dt.date.today()
+
+
+def score_evidence(evidence: Evidence, as_of: dt.date | None = None, profile: str = "default") -> RunResult:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile '{profile}'; known: {', '.join(PROFILES)}")
+    as_of = as_of or default_as_of(evidence)
+    packs = builtin_packs()
+    rules = [rule for pack in packs for rule in pack.rules]
+    findings = evaluate(evidence, rules, as_of)
+    pack_scores = [
+        score_findings(p.pack, p.title, [f for f in findings if f.pack == p.pack]) for p in packs
+    ]
+    availability = evidence.probes.get("availability")
+    reachable = bool(availability and availability.data.get("reachable"))
+    return RunResult(
+        tool_version=evidence.tool_version,
+        target=evidence.target,
+        as_of=as_of.isoformat(),
+        evidence_started_at=evidence.started_at,
+        evidence_finished_at=evidence.finished_at,
+        profile=profile,
+        findings=findings,
+        packs=pack_scores,
+        overall=overall_score(pack_scores, profile),
+        verdict=verdict(findings, reachable),
+        probe_summary={
+            pid: {
+                "status": a.status.value,
+                "reason": a.reason,
+                "requests": len(a.exchanges),
+                # method, URL and status only: timings would make reports differ run to run
+                "exchanges": [
+                    {"method": ex.method, "url": ex.url, "status": ex.status, "error": ex.error}
+                    for ex in a.exchanges
+                ],
+            }
+            for pid, a in evidence.probes.items()
+        },
+    )

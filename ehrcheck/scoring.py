@@ -1,0 +1,121 @@
+"""Pure scoring: findings -> per-pack and overall scores (with ranges) and the verdict.
+
+A pass earns a rule's full weight, a warn half, a fail nothing. Rules that were not observed or
+are only claimed do not move the point score; they widen the range (as if all failed .. as if all
+passed), so a thin audit never looks better or worse than it is. Not-applicable rules drop out.
+"""
+
+from __future__ import annotations
+
+from .models import Finding, PackScore, Status, Verdict
+
+CREDIT = {Status.passed: 1.0, Status.warn: 0.5, Status.fail: 0.0}
+OPEN = (Status.not_observed, Status.unverified)
+
+# Pack weights per practice profile; the claims issue adds the practice profiles proper.
+PROFILES: dict[str, dict[str, float]] = {
+    "default": {"interoperability": 35, "portal": 15, "certification": 25, "hipaa": 25},
+}
+
+
+def _counts(findings: list[Finding]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Status}
+    for f in findings:
+        counts[f.status.value] += 1
+    return counts
+
+
+def score_findings(pack: str, title: str, findings: list[Finding]) -> PackScore:
+    earned = sum(CREDIT[f.status] * f.weight for f in findings if f.status in CREDIT)
+    judged = sum(f.weight for f in findings if f.status in CREDIT)
+    open_w = sum(f.weight for f in findings if f.status in OPEN)
+    total = judged + open_w
+    if total == 0:
+        return PackScore(pack=pack, title=title, score=None, low=0.0, high=100.0, counts=_counts(findings))
+    score = round(100 * earned / judged, 1) if judged else None
+    low = round(100 * earned / total, 1)
+    high = round(100 * (earned + open_w) / total, 1)
+    return PackScore(pack=pack, title=title, score=score, low=low, high=high, counts=_counts(findings))
+
+
+def overall_score(packs: list[PackScore], profile: str) -> PackScore:
+    """Weighted mean of pack scores; the range combines the pack ranges with the same weights."""
+    weights = PROFILES[profile]
+    scored = [p for p in packs if p.score is not None]
+    wsum = sum(weights.get(p.pack, 0) for p in scored)
+    score = round(sum(p.score * weights.get(p.pack, 0) for p in scored) / wsum, 1) if wsum else None  # type: ignore[operator]
+    wall = sum(weights.get(p.pack, 0) for p in packs) or 1
+    low = round(sum(p.low * weights.get(p.pack, 0) for p in packs) / wall, 1)
+    high = round(sum(p.high * weights.get(p.pack, 0) for p in packs) / wall, 1)
+    counts: dict[str, int] = {}
+    for p in packs:
+        for k, v in p.counts.items():
+            counts[k] = counts.get(k, 0) + v
+    return PackScore(pack="overall", title="Overall", score=score, low=low, high=high, counts=counts)
+
+
+LABELS = {
+    "siloed_emr": "Siloed EMR",
+    "interoperable_ehr": "Interoperable EHR",
+    "certified_ehr_ready": "Certified-EHR (CEHRT) ready",
+    "unknown": "Not determined",
+}
+
+
+def _fact(f: Finding) -> str:
+    return f"{f.title}: {f.message}".strip()
+
+
+def verdict(findings: list[Finding], reachable: bool) -> Verdict:
+    """Gate rules decide the level; the facts quoted are the gates that decided it."""
+    interop = [f for f in findings if f.gate == "interoperable"]
+    certified = [f for f in findings if f.gate == "certified"]
+    failed = lambda fs: [f for f in fs if f.status in (Status.fail,)]  # noqa: E731
+    unknown = lambda fs: [f for f in fs if f.status in OPEN]  # noqa: E731
+
+    if not reachable:
+        return Verdict(
+            level="unknown",
+            label=LABELS["unknown"],
+            sentence="The product's FHIR endpoint could not be reached, so nothing could be verified.",
+            facts=["No request to the endpoint was answered."],
+        )
+    if failed(interop):
+        facts = [_fact(f) for f in failed(interop)[:3]]
+        return Verdict(
+            level="siloed_emr",
+            label=LABELS["siloed_emr"],
+            sentence="This looks like a siloed EMR: it does not offer the standard API that lets other providers and patients' apps get the chart out.",
+            facts=facts,
+        )
+    if unknown(interop):
+        facts = [_fact(f) for f in unknown(interop)[:3]]
+        return Verdict(
+            level="unknown",
+            label=LABELS["unknown"],
+            sentence="Whether this product shares its data through standard APIs could not be fully determined.",
+            facts=facts,
+        )
+    interop_facts = [f"{f.title}." for f in interop[:2]]
+    if failed(certified):
+        facts = [_fact(f) for f in failed(certified)[:3]]
+        return Verdict(
+            level="interoperable_ehr",
+            label=LABELS["interoperable_ehr"],
+            sentence="This is an interoperable EHR, but it falls short of what a certified (CEHRT) product must offer in 2026.",
+            facts=facts,
+        )
+    if unknown(certified):
+        open_facts = [f"Not yet verified — {f.title.lower()}: {f.message}" for f in unknown(certified)[:2]]
+        return Verdict(
+            level="interoperable_ehr",
+            label=LABELS["interoperable_ehr"],
+            sentence="This is an interoperable EHR; its certification (CEHRT) readiness could not be fully verified.",
+            facts=(interop_facts + open_facts)[:3],
+        )
+    return Verdict(
+        level="certified_ehr_ready",
+        label=LABELS["certified_ehr_ready"],
+        sentence="This is an interoperable EHR that meets every certification gate ehrcheck checks.",
+        facts=[f"{f.title}." for f in certified[:3]],
+    )

@@ -11,6 +11,7 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -110,8 +111,10 @@ def _try_legacy(host: str, port: int, sni: str | None, version: ssl.TLSVersion, 
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        ctx.minimum_version = version
-        ctx.maximum_version = version
+        with warnings.catch_warnings():  # pinning a deprecated version is the point of this test
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = version
+            ctx.maximum_version = version
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     except (ValueError, ssl.SSLError):
         return "untestable"

@@ -1,0 +1,71 @@
+"""Shared fixtures: where the live loopback test servers are.
+
+`scripts/test` starts them (see scripts/servers) and exports the variables read here. Tests
+never skip when they are missing: a suite that silently skips its server tests is a green lie.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _required_env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        pytest.fail(
+            f"{name} is not set: run the tests with `scripts/test [pytest args]`, which starts the "
+            "loopback FHIR servers and exports it (run `scripts/setup` once first).",
+            pytrace=False,
+        )
+    return value
+
+
+@pytest.fixture(scope="session")
+def sekmet_open_url() -> str:
+    """FHIR base of the sekmet instance without auth, e.g. http://127.0.0.1:18090/fhir."""
+    return _required_env("EHRCHECK_TEST_SEKMET_OPEN").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def sekmet_auth_url() -> str:
+    """FHIR base of the sekmet instance enforcing SMART Backend Services and a static bearer
+    token (`static-test-token`), e.g. http://127.0.0.1:18091/fhir."""
+    return _required_env("EHRCHECK_TEST_SEKMET_AUTH").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def sekmet_keys_dir() -> Path:
+    """Directory holding the SMART test clients' keys: rsa-k1.pem / ec-p384.pem (private),
+    *.jwk.json (public) and clients.json (client ids, secrets, scopes, token endpoint)."""
+    path = Path(_required_env("EHRCHECK_TEST_KEYS"))
+    if not (path / "clients.json").is_file():
+        pytest.fail(f"EHRCHECK_TEST_KEYS={path} has no clients.json: run `scripts/test`.", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tls_ca():
+    """A throwaway CA (trustme) for loopback TLS servers."""
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_server_ctx(tls_ca):
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def tls_client_ctx(tls_ca):
+    import ssl
+
+    ctx = ssl.create_default_context()
+    tls_ca.configure_trust(ctx)
+    return ctx

@@ -104,6 +104,11 @@ def _sources(check: OpCheck) -> set[str]:
 
 
 def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_of: dt.date) -> Finding:
+    # A rule that does not apply is not_applicable even when its own evidence is missing (an
+    # OpenID rule on a server without sign-in, whose openid probe was therefore skipped).
+    if rule.applies_if is not None and _sources(rule.applies_if) <= view.keys():
+        if not apply_op(rule.applies_if, view)[0]:
+            return _finding(rule, Status.not_applicable, "does not apply to this target", None)
     absent = [n for n in rule.needs if n not in view]
     if absent:
         claims_only = absent == ["claims"] or set(absent) <= {"claims", "chpl"}

@@ -1,0 +1,90 @@
+"""The built-in rule packs load, are complete, and a malformed pack fails loudly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ehrcheck.rules import checks
+from ehrcheck.rules.schema import PACK_ORDER, FnCheck, PackError, all_rules, builtin_packs, load_pack_file
+
+
+def test_packs_load_in_order() -> None:
+    assert [p.pack for p in builtin_packs()] == list(PACK_ORDER)
+
+
+def test_pack_descriptions_are_written() -> None:
+    for pack in builtin_packs():
+        assert pack.description.strip() and pack.description.strip() != "placeholder", pack.pack
+
+
+def test_rule_ids_unique_and_enough_rules() -> None:
+    ids = [r.id for r in all_rules()]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 40
+
+
+def test_every_rule_is_documented() -> None:
+    for rule in all_rules():
+        assert rule.references, f"{rule.id}: no references"
+        assert all(ref.cite.strip() for ref in rule.references), f"{rule.id}: empty citation"
+        assert rule.remediation.strip(), f"{rule.id}: no remediation"
+        assert rule.vendor_question.strip().endswith("?"), f"{rule.id}: vendor_question should be a question"
+        assert rule.pass_message.strip() and rule.fail_message.strip(), f"{rule.id}: messages"
+
+
+def test_gates_are_where_the_verdict_expects_them() -> None:
+    gates = {r.id: r.gate for r in all_rules() if r.gate}
+    assert gates.get("INT-001") == gates.get("INT-002") == "interoperable"
+    assert set(gates.values()) == {"interoperable", "certified"}
+    # Sparingly: gates are a minority of the rules.
+    assert len(gates) <= len(all_rules()) // 4
+
+
+def test_every_check_function_is_used_and_documented() -> None:
+    used = {r.check.fn for r in all_rules() if isinstance(r.check, FnCheck)}
+    assert used == set(checks.CHECKS), f"unused: {set(checks.CHECKS) - used}; unknown: {used - set(checks.CHECKS)}"
+    for name, fn in checks.CHECKS.items():
+        assert (fn.__doc__ or "").strip(), f"check {name} needs a docstring saying why"
+
+
+def test_uscdi_profile_data_matches_g10() -> None:
+    profiles = checks.uscdi_profiles()
+    required = [p for p in profiles if p["required"]]
+    assert len(required) == 42
+    assert len(checks.uscdi_resources()) == 22
+    assert all(p["url"].startswith("http://hl7.org/fhir/us/core/StructureDefinition/") for p in profiles)
+
+
+MALFORMED = """\
+pack: interoperability
+title: Broken
+description: a pack with one bad rule
+rules:
+  - id: INT-900
+    title: Missing most fields
+    severity: catastrophic
+    weight: 3
+    needs: [capability]
+    check: {path: capability.found, op: equals, value: true}
+"""
+
+
+def test_malformed_pack_names_file_and_rule(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(MALFORMED, encoding="utf-8")
+    with pytest.raises(PackError) as err:
+        load_pack_file(path)
+    text = str(err.value)
+    assert str(path) in text
+    assert "rule INT-900" in text
+    assert "severity" in text
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("pack: x\nrules:\n  - id: [unclosed\n", encoding="utf-8")
+    with pytest.raises(PackError) as err:
+        load_pack_file(path)
+    assert str(path) in str(err.value) and "not valid YAML" in str(err.value)

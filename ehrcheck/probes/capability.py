@@ -12,7 +12,8 @@ from ..http import Recorder
 from .base import ProbeContext, ProbeError, http_summary, parse_json
 
 ACCEPTS = ("application/fhir+json", "application/json+fhir", "application/json")
-OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+# Matched by suffix: real servers publish variants (Cerner's DSTU2 uses "http://DSTU2/fhir-registry...").
+OAUTH_URIS_SUFFIX = "fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 
 def release_of(fhir_version: str | None, resource_type: str | None) -> str:
@@ -76,7 +77,7 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
             services.add(str(svc["text"]))
     oauth: dict[str, str] = {}
     for ext in security.get("extension") or []:
-        if isinstance(ext, dict) and ext.get("url") == OAUTH_URIS:
+        if isinstance(ext, dict) and str(ext.get("url", "")).endswith(OAUTH_URIS_SUFFIX):
             for sub in ext.get("extension") or []:
                 if isinstance(sub, dict) and sub.get("url"):
                     oauth[str(sub["url"])] = str(sub.get("valueUri") or sub.get("valueUrl") or "")

@@ -87,10 +87,13 @@ async def probe_openid(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     issuer = (smart.data.get("document") or {}).get("issuer")
     if not isinstance(issuer, str) or not issuer.startswith(("http://", "https://")):
         raise ProbeSkipped("the SMART configuration publishes no issuer")
-    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    well_known = "/.well-known/openid-configuration"
+    # Some servers (Cerner's, for one) publish the discovery URL itself as the issuer.
+    url = issuer if issuer.rstrip("/").endswith(well_known) else issuer.rstrip("/") + well_known
     resp = await ctx.fetcher.get(url, recorder, headers={"Accept": "application/json"})
     facts = _document_facts(resp, OPENID_FIELDS)
     facts["issuer_requested"] = issuer
+    facts["issuer_is_discovery_url"] = url == issuer
     doc_issuer = facts.get("document", {}).get("issuer")
     facts["issuer_matches"] = doc_issuer is not None and doc_issuer.rstrip("/") == issuer.rstrip("/")
     return facts

@@ -41,8 +41,11 @@ class Loopback:
 def serve(
     routes: dict[str, Reply | list[Reply]], prefix: str = "/fhir", ssl_context: Any = None
 ) -> Iterator[Loopback]:
-    """Serve `routes` (path with optional query -> reply, or a list used one per request)."""
-    queues = {k: (list(v) if isinstance(v, list) else v) for k, v in routes.items()}
+    """Serve `routes` (path with optional query -> reply, or a list used one per request).
+
+    The dict is read live, so a test may add routes once it knows the server's origin; reply
+    lists are consumed in place (the last reply repeats)."""
+    queues = routes
     seen: list[tuple[str, str, dict[str, str]]] = []
     lock = threading.Lock()
 

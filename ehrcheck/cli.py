@@ -154,7 +154,10 @@ def gather(base_url: str, options, console: Console, quiet: bool, label: str | N
             probe_line(console, probe_id, attempt)
 
     try:
-        return asyncio.run(collect(base_url, options, on_done=on_done, label=label))
+        if quiet:
+            return asyncio.run(collect(base_url, options, on_done=on_done, label=label))
+        with console.status("probing (metadata, SMART, OpenID, access control, TLS) …"):
+            return asyncio.run(collect(base_url, options, on_done=on_done, label=label))
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]")
         raise typer.Exit(130) from None

@@ -69,7 +69,8 @@ def _env():
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
-        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=False),
+        # Escape HTML only: Markdown is plain text, and &#34; there would be visible noise.
+        autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,

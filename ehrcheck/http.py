@@ -30,6 +30,7 @@ class HttpOptions:
     backoff: float = 0.25
     verify: ssl.SSLContext | bool | str = True
     max_body_bytes: int = MAX_BODY_BYTES
+    trust_env: bool = True  # honour HTTPS_PROXY etc.; the demo turns it off for its loopback vendors
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Fetcher:
             verify=options.verify,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
+            trust_env=options.trust_env,
         )
         return cls(client, options)
 

@@ -373,6 +373,8 @@ def patient_search_on_clinical_resources(view: dict[str, Any], args: dict[str, A
     US Core makes `patient` (alone or combined) a SHALL search on every patient-compartment
     profile; without it an app cannot pull one patient's allergies, problems or medications.
     Resources the server does not declare are judged by the 'resources declared' rule instead.
+    Only the `patient` search parameter is required: US Core 6.1.0 itself marks the search-type
+    interaction MAY on ServiceRequest and Specimen while making their `patient` search SHALL.
     """
     cap = _cap(view)
     if cap is None:
@@ -385,7 +387,6 @@ def patient_search_on_clinical_resources(view: dict[str, Any], args: dict[str, A
         r
         for r in wanted
         if "patient" not in _strings(declared[r].get("search_params"))
-        or "search-type" not in _strings(declared[r].get("interactions"))
     ]
     if lacking:
         return Outcome("fail", lacking, f"not searchable by patient: {_listing(lacking)}.")

@@ -18,7 +18,9 @@ from ehrcheck.probes.runner import collect
 from ehrcheck.scorecard import score_evidence
 from tests.support.loopback import Reply, serve
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+# Copied verbatim from shared/fixtures/real (see fixtures/real/SOURCE.md) so the suite does not
+# depend on a folder outside the repository.
+REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 UNAUTHORIZED = Reply(401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}, {"WWW-Authenticate": "Bearer"})
 
 

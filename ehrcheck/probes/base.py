@@ -32,6 +32,8 @@ class ProbeContext:
     fetcher: Fetcher
     timeout: float
     ssl_context_factory: Callable[[], Any] | None = None
+    # Inputs some probes need beyond the URL (CHPL id, credentials, sample size...), by name.
+    settings: dict[str, Any] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[ProbeAttempt]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:

@@ -12,6 +12,7 @@ import ssl
 import statistics
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import __version__
 from ..http import Fetcher, HttpOptions
@@ -51,9 +52,11 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def availability(attempts: dict[str, ProbeAttempt]) -> ProbeAttempt:
-    """Derived from every exchange the other probes made: no extra traffic."""
-    exchanges = [ex for a in attempts.values() for ex in a.exchanges]
+def availability(attempts: dict[str, ProbeAttempt], base_url: str) -> ProbeAttempt:
+    """Derived from the other probes' exchanges with the target's host: no extra traffic.
+    (Exchanges with other hosts, such as CHPL or an OIDC issuer elsewhere, say nothing about it.)"""
+    host = urlsplit(base_url).netloc
+    exchanges = [ex for a in attempts.values() for ex in a.exchanges if urlsplit(ex.url).netloc == host]
     answered = [ex for ex in exchanges if ex.status is not None]
     latencies = sorted(ex.elapsed_ms for ex in answered if ex.elapsed_ms is not None)
     data: dict[str, Any] = {
@@ -80,8 +83,13 @@ async def collect(
     options: HttpOptions,
     on_done: Callable[[str, ProbeAttempt], None] | None = None,
     label: str | None = None,
+    extra_probes: dict[str, ProbeFn] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Evidence:
+    """Run the anonymous-tier probes plus `extra_probes` (e.g. CHPL, authenticated tiers, chosen
+    by the CLI from its flags) concurrently; `settings` carries their inputs."""
     base = normalise_base_url(base_url)
+    probes = {**PROBES, **(extra_probes or {})}
     started = now_iso()
     fetcher = Fetcher.create(options)
     verify = options.verify
@@ -93,9 +101,15 @@ async def collect(
             return ssl.create_default_context(cafile=verify)
         return ssl.create_default_context()
 
-    ctx = ProbeContext(base_url=base, fetcher=fetcher, timeout=options.timeout, ssl_context_factory=ssl_factory)
+    ctx = ProbeContext(
+        base_url=base,
+        fetcher=fetcher,
+        timeout=options.timeout,
+        ssl_context_factory=ssl_factory,
+        settings=dict(settings or {}),
+    )
     try:
-        for probe_id, fn in PROBES.items():
+        for probe_id, fn in probes.items():
             ctx._tasks[probe_id] = asyncio.create_task(run_probe(fn, ctx), name=probe_id)
         attempts: dict[str, ProbeAttempt] = {}
         for fut in asyncio.as_completed(list(ctx._tasks.values())):
@@ -108,8 +122,8 @@ async def collect(
         for task in ctx._tasks.values():
             task.cancel()
         await fetcher.aclose()
-    ordered = {k: attempts[k] for k in PROBES}
-    ordered["availability"] = availability(ordered)
+    ordered = {k: attempts[k] for k in probes}
+    ordered["availability"] = availability(ordered, base)
     return Evidence(
         tool_version=__version__,
         target=Target(base_url=base, label=label),

@@ -85,7 +85,13 @@ def verdict(findings: list[Finding], reachable: bool) -> Verdict:
         return Verdict(
             level="siloed_emr",
             label=LABELS["siloed_emr"],
-            sentence="This looks like a siloed EMR: it does not offer the standard API that lets other providers and patients' apps get the chart out.",
+            sentence=(
+                "This does not qualify as an interoperable EHR: it offers a standard API, but it hands "
+                "patient data to anyone who asks, so the chart cannot be shared safely."
+                if all(f.pack == "hipaa" for f in failed(interop))
+                else "This looks like a siloed EMR: it does not offer the standard API that lets other "
+                "providers and patients' apps get the chart out."
+            ),
             facts=facts,
         )
     if unknown(interop):

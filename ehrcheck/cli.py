@@ -126,6 +126,47 @@ def write_reports(result, plan: list[tuple[str, Path | None]]) -> list[Path]:
     return written
 
 
+def require_pdf_support(pdf: bool) -> None:
+    """Fail before probing or writing anything when --pdf cannot be honoured."""
+    if pdf:
+        from .pdf import PdfUnavailable, find_chromium
+
+        try:
+            find_chromium()
+        except PdfUnavailable as exc:
+            raise UserInputError(f"--pdf: {exc}") from None
+
+
+def write_pdf(result, plan: list[tuple[str, Path | None]], folder: Path | None) -> Path:
+    """Print the HTML report to PDF beside the other outputs (Chromium must be installed)."""
+    from .files import write_atomic
+    from .pdf import PdfUnavailable, html_to_pdf
+    from .render import RENDERERS
+
+    html = next((p for f, p in plan if f == "html" and p is not None), None)
+    if folder is not None:
+        target = folder / "report.pdf"
+    elif plan[0][1] is not None:
+        target = plan[0][1].with_suffix(".pdf")
+    else:
+        target = Path("report.pdf")
+    try:
+        if html is None:  # PDF asked for without HTML: render a private copy to print
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                html = Path(tmp) / "report.html"
+                write_atomic(html, RENDERERS["html"].fn(result))
+                html_to_pdf(html, target)
+        else:
+            html_to_pdf(html, target)
+    except PdfUnavailable as exc:
+        raise UserInputError(f"--pdf: {exc}") from None
+    except RuntimeError as exc:
+        raise UserInputError(f"--pdf: {exc}") from None
+    return target
+
+
 def http_options(timeout: float, ca_bundle: Path | None):
     from .http import HttpOptions
 
@@ -190,6 +231,7 @@ CaOpt = Annotated[
     typer.Option("--ca-bundle", envvar="EHRCHECK_CA_BUNDLE", help="PEM file of CA certificates to trust (e.g. a corporate proxy)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+PdfOpt = Annotated[bool, typer.Option("--pdf", envvar="EHRCHECK_PDF", help="Also print the HTML report to report.pdf (needs Chromium).")]
 OutputOpt = Annotated[
     Optional[str],
     typer.Option("--output", "-o", envvar="EHRCHECK_OUTPUT", help=f"Folder for several formats, a file (.html/.md/.json), or - for stdout. Default: ./{DEFAULT_OUTPUT}/"),
@@ -223,6 +265,7 @@ def audit(
     evidence_path: Annotated[Optional[Path], typer.Option("--evidence", help="Also save the evidence here (default: evidence.json beside the reports).")] = None,
     label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
+    pdf: PdfOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
@@ -233,6 +276,7 @@ def audit(
     console = _err()
     with user_errors():
         plan, folder = plan_outputs(output, format)
+        require_pdf_support(pdf)
         when = parse_as_of(as_of)
         claims_data = load_claims(claims) if claims else None
         options = http_options(timeout, ca_bundle)
@@ -256,6 +300,8 @@ def audit(
 
         result = score_evidence(Evidence.model_validate(json.loads(text)), when)
         written = write_reports(result, plan)
+        if pdf:
+            written.append(write_pdf(result, plan, folder))
     finish(result, console, quiet, fail_under, ([evidence_path] if evidence_path else []) + written)
 
 
@@ -295,6 +341,7 @@ def score(
     format: FormatOpt = None,
     fail_under: FailUnderOpt = None,
     as_of: AsOfOpt = None,
+    pdf: PdfOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Score saved evidence: no network, same findings as the audit that gathered it."""
@@ -303,11 +350,14 @@ def score(
 
     console = _err()
     with user_errors():
-        plan, _folder = plan_outputs(output, format)
+        plan, folder = plan_outputs(output, format)
+        require_pdf_support(pdf)
         when = parse_as_of(as_of)
         evidence = load_evidence(evidence_file)
         result = score_evidence(evidence, when)
         written = write_reports(result, plan)
+        if pdf:
+            written.append(write_pdf(result, plan, folder))
     finish(result, console, quiet, fail_under, written)
 
 

@@ -8,8 +8,10 @@ redacted, into the probe's attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -139,10 +141,17 @@ class Fetcher:
         recorder: Recorder,
         headers: dict[str, str] | None = None,
         follow_redirects: bool = True,
+        form: dict[str, str] | None = None,
+        retry: bool = True,
     ) -> Response:
+        """`form` is sent as an urlencoded body and never recorded: token requests carry
+        client secrets and signed assertions. `retry=False` sends exactly once (a retried
+        assertion would be a replayed `jti`); a request with a form never follows redirects."""
+        if form is not None:
+            return await self._send_with_retries(method, url, recorder, headers or {}, form, retry)
         current = url
         for _hop in range(6):
-            resp = await self._send_with_retries(method, current, recorder, headers or {})
+            resp = await self._send_with_retries(method, current, recorder, headers or {}, None, retry)
             if follow_redirects and resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
                 nxt = str(httpx.URL(current).join(resp.headers["location"]))
                 if current.startswith("https://") and nxt.startswith("http://"):
@@ -155,19 +164,25 @@ class Fetcher:
         raise FetchError("redirects", "too many redirects")
 
     async def _send_with_retries(
-        self, method: str, url: str, recorder: Recorder, headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        recorder: Recorder,
+        headers: dict[str, str],
+        form: dict[str, str] | None = None,
+        retry: bool = True,
     ) -> Response:
         attempt = 0
         while True:
             attempt += 1
             try:
-                resp = await self._send_once(method, url, recorder, headers)
+                resp = await self._send_once(method, url, recorder, headers, form)
             except FetchError as exc:
-                if exc.kind in ("connection_refused", "connect") and attempt <= self.options.retries:
+                if retry and exc.kind in ("connection_refused", "connect") and attempt <= self.options.retries:
                     await asyncio.sleep(self.options.backoff * attempt)
                     continue
                 raise
-            if resp.status in (429, 503) and attempt <= self.options.retries:
+            if retry and resp.status in (429, 503) and attempt <= self.options.retries:
                 wait = _retry_after_seconds(resp.headers.get("retry-after"))
                 if wait is None:
                     wait = self.options.backoff * attempt
@@ -177,10 +192,15 @@ class Fetcher:
             return resp
 
     async def _send_once(
-        self, method: str, url: str, recorder: Recorder, headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        recorder: Recorder,
+        headers: dict[str, str],
+        form: dict[str, str] | None = None,
     ) -> Response:
         start = time.perf_counter()
-        request = self.client.build_request(method, url, headers=headers)
+        request = self.client.build_request(method, url, headers=headers, data=form)
         try:
             response = await self.client.send(request, stream=True)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
@@ -243,3 +263,95 @@ class Fetcher:
             elapsed_ms=elapsed,
             truncated=truncated,
         )
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, url: str, recorder: Recorder, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[StreamedResponse]:
+        """GET a body too big to hold (bulk NDJSON): the caller reads it line by line.
+
+        Follows up to 5 redirects (file servers often redirect to signed storage URLs), never an
+        https->http downgrade, and drops Authorization when the host changes. The exchange is
+        recorded when the block ends, with the bytes actually read."""
+        current, hdrs = url, dict(headers or {})
+        for _hop in range(6):
+            start = time.perf_counter()
+            request = self.client.build_request("GET", current, headers=hdrs)
+            try:
+                response = await self.client.send(request, stream=True)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
+                kind, reason = classify_error(exc)
+                recorder.add(Exchange(method="GET", url=redact_url(current), request_headers=redact_headers(request.headers),
+                                      elapsed_ms=round((time.perf_counter() - start) * 1000, 1), error=reason))
+                raise FetchError(kind, reason) from None
+            location = response.headers.get("location")
+            if response.status_code in (301, 302, 303, 307, 308) and location:
+                await response.aclose()
+                recorder.add(Exchange(method="GET", url=redact_url(current), request_headers=redact_headers(request.headers),
+                                      status=response.status_code, response_headers=redact_headers(response.headers),
+                                      elapsed_ms=round((time.perf_counter() - start) * 1000, 1), body_bytes=0))
+                nxt = str(httpx.URL(current).join(location))
+                if current.startswith("https://") and nxt.startswith("http://"):
+                    raise FetchError("redirects", "a redirect tried to downgrade https to http")
+                if httpx.URL(nxt).host != httpx.URL(current).host:
+                    hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+                current = nxt
+                continue
+            body = StreamedResponse(response, current)
+            error: str | None = None
+            try:
+                yield body
+            except FetchError as exc:
+                error = str(exc)
+                raise
+            finally:
+                await response.aclose()
+                recorder.add(Exchange(method="GET", url=redact_url(current), request_headers=redact_headers(request.headers),
+                                      status=response.status_code, response_headers=redact_headers(response.headers),
+                                      elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
+                                      body_bytes=body.bytes_read, error=error))
+            return
+        raise FetchError("redirects", "too many redirects")
+
+
+class StreamedResponse:
+    """A response whose body is read incrementally; memory stays bounded by the longest line."""
+
+    def __init__(self, response: httpx.Response, url: str):
+        self._response = response
+        self.status = response.status_code
+        self.headers = response.headers
+        self.url = url
+        self.bytes_read = 0
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    async def lines(self, max_line_bytes: int) -> AsyncIterator[bytes | None]:
+        """Yield each line (without its newline); a line longer than `max_line_bytes` is
+        skipped to its end and yielded as None, so one runaway line cannot exhaust memory."""
+        buf = bytearray()
+        overlong = False
+        try:
+            async for chunk in self._response.aiter_bytes():
+                self.bytes_read += len(chunk)
+                start = 0
+                while True:
+                    nl = chunk.find(b"\n", start)
+                    piece = chunk[start:] if nl < 0 else chunk[start:nl]
+                    if not overlong:
+                        buf += piece
+                        if len(buf) > max_line_bytes:
+                            overlong, buf = True, bytearray()
+                    if nl < 0:
+                        break
+                    yield None if overlong else bytes(buf)
+                    buf, overlong = bytearray(), False
+                    start = nl + 1
+        except httpx.HTTPError as exc:
+            raise FetchError(*classify_error(exc)) from None
+        if overlong:
+            yield None
+        elif buf:
+            yield bytes(buf)

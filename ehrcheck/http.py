@@ -3,14 +3,22 @@
 Probes never build their own client: `Fetcher` owns the `httpx.AsyncClient`, applies the retry
 policy (connect errors; 429/503 honouring Retry-After up to a cap) and records every exchange,
 redacted, into the probe's attempt.
+
+A hostile server cannot hang, exhaust or fool it: every request has one deadline for everything
+from connect to last byte (so a body dripped a byte at a time still ends), bodies are capped
+after decompression (so a gzip bomb stops at the cap, one bounded chunk at a time), redirects
+never downgrade https to http and never carry credentials to another origin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import ssl
 import time
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -18,15 +26,19 @@ import httpx
 
 from . import __version__
 from .models import Exchange
-from .redact import redact_headers, redact_url
+from .redact import SECRET_HEADERS, Secrets, redact_headers, redact_url
 
 USER_AGENT = f"ehrcheck/{__version__} (+https://github.com/ehrcheck/ehrcheck)"
 MAX_BODY_BYTES = 20 * 1024 * 1024  # a CapabilityStatement over 20 MB is a finding, not a read
+# We decode these ourselves, bounded; anything else a server sends unasked is refused.
+ACCEPT_ENCODING = "gzip, deflate"
+
+log = logging.getLogger("ehrcheck.http")
 
 
 @dataclass(frozen=True)
 class HttpOptions:
-    timeout: float = 10.0
+    timeout: float = 10.0  # seconds for a whole request: connect, headers and the full body
     retries: int = 2
     retry_after_cap: float = 5.0
     backoff: float = 0.25
@@ -45,6 +57,7 @@ class Response:
     url: str
     elapsed_ms: float
     truncated: bool = False
+    refused_redirect: str | None = None  # why a 3xx was returned instead of followed
 
     @property
     def content_type(self) -> str:
@@ -69,18 +82,36 @@ class FetchError(Exception):
         self.kind = kind
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 10:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return chain
+
+
 def classify_error(exc: BaseException) -> tuple[str, str]:
     """Map an httpx/ssl exception to (kind, one-line reason) without leaking internals."""
-    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, FetchError):
+        return exc.kind, str(exc)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc))[:300] or exc.__class__.__name__
     if isinstance(exc, httpx.ConnectTimeout):
         return "timeout", "connection timed out"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout", "timed out waiting for the server"
+    if isinstance(exc, TimeoutError):  # our own whole-request deadline
+        return "timeout", "timed out: no complete answer within the time limit (--timeout); the server stalled or answered too slowly"
     if isinstance(exc, httpx.ConnectError):
         low = text.lower()
+        if "certificate verify failed" in low:
+            return "tls", f"TLS handshake failed: {text} (a private CA can be trusted with --ca-bundle)"
         if "certificate" in low or "ssl" in low or "tls" in low:
             return "tls", f"TLS handshake failed: {text}"
-        if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+        if any(c.__class__.__name__ in ("EndOfStream", "BrokenResourceError", "SSLEOFError") for c in _causes(exc)):
+            return "tls", "TLS handshake failed: the server closed the connection (it may speak only old TLS versions)"
+        if any(m in low for m in ("name or service not known", "nodename nor servname", "getaddrinfo",
+                                   "temporary failure in name resolution", "no address associated")):
             return "dns", f"host name could not be resolved: {text}"
         if "refused" in low or "all connection attempts failed" in low:
             return "connection_refused", "connection refused"
@@ -92,6 +123,55 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, httpx.HTTPError):
         return "http", text
     return "error", text
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    u = httpx.URL(url)
+    return u.scheme, u.host, u.port or {"http": 80, "https": 443}.get(u.scheme)
+
+
+def without_credentials(headers: dict[str, str]) -> dict[str, str]:
+    """The headers minus every one that carries a credential (any spelling of Authorization,
+    cookies, API keys): what may follow a redirect to another origin."""
+    return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+
+
+class BoundedDecoder:
+    """Content-Encoding decoding that never produces more than it is asked for.
+
+    httpx inflates each network chunk whole, and follows `Content-Encoding: gzip, gzip` through
+    every layer, so one 64 KB chunk of a bomb can become gigabytes before any cap is checked.
+    Here each chunk is inflated with zlib's `max_length`, so memory stays within the cap."""
+
+    def __init__(self, header: str):
+        codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise FetchError(
+                "encoding", f"the server used Content-Encoding '{header[:60]}', which ehrcheck did not ask for"
+            )
+        self.coding = codings[0] if codings else None
+        wbits = zlib.MAX_WBITS | 16 if self.coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._z = zlib.decompressobj(wbits)
+        self._first = True
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decode `data`, returning at most `room` bytes (> 0). Input left over once `room` is
+        reached is dropped: the caller stops reading there."""
+        if self.coding is None or not data:
+            return data
+        try:
+            try:
+                return self._z.decompress(data, room)
+            except zlib.error:
+                if not (self._first and self.coding == "deflate"):
+                    raise
+                # "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self._z.decompress(data, room)
+            finally:
+                self._first = False
+        except zlib.error:
+            raise FetchError("encoding", f"the body's {self.coding} encoding is corrupt") from None
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -106,20 +186,23 @@ def _retry_after_seconds(value: str | None) -> float | None:
 class Fetcher:
     """Shared async HTTP access for all probes of one audit."""
 
-    def __init__(self, client: httpx.AsyncClient, options: HttpOptions):
+    def __init__(self, client: httpx.AsyncClient, options: HttpOptions, secrets: Secrets | None = None):
         self.client = client
         self.options = options
+        # Every credential this fetcher sends is remembered here, so that it can be scrubbed from
+        # whatever a server echoes back (see redact.Secrets).
+        self.secrets = secrets if secrets is not None else Secrets()
 
     @classmethod
-    def create(cls, options: HttpOptions) -> Fetcher:
+    def create(cls, options: HttpOptions, secrets: Secrets | None = None) -> Fetcher:
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(options.timeout),
             verify=options.verify,
             follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=options.trust_env,
         )
-        return cls(client, options)
+        return cls(client, options, secrets)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -153,11 +236,16 @@ class Fetcher:
         for _hop in range(6):
             resp = await self._send_with_retries(method, current, recorder, headers or {}, None, retry)
             if follow_redirects and resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
-                nxt = str(httpx.URL(current).join(resp.headers["location"]))
+                try:
+                    nxt = str(httpx.URL(current).join(resp.headers["location"]))
+                except httpx.InvalidURL:
+                    raise FetchError("redirects", "the server redirected to an invalid URL") from None
                 if current.startswith("https://") and nxt.startswith("http://"):
-                    return resp  # never follow a downgrade; the caller sees the 3xx
-                if headers and "Authorization" in headers and httpx.URL(nxt).host != httpx.URL(current).host:
-                    headers = {k: v for k, v in headers.items() if k != "Authorization"}
+                    # Never follow a downgrade; the caller sees the 3xx and why it stopped there.
+                    resp.refused_redirect = "refused to follow a redirect from https:// to http://"
+                    return resp
+                if headers and _origin(nxt) != _origin(current):
+                    headers = without_credentials(headers)
                 current = nxt
                 continue
             return resp
@@ -201,59 +289,61 @@ class Fetcher:
     ) -> Response:
         start = time.perf_counter()
         request = self.client.build_request(method, url, headers=headers, data=form)
-        try:
-            response = await self.client.send(request, stream=True)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
-            kind, reason = classify_error(exc)
-            recorder.add(
-                Exchange(
-                    method=method,
-                    url=redact_url(url),
-                    request_headers=redact_headers(request.headers),
-                    elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
-                    error=reason,
-                )
-            )
-            raise FetchError(kind, reason) from None
+        self.secrets.add_url(url)
+        self.secrets.add_headers(request.headers)  # includes Basic auth httpx built from user-info
+        response: httpx.Response | None = None
         chunks: list[bytes] = []
         size = 0
+        cap = self.options.max_body_bytes
         truncated = False
         try:
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.options.max_body_bytes:
-                    truncated = True
-                    break
-                chunks.append(chunk)
-        except Exception as exc:  # noqa: BLE001
+            # One deadline for the whole exchange: httpx's timeouts bound each read, not the sum.
+            async with asyncio.timeout(self.options.timeout):
+                response = await self.client.send(request, stream=True)
+                try:
+                    decoder = BoundedDecoder(response.headers.get("content-encoding", ""))
+                    async for raw in response.aiter_raw():
+                        piece = decoder.feed(raw, cap - size + 1)
+                        size += len(piece)
+                        if size > cap:
+                            truncated = True
+                            break
+                        chunks.append(piece)
+                finally:
+                    await response.aclose()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
             kind, reason = classify_error(exc)
+            reason = self.secrets.scrub(reason)
             recorder.add(
                 Exchange(
                     method=method,
                     url=redact_url(url),
                     request_headers=redact_headers(request.headers),
-                    status=response.status_code,
-                    response_headers=redact_headers(response.headers),
+                    status=response.status_code if response is not None else None,
+                    response_headers=redact_headers(response.headers) if response is not None else {},
                     elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
                     error=reason,
                 )
             )
+            self._debug("%s %s -> failed: %s", method, redact_url(url), reason)
             raise FetchError(kind, reason) from None
-        finally:
-            await response.aclose()
         elapsed = round((time.perf_counter() - start) * 1000, 1)
         content = b"".join(chunks)
-        recorder.add(
-            Exchange(
-                method=method,
-                url=redact_url(url),
-                request_headers=redact_headers(request.headers),
-                status=response.status_code,
-                response_headers=redact_headers(response.headers),
-                elapsed_ms=elapsed,
-                body_bytes=size,
-                error="body exceeded the size cap" if truncated else None,
-            )
+        exchange = Exchange(
+            method=method,
+            url=redact_url(url),
+            request_headers=redact_headers(request.headers),
+            status=response.status_code,
+            response_headers=redact_headers(response.headers),
+            elapsed_ms=elapsed,
+            body_bytes=min(size, cap) if truncated else size,
+            error=f"body exceeded the size cap ({cap} bytes after decompression)" if truncated else None,
+        )
+        recorder.add(exchange)
+        self._debug(
+            "%s %s -> HTTP %s, %s bytes, %.0f ms%s; request headers %s; response headers %s",
+            method, exchange.url, exchange.status, exchange.body_bytes, elapsed,
+            " (truncated at the size cap)" if truncated else "", exchange.request_headers, exchange.response_headers,
         )
         return Response(
             status=response.status_code,
@@ -263,6 +353,11 @@ class Fetcher:
             elapsed_ms=elapsed,
             truncated=truncated,
         )
+
+    def _debug(self, msg: str, *args: object) -> None:
+        """--debug lines: built from redacted values, then scrubbed of every known secret."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", self.secrets.scrub(msg % args))
 
     @contextlib.asynccontextmanager
     async def stream(

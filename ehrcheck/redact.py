@@ -2,11 +2,17 @@
 
 Headers that carry credentials are replaced wholesale; URLs lose userinfo and secret-looking query
 parameters. Everything that writes an Exchange goes through here.
+
+`Secrets` is the second line of defence: it remembers every secret value a run handles (user-info
+passwords, credential headers, tokens a probe obtains) and scrubs them from any text or data
+before it is written, whatever route they took to get there (a server echoing a header into a
+JSON document, an exception message quoting a URL).
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 
@@ -22,6 +28,8 @@ SECRET_HEADERS = frozenset(
         "x-amz-security-token",
     }
 )
+
+URL_HEADERS = frozenset({"location", "content-location"})
 
 SECRET_PARAMS = frozenset(
     {
@@ -45,7 +53,12 @@ def redact_headers(headers: dict[str, str] | object) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in items:
         k = str(key).lower()
-        out[k] = REDACTED if k in SECRET_HEADERS else str(value)
+        if k in SECRET_HEADERS:
+            out[k] = REDACTED
+        elif k in URL_HEADERS:  # a redirect may carry a code or token in its query
+            out[k] = redact_url(str(value))
+        else:
+            out[k] = str(value)
     return dict(sorted(out.items()))
 
 
@@ -61,3 +74,64 @@ def redact_url(url: str) -> str:
             [(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="/:$|,*"
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# Shorter values would scrub ordinary words and numbers out of reports; no real secret is this short.
+MIN_SECRET_LENGTH = 6
+
+
+class Secrets:
+    """The secret values of one run, and scrubbing of anything that might quote them."""
+
+    def __init__(self, values: list[str] | None = None):
+        self._values: set[str] = set()
+        for value in values or []:
+            self.add(value)
+
+    def add(self, value: str | None) -> None:
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        self._values.add(value)
+        # A header like "Bearer abc" or "Basic dXNlcjpwdw==" is also quoted by its token alone.
+        scheme, _, token = value.partition(" ")
+        if token and scheme.isalpha() and len(token) >= MIN_SECRET_LENGTH:
+            self._values.add(token)
+
+    def add_url(self, url: str) -> None:
+        """User-info and secret query parameters of a URL, raw and percent-decoded."""
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            userinfo = parts.netloc.rsplit("@", 1)[0]
+            _user, _, password = userinfo.partition(":")
+            for value in (userinfo, password, unquote(password)):
+                self.add(value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key.lower() in SECRET_PARAMS:
+                self.add(value)
+
+    def add_headers(self, headers: dict[str, str] | object) -> None:
+        items = headers.items() if hasattr(headers, "items") else []
+        for key, value in items:
+            if str(key).lower() in SECRET_HEADERS:
+                self.add(str(value))
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def scrub(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):  # longest first: no partial leftovers
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+    def scrub_data(self, data: Any) -> Any:
+        """`scrub` applied to every string (keys included) of a JSON-like value."""
+        if not self._values:
+            return data
+        if isinstance(data, str):
+            return self.scrub(data)
+        if isinstance(data, dict):
+            return {self.scrub_data(k): self.scrub_data(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.scrub_data(v) for v in data]
+        return data

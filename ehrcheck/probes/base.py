@@ -8,8 +8,13 @@ apply. Any other exception is a bug, but still becomes an `error` attempt rather
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
+import logging
+import os
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,11 +38,25 @@ class ProbeContext:
     timeout: float
     ssl_context_factory: Callable[[], Any] | None = None
     # Inputs some probes need beyond the URL (CHPL id, credentials, sample size...), by name.
+    # `include_phi: True` (from --include-phi) lets probes keep patient data they would otherwise
+    # reduce to counts, element names and hashed ids.
     settings: dict[str, Any] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[ProbeAttempt]] = field(default_factory=dict)
+    # Per-run key for hashed ids: ids can be correlated within one evidence file, but a short id
+    # ("123") cannot be recovered by hashing candidates, and two runs' hashes do not match.
+    _id_key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    @property
+    def include_phi(self) -> bool:
+        return bool(self.settings.get("include_phi"))
+
+    def hash_id(self, resource_type: str, resource_id: str) -> str:
+        """A patient-safe stand-in for a resource id (HMAC-SHA256 under the run's key)."""
+        digest = hmac.new(self._id_key, f"{resource_type}/{resource_id}".encode(), hashlib.sha256)
+        return "hmac:" + digest.hexdigest()[:16]
 
     async def result(self, probe_id: str) -> ProbeAttempt:
         """Wait for another probe of the same run (e.g. openid waits for smart's issuer)."""
@@ -45,6 +64,8 @@ class ProbeContext:
 
 
 ProbeFn = Callable[[ProbeContext, Recorder], Awaitable[dict[str, Any]]]
+
+log = logging.getLogger("ehrcheck.probes")
 
 
 async def run_probe(fn: ProbeFn, ctx: ProbeContext) -> ProbeAttempt:
@@ -60,7 +81,11 @@ async def run_probe(fn: ProbeFn, ctx: ProbeContext) -> ProbeAttempt:
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a probe bug must not sink the audit
-        status, reason = AttemptStatus.error, f"internal error in probe: {exc.__class__.__name__}: {exc}"
+        secrets = ctx.fetcher.secrets
+        status = AttemptStatus.error
+        reason = secrets.scrub(f"internal error in probe: {exc.__class__.__name__}: {exc}"[:500])
+        log.debug("%s", secrets.scrub("".join(traceback.format_exception(exc))))
+    log.debug("probe %s: %s%s", getattr(fn, "__name__", fn), status.value, f" ({reason})" if reason else "")
     return ProbeAttempt(
         status=status,
         reason=reason,
@@ -81,6 +106,25 @@ def parse_json(resp: Response) -> tuple[Any, str | None]:
         if head.startswith(b"<!doctype html") or head.startswith(b"<html"):
             return None, "the server answered with an HTML page, not JSON"
         return None, f"the body is not valid JSON ({exc.__class__.__name__})"
+
+
+def server_failure(resp: Response, what: str) -> ProbeError | None:
+    """A ProbeError when `resp` shows nothing about `what` (a 5xx, a 429 we stopped waiting on,
+    a body over the size cap): the rules then say not_observed with this reason, not fail."""
+    if resp.truncated:
+        return ProbeError(f"{what}: the response body exceeded the size cap")
+    if resp.status >= 500 or resp.status == 429:
+        retry_after = resp.headers.get("retry-after")
+        later = f" (Retry-After: {retry_after[:40]})" if retry_after else ""
+        label = "rate-limited us with HTTP 429" if resp.status == 429 else f"failed with HTTP {resp.status}"
+        return ProbeError(f"{what}: the server {label}{later}")
+    return None
+
+
+def status_problem(resp: Response) -> str:
+    """'HTTP 404', or for a redirect we refused to follow, why."""
+    refused = getattr(resp, "refused_redirect", None)
+    return f"HTTP {resp.status}" + (f" ({refused})" if refused else "")
 
 
 def http_summary(resp: Response) -> dict[str, Any]:

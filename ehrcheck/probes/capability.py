@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..http import Recorder
-from .base import ProbeContext, ProbeError, http_summary, parse_json
+from .base import ProbeContext, ProbeError, http_summary, parse_json, server_failure, status_problem
 
 ACCEPTS = ("application/fhir+json", "application/json+fhir", "application/json")
 # Matched by suffix: real servers publish variants (Cerner's DSTU2 uses "http://DSTU2/fhir-registry...").
@@ -34,70 +34,92 @@ def release_of(fhir_version: str | None, resource_type: str | None) -> str:
     return "unknown"
 
 
-def _codes(items: list[Any] | None, key: str) -> list[str]:
-    return sorted({str(i.get(key)) for i in items or [] if isinstance(i, dict) and i.get(key)})
+def _list(value: Any) -> list[Any]:
+    """A hostile or sloppy document may put anything anywhere: only a JSON array is a list."""
+    return value if isinstance(value, list) else []
 
 
-def _names(items: list[Any] | None) -> list[str]:
-    return sorted({str(i.get("name")) for i in items or [] if isinstance(i, dict) and i.get("name")})
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, limit: int = 500) -> str | None:
+    """A scalar field as text (numbers and booleans too); objects and arrays where a string
+    belongs are dropped rather than carried into evidence and reports."""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> list[str]:
+    return sorted({t for t in (_text(v) for v in _list(value)) if t})
+
+
+def _codes(items: Any, key: str) -> list[str]:
+    return sorted({t for i in _list(items) if isinstance(i, dict) and (t := _text(i.get(key)))})
+
+
+def _names(items: Any) -> list[str]:
+    return _codes(items, "name")
 
 
 def summarise(doc: dict[str, Any]) -> dict[str, Any]:
     """Extract every fact the rules use from a CapabilityStatement/Conformance."""
-    rest_list = [r for r in doc.get("rest") or [] if isinstance(r, dict)]
+    rest_list = [r for r in _list(doc.get("rest")) if isinstance(r, dict)]
     server = next((r for r in rest_list if r.get("mode") == "server"), rest_list[0] if rest_list else {})
     resources: dict[str, Any] = {}
     all_profiles: set[str] = set()
-    for res in server.get("resource") or []:
-        if not isinstance(res, dict) or not res.get("type"):
+    for res in _list(server.get("resource")):
+        rtype = _text(res.get("type")) if isinstance(res, dict) else None
+        if not rtype:
             continue
-        supported = [str(p) for p in res.get("supportedProfile") or []]
-        if res.get("profile"):
-            base_profile = res["profile"]
-            if isinstance(base_profile, dict):  # DSTU2: profile is a Reference
-                base_profile = base_profile.get("reference")
-            if base_profile:
-                supported.append(str(base_profile))
+        supported = _texts(res.get("supportedProfile"))
+        base_profile = res.get("profile")
+        if isinstance(base_profile, dict):  # DSTU2: profile is a Reference
+            base_profile = base_profile.get("reference")
+        if _text(base_profile):
+            supported.append(str(_text(base_profile)))
         all_profiles.update(supported)
-        resources[str(res["type"])] = {
+        resources[rtype] = {
             "interactions": _codes(res.get("interaction"), "code"),
             "search_params": _names(res.get("searchParam")),
             "operations": _names(res.get("operation")),
             "supported_profiles": sorted(set(supported)),
-            "search_include": sorted(str(x) for x in res.get("searchInclude") or []),
-            "search_rev_include": sorted(str(x) for x in res.get("searchRevInclude") or []),
+            "search_include": _texts(res.get("searchInclude")),
+            "search_rev_include": _texts(res.get("searchRevInclude")),
         }
-    security = server.get("security") or {}
+    security = _dict(server.get("security"))
     services: set[str] = set()
-    for svc in security.get("service") or []:
-        for coding in (svc or {}).get("coding") or []:
-            if isinstance(coding, dict) and coding.get("code"):
-                services.add(str(coding["code"]))
-        if isinstance(svc, dict) and svc.get("text"):
-            services.add(str(svc["text"]))
+    for svc in _list(security.get("service")):
+        if not isinstance(svc, dict):
+            continue
+        services.update(_codes(svc.get("coding"), "code"))
+        if _text(svc.get("text")):
+            services.add(str(_text(svc.get("text"))))
     oauth: dict[str, str] = {}
-    for ext in security.get("extension") or []:
-        if isinstance(ext, dict) and str(ext.get("url", "")).endswith(OAUTH_URIS_SUFFIX):
-            for sub in ext.get("extension") or []:
-                if isinstance(sub, dict) and sub.get("url"):
-                    oauth[str(sub["url"])] = str(sub.get("valueUri") or sub.get("valueUrl") or "")
-    software = doc.get("software") or {}
-    implementation = doc.get("implementation") or {}
+    for ext in _list(security.get("extension")):
+        if isinstance(ext, dict) and str(_text(ext.get("url")) or "").endswith(OAUTH_URIS_SUFFIX):
+            for sub in _list(ext.get("extension")):
+                if isinstance(sub, dict) and _text(sub.get("url")):
+                    oauth[str(_text(sub["url"]))] = _text(sub.get("valueUri")) or _text(sub.get("valueUrl")) or ""
+    software = _dict(doc.get("software"))
+    implementation = _dict(doc.get("implementation"))
+    cors = security.get("cors")
     return {
-        "resource_type": doc.get("resourceType"),
-        "fhir_version": doc.get("fhirVersion"),
-        "fhir_release": release_of(doc.get("fhirVersion"), doc.get("resourceType")),
-        "status": doc.get("status"),
-        "kind": doc.get("kind"),
-        "date": doc.get("date"),
-        "publisher": doc.get("publisher"),
-        "formats": sorted(str(f) for f in doc.get("format") or []),
-        "patch_formats": sorted(str(f) for f in doc.get("patchFormat") or []),
-        "software": {"name": software.get("name"), "version": software.get("version")},
-        "implementation": {"description": implementation.get("description"), "url": implementation.get("url")},
-        "instantiates": sorted(str(i) for i in doc.get("instantiates") or []),
-        "implementation_guides": sorted(str(i) for i in doc.get("implementationGuide") or []),
-        "rest_modes": sorted(str(r.get("mode")) for r in rest_list if r.get("mode")),
+        "resource_type": _text(doc.get("resourceType")),
+        "fhir_version": _text(doc.get("fhirVersion")),
+        "fhir_release": release_of(_text(doc.get("fhirVersion")), _text(doc.get("resourceType"))),
+        "status": _text(doc.get("status")),
+        "kind": _text(doc.get("kind")),
+        "date": _text(doc.get("date")),
+        "publisher": _text(doc.get("publisher")),
+        "formats": _texts(doc.get("format")),
+        "patch_formats": _texts(doc.get("patchFormat")),
+        "software": {"name": _text(software.get("name")), "version": _text(software.get("version"))},
+        "implementation": {"description": _text(implementation.get("description")), "url": _text(implementation.get("url"))},
+        "instantiates": _texts(doc.get("instantiates")),
+        "implementation_guides": _texts(doc.get("implementationGuide")),
+        "rest_modes": sorted({m for r in rest_list if (m := _text(r.get("mode")))}),
         "resources": dict(sorted(resources.items())),
         "resource_count": len(resources),
         "system_interactions": _codes(server.get("interaction"), "code"),
@@ -106,7 +128,7 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
         "security": {
             "declared": bool(security),
             "services": sorted(services),
-            "cors": security.get("cors"),
+            "cors": cors if isinstance(cors, bool) else None,
             "oauth_uris": dict(sorted(oauth.items())),
         },
     }
@@ -136,9 +158,12 @@ async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, A
     for accept in ACCEPTS:
         resp = await ctx.fetcher.get(url, recorder, headers={"Accept": accept})
         last = resp
+        failure = server_failure(resp, "GET [base]/metadata")
+        if failure:
+            raise failure  # a broken server shows nothing about its capabilities: not_observed
         if resp.status != 200:
-            last_problem = f"HTTP {resp.status}"
-            if resp.status in (404, 401, 403, 500, 502, 503, 504):
+            last_problem = status_problem(resp)
+            if resp.status in (404, 401, 403):
                 break  # a different Accept will not change these
             continue
         doc, problem = parse_json(resp)

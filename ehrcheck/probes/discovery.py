@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..http import Recorder
-from .base import ProbeContext, ProbeSkipped, http_summary, parse_json
+from ..models import AttemptStatus
+from .base import ProbeContext, ProbeError, ProbeSkipped, http_summary, parse_json, server_failure, status_problem
 
 # Every field SMART App Launch 2.0 / 2.2 defines for .well-known/smart-configuration.
 SMART_FIELDS = (
@@ -51,11 +52,14 @@ OPENID_FIELDS = (
 )
 
 
-def _document_facts(resp, fields: tuple[str, ...]) -> dict[str, Any]:
+def _document_facts(resp, fields: tuple[str, ...], what: str) -> dict[str, Any]:
+    failure = server_failure(resp, what)
+    if failure:
+        raise failure  # a broken server shows neither that it publishes the document nor not
     facts: dict[str, Any] = http_summary(resp)
     facts["found"] = False
     if resp.status != 200:
-        facts["problem"] = f"HTTP {resp.status}"
+        facts["problem"] = status_problem(resp)
         return facts
     doc, problem = parse_json(resp)
     if problem:
@@ -76,7 +80,7 @@ async def probe_smart(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     resp = await ctx.fetcher.get(
         ctx.url(".well-known/smart-configuration"), recorder, headers={"Accept": "application/json"}
     )
-    facts = _document_facts(resp, SMART_FIELDS)
+    facts = _document_facts(resp, SMART_FIELDS, "GET [base]/.well-known/smart-configuration")
     caps = facts.get("document", {}).get("capabilities")
     facts["capabilities"] = sorted(str(c) for c in caps) if isinstance(caps, list) else []
     return facts
@@ -84,6 +88,8 @@ async def probe_smart(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
 
 async def probe_openid(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     smart = await ctx.result("smart")
+    if smart.status != AttemptStatus.completed:
+        raise ProbeError(f"the SMART configuration, which names the issuer, could not be read ({smart.reason})")
     issuer = (smart.data.get("document") or {}).get("issuer")
     if not isinstance(issuer, str) or not issuer.startswith(("http://", "https://")):
         raise ProbeSkipped("the SMART configuration publishes no issuer")
@@ -91,9 +97,9 @@ async def probe_openid(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     # Some servers (Cerner's, for one) publish the discovery URL itself as the issuer.
     url = issuer if issuer.rstrip("/").endswith(well_known) else issuer.rstrip("/") + well_known
     resp = await ctx.fetcher.get(url, recorder, headers={"Accept": "application/json"})
-    facts = _document_facts(resp, OPENID_FIELDS)
+    facts = _document_facts(resp, OPENID_FIELDS, "GET {issuer}/.well-known/openid-configuration")
     facts["issuer_requested"] = issuer
     facts["issuer_is_discovery_url"] = url == issuer
     doc_issuer = facts.get("document", {}).get("issuer")
-    facts["issuer_matches"] = doc_issuer is not None and doc_issuer.rstrip("/") == issuer.rstrip("/")
+    facts["issuer_matches"] = isinstance(doc_issuer, str) and doc_issuer.rstrip("/") == issuer.rstrip("/")
     return facts

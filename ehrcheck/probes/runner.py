@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..http import Fetcher, HttpOptions
 from ..models import AttemptStatus, Evidence, ProbeAttempt, Target
+from ..redact import Secrets, redact_url
 from .access import probe_access
 from .base import ProbeContext, ProbeFn, run_probe
 from .capability import probe_capability
@@ -52,11 +53,25 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _origin(url: str) -> tuple[str | None, int | None]:
+    """Host and port, so that a redacted user-info part does not hide the target's exchanges."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.hostname, port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
 def availability(attempts: dict[str, ProbeAttempt], base_url: str) -> ProbeAttempt:
     """Derived from the other probes' exchanges with the target's host: no extra traffic.
-    (Exchanges with other hosts, such as CHPL or an OIDC issuer elsewhere, say nothing about it.)"""
-    host = urlsplit(base_url).netloc
-    exchanges = [ex for a in attempts.values() for ex in a.exchanges if urlsplit(ex.url).netloc == host]
+    (Exchanges with other hosts, such as CHPL or an OIDC issuer elsewhere, say nothing about it.)
+
+    A server that completed a TLS handshake but answered no HTTP request (its certificate is not
+    trusted, it speaks only TLS 1.0) is reachable: its report then shows why nothing else could be
+    observed, instead of the audit stopping at "could not be reached"."""
+    host = _origin(base_url)
+    exchanges = [ex for a in attempts.values() for ex in a.exchanges if _origin(ex.url) == host]
     answered = [ex for ex in exchanges if ex.status is not None]
     latencies = sorted(ex.elapsed_ms for ex in answered if ex.elapsed_ms is not None)
     data: dict[str, Any] = {
@@ -69,6 +84,10 @@ def availability(attempts: dict[str, ProbeAttempt], base_url: str) -> ProbeAttem
         "reachable": bool(answered),
     }
     if not answered:
+        transport = attempts.get("transport")
+        tls = transport.data.get("tls") if transport else None
+        if isinstance(tls, dict) and tls.get("negotiated_version"):
+            data["reachable"] = data["tls_only"] = True
         reasons = sorted({ex.error for ex in exchanges if ex.error})
         return ProbeAttempt(
             status=AttemptStatus.error,
@@ -85,13 +104,19 @@ async def collect(
     label: str | None = None,
     extra_probes: dict[str, ProbeFn] | None = None,
     settings: dict[str, Any] | None = None,
+    secrets: Secrets | None = None,
 ) -> Evidence:
     """Run the anonymous-tier probes plus `extra_probes` (e.g. CHPL, authenticated tiers, chosen
-    by the CLI from its flags) concurrently; `settings` carries their inputs."""
+    by the CLI from its flags) concurrently; `settings` carries their inputs.
+
+    `secrets` holds every secret value the run knows (the caller's, and those the fetcher sees);
+    the evidence is scrubbed of them before it is returned."""
     base = normalise_base_url(base_url)
     probes = {**PROBES, **(extra_probes or {})}
     started = now_iso()
-    fetcher = Fetcher.create(options)
+    secrets = secrets if secrets is not None else Secrets()
+    secrets.add_url(base)
+    fetcher = Fetcher.create(options, secrets=secrets)
     verify = options.verify
 
     def ssl_factory() -> ssl.SSLContext:
@@ -122,13 +147,39 @@ async def collect(
         for task in ctx._tasks.values():
             task.cancel()
         await fetcher.aclose()
-    ordered = {k: attempts[k] for k in probes}
+    return assemble(base, options, list(probes), attempts, started, label, secrets)
+
+
+INTERRUPTED = "interrupted before it finished (Ctrl-C)"
+
+
+def assemble(
+    base_url: str,
+    options: HttpOptions,
+    probe_ids: list[str],
+    attempts: dict[str, ProbeAttempt],
+    started: str,
+    label: str | None,
+    secrets: Secrets,
+) -> Evidence:
+    """The evidence document from the attempts that finished; a probe that did not (the run was
+    interrupted) is an error attempt, so its rules say not_observed and why."""
+    base = normalise_base_url(base_url)
+    ordered = {k: attempts.get(k) or ProbeAttempt(status=AttemptStatus.error, reason=INTERRUPTED) for k in probe_ids}
     ordered["availability"] = availability(ordered, base)
-    return Evidence(
+    evidence = Evidence(
         tool_version=__version__,
-        target=Target(base_url=base, label=label),
+        target=Target(base_url=redact_url(base), label=label),
         started_at=started,
         finished_at=now_iso(),
         options={"timeout": options.timeout, "retries": options.retries},
         probes=ordered,
     )
+    if not secrets:
+        return evidence
+    # Last line of defence: whatever a hostile server echoed back, no known secret is kept.
+    return Evidence.model_validate(secrets.scrub_data(evidence.to_json_dict()))
+
+
+def probe_ids(extra_probes: dict[str, ProbeFn] | None = None) -> list[str]:
+    return list({**PROBES, **(extra_probes or {})})

@@ -9,24 +9,64 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import re
+import select
 import socket
 import ssl
+import time
 import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..http import FetchError, Recorder
-from .base import ProbeContext
+from .base import ProbeContext, ProbeError
 
 LEGACY = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
 # Errors raised by our own OpenSSL when it cannot even offer a legacy version.
 LOCAL_REFUSALS = ("NO_PROTOCOLS_AVAILABLE", "no protocols available", "UNSUPPORTED_PROTOCOL_VERSION")
 
 
+class Unreachable(Exception):
+    """The TCP connection itself failed (DNS, refused, timeout): there was no TLS to observe."""
+
+
 def _handshake(host: str, port: int, ctx: ssl.SSLContext, sni: str | None, timeout: float):
-    with socket.create_connection((host, port), timeout=timeout) as raw:
-        with ctx.wrap_socket(raw, server_hostname=sni) as tls:
+    """One TLS handshake that takes at most `timeout` seconds in all.
+
+    The socket's own timeout only bounds each read, so a server dripping its handshake a byte at a
+    time could hold this (uncancellable) worker thread for hours; hence non-blocking I/O against
+    one deadline."""
+    deadline = time.monotonic() + timeout
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise Unreachable(f"host name could not be resolved: {exc.strerror or exc}") from None
+    except ConnectionRefusedError:
+        raise Unreachable("connection refused") from None
+    except OSError as exc:
+        raise Unreachable(f"could not connect: {exc.strerror or exc.__class__.__name__}") from None
+    with raw:
+        raw.setblocking(False)
+        with ctx.wrap_socket(raw, server_hostname=sni, do_handshake_on_connect=False) as tls:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the TLS handshake took longer than {timeout:g} s")
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    select.select([tls], [], [], remaining)
+                except ssl.SSLWantWriteError:
+                    select.select([], [tls], [], remaining)
             return tls.version(), tls.cipher(), tls.getpeercert(binary_form=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (ssl.SSLEOFError, ConnectionError)):
+        return "the server closed the connection during the handshake"
+    text = str(exc) or exc.__class__.__name__
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)[:200]
 
 
 def _cert_facts(der: bytes | None, host: str, now: dt.datetime) -> dict[str, Any]:
@@ -80,11 +120,15 @@ def _hostname_matches(host: str, dns_names: list[str], ip_names: list[str]) -> b
 
 
 def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float) -> dict[str, Any]:
-    """Blocking: one verified handshake, a fallback unverified one, then the legacy versions."""
+    """Blocking: one verified handshake, a fallback unverified one, then the legacy versions.
+
+    A server that only speaks TLS 1.0/1.1 fails the modern handshake; its certificate and version
+    are then read through the newest legacy version it accepts, so that it is reported as what
+    it is (a legacy-only server) rather than as a server we could not survey."""
     now = dt.datetime.now(dt.timezone.utc)
     sni = None if _is_ip(host) else host
     facts: dict[str, Any] = {}
-    der = None
+    version = cipher = der = None
     try:
         version, cipher, der = _handshake(host, port, verify_ctx, host, timeout)
         facts.update(verified=True, verify_error=None)
@@ -94,19 +138,31 @@ def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float
         relaxed.check_hostname = False
         relaxed.verify_mode = ssl.CERT_NONE
         version, cipher, der = _handshake(host, port, relaxed, sni, timeout)
-    facts["negotiated_version"] = version
-    facts["cipher"] = cipher[0] if cipher else None
-    facts["cipher_bits"] = cipher[2] if cipher else None
-    facts["certificate"] = _cert_facts(der, host, now)
+    except (ssl.SSLError, OSError) as exc:  # Unreachable is not an OSError: it propagates
+        facts.update(verified=None, verify_error=None, modern_error=_reason(exc))
     legacy: dict[str, str] = {}
     for label, version_enum in LEGACY.items():
         legacy[label] = _try_legacy(host, port, sni, version_enum, timeout)
     facts["legacy"] = legacy
+    if version is None:
+        accepted = [label for label in LEGACY if legacy[label] == "accepted"]
+        if not accepted:
+            return {"error": f"no TLS handshake succeeded: {facts['modern_error']}", "legacy": legacy}
+        ctx = _legacy_context(LEGACY[accepted[-1]])
+        assert ctx is not None  # it was just accepted with this very context
+        version, cipher, der = _handshake(host, port, ctx, sni, timeout)
+    facts["negotiated_version"] = version
+    facts["cipher"] = cipher[0] if cipher else None
+    facts["cipher_bits"] = cipher[2] if cipher else None
+    try:
+        facts["certificate"] = _cert_facts(der, host, now)
+    except ValueError as exc:  # a certificate our parser rejects is itself a fact
+        facts["certificate"] = {"parse_error": str(exc)[:200]}
     return facts
 
 
-def _try_legacy(host: str, port: int, sni: str | None, version: ssl.TLSVersion, timeout: float) -> str:
-    """'accepted', 'rejected' or 'untestable' (our own OpenSSL cannot offer that version)."""
+def _legacy_context(version: ssl.TLSVersion) -> ssl.SSLContext | None:
+    """An unverified context pinned to one legacy version, or None if our OpenSSL cannot offer it."""
     try:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
@@ -117,6 +173,14 @@ def _try_legacy(host: str, port: int, sni: str | None, version: ssl.TLSVersion, 
             ctx.maximum_version = version
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     except (ValueError, ssl.SSLError):
+        return None
+    return ctx
+
+
+def _try_legacy(host: str, port: int, sni: str | None, version: ssl.TLSVersion, timeout: float) -> str:
+    """'accepted', 'rejected' or 'untestable' (our own OpenSSL cannot offer that version)."""
+    ctx = _legacy_context(version)
+    if ctx is None:
         return "untestable"
     try:
         _handshake(host, port, ctx, sni, timeout)
@@ -125,7 +189,7 @@ def _try_legacy(host: str, port: int, sni: str | None, version: ssl.TLSVersion, 
         if any(marker in str(exc) for marker in LOCAL_REFUSALS) and "alert" not in str(exc).lower():
             return "untestable"
         return "rejected"
-    except (ConnectionError, OSError):
+    except (ConnectionError, OSError, Unreachable):
         return "rejected"
 
 
@@ -148,8 +212,10 @@ async def probe_transport(ctx: ProbeContext, recorder: Recorder) -> dict[str, An
     verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
     try:
         facts["tls"] = await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout)
+    except Unreachable as exc:
+        raise ProbeError(f"{host}:{port}: {exc}") from None
     except (OSError, ssl.SSLError) as exc:
-        facts["tls"] = {"error": f"TLS handshake failed: {exc.__class__.__name__}: {exc}"[:300]}
+        facts["tls"] = {"error": f"TLS handshake failed: {_reason(exc)}"}
 
     capability = await ctx.result("capability")
     hsts = None
@@ -170,7 +236,11 @@ async def probe_transport(ctx: ProbeContext, recorder: Recorder) -> dict[str, An
                 "serves_content": resp.status == 200,
             }
         except FetchError as exc:
-            facts["http_redirect"] = {"status": None, "error": str(exc), "http_closed": True}
+            if exc.kind in ("connection_refused", "timeout", "connect"):
+                # Refused or silently dropped: either way nothing is served in clear text.
+                facts["http_redirect"] = {"status": None, "error": str(exc), "http_closed": True}
+            else:  # something answered on port 80, but not in HTTP: that proves nothing either way
+                facts["http_redirect"] = {"status": None, "error": str(exc), "untested": f"http:// gave no usable answer: {exc}"}
     else:
         facts["http_redirect"] = {"status": None, "untested": "non-standard port"}
     return facts

@@ -17,6 +17,11 @@ from .rules.schema import FnCheck, OpCheck, Rule
 MISSING = object()
 
 NOT_OBSERVED_HINTS = {
+    # The authenticated tier runs only with credentials (see docs/authenticated.md).
+    **{
+        source: "no credentials were given (use --credentials FILE or EHRCHECK_CLIENT_ID etc.)"
+        for source in ("token", "scopes", "uscore", "bulk")
+    },
     "claims": "no vendor claims file was given (use --claims FILE)",
     "chpl": "no CHPL certification evidence was gathered (CHPL lookup is not yet available)",
 }

@@ -1081,3 +1081,9 @@ CHECKS: dict[str, CheckFn] = {
     "cms_certification_id": cms_certification_id,
     "g10_standards": g10_standards,
 }
+
+# The authenticated tier's checks live in their own module (it needs Outcome, defined above);
+# merged here so CHECKS stays the one registry the engine and the pack loader consult.
+from .checks_auth import AUTH_CHECKS  # noqa: E402
+
+CHECKS.update(AUTH_CHECKS)

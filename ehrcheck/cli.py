@@ -32,7 +32,10 @@ app = typer.Typer(
 rules_app = typer.Typer(help="List and explain the rules ehrcheck applies.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
-FORMATS = ("html", "md", "json")
+FORMATS = ("html", "md", "json", "junit", "sarif")
+DEFAULT_FORMATS = ("html", "md", "json")
+# File extensions that name a format when -o is a single file.
+SUFFIX_FORMAT = {"markdown": "md", "htm": "html", "xml": "junit", "sarif": "sarif", "html": "html", "md": "md", "json": "json"}
 DEFAULT_OUTPUT = "ehrcheck-report"
 
 
@@ -70,7 +73,7 @@ def _root(
 
 def parse_formats(value: str | None) -> list[str]:
     if not value:
-        return list(FORMATS)
+        return list(DEFAULT_FORMATS)
     out: list[str] = []
     for part in value.replace(" ", "").split(","):
         part = {"markdown": "md", "htm": "html"}.get(part.lower(), part.lower())
@@ -98,9 +101,8 @@ def plan_outputs(output: str | None, fmt_option: str | None) -> tuple[list[tuple
             raise UserInputError("-o -: writing to stdout needs exactly one --format (html, md or json)")
         return [(formats[0], None)], None
     target = Path(output or DEFAULT_OUTPUT)
-    suffix = target.suffix.lower().lstrip(".")
-    suffix = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
-    if suffix in FORMATS and not target.is_dir():
+    suffix = SUFFIX_FORMAT.get(target.suffix.lower().lstrip("."))
+    if suffix is not None and not target.is_dir():
         if fmt_option is None:
             formats = [suffix]
         if len(formats) != 1:
@@ -108,7 +110,9 @@ def plan_outputs(output: str | None, fmt_option: str | None) -> tuple[list[tuple
         return [(formats[0], target)], None
     if target.exists() and not target.is_dir():
         raise UserInputError(f"-o {target}: exists and is not a folder")
-    return [(f, target / f"report.{f}") for f in formats], target
+    from .render import RENDERERS
+
+    return [(f, target / f"report.{RENDERERS[f].extension}") for f in formats], target
 
 
 def write_reports(result, plan: list[tuple[str, Path | None]]) -> list[Path]:
@@ -211,18 +215,78 @@ def unreachable_reason(evidence) -> str | None:
     return None
 
 
-def finish(result, console: Console, quiet: bool, fail_under: float | None, written: list[Path]) -> None:
+def parse_fail_on(value: str | None):
+    from .gates import parse_severity
+
+    if not value:
+        return None
+    try:
+        return parse_severity(value)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def load_packs(paths: list[Path] | None):
+    """Custom rule packs from --pack, checked before any probing starts."""
+    from .custom_packs import load_custom_packs
+
+    return load_custom_packs(paths or [])
+
+
+def load_waiver_file(path: Path | None, packs) -> list:
+    from .rules.schema import all_rules
+    from .waivers import check_rules_exist, load_waivers
+
+    if path is None:
+        return []
+    waivers = load_waivers(path)
+    check_rules_exist(waivers, {r.id for r in all_rules()} | {r.id for p in packs for r in p.rules})
+    return waivers
+
+
+def apply_waiver_file(result, waivers: list):
+    """Mark waived findings (they stay in every report); None when no waiver file was given."""
+    if not waivers:
+        return result, None
+    from .waivers import apply_waivers
+
+    outcome = apply_waivers(result, waivers, dt.date.today())
+    return outcome.result, outcome
+
+
+def finish(
+    result,
+    console: Console,
+    quiet: bool,
+    fail_under: float | None,
+    written: list[Path],
+    fail_on: str | None = None,
+    exit_zero: bool = False,
+    waived=None,
+) -> None:
+    """Summary on stderr, then the CI gates: exit 1 when one fails, unless --exit-zero."""
+    from .gates import gate_failures
     from .terminal import summary
 
     if not quiet:
         summary(console, result)
         for path in written:
             console.print(f"wrote {path}")
-    if fail_under is not None:
-        score = result.overall.score if result.overall.score is not None else 0.0
-        if score < fail_under:
-            console.print(f"[red]overall score {score:.0f} is below --fail-under {fail_under:.0f}[/]")
-            raise typer.Exit(1)
+    reasons = gate_failures(result, fail_under, parse_fail_on(fail_on))
+    if waived is not None:
+        for w in waived.unused:
+            console.print(f"[yellow]warning:[/] {w.source}: waiver for {w.describe()} matched no failing finding; remove it if the problem is fixed", highlight=False)
+        for w in waived.expired:
+            reasons.append(f"waiver for {w.describe()} ({w.source}) expired on {w.expires.isoformat()}: renew it with a new date and reason, or fix the finding")
+        if waived.waived and not quiet:
+            console.print(f"waived (still in the report): {', '.join(waived.waived)}", highlight=False)
+    for reason in reasons:
+        console.print(f"[red]{reason}[/]", highlight=False)
+    if reasons:
+        if exit_zero:
+            console.print("--exit-zero: exiting 0 although a gate failed", highlight=False)
+            return
+        raise typer.Exit(1)
 
 
 TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="EHRCHECK_TIMEOUT", help="Seconds per request.")]
@@ -238,7 +302,23 @@ OutputOpt = Annotated[
 ]
 FormatOpt = Annotated[
     Optional[str],
-    typer.Option("--format", "-f", envvar="EHRCHECK_FORMAT", help="html, md, json, or several: html,md,json (default: all three)."),
+    typer.Option("--format", "-f", envvar="EHRCHECK_FORMAT", help="html, md, json, junit, sarif, or several: html,md,json (the default)."),
+]
+FailOnOpt = Annotated[
+    Optional[str],
+    typer.Option("--fail-on", envvar="EHRCHECK_FAIL_ON", help="Exit 1 when a finding of this severity or worse fails: critical, high, medium, low or info (waived findings excepted)."),
+]
+ExitZeroOpt = Annotated[
+    bool,
+    typer.Option("--exit-zero", envvar="EHRCHECK_EXIT_ZERO", help="Exit 0 even when --fail-under, --fail-on or an expired waiver fails (errors still exit 2)."),
+]
+WaiversOpt = Annotated[
+    Optional[Path],
+    typer.Option("--waivers", envvar="EHRCHECK_WAIVERS", help="YAML file of accepted findings (rule, target, reason, expires); see docs/ci.md."),
+]
+PackOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option("--pack", envvar="EHRCHECK_PACK", help="A custom rule pack (YAML, same schema as the built-in packs; see docs/packs.md). Repeatable."),
 ]
 FailUnderOpt = Annotated[
     Optional[float],
@@ -266,6 +346,10 @@ def audit(
     label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
     pdf: PdfOpt = False,
+    fail_on: FailOnOpt = None,
+    exit_zero: ExitZeroOpt = False,
+    waivers: WaiversOpt = None,
+    pack: PackOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
@@ -278,6 +362,9 @@ def audit(
         plan, folder = plan_outputs(output, format)
         require_pdf_support(pdf)
         when = parse_as_of(as_of)
+        parse_fail_on(fail_on)
+        packs = load_packs(pack)
+        waiver_list = load_waiver_file(waivers, packs)
         claims_data = load_claims(claims) if claims else None
         options = http_options(timeout, ca_bundle)
         evidence = gather(base_url, options, console, quiet, label)
@@ -298,11 +385,12 @@ def audit(
         # Score the round-tripped document, exactly as `ehrcheck score` would read it from disk.
         import json
 
-        result = score_evidence(Evidence.model_validate(json.loads(text)), when)
+        result = score_evidence(Evidence.model_validate(json.loads(text)), when, extra_packs=packs)
+        result, waived = apply_waiver_file(result, waiver_list)
         written = write_reports(result, plan)
         if pdf:
             written.append(write_pdf(result, plan, folder))
-    finish(result, console, quiet, fail_under, ([evidence_path] if evidence_path else []) + written)
+    finish(result, console, quiet, fail_under, ([evidence_path] if evidence_path else []) + written, fail_on, exit_zero, waived)
 
 
 @app.command()
@@ -342,6 +430,10 @@ def score(
     fail_under: FailUnderOpt = None,
     as_of: AsOfOpt = None,
     pdf: PdfOpt = False,
+    fail_on: FailOnOpt = None,
+    exit_zero: ExitZeroOpt = False,
+    waivers: WaiversOpt = None,
+    pack: PackOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Score saved evidence: no network, same findings as the audit that gathered it."""
@@ -353,12 +445,16 @@ def score(
         plan, folder = plan_outputs(output, format)
         require_pdf_support(pdf)
         when = parse_as_of(as_of)
+        parse_fail_on(fail_on)
+        packs = load_packs(pack)
+        waiver_list = load_waiver_file(waivers, packs)
         evidence = load_evidence(evidence_file)
-        result = score_evidence(evidence, when)
+        result = score_evidence(evidence, when, extra_packs=packs)
+        result, waived = apply_waiver_file(result, waiver_list)
         written = write_reports(result, plan)
         if pdf:
             written.append(write_pdf(result, plan, folder))
-    finish(result, console, quiet, fail_under, written)
+    finish(result, console, quiet, fail_under, written, fail_on, exit_zero, waived)
 
 
 @rules_app.command("list")
@@ -440,6 +536,126 @@ def demo(
             table.add_row(r.name, r.verdict, "–" if r.score is None else f"{r.score:.0f}", str(r.paths[0]) if r.paths else "")
         console.print(table)
         console.print(f"wrote {output / 'index.md'}")
+
+
+COMPARE_SUFFIX = {"html": "html", "htm": "html", "md": "md", "markdown": "md", "json": "json"}
+
+
+def _runs(paths: list[Path], packs, as_of, profile):
+    from .runs import load_run
+
+    return [load_run(p, packs, as_of, profile or "default") for p in paths]
+
+
+def _pick_profile(profile: str | None, results) -> str:
+    from .scoring import PROFILES
+
+    chosen = profile or (results[0].profile if results and len({r.profile for r in results}) == 1 else "default")
+    if chosen not in PROFILES:
+        raise UserInputError(f"--profile: unknown profile '{chosen}'; choose from {', '.join(PROFILES)}")
+    return chosen
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more runs: report.json files (--format json), evidence files, or audit output folders.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="comparison.html, .md or .json, or - for stdout (then give --format).")] = "comparison.html",
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="html, md or json (default: from the -o extension).")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile to rank under (default: the one the runs were scored under).")] = None,
+    as_of: AsOfOpt = None,
+    pack: PackOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compare vendors side by side: verdicts, scores, capabilities and every rule, ranked for a practice."""
+    from .compare import compare as build
+    from .files import write_atomic
+    from .render.comparison import COMPARISON_RENDERERS
+
+    console = _err()
+    with user_errors():
+        if len(runs) < 2:
+            raise UserInputError("compare needs at least two runs (report.json files, evidence files or audit folders)")
+        fmt = (format or "").lower() or COMPARE_SUFFIX.get(Path(output).suffix.lower().lstrip("."), "")
+        fmt = COMPARE_SUFFIX.get(fmt, fmt)
+        if fmt not in COMPARISON_RENDERERS:
+            raise UserInputError(f"--format: give html, md or json (or an -o file ending in .html, .md or .json), not '{fmt or output}'")
+        target = None if output == "-" else Path(output)
+        if target is not None and any(target.resolve() == Path(p).resolve() for p in runs):
+            raise UserInputError(f"-o {target}: is one of the runs being compared; choose another file")
+        loaded = _runs(runs, load_packs(pack), parse_as_of(as_of), profile)
+        chosen = _pick_profile(profile, [r.result for r in loaded])
+        comparison = build([r.result for r in loaded], chosen, sources=[str(r.path) for r in loaded])
+        text = COMPARISON_RENDERERS[fmt](comparison)
+        if target is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(target, text)
+    if not quiet:
+        for col in comparison.columns:
+            score = "–" if col.overall.score is None else f"{col.overall.score:.0f}"
+            console.print(f"  {col.rank}. {col.name}: {col.verdict_label}, overall {score}", highlight=False)
+        if target is not None:
+            console.print(f"wrote {target}")
+
+
+@app.command("diff")
+def diff_cmd(
+    old: Annotated[Path, typer.Argument(help="The earlier run: report.json, evidence file or audit folder.")],
+    new: Annotated[Path, typer.Argument(help="The later run, same kinds.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="File to write (.md or .json), or - for stdout.")] = "-",
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")] = None,
+    as_of: AsOfOpt = None,
+    pack: PackOpt = None,
+    fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", envvar="EHRCHECK_FAIL_ON_REGRESSION", help="Exit 1 when a rule's status got worse.")] = False,
+    exit_zero: ExitZeroOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """What changed between two runs: verdict, scores, rule statuses and the capability fingerprint."""
+    from .diff import diff_runs, render_diff_json, render_diff_markdown
+    from .files import write_atomic
+
+    console = _err()
+    with user_errors():
+        suffix = Path(output).suffix.lower().lstrip(".") if output != "-" else ""
+        fmt = (format or {"json": "json"}.get(suffix, "md")).lower()
+        fmt = {"markdown": "md"}.get(fmt, fmt)
+        if fmt not in ("md", "json"):
+            raise UserInputError(f"--format: give md or json, not '{fmt}'")
+        packs = load_packs(pack)
+        when = parse_as_of(as_of)
+        a, b = _runs([old, new], packs, when, None)
+        d = diff_runs(a.result, b.result, a.evidence, b.evidence)
+        text = render_diff_json(d) if fmt == "json" else render_diff_markdown(d)
+        if output == "-":
+            sys.stdout.write(text)
+        else:
+            write_atomic(Path(output), text)
+    if not quiet:
+        console.print(f"{len(d.statuses)} rule status change(s), {len(d.regressions)} regression(s)" + (f"; wrote {output}" if output != "-" else ""), highlight=False)
+    if fail_on_regression and d.regressions:
+        console.print(f"[red]{len(d.regressions)} rule(s) regressed: {', '.join(c.rule_id for c in d.regressions)}[/]", highlight=False)
+        if not exit_zero:
+            raise typer.Exit(1)
+
+
+@rules_app.command("check")
+def rules_check(
+    files: Annotated[list[Path], typer.Argument(help="Custom rule pack YAML files (the --pack schema, see docs/packs.md).")],
+) -> None:
+    """Validate custom rule packs and list their rules; exit 2 with located errors when one is malformed."""
+    from rich.table import Table
+
+    with user_errors():
+        packs = load_packs(files)
+    out = Console(highlight=False)
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("Rule", "Pack", "Severity", "Weight", "Title"):
+        table.add_column(col)
+    for p in packs:
+        for r in p.rules:
+            table.add_row(r.id, p.pack, r.severity.value, f"{r.weight:g}", r.title)
+    out.print(table)
+    out.print(f"{sum(len(p.rules) for p in packs)} rules in {len(packs)} custom pack(s): OK")
 
 
 def main() -> None:

@@ -101,6 +101,16 @@ class Reference(BaseModel):
     url: str | None = None
 
 
+class WaiverNote(BaseModel):
+    """A finding the user has accepted for now (`--waivers FILE`): it stays in every report,
+    marked, and no longer trips `--fail-on`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str
+    expires: str  # ISO date
+
+
 class Finding(BaseModel):
     """The result of one rule against one evidence document."""
 
@@ -119,6 +129,7 @@ class Finding(BaseModel):
     vendor_question: str = ""
     probes: list[str] = Field(default_factory=list)
     gate: str | None = None
+    waiver: WaiverNote | None = None
 
 
 class PackScore(BaseModel):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from .evaluate import evaluate
 from .models import Evidence, RunResult
-from .rules.schema import builtin_packs
+from .rules.schema import Pack, builtin_packs
 from .scoring import PROFILES, overall_score, score_findings, verdict
 
 
@@ -18,11 +19,17 @@ def default_as_of(evidence: Evidence) -> dt.date:
         return dt.date.today()
 
 
-def score_evidence(evidence: Evidence, as_of: dt.date | None = None, profile: str = "default") -> RunResult:
+def score_evidence(
+    evidence: Evidence,
+    as_of: dt.date | None = None,
+    profile: str = "default",
+    extra_packs: Sequence[Pack] = (),
+) -> RunResult:
+    """`extra_packs` are custom packs (`--pack FILE`), scored and reported like the built-in ones."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile '{profile}'; known: {', '.join(PROFILES)}")
     as_of = as_of or default_as_of(evidence)
-    packs = builtin_packs()
+    packs = (*builtin_packs(), *extra_packs)
     rules = [rule for pack in packs for rule in pack.rules]
     findings = evaluate(evidence, rules, as_of)
     pack_scores = [

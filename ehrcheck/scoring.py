@@ -38,15 +38,24 @@ def score_findings(pack: str, title: str, findings: list[Finding]) -> PackScore:
     return PackScore(pack=pack, title=title, score=score, low=low, high=high, counts=_counts(findings))
 
 
+def pack_weight(profile: str, pack: str) -> float:
+    """A pack's weight in the overall score. A custom pack (`--pack FILE`) that the profile does
+    not name weighs as much as the profile's average pack: it counts, but cannot swamp the rest."""
+    weights = PROFILES[profile]
+    if pack in weights:
+        return weights[pack]
+    return sum(weights.values()) / len(weights) if weights else 1.0
+
+
 def overall_score(packs: list[PackScore], profile: str) -> PackScore:
     """Weighted mean of pack scores; the range combines the pack ranges with the same weights."""
-    weights = PROFILES[profile]
+    weight = {p.pack: pack_weight(profile, p.pack) for p in packs}
     scored = [p for p in packs if p.score is not None]
-    wsum = sum(weights.get(p.pack, 0) for p in scored)
-    score = round(sum(p.score * weights.get(p.pack, 0) for p in scored) / wsum, 1) if wsum else None  # type: ignore[operator]
-    wall = sum(weights.get(p.pack, 0) for p in packs) or 1
-    low = round(sum(p.low * weights.get(p.pack, 0) for p in packs) / wall, 1)
-    high = round(sum(p.high * weights.get(p.pack, 0) for p in packs) / wall, 1)
+    wsum = sum(weight[p.pack] for p in scored)
+    score = round(sum(p.score * weight[p.pack] for p in scored) / wsum, 1) if wsum else None  # type: ignore[operator]
+    wall = sum(weight[p.pack] for p in packs) or 1
+    low = round(sum(p.low * weight[p.pack] for p in packs) / wall, 1)
+    high = round(sum(p.high * weight[p.pack] for p in packs) / wall, 1)
     counts: dict[str, int] = {}
     for p in packs:
         for k, v in p.counts.items():

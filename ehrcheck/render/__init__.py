@@ -75,6 +75,7 @@ def _env():
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["md"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     env.globals.update(
         STATUS_LABEL=STATUS_LABEL,
         STATUS_ICON=STATUS_ICON,
@@ -103,8 +104,22 @@ def render_html(result: RunResult) -> str:
     return _env().get_template("report.html.j2").render(**_context(result))
 
 
+def render_junit(result: RunResult) -> str:
+    from .junit import render_junit as render
+
+    return render(result)
+
+
+def render_sarif(result: RunResult) -> str:
+    from .sarif import render_sarif as render
+
+    return render(result)
+
+
 RENDERERS: dict[str, Renderer] = {
     "html": Renderer(render_html, "html"),
     "md": Renderer(render_markdown, "md"),
     "json": Renderer(render_json, "json"),
+    "junit": Renderer(render_junit, "xml"),
+    "sarif": Renderer(render_sarif, "sarif"),
 }

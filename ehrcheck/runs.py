@@ -1,0 +1,92 @@
+"""Reading saved runs for `compare` and `diff`: a report.json, an evidence file, or an audit folder.
+
+- `report.json` (what `--format json` writes) is used as written: the findings the audit got.
+  The evidence beside it (`evidence.json` in the same folder, or `<name>.evidence.json`), when
+  present and for the same endpoint, supplies the capability fingerprint that `diff` compares.
+- An evidence file is scored now, with today's rules plus any `--pack`, exactly as
+  `ehrcheck score` would.
+- A folder is an audit's output folder: its report.json, else its evidence.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .files import UserInputError, load_evidence
+from .models import EVIDENCE_SCHEMA, Evidence, RunResult
+from .rules.schema import Pack
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    path: Path
+    result: RunResult
+    evidence: Evidence | None
+
+    @property
+    def name(self) -> str:
+        return self.result.target.label or self.result.target.base_url
+
+
+def _read_json(path: Path) -> object:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: is not UTF-8 text; expected a report.json or evidence.json") from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+
+
+def _result(path: Path, data: dict) -> RunResult:
+    try:
+        return RunResult.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise UserInputError(
+            f"{path}: field '{where}': {first.get('msg')} (is this a report.json from another ehrcheck version? "
+            "re-score its evidence with `ehrcheck score`)"
+        ) from None
+
+
+def _sibling_evidence(path: Path, result: RunResult) -> Evidence | None:
+    for candidate in (path.with_name(path.stem + ".evidence.json"), path.with_name("evidence.json")):
+        if candidate.is_file() and candidate != path:
+            try:
+                evidence = load_evidence(candidate)
+            except UserInputError:
+                continue
+            if evidence.target.base_url == result.target.base_url:
+                return evidence
+    return None
+
+
+def load_run(
+    path: Path, packs: Sequence[Pack] = (), as_of: dt.date | None = None, profile: str = "default"
+) -> LoadedRun:
+    from .scorecard import score_evidence
+
+    path = Path(path)
+    if path.is_dir():
+        for name in ("report.json", "evidence.json"):
+            if (path / name).is_file():
+                return load_run(path / name, packs, as_of, profile)
+        raise UserInputError(f"{path}: folder holds neither report.json nor evidence.json (run `ehrcheck audit URL -o {path}`)")
+    data = _read_json(path)
+    if isinstance(data, dict) and data.get("schema") == EVIDENCE_SCHEMA:
+        evidence = load_evidence(path)
+        return LoadedRun(path, score_evidence(evidence, as_of, profile, extra_packs=packs), evidence)
+    if isinstance(data, dict) and "findings" in data and "verdict" in data:
+        result = _result(path, data)
+        return LoadedRun(path, result, _sibling_evidence(path, result))
+    raise UserInputError(f"{path}: neither a report.json (written by --format json) nor an ehrcheck evidence file")

@@ -46,6 +46,13 @@ def sekmet_keys_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def authserver_url() -> str:
+    """Origin of oidc-provider, the independent OAuth authorization server (scripts/servers starts
+    it with sekmet's three test clients), e.g. http://127.0.0.1:18092."""
+    return _required_env("EHRCHECK_TEST_AUTHSERVER").rstrip("/")
+
+
+@pytest.fixture(scope="session")
 def tls_ca():
     """A throwaway CA (trustme) for loopback TLS servers."""
     import trustme

@@ -101,3 +101,20 @@ def test_an_endpoint_that_accepts_anything_fails_every_negative_check(tmp_path, 
         assert f.status.value == "fail" and "ACCEPTED" in f.message, (rid, f.message)
     assert finding(ev, "HIP-310").status.value == "fail"  # granted system/*.write, never asked for
     assert len(posts) == 1 + 7  # the valid request, 6 broken ones (the replay sends twice); no retries
+
+
+@pytest.mark.parametrize("client_id", ["ehrcheck-jwt", "ehrcheck-ec", "ehrcheck-secret"])
+def test_independent_authorization_server(authserver_url, sekmet_auth_url, sekmet_keys_dir, tmp_path, client_id):
+    """The same checks against oidc-provider, an OpenID-certified authorization server that is not
+    sekmet: the negative results must not depend on one server's reading of the specs."""
+    creds = credentials(sekmet_keys_dir, client_id, tmp_path, token_endpoint=authserver_url + "/token")
+    ev = run(sekmet_auth_url, creds, {"token": probe_token})
+    d = ev.probes["token"].data
+    assert d["token_endpoint"] == {"url": authserver_url + "/token", "source": "credentials", "https": False}
+    assert d["valid"]["accepted"] is True and d["valid"]["no_store"] is True
+    assert d["valid"]["expires_in"] == 300
+    assert d["negative_not_rejected"] == [], d["negative"]
+    for result in d["negative"].values():
+        assert result["http_status"] in (400, 401) and result["token_issued"] is False
+    assert finding(ev, "HIP-309").status.value == "pass"  # five-minute tokens
+    assert "eyJ" not in ev.model_dump_json()

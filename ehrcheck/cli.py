@@ -184,7 +184,7 @@ def http_options(timeout: float, ca_bundle: Path | None):
     return HttpOptions(timeout=timeout, verify=verify)
 
 
-def gather(base_url: str, options, console: Console, quiet: bool, label: str | None = None):
+def gather(base_url: str, options, console: Console, quiet: bool, label: str | None = None, extra_probes=None, settings=None, secrets=None):
     """Run the probes with live progress on stderr."""
     from .probes.runner import collect, normalise_base_url
     from .terminal import probe_line
@@ -200,9 +200,11 @@ def gather(base_url: str, options, console: Console, quiet: bool, label: str | N
 
     try:
         if quiet:
-            return asyncio.run(collect(base_url, options, on_done=on_done, label=label))
-        with console.status("probing (metadata, SMART, OpenID, access control, TLS) …"):
-            return asyncio.run(collect(base_url, options, on_done=on_done, label=label))
+            return asyncio.run(collect(base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets))
+        # The authenticated probes run for minutes: they bring a progress bar in place of the spinner.
+        display = (settings or {}).get("progress") or console.status("probing (metadata, SMART, OpenID, access control, TLS) …")
+        with display:
+            return asyncio.run(collect(base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets))
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]")
         raise typer.Exit(130) from None
@@ -330,6 +332,40 @@ AsOfOpt = Annotated[
 ]
 
 
+def auth_setup(credentials, patients, us_core, sample, bulk_timeout, claims_data, claims_path, console: Console, quiet: bool):
+    """The authenticated probes, when credentials are given (file or EHRCHECK_* variables)."""
+    from .auth_inputs import authenticated_inputs
+
+    auth = authenticated_inputs(credentials, patients, us_core, sample, bulk_timeout, claims_data, claims_path)
+    if auth.probes and not quiet:
+        from .progress_bar import ProbeProgress
+
+        auth.settings["progress"] = ProbeProgress(console)
+    return auth
+
+
+CredentialsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--credentials", envvar="EHRCHECK_CREDENTIALS", help="YAML file with client_id and private_key_file (or client_secret, or bearer_token): runs the authenticated probes. See docs/authenticated.md."),
+]
+PatientOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--patient", metavar="ID", help="A test patient id for the US Core data checks (repeatable). Default: the vendor's claimed test patients, else the first found by search."),
+]
+UsCoreOpt = Annotated[
+    Optional[str],
+    typer.Option("--us-core", envvar="EHRCHECK_US_CORE", help="Which US Core profiles to test: declared (default: those the server lists) or all (every USCDI profile)."),
+]
+SampleOpt = Annotated[
+    Optional[int],
+    typer.Option("--sample", envvar="EHRCHECK_SAMPLE", help="Test at most N patients (and 20×N resources per type). Default 3."),
+]
+BulkTimeoutOpt = Annotated[
+    Optional[float],
+    typer.Option("--bulk-timeout", envvar="EHRCHECK_BULK_TIMEOUT", help="Seconds to wait for a Bulk Data export to complete. Default 120."),
+]
+
+
 # ---- commands --------------------------------------------------------------------------------
 
 
@@ -350,6 +386,11 @@ def audit(
     exit_zero: ExitZeroOpt = False,
     waivers: WaiversOpt = None,
     pack: PackOpt = None,
+    credentials: CredentialsOpt = None,
+    patient: PatientOpt = None,
+    us_core: UsCoreOpt = None,
+    sample: SampleOpt = None,
+    bulk_timeout: BulkTimeoutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
@@ -367,7 +408,8 @@ def audit(
         waiver_list = load_waiver_file(waivers, packs)
         claims_data = load_claims(claims) if claims else None
         options = http_options(timeout, ca_bundle)
-        evidence = gather(base_url, options, console, quiet, label)
+        auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
+        evidence = gather(base_url, options, console, quiet, label, auth.probes, auth.settings, auth.secrets)
         evidence.claims = claims_data
         if evidence_path is None:
             if folder is not None:
@@ -401,6 +443,11 @@ def probe(
     claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence.")] = None,
     label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
+    credentials: CredentialsOpt = None,
+    patient: PatientOpt = None,
+    us_core: UsCoreOpt = None,
+    sample: SampleOpt = None,
+    bulk_timeout: BulkTimeoutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Gather evidence only, to score later (offline, or under other rules) with `ehrcheck score`."""
@@ -411,7 +458,8 @@ def probe(
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         claims_data = load_claims(claims) if claims else None
-        evidence = gather(base_url, http_options(timeout, ca_bundle), console, quiet, label)
+        auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
+        evidence = gather(base_url, http_options(timeout, ca_bundle), console, quiet, label, auth.probes, auth.settings, auth.secrets)
         evidence.claims = claims_data
         write_atomic(output, evidence_text(evidence))
     if not quiet:

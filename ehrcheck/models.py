@@ -168,3 +168,6 @@ class RunResult(BaseModel):
     overall: PackScore
     verdict: Verdict
     probe_summary: dict[str, dict[str, Any]]
+    # The authenticated tier's token checks, per-profile US Core results and bulk export
+    # (see ehrcheck/auth_summary.py); None when no credentials were given.
+    authenticated: dict[str, Any] | None = None

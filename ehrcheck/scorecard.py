@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from .evaluate import evaluate
+from .auth_summary import auth_summary
 from .models import Evidence, RunResult
 from .rules.schema import Pack, builtin_packs
 from .scoring import PROFILES, overall_score, score_findings, verdict
@@ -48,6 +49,7 @@ def score_evidence(
         packs=pack_scores,
         overall=overall_score(pack_scores, profile),
         verdict=verdict(findings, reachable),
+        authenticated=auth_summary(evidence),
         probe_summary={
             pid: {
                 "status": a.status.value,

@@ -176,7 +176,7 @@ def _matrix_section(results: Sequence[RunResult]) -> Section | None:
             marks = _first(item, "marks")
             detail = _first(item, "evidence", "observed", "detail", "how", "note")
             text = (status.replace("_", " ") or "—") + (f" ({marks})" if marks and marks != "unknown" else "")
-            row_cells[key] = Cell(text, status, detail)
+            row_cells[key] = Cell(text, MATRIX_CSS.get(status, ""), detail)
         cells.append(row_cells)
     rows = tuple(
         Row(label=label, key=key, cells=tuple(c.get(key, Cell("—")) for c in cells)) for key, label in labels.items()
@@ -185,31 +185,41 @@ def _matrix_section(results: Sequence[RunResult]) -> Section | None:
 
 
 CONTRADICTED = ("contradicted", "contradiction", "contradicts")
+# Matrix states drawn with the report's status badges (colour is never the only signal: the text says it).
+MATRIX_CSS = {"observed": "pass", "claimed": "unverified", "contradicted": "fail", "missing": "warn", "unknown": "not_observed"}
+CLAIM_WORD = {"verified": "Verified", "unverified": "Claimed, unverified", "falls_short": "Falls short"}
+CLAIM_CSS = {"verified": "pass", "unverified": "unverified", "falls_short": "warn"}
 
 
 def _claims_section(results: Sequence[RunResult]) -> Section | None:
     """Claims the vendor made that its own server contradicts, per vendor (when runs carry claims)."""
     tables = [_items(getattr(r, "claims", None) or getattr(r, "claims_table", None)) for r in results]
-    # A contradiction may also be a finding: a claims rule the server failed.
+    # Findings that judged a claim (Finding.claim, from the claims reconciliation) say so too.
     from_findings = [
-        {f.rule_id: f for f in r.findings if "claims" in f.probes and len(f.probes) > 1 and f.status == Status.fail}
+        {f.rule_id: f for f in r.findings if getattr(getattr(f, "claim", None), "outcome", None) in CONTRADICTED}
         for r in results
     ]
     labels: dict[str, str] = {}
+    contradicted: set[str] = set()
     cells: list[dict[str, Cell]] = []
     for table, findings in zip(tables, from_findings):
         row_cells: dict[str, Cell] = {}
         for item in table:
             status = _first(item, "status", "state", "result").lower()
-            if status not in CONTRADICTED:
-                continue
             key = _first(item, "key", "claim", "field", "id", "label")
             labels.setdefault(key, _first(item, "label", "claim", "field", "title", "key") or key)
-            row_cells[key] = Cell("Contradicted", "fail", _first(item, "observed", "evidence", "detail", "message"))
+            detail = _first(item, "observed", "evidence", "detail", "message")
+            if status in CONTRADICTED:
+                contradicted.add(key)
+                row_cells[key] = Cell("Contradicted", "fail", detail)
+            else:  # the same claim's fate at the other vendors, for the side-by-side
+                row_cells[key] = Cell(CLAIM_WORD.get(status, status.replace("_", " ") or "—"), CLAIM_CSS.get(status, ""), detail)
         for rid, f in findings.items():
             labels.setdefault(rid, f"{rid} {f.title}")
-            row_cells.setdefault(rid, Cell("Contradicted", "fail", f.message))
+            contradicted.add(rid)
+            row_cells[rid] = Cell("Contradicted", "fail", f.message)
         cells.append(row_cells)
+    labels = {k: v for k, v in labels.items() if k in contradicted}
     if not labels:
         return None
     rows = tuple(

@@ -139,14 +139,19 @@ def test_matrix_and_claims_sections_when_runs_carry_them(demo: Path):
         [{"key": "portal", "capability": "Patient portal", "state": state, "marks": "EHR", "evidence": why}]
         for state, why in (("observed", "standalone launch"), ("missing", "no SMART configuration"), ("observed", "standalone launch"))
     ]
-    claims = [[], [{"key": "INT-900", "claim": "SMART App Launch 2.0", "status": "contradicted", "observed": "no permission-v2"}], []]
+    claims = [
+        [{"key": "INT-900", "claim": "SMART App Launch 2.0", "status": "verified", "observed": "permission-v2 listed"}],
+        [{"key": "INT-900", "claim": "SMART App Launch 2.0", "status": "contradicted", "observed": "no permission-v2"}],
+        [{"key": "INT-901", "claim": "Bulk export", "status": "unverified", "observed": ""}],
+    ]
     carrying = [r.model_copy(update={"matrix": m, "claims": c}) for r, m, c in zip(results, rows, claims)]
     c = compare(carrying)
     matrix = next(s for s in c.sections if s.title.startswith("Capability matrix"))
     assert matrix.rows[0].label == "Patient portal" and matrix.rows[0].differs
     contradicted = next(s for s in c.sections if s.title.startswith("Claims contradicted"))
-    assert contradicted.rows[0].label == "SMART App Launch 2.0"
-    assert [cell.text for cell in contradicted.rows[0].cells].count("Contradicted") == 1
+    assert [r.label for r in contradicted.rows] == ["SMART App Launch 2.0"]  # never-contradicted claims stay out
+    by_vendor = {col.name: cell.text for col, cell in zip(c.columns, contradicted.rows[0].cells)}
+    assert sorted(by_vendor.values()) == ["Contradicted", "Verified", "—"]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from .files import UserInputError
+from .input_limits import refuse_hazardous_yaml
 
 METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "bearer")
 ALGS = ("RS384", "ES384")
@@ -139,7 +140,7 @@ def load_private_key(text: str, where: str) -> tuple[Any, str | None, str | None
     if stripped.startswith("{"):
         try:
             jwk = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise UserInputError(f"{where}: looks like JSON but is not valid JSON") from None
         if isinstance(jwk, dict) and isinstance(jwk.get("keys"), list) and len(jwk["keys"]) == 1:
             jwk = jwk["keys"][0]  # a one-key JWKS is accepted too
@@ -188,6 +189,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise UserInputError(f"--credentials {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserInputError(f"--credentials {path}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from .files import UserInputError
+from .input_limits import refuse_hazardous_yaml
 from .rules.schema import ID_PREFIX, FnCheck, Pack, builtin_packs
 
 MAX_ERRORS = 8
@@ -74,6 +75,7 @@ def load_custom_pack(path: Path) -> Pack:
         raise UserInputError(f"--pack {path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UserInputError(f"--pack {path}: is not UTF-8 text") from None
+    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)

@@ -95,7 +95,8 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     """Map an httpx/ssl exception to (kind, one-line reason) without leaking internals."""
     if isinstance(exc, FetchError):
         return exc.kind, str(exc)
-    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc))[:300] or exc.__class__.__name__
+    # Not shortened here: a secret cut in half could not be scrubbed. Callers scrub, then shorten.
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc)) or exc.__class__.__name__
     if isinstance(exc, httpx.ConnectTimeout):
         return "timeout", "connection timed out"
     if isinstance(exc, httpx.TimeoutException):
@@ -290,7 +291,7 @@ class Fetcher:
         start = time.perf_counter()
         request = self.client.build_request(method, url, headers=headers, data=form)
         self.secrets.add_url(url)
-        self.secrets.add_headers(request.headers)  # includes Basic auth httpx built from user-info
+        self.secrets.add_headers(request.headers)
         response: httpx.Response | None = None
         chunks: list[bytes] = []
         size = 0
@@ -300,6 +301,7 @@ class Fetcher:
             # One deadline for the whole exchange: httpx's timeouts bound each read, not the sum.
             async with asyncio.timeout(self.options.timeout):
                 response = await self.client.send(request, stream=True)
+                self.secrets.add_headers(request.headers)  # auth flows add theirs while sending
                 try:
                     decoder = BoundedDecoder(response.headers.get("content-encoding", ""))
                     async for raw in response.aiter_raw():
@@ -313,7 +315,7 @@ class Fetcher:
                     await response.aclose()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
             kind, reason = classify_error(exc)
-            reason = self.secrets.scrub(reason)
+            reason = self.secrets.scrub(reason)[:400]
             recorder.add(
                 Exchange(
                     method=method,

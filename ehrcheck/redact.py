@@ -11,10 +11,13 @@ JSON document, an exception message quoting a URL).
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
+# No brackets in a URL's user-info: urllib would read "[...]@host" as an IPv6 literal and fail.
+REDACTED_USERINFO = "redacted"
 
 SECRET_HEADERS = frozenset(
     {
@@ -66,7 +69,7 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
-        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[1]
+        netloc = REDACTED_USERINFO + "@" + netloc.rsplit("@", 1)[1]
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -75,6 +78,8 @@ def redact_url(url: str) -> str:
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
+
+SECRET_WORDS = ("key", "secret", "token", "password", "assertion")
 
 # Shorter values would scrub ordinary words and numbers out of reports; no real secret is this short.
 MIN_SECRET_LENGTH = 6
@@ -102,9 +107,12 @@ class Secrets:
         parts = urlsplit(url)
         if "@" in parts.netloc:
             userinfo = parts.netloc.rsplit("@", 1)[0]
-            _user, _, password = userinfo.partition(":")
+            user, _, password = userinfo.partition(":")
             for value in (userinfo, password, unquote(password)):
                 self.add(value)
+            if password:  # what httpx sends for it: Authorization: Basic base64(user:password)
+                token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+                self.add(f"Basic {token}")
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key.lower() in SECRET_PARAMS:
                 self.add(value)
@@ -114,6 +122,25 @@ class Secrets:
         for key, value in items:
             if str(key).lower() in SECRET_HEADERS:
                 self.add(str(value))
+
+    def add_settings(self, settings: Any, key: str = "", depth: int = 0) -> None:
+        """Probe settings (CHPL key, credentials...): every value held in a secret wrapper (one
+        with `reveal()`), and every string under a key that names a secret."""
+        if depth > 8:  # settings hold plain data; deeper means a cycle, not a secret
+            return
+        if hasattr(settings, "reveal"):
+            self.add(str(settings.reveal()))
+        elif isinstance(settings, dict):
+            for k, v in settings.items():
+                self.add_settings(v, str(k), depth + 1)
+        elif isinstance(settings, list | tuple):
+            for v in settings:
+                self.add_settings(v, key, depth + 1)
+        elif hasattr(settings, "__dataclass_fields__"):
+            for name in settings.__dataclass_fields__:
+                self.add_settings(getattr(settings, name, None), name, depth + 1)
+        elif isinstance(settings, str) and any(w in key.lower() for w in SECRET_WORDS):
+            self.add(settings)
 
     def __bool__(self) -> bool:
         return bool(self._values)

@@ -45,6 +45,8 @@ def _read_json(path: Path) -> object:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise UserInputError(f"{path}: nests too deeply to be a report.json or evidence.json") from None
 
 
 def _result(path: Path, data: dict) -> RunResult:
@@ -85,7 +87,12 @@ def load_run(
     data = _read_json(path)
     if isinstance(data, dict) and data.get("schema") == EVIDENCE_SCHEMA:
         evidence = load_evidence(path)
-        return LoadedRun(path, score_evidence(evidence, as_of, profile, extra_packs=packs), evidence)
+        try:
+            result = score_evidence(evidence, as_of, profile, extra_packs=packs)
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:  # edited by hand
+            raise UserInputError(f"{path}: this evidence cannot be scored ({exc.__class__.__name__}); "
+                                 "re-run `ehrcheck probe` to gather it again") from None
+        return LoadedRun(path, result, evidence)
     if isinstance(data, dict) and "findings" in data and "verdict" in data:
         result = _result(path, data)
         return LoadedRun(path, result, _sibling_evidence(path, result))

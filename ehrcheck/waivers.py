@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from .files import UserInputError
+from .input_limits import refuse_hazardous_yaml
 from .models import RunResult, Status, WaiverNote
 
 FIELDS = ("rule", "target", "reason", "expires")
@@ -92,6 +93,9 @@ def load_waivers(path: Path) -> list[Waiver]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"--waivers {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"--waivers {path}: is not UTF-8 text") from None
+    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..http import FetchError, Fetcher, Recorder, Response
+from ..input_limits import MAX_DEPTH, too_deep
 from ..models import AttemptStatus, ProbeAttempt
 
 
@@ -81,10 +83,11 @@ async def run_probe(fn: ProbeFn, ctx: ProbeContext) -> ProbeAttempt:
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a probe bug must not sink the audit
-        secrets = ctx.fetcher.secrets
         status = AttemptStatus.error
-        reason = secrets.scrub(f"internal error in probe: {exc.__class__.__name__}: {exc}"[:500])
-        log.debug("%s", secrets.scrub("".join(traceback.format_exception(exc))))
+        reason = f"internal error in probe: {exc.__class__.__name__}: {exc}"
+        log.debug("%s", ctx.fetcher.secrets.scrub("".join(traceback.format_exception(exc))))
+    if reason:  # reasons may quote what a server sent back: scrub whole, then shorten
+        reason = ctx.fetcher.secrets.scrub(reason)[:500]
     log.debug("probe %s: %s%s", getattr(fn, "__name__", fn), status.value, f" ({reason})" if reason else "")
     return ProbeAttempt(
         status=status,
@@ -100,12 +103,17 @@ def parse_json(resp: Response) -> tuple[Any, str | None]:
     if resp.truncated:
         return None, "the response body exceeded the size cap"
     try:
-        return json.loads(resp.content), None
+        doc = json.loads(resp.content)
+    except RecursionError:
+        return None, f"the body nests more than {MAX_DEPTH} levels deep"
     except (ValueError, UnicodeDecodeError) as exc:
         head = resp.content[:200].lstrip().lower()
         if head.startswith(b"<!doctype html") or head.startswith(b"<html"):
             return None, "the server answered with an HTML page, not JSON"
         return None, f"the body is not valid JSON ({exc.__class__.__name__})"
+    if too_deep(doc):  # kept documents must stay readable by our own loaders and renderers
+        return None, f"the body nests more than {MAX_DEPTH} levels deep"
+    return doc, None
 
 
 def server_failure(resp: Response, what: str) -> ProbeError | None:
@@ -115,7 +123,10 @@ def server_failure(resp: Response, what: str) -> ProbeError | None:
         return ProbeError(f"{what}: the response body exceeded the size cap")
     if resp.status >= 500 or resp.status == 429:
         retry_after = resp.headers.get("retry-after")
-        later = f" (Retry-After: {retry_after[:40]})" if retry_after else ""
+        later = ""
+        if retry_after:  # quoted only in its legal forms (seconds, an HTTP date): it is the server's text
+            legal = re.fullmatch(r"[0-9A-Za-z ,:]{1,40}", retry_after.strip())
+            later = f" (Retry-After: {retry_after.strip()})" if legal else " (with an unusable Retry-After)"
         label = "rate-limited us with HTTP 429" if resp.status == 429 else f"failed with HTTP {resp.status}"
         return ProbeError(f"{what}: the server {label}{later}")
     return None

@@ -210,6 +210,25 @@ def gather(base_url: str, options, console: Console, quiet: bool, label: str | N
         raise typer.Exit(130) from None
 
 
+def certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims_path):
+    """The CHPL and service-base-URL probes the flags ask for; the API key comes from the
+    environment only (CHPL_API_KEY), never from a flag."""
+    import os
+
+    from .certification_inputs import certification_inputs
+
+    return certification_inputs(
+        chpl_ids=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
+        endpoints_sample=endpoints_sample, claims=claims_data, claims_path=claims_path, environ=dict(os.environ),
+    )
+
+
+def chpl_key_problem(evidence) -> str | None:
+    from .probes.chpl import api_key_problem
+
+    return api_key_problem(evidence)
+
+
 def unreachable_reason(evidence) -> str | None:
     avail = evidence.probes.get("availability")
     if avail and not avail.data.get("reachable"):
@@ -318,6 +337,26 @@ WaiversOpt = Annotated[
     Optional[Path],
     typer.Option("--waivers", envvar="EHRCHECK_WAIVERS", help="YAML file of accepted findings (rule, target, reason, expires); see docs/ci.md."),
 ]
+ChplIdOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--chpl-id", envvar="EHRCHECK_CHPL_ID", help="The product's CHPL product number, e.g. 15.04.04.1932.WebC.84.01.0.221117 (repeatable). Looked up with the key in CHPL_API_KEY."),
+]
+ChplFileOpt = Annotated[
+    Optional[Path],
+    typer.Option("--chpl-file", envvar="EHRCHECK_CHPL_FILE", help="A CHPL JSON document (a listing's details, or search results) to use instead of the CHPL API."),
+]
+ChplUrlOpt = Annotated[
+    Optional[str],
+    typer.Option("--chpl-url", envvar="EHRCHECK_CHPL_URL", help="CHPL API base URL (default https://chpl.healthit.gov/rest)."),
+]
+EndpointsBundleOpt = Annotated[
+    Optional[str],
+    typer.Option("--endpoints-bundle", envvar="EHRCHECK_ENDPOINTS_BUNDLE", help="The vendor's service-base-URL Bundle, a URL or a file (default: the list the CHPL listing links)."),
+]
+EndpointsSampleOpt = Annotated[
+    int,
+    typer.Option("--endpoints-sample", envvar="EHRCHECK_ENDPOINTS_SAMPLE", help="How many listed addresses to ask for /metadata (0: none)."),
+]
 PackOpt = Annotated[
     Optional[list[Path]],
     typer.Option("--pack", envvar="EHRCHECK_PACK", help="A custom rule pack (YAML, same schema as the built-in packs; see docs/packs.md). Repeatable."),
@@ -386,6 +425,11 @@ def audit(
     exit_zero: ExitZeroOpt = False,
     waivers: WaiversOpt = None,
     pack: PackOpt = None,
+    chpl_id: ChplIdOpt = None,
+    chpl_file: ChplFileOpt = None,
+    chpl_url: ChplUrlOpt = None,
+    endpoints_bundle: EndpointsBundleOpt = None,
+    endpoints_sample: EndpointsSampleOpt = 5,
     credentials: CredentialsOpt = None,
     patient: PatientOpt = None,
     us_core: UsCoreOpt = None,
@@ -408,8 +452,9 @@ def audit(
         waiver_list = load_waiver_file(waivers, packs)
         claims_data = load_claims(claims) if claims else None
         options = http_options(timeout, ca_bundle)
+        cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
         auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
-        evidence = gather(base_url, options, console, quiet, label, auth.probes, auth.settings, auth.secrets)
+        evidence = gather(base_url, options, console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets)
         evidence.claims = claims_data
         if evidence_path is None:
             if folder is not None:
@@ -423,6 +468,11 @@ def audit(
         if reason:
             saved = f" (evidence saved to {evidence_path})" if evidence_path else ""
             console.print(f"[bold red]error:[/] {evidence.target.base_url} could not be reached: {reason}{saved}")
+            raise typer.Exit(2)
+        key_problem = chpl_key_problem(evidence)
+        if key_problem:
+            saved = f" (evidence saved to {evidence_path})" if evidence_path else ""
+            console.print(f"[bold red]error:[/] {key_problem}{saved}", highlight=False)
             raise typer.Exit(2)
         # Score the round-tripped document, exactly as `ehrcheck score` would read it from disk.
         import json
@@ -443,6 +493,11 @@ def probe(
     claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence.")] = None,
     label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
+    chpl_id: ChplIdOpt = None,
+    chpl_file: ChplFileOpt = None,
+    chpl_url: ChplUrlOpt = None,
+    endpoints_bundle: EndpointsBundleOpt = None,
+    endpoints_sample: EndpointsSampleOpt = 5,
     credentials: CredentialsOpt = None,
     patient: PatientOpt = None,
     us_core: UsCoreOpt = None,
@@ -458,8 +513,9 @@ def probe(
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         claims_data = load_claims(claims) if claims else None
+        cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
         auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
-        evidence = gather(base_url, http_options(timeout, ca_bundle), console, quiet, label, auth.probes, auth.settings, auth.secrets)
+        evidence = gather(base_url, http_options(timeout, ca_bundle), console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets)
         evidence.claims = claims_data
         write_atomic(output, evidence_text(evidence))
     if not quiet:
@@ -467,6 +523,10 @@ def probe(
     reason = unreachable_reason(evidence)
     if reason:
         console.print(f"[bold red]error:[/] {evidence.target.base_url} could not be reached: {reason}")
+        raise typer.Exit(2)
+    key_problem = chpl_key_problem(evidence)
+    if key_problem:
+        console.print(f"[bold red]error:[/] {key_problem}", highlight=False)
         raise typer.Exit(2)
 
 

@@ -23,7 +23,8 @@ NOT_OBSERVED_HINTS = {
         for source in ("token", "scopes", "uscore", "bulk")
     },
     "claims": "no vendor claims file was given (use --claims FILE)",
-    "chpl": "no CHPL certification evidence was gathered (CHPL lookup is not yet available)",
+    "chpl": "no CHPL listing was looked up: give --chpl-id NUMBER with CHPL_API_KEY set, or --chpl-file FILE",
+    "endpoints": "no service-base-URL Bundle was checked: it comes from the CHPL listing (--chpl-id or --chpl-file) or --endpoints-bundle URL|FILE",
 }
 
 

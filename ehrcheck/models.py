@@ -152,6 +152,22 @@ class Verdict(BaseModel):
     facts: list[str]
 
 
+class CertificationSummary(BaseModel):
+    """The report's certification section: the CHPL listings, the claims they contradict and the
+    service-base-URL Bundle (see ehrcheck/certification_summary.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chpl: str  # how CHPL was consulted, or why not
+    listings: list[dict[str, Any]] = Field(default_factory=list)
+    certification_id: dict[str, Any] | None = None
+    contradictions: list[str] = Field(default_factory=list)
+    claims_compared: bool = False
+    endpoints: dict[str, Any] | None = None
+    endpoints_note: str = ""
+    bundle_findings: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class RunResult(BaseModel):
     """Everything a renderer needs; renderers are pure functions of this."""
 
@@ -168,6 +184,7 @@ class RunResult(BaseModel):
     overall: PackScore
     verdict: Verdict
     probe_summary: dict[str, dict[str, Any]]
+    certification: CertificationSummary | None = None
     # The authenticated tier's token checks, per-profile US Core results and bulk export
     # (see ehrcheck/auth_summary.py); None when no credentials were given.
     authenticated: dict[str, Any] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from .certification_summary import certification_summary
 from .evaluate import evaluate
 from .auth_summary import auth_summary
 from .models import Evidence, RunResult
@@ -49,6 +50,7 @@ def score_evidence(
         packs=pack_scores,
         overall=overall_score(pack_scores, profile),
         verdict=verdict(findings, reachable),
+        certification=certification_summary(evidence, findings),
         authenticated=auth_summary(evidence),
         probe_summary={
             pid: {

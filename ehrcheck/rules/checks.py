@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -909,28 +910,48 @@ def claim(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome
 
 
 def _criterion(text: str) -> str:
-    """'170.315 (g)(10)' / '170.315(g)(10)' / '(g)(10)' -> '(g)(10)'."""
-    t = text.replace(" ", "").lower()
+    """'170.315 (g)(10)' / '170.315(g)(10)' / '(g)(10)' / 'g10' -> '(g)(10)'."""
+    t = str(text).replace(" ", "").lower()
     if t.startswith("170.315"):
         t = t[len("170.315") :]
-    return t
+    short = re.fullmatch(r"([a-h])(\d+)", t)
+    return f"({short.group(1)})({short.group(2)})" if short else t
+
+
+def _chpl_listings(view: dict[str, Any]) -> list[dict[str, Any]]:
+    return [x for x in _get(view, "chpl", "listings", default=[]) or [] if isinstance(x, dict)]
 
 
 def _active_listings(view: dict[str, Any]) -> list[dict[str, Any]]:
-    listings = [x for x in _get(view, "chpl", "listings", default=[]) or [] if isinstance(x, dict)]
-    return [x for x in listings if str(x.get("status", "")).strip().lower() == "active"]
+    return [
+        x for x in _chpl_listings(view)
+        if x.get("found", True) and str(x.get("status", "")).strip().lower() == "active"
+    ]
+
+
+def _listing_state(x: dict[str, Any]) -> str:
+    return str(x.get("status")) if x.get("found", True) else "not found on CHPL"
 
 
 def chpl_listing_active(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
     """At least one CHPL listing of the product has the certification status 'Active'."""
-    listings = [x for x in _get(view, "chpl", "listings", default=[]) or [] if isinstance(x, dict)]
+    listings = _chpl_listings(view)
     if not listings:
         return Outcome("fail", [], "The product has no CHPL listing.")
     active = _active_listings(view)
-    statuses = {str(x.get("chpl_product_number")): x.get("status") for x in listings}
+    statuses = {str(x.get("chpl_product_number")): _listing_state(x) for x in listings}
     if active:
         return Outcome("pass", statuses, f"Active: {', '.join(str(x.get('chpl_product_number')) for x in active)}.")
     return Outcome("fail", statuses, f"No listing is Active: {_listing(f'{k} {v}' for k, v in statuses.items())}.")
+
+
+def _certified(view: dict[str, Any]) -> set[str]:
+    """Criteria met on Active listings, less any criterion ONC has since removed."""
+    return {
+        _criterion(c)
+        for x in _active_listings(view)
+        for c in set(_strings(x.get("criteria_met"))) - set(_strings(x.get("criteria_removed")))
+    }
 
 
 def chpl_criteria(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
@@ -939,7 +960,7 @@ def chpl_criteria(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) ->
     A group is `{any: [criteria], label, from, until}`: one of `any` must be met; `from`/`until`
     make a group date-aware (e.g. (b)(11) replaced (a)(9) in the Base EHR definition on 2025-01-01).
     """
-    met = {_criterion(c) for x in _active_listings(view) for c in _strings(x.get("criteria_met"))}
+    met = _certified(view)
     missing = []
     for group in args.get("groups") or []:
         start, end = _date(group.get("from")), _date(group.get("until"))
@@ -955,20 +976,57 @@ def chpl_criteria(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) ->
     return Outcome("pass", sorted(met))
 
 
+def _not_in_record(active: list[dict[str, Any]], field: str, what: str) -> Outcome | None:
+    """A search-result record does not carry every field; that is not observed, not absent."""
+    if active and all(x.get("record") == "search" and field not in x for x in active):
+        return Outcome("not_observed", None, f"The CHPL record read (a search result) does not show {what}; the listing's details do.")
+    return None
+
+
 def chpl_listing_field(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
-    """An Active listing publishes the named field (a documentation or results URL)."""
+    """An Active listing publishes the named field (a documentation or results URL, a flag)."""
     field = str(args["field"])
+    what = str(args.get("what") or field)
     active = _active_listings(view)
     if not active:
         return Outcome("fail", None, "No Active CHPL listing.")
     values = [x.get(field) for x in active if x.get(field)]
     if values:
         return Outcome("pass", values[0])
-    return Outcome("fail", None, f"No Active listing publishes {args.get('what') or field}.")
+    return _not_in_record(active, field, what) or Outcome("fail", None, f"No Active listing publishes {what}.")
+
+
+def chpl_public_link(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """An Active listing names the link in `args.field`, and it opened anonymously, without a
+    login (the probe fetched it). A link that could not be fetched at all is not observed."""
+    field = str(args["field"])
+    what = str(args.get("what") or field)
+    active = _active_listings(view)
+    if not active:
+        return Outcome("fail", None, "No Active CHPL listing.")
+    urls = [str(x[field]) for x in active if x.get(field)]
+    if not urls:
+        return _not_in_record(active, field, what) or Outcome("fail", None, f"No Active listing links {what}.")
+    links = _get(view, "chpl", "links", default={}) or {}
+    checks = {u: links.get(u) for u in urls}
+    good = [u for u, c in checks.items() if c and c.get("reachable") is True and not c.get("login_required")]
+    if good:
+        return Outcome("pass", good[0], f"{good[0]} opens without a login.")
+    gated = [u for u, c in checks.items() if c and c.get("login_required")]
+    if gated:
+        signals = "; ".join(_strings((checks[gated[0]] or {}).get("login_signals")))
+        return Outcome("fail", gated[0], f"{gated[0]} asks for a login ({signals}).")
+    broken = [u for u, c in checks.items() if c and c.get("reachable") is False]
+    if broken:
+        c = checks[broken[0]] or {}
+        why = f"HTTP {c['http_status']}" if c.get("http_status") else c.get("problem", "not reachable")
+        return Outcome("fail", broken[0], f"{broken[0]} does not open ({why}).")
+    problems = [str((c or {}).get("problem") or "not checked") for c in checks.values()]
+    return Outcome("not_observed", urls[0], f"{urls[0]} could not be fetched: {problems[0]}.")
 
 
 def chpl_nonconformities(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
-    """No Active listing has open surveillance non-conformities."""
+    """No Active listing has open surveillance or direct-review non-conformities."""
     active = _active_listings(view)
     if not active:
         return Outcome("fail", None, "No Active CHPL listing.")
@@ -982,18 +1040,202 @@ def chpl_nonconformities(view: dict[str, Any], args: dict[str, Any], as_of: dt.d
 
 
 def cms_certification_id(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
-    """The CMS EHR Certification ID the vendor gives is valid on CHPL."""
+    """The CMS EHR Certification ID the vendor gives is valid on CHPL and covers the audited listings."""
     claimed = _dotted(view, str(args.get("path", "claims.certification.cms_ehr_certification_id")))
     if not claimed:
-        return Outcome("not_observed", None, "The vendor's claims give no CMS EHR Certification ID.")
+        return Outcome("not_observed", None, "The vendor's claims give no CMS EHR Certification ID (certification.cms_ehr_certification_id).")
     record = _get(view, "chpl", "certification_id") or {}
     if record.get("id") and str(record["id"]).strip().upper() != str(claimed).strip().upper():
         return Outcome("fail", record.get("id"), f"CHPL checked {record.get('id')}, not the claimed {claimed}.")
-    if record.get("valid") is True:
-        return Outcome("pass", claimed)
     if record.get("valid") is False:
-        return Outcome("fail", claimed, f"CHPL does not recognise {claimed} as a valid CMS EHR Certification ID.")
-    return Outcome("not_observed", claimed, "CHPL gave no answer for the CMS EHR Certification ID.")
+        why = f" ({record['reason']})" if record.get("reason") else ""
+        return Outcome("fail", claimed, f"CHPL does not recognise {claimed} as a valid CMS EHR Certification ID{why}.")
+    if record.get("valid") is not True:
+        return Outcome("not_observed", claimed, str(record.get("reason") or "CHPL gave no answer for the CMS EHR Certification ID."))
+    covered = set(_strings(record.get("products")))
+    listed = {str(x.get("chpl_product_number")) for x in _active_listings(view)}
+    if covered and listed and not covered & listed:
+        return Outcome("fail", claimed, f"{claimed} is valid but covers {_listing(sorted(covered))}, none of the audited listings ({_listing(sorted(listed))}).")
+    return Outcome("pass", claimed, f"Covers {_listing(sorted(covered))}." if covered else None)
+
+
+def chpl_claims_contradictions(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """What the vendor claims about its certification against what CHPL shows.
+
+    Compared: the criteria the claims say are certified (`args.criteria_paths`, first present),
+    `certification.cures_update`, and the claimed CHPL product numbers (each must be on CHPL and
+    Active). A claim CHPL contradicts is a fail; nothing comparable claimed is not observed.
+    """
+    compared: list[str] = []
+    contradictions: list[str] = []
+    certified = _certified(view)
+    listings = {str(x.get("chpl_product_number")): x for x in _chpl_listings(view)}
+    for path in _strings(args.get("criteria_paths")):
+        claimed = _dotted(view, path)
+        if claimed is None:
+            continue
+        wanted = sorted({_criterion(c) for c in _strings(claimed)})
+        compared.append(f"{len(wanted)} claimed criteria")
+        missing = [c for c in wanted if c not in certified]
+        if missing:
+            contradictions.append(f"claimed as certified but not on an Active listing: {_listing(missing)}")
+        break
+    cures = _dotted(view, str(args.get("cures_path", "claims.certification.cures_update")))
+    if isinstance(cures, bool):
+        compared.append("Cures Update")
+        active = _active_listings(view)
+        if cures and active and not any(x.get("cures_update") is True for x in active):
+            contradictions.append("claimed Cures Update, but no Active listing is updated to it")
+    numbers = _dotted(view, str(args.get("numbers_path", "claims.product.chpl_product_numbers")))
+    for number in _strings(numbers):
+        compared.append(number)
+        x = next((v for k, v in listings.items() if k == number or number in _strings(v.get("requested_as"))), None)
+        if x is None or not x.get("found", True):
+            contradictions.append(f"claimed listing {number} is not on CHPL")
+        elif str(x.get("status", "")).lower() != "active":
+            contradictions.append(f"claimed listing {number} is {x.get('status')} on CHPL, not Active")
+    if not compared:
+        return Outcome("not_observed", None, "The claims state no certified criteria, Cures Update or CHPL numbers to compare.")
+    if contradictions:
+        return Outcome("fail", contradictions, "CHPL contradicts the claims: " + "; ".join(contradictions) + ".")
+    return Outcome("pass", compared, f"CHPL agrees with the claims ({_listing(compared)}).")
+
+
+# --- the service-base-URL Bundle (45 CFR 170.404(b)(2)) --------------------------------------
+
+
+def _bundle(view: dict[str, Any]) -> tuple[dict[str, Any], Outcome | None]:
+    """The assessed Bundle, or the outcome to give when there is none to judge."""
+    data = _get(view, "endpoints", default={}) or {}
+    if not data.get("fetched"):
+        why = data.get("problem") or "it was not fetched"
+        return data, Outcome("not_observed", None, f"The service-base-URL Bundle could not be read: {why}.")
+    if data.get("problem"):
+        return data, Outcome("fail", None, f"The service-base-URL list is {data['problem']}.")
+    return data, None
+
+
+def endpoints_public(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The Bundle was fetched anonymously with HTTP 200."""
+    data = _get(view, "endpoints", default={}) or {}
+    if data.get("source") == "file":
+        return Outcome("not_observed", None, "The Bundle was read from a file, so whether it is public was not checked.")
+    status = data.get("http_status")
+    if data.get("public") is True:
+        return Outcome("pass", data.get("url"), f"{data.get('url')} answered HTTP 200 without credentials.")
+    if status is None:
+        return Outcome("not_observed", data.get("url"), "The Bundle's address did not answer.")
+    return Outcome("fail", status, f"{data.get('url')} answered HTTP {status}.")
+
+
+def endpoints_bundle_valid(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A non-empty `collection` Bundle, as the Inferno Service Base URL kit requires."""
+    data, early = _bundle(view)
+    if early:
+        return early
+    bundle = data.get("bundle") or {}
+    problems = []
+    if bundle.get("type") != "collection":
+        problems.append(f"type is {bundle.get('type')!r}, not 'collection'")
+    if not bundle.get("entries"):
+        problems.append("it has no entries")
+    if problems:
+        return Outcome("fail", bundle, "The Bundle " + "; ".join(problems) + ".")
+    extra = "; it also carries 'total', which a collection must not" if bundle.get("total_present") else ""
+    return Outcome("pass", bundle, f"A collection of {bundle.get('entries')} entries{extra}.")
+
+
+def endpoints_complete(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Every Endpoint has status, connectionType and an http(s) address: what an app needs to connect."""
+    data, early = _bundle(view)
+    if early:
+        return early
+    eps = data.get("endpoints") or {}
+    if not eps.get("count"):
+        return Outcome("fail", eps, "The Bundle has no Endpoint entries.")
+    gaps = {k: eps.get(k, 0) for k in ("missing_status", "missing_connection_type", "missing_address", "address_not_url")}
+    bad = [f"{v} {k.replace('_', ' ')}" for k, v in gaps.items() if v]
+    if bad:
+        return Outcome("fail", eps, f"Of {eps['count']} Endpoints: {', '.join(bad)}.")
+    return Outcome("pass", eps, f"{eps['count']} Endpoints, {eps.get('unique_addresses')} distinct addresses.")
+
+
+def _contained_note(data: dict[str, Any]) -> str:
+    c = data.get("contained_organizations") or {}
+    if not c.get("organizations"):
+        return ""
+    return (
+        f" {c['organizations']} Organizations are contained inside Endpoints instead "
+        f"({c.get('with_address', 0)} with an address, {c.get('with_identifier', 0)} with an identifier)."
+    )
+
+
+def endpoints_linked(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Organizations reference their Endpoints (or inherit them via partOf) and every Endpoint has one,
+    so a patient can tell whose endpoint each address is."""
+    data, early = _bundle(view)
+    if early:
+        return early
+    eps, orgs = data.get("endpoints") or {}, data.get("organizations") or {}
+    if not orgs.get("count"):
+        return Outcome("fail", orgs, "The Bundle has no Organization entries, so no Endpoint is tied to an organisation." + _contained_note(data))
+    bad = []
+    if eps.get("not_referenced"):
+        bad.append(f"{eps['not_referenced']} of {eps.get('count')} Endpoints are referenced by no Organization")
+    if orgs.get("unresolved_endpoint_refs"):
+        bad.append(f"{orgs['unresolved_endpoint_refs']} endpoint references do not resolve in the Bundle")
+    if orgs.get("without_endpoints"):
+        bad.append(f"{orgs['without_endpoints']} Organizations have no endpoint (nor a partOf parent with one)")
+    if orgs.get("unresolved_part_of"):
+        bad.append(f"{orgs['unresolved_part_of']} partOf references do not resolve")
+    if bad:
+        return Outcome("fail", {"endpoints": eps, "organizations": orgs}, "; ".join(bad) + ".")
+    return Outcome("pass", None, f"Every Endpoint is referenced by one of {orgs['count']} Organizations, and every reference resolves.")
+
+
+def endpoints_org_details(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Every Organization carries the name, location and facility identifier HTI-1 names."""
+    data, early = _bundle(view)
+    if early:
+        return early
+    orgs = data.get("organizations") or {}
+    if not orgs.get("count"):
+        return Outcome("fail", orgs, "The Bundle has no Organization entries." + _contained_note(data))
+    gaps = {"name": orgs.get("missing_name", 0), "address": orgs.get("missing_address", 0), "identifier": orgs.get("missing_identifier", 0)}
+    bad = [f"{v} without {k}" for k, v in gaps.items() if v]
+    if bad:
+        return Outcome("fail", orgs, f"Of {orgs['count']} Organizations: {', '.join(bad)}.")
+    return Outcome("pass", orgs, f"All {orgs['count']} Organizations have a name, an address and an identifier.")
+
+
+def endpoints_sample_answer(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The sampled addresses answer `/metadata` with a CapabilityStatement: the list is live, not stale."""
+    data, early = _bundle(view)
+    if early:
+        return early
+    sample = data.get("sample") or {}
+    if not sample.get("checked"):
+        return Outcome("not_observed", None, "No listed address was asked for /metadata (--endpoints-sample 0, or no addresses).")
+    failed = [r for r in sample.get("results") or [] if not r.get("ok")]
+    observed = {"checked": sample["checked"], "ok": sample.get("ok"), "of": sample.get("available")}
+    if failed:
+        shown = _listing(f"{r.get('address')} ({r.get('problem')})" for r in failed)
+        return Outcome("fail", observed, f"{len(failed)} of {sample['checked']} sampled addresses gave no CapabilityStatement: {shown}.")
+    return Outcome("pass", observed, f"All {sample['checked']} sampled addresses (of {sample.get('available')}) answered with a CapabilityStatement.")
+
+
+def endpoints_lists_target(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The audited base URL is in the published list, so patients' apps can find this practice."""
+    data, early = _bundle(view)
+    if early:
+        return early
+    target = data.get("target")
+    if not isinstance(target, dict):
+        return Outcome("not_observed", None, "The audited endpoint was not compared with the list.")
+    if target.get("listed"):
+        return Outcome("pass", target.get("address"), f"Listed as {target.get('address')}.")
+    note = " (an address differs only in letter case)" if target.get("listed_ignoring_case") else ""
+    return Outcome("fail", None, f"The audited endpoint is not among the list's {(data.get('endpoints') or {}).get('unique_addresses', 0)} addresses{note}.")
 
 
 # --- combined, date-aware readiness ----------------------------------------------------------
@@ -1079,6 +1321,15 @@ CHECKS: dict[str, CheckFn] = {
     "chpl_listing_field": chpl_listing_field,
     "chpl_nonconformities": chpl_nonconformities,
     "cms_certification_id": cms_certification_id,
+    "chpl_public_link": chpl_public_link,
+    "chpl_claims_contradictions": chpl_claims_contradictions,
+    "endpoints_public": endpoints_public,
+    "endpoints_bundle_valid": endpoints_bundle_valid,
+    "endpoints_complete": endpoints_complete,
+    "endpoints_linked": endpoints_linked,
+    "endpoints_org_details": endpoints_org_details,
+    "endpoints_sample_answer": endpoints_sample_answer,
+    "endpoints_lists_target": endpoints_lists_target,
     "g10_standards": g10_standards,
 }
 

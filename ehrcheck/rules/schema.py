@@ -35,7 +35,7 @@ Op = Literal[
     "gte",
     "lte",
 ]
-EVIDENCE_SOURCES = ("capability", "smart", "openid", "access", "transport", "availability", "claims", "chpl", "token", "scopes", "uscore", "bulk")
+EVIDENCE_SOURCES = ("capability", "smart", "openid", "access", "transport", "availability", "claims", "chpl", "endpoints", "token", "scopes", "uscore", "bulk")
 
 
 class OpCheck(BaseModel):

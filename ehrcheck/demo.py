@@ -8,6 +8,8 @@ Each vendor is a folder under `data_dir("vendors")` (`examples/vendors/` in a ch
     tls: {min_version: TLSv1 | TLSv1_2, hsts: "max-age=..." | null}
     not_found: {status, headers, body}   optional answer for unknown addresses
     routes: [{method, path, status, headers, body}]
+    chpl: {product_numbers: [...], api: /chpl/rest}   optional: its CHPL listing, looked up at
+                                         that path of its own server (recorded in its routes)
 
 A route's `path` is relative to the FHIR base (`metadata`, `Patient?_count=1`) or, starting with
 `/`, to the server root (`/auth/.well-known/openid-configuration`). A request matches on method and
@@ -41,6 +43,8 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from . import __version__
+from .certification_inputs import CertificationInputs, certification_inputs
+from .chpl_number import parse_product_number
 from .files import evidence_text, write_atomic
 from .http import HttpOptions
 from .models import Evidence
@@ -102,6 +106,8 @@ class VendorSpec:
     tls: TLSSpec
     routes: tuple[Route, ...]
     not_found: Route | None = None
+    chpl_numbers: tuple[str, ...] = ()
+    chpl_api: str = "/chpl/rest"
 
 
 def _fail(where: Path, message: str) -> ValueError:
@@ -177,6 +183,7 @@ def load_vendor(directory: Path) -> VendorSpec:
         raise _fail(where, "'routes' must be a non-empty list")
     routes = tuple(_route(r, directory, where, f"routes[{i}]") for i, r in enumerate(routes_raw))
     not_found = _route(raw["not_found"], directory, where, "not_found") if raw.get("not_found") else None
+    chpl_numbers, chpl_api = _chpl(raw.get("chpl"), where)
     return VendorSpec(
         slug=directory.name,
         name=raw["name"].strip(),
@@ -186,7 +193,27 @@ def load_vendor(directory: Path) -> VendorSpec:
         tls=TLSSpec(min_version=min_version, hsts=str(hsts) if hsts else None),
         routes=routes,
         not_found=not_found,
+        chpl_numbers=chpl_numbers,
+        chpl_api=chpl_api,
     )
+
+
+def _chpl(raw: Any, where: Path) -> tuple[tuple[str, ...], str]:
+    """The vendor's CHPL listing numbers and where on its own server the recorded CHPL answers."""
+    if raw is None:
+        return (), "/chpl/rest"
+    if not isinstance(raw, dict) or not isinstance(raw.get("product_numbers"), list):
+        raise _fail(where, "'chpl' must be a mapping with a list of product_numbers")
+    numbers = []
+    for value in raw["product_numbers"]:
+        try:
+            numbers.append(str(parse_product_number(str(value))))
+        except ValueError as exc:
+            raise _fail(where, f"chpl.product_numbers: {exc}") from None
+    api = str(raw.get("api", "/chpl/rest"))
+    if not api.startswith("/"):
+        raise _fail(where, "chpl.api must be a path on the vendor's server, starting with /")
+    return tuple(numbers), api.rstrip("/")
 
 
 def load_vendors(root: Path | None = None) -> list[VendorSpec]:
@@ -432,15 +459,23 @@ def _run_async(coro_factory: Any) -> Any:
         return pool.submit(lambda: asyncio.run(coro_factory())).result()
 
 
-async def _collect_all(running: list[RunningVendor]) -> list[Evidence]:
-    return list(
-        await asyncio.gather(
-            *(
-                collect(rv.base_url, HttpOptions(verify=rv.client_context, timeout=AUDIT_TIMEOUT, trust_env=False), None, rv.spec.name)
-                for rv in running
-            )
-        )
+def _certification(rv: RunningVendor) -> CertificationInputs:
+    """A vendor with a recorded CHPL listing is looked up on its own server; the key is a
+    placeholder that server ignores (it is not a CHPL key, and is never recorded either)."""
+    if not rv.spec.chpl_numbers:
+        return CertificationInputs()
+    return certification_inputs(
+        chpl_ids=list(rv.spec.chpl_numbers), chpl_url=rv.origin + rv.spec.chpl_api, environ={"CHPL_API_KEY": "ehrcheck-demo"}
     )
+
+
+async def _collect_all(running: list[RunningVendor]) -> list[Evidence]:
+    async def one(rv: RunningVendor) -> Evidence:
+        cert = _certification(rv)
+        options = HttpOptions(verify=rv.client_context, timeout=AUDIT_TIMEOUT, trust_env=False)
+        return await collect(rv.base_url, options, None, rv.spec.name, extra_probes=cert.probes, settings=cert.settings)
+
+    return list(await asyncio.gather(*(one(rv) for rv in running)))
 
 
 def _md_cell(text: str) -> str:

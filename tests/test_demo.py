@@ -1,6 +1,6 @@
 """`ehrcheck demo`: three fictional vendors served from recorded responses on 127.0.0.1 and audited
-for real. Only INT-001/INT-002 are named here: the other rules are free to change, but the three
-vendors must keep telling the verdict levels apart."""
+for real. Only INT-001/INT-002 and the CHPL gates are named here: the other rules are free to
+change, but the three vendors must keep telling the verdict levels apart."""
 
 from __future__ import annotations
 
@@ -83,17 +83,27 @@ def test_verdicts_and_scores_are_ordered(demo) -> None:
 
 
 def test_certification_gates_separate_summit_from_riverbend(demo) -> None:
-    """"Certified-EHR ready" also needs an Active CHPL listing, which no probe gathers yet, so
-    summit may stop at "interoperable" with its certification unverified. What the API shows must
-    still set the two apart: riverbend fails certification gates, summit fails none."""
+    """Summit's recorded CHPL listing (Active, Cures Update, Base EHR, (b)(10), (g)(10)) is looked
+    up on its own loopback server, so every certification gate is observed and passes; riverbend's
+    listing is Active but short of the 2026 criteria."""
     out, results, _ = demo
     river, summit = _report(out, "riverbend-ehr"), _report(out, "summit-health-cloud")
+    assert results["summit-health-cloud"].verdict_level == "certified_ehr_ready"
     assert _gates(river, "certified", "fail")
     assert not _gates(summit, "certified", "fail") and not _gates(summit, "interoperable", "fail")
-    assert _gates(summit, "certified", "pass")
-    if results["summit-health-cloud"].verdict_level != "certified_ehr_ready":
-        open_gates = _gates(summit, "certified", "not_observed") + _gates(summit, "certified", "unverified")
-        assert open_gates, "summit is held back by something other than unverifiable certification"
+    assert not _gates(summit, "certified", "not_observed") and not _gates(summit, "certified", "unverified")
+    for rule in ("CRT-001", "CRT-002", "CRT-003", "CRT-004"):
+        assert _finding(summit, rule) == "pass", rule
+    assert summit["certification"]["listings"][0]["status"] == "Active"
+    assert summit["certification"]["endpoints"]["target_listed"] is True
+    # riverbend: on CHPL and Active, but never updated to the Cures Update and not certified to
+    # (b)(10); two open non-conformities; its API documentation sits behind a login
+    assert _finding(river, "CRT-001") == "pass"
+    assert [_finding(river, r) for r in ("CRT-004", "CRT-008", "CRT-011", "CRT-014")] == ["fail", "fail", "warn", "fail"]
+    # meadowlark has no listing to look up: the certification rules say how to give one
+    meadow = _report(out, "meadowlark-chart")
+    assert _finding(meadow, "CRT-001") == "not_observed"
+    assert meadow["certification"]["chpl"].startswith("No CHPL listing was looked up")
 
 
 def test_gate_rules_int_001_and_002(demo) -> None:

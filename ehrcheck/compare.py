@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import SEVERITY_ORDER, Finding, PackScore, RunResult, Status
+from .models import SEVERITY_ORDER, Finding, PackScore, RunResult
 from .scoring import PROFILES, overall_score
 
 VERDICT_RANK = {"certified_ehr_ready": 3, "interoperable_ehr": 2, "siloed_emr": 1, "unknown": 0}

@@ -208,7 +208,12 @@ def render_diff_markdown(d: RunDiff) -> str:
     elif not d.fingerprint:
         lines.append("Unchanged.")
     for ch in d.fingerprint:
-        lines.append(f"- **{ch.facet}**" + (f": added {', '.join(f'`{x}`' for x in ch.added)}" if ch.added else "") + (f"{';' if ch.added else ':'} removed {', '.join(f'`{x}`' for x in ch.removed)}" if ch.removed else ""))
+        parts = []
+        if ch.added:
+            parts.append("added " + ", ".join(f"`{x}`" for x in ch.added))
+        if ch.removed:
+            parts.append("removed " + ", ".join(f"`{x}`" for x in ch.removed))
+        lines.append(f"- **{ch.facet}**: " + "; ".join(parts))
     return "\n".join(lines) + "\n"
 
 

@@ -112,7 +112,7 @@ def test_junit_validates_and_maps_statuses(evidence: Path, report: dict, junit_s
 @pytest.mark.parametrize("fmt", ["junit", "sarif", "json"])
 def test_machine_formats_are_deterministic(evidence: Path, fmt: str, tmp_path: Path):
     outs = []
-    for name in ("a", "b"):
+    for _ in range(2):
         res = run("score", str(evidence), "-o", "-", "--format", fmt, "-q")
         assert res.exit_code == 0
         outs.append(res.stdout)

@@ -51,6 +51,24 @@ def user_errors() -> Iterator[None]:
     except UserInputError as exc:
         _err().print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # while scoring or writing: reports are written atomically, so none is half-written
+        _err().print("[red]interrupted[/]")
+        raise typer.Exit(130) from None
+
+
+@contextlib.contextmanager
+def malformed_evidence(path: Path) -> Iterator[None]:
+    """Evidence edited by hand can hold shapes no probe writes: scoring it ends in one clear
+    message naming the file (reports are rendered before any is written, so none is partial)."""
+    try:
+        yield
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise UserInputError(
+            f"{path}: this evidence cannot be scored ({exc.__class__.__name__}); was it edited by hand? "
+            "Re-run `ehrcheck probe` to gather it again"
+        ) from None
+
+
 
 
 def _version(value: bool) -> None:
@@ -61,11 +79,21 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="EHRCHECK_DEBUG", help="Log every request and probe outcome to stderr (secrets redacted).")
+    ] = False,
 ) -> None:
-    pass
+    if debug:
+        import logging
+
+        from .logs import enable_debug
+
+        handler = enable_debug()
+        ctx.call_on_close(lambda: logging.getLogger("ehrcheck").removeHandler(handler))
 
 
 # ---- shared option parsing -------------------------------------------------------------------
@@ -120,8 +148,8 @@ def write_reports(result, plan: list[tuple[str, Path | None]]) -> list[Path]:
     from .render import RENDERERS
 
     written = []
-    for fmt, path in plan:
-        text = RENDERERS[fmt].fn(result)
+    texts = [(RENDERERS[fmt].fn(result), path) for fmt, path in plan]  # all rendered before any is written
+    for text, path in texts:
         if path is None:
             sys.stdout.write(text)
         else:
@@ -184,19 +212,34 @@ def http_options(timeout: float, ca_bundle: Path | None):
     return HttpOptions(timeout=timeout, verify=verify)
 
 
-def gather(base_url: str, options, console: Console, quiet: bool, label: str | None = None, extra_probes=None, settings=None, secrets=None):
-    """Run the probes with live progress on stderr."""
-    from .probes.runner import collect, normalise_base_url
+def gather(base_url: str, options, console: Console, quiet: bool, label: str | None = None, extra_probes=None, settings=None, secrets=None,
+           *, include_phi: bool = False, partial_to: Path | None = None, claims=None):
+    """Run the probes (plus `extra_probes`, given their `settings`) with live progress on stderr.
+
+    On Ctrl-C the attempts that finished are kept: written (atomically, with `claims`) to
+    `partial_to` when given, and the command exits 130 without writing any report."""
+    from .probes.runner import assemble, collect, normalise_base_url, now_iso, probe_ids
+    from .redact import Secrets, redact_url
     from .terminal import probe_line
 
     if not base_url.startswith(("http://", "https://")):
         raise UserInputError(f"BASE_URL '{base_url}' must start with http:// or https://")
+    secrets = secrets if secrets is not None else Secrets()
+    secrets.add_url(base_url)
+    secrets.add_settings(settings)
+    if include_phi:
+        settings = {**(settings or {}), "include_phi": True}
+        console.print("[bold yellow]warning:[/] --include-phi: patient data the probes see will be kept in the evidence; "
+                      "treat the evidence file as PHI under HIPAA and do not share it.", highlight=False)
     if not quiet:
-        console.print(f"Probing [bold]{normalise_base_url(base_url)}[/] …")
+        console.print(f"Probing [bold]{redact_url(normalise_base_url(base_url))}[/] …", highlight=False)
+    finished: dict = {}
+    started = now_iso()
 
     def on_done(probe_id, attempt):
-        if not quiet:
-            probe_line(console, probe_id, attempt)
+        finished[probe_id] = attempt
+        if not quiet:  # a reason may quote what a server echoed back: scrub before printing
+            probe_line(console, probe_id, attempt.model_copy(update={"reason": secrets.scrub(attempt.reason or "") or None}))
 
     try:
         if quiet:
@@ -206,7 +249,15 @@ def gather(base_url: str, options, console: Console, quiet: bool, label: str | N
         with display:
             return asyncio.run(collect(base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets))
     except KeyboardInterrupt:
-        console.print("[red]interrupted[/]")
+        note = ""
+        if partial_to is not None:
+            from .files import evidence_text, write_atomic
+
+            partial = assemble(base_url, options, probe_ids(extra_probes), finished, started, label, secrets)
+            partial.claims = claims
+            write_atomic(partial_to, evidence_text(partial))
+            note = f"; kept the evidence of {len(finished)} finished probe(s) in {partial_to}, no report written"
+        console.print(f"[red]interrupted[/]{note}", highlight=False)
         raise typer.Exit(130) from None
 
 
@@ -316,6 +367,10 @@ CaOpt = Annotated[
     typer.Option("--ca-bundle", envvar="EHRCHECK_CA_BUNDLE", help="PEM file of CA certificates to trust (e.g. a corporate proxy)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+IncludePhiOpt = Annotated[
+    bool,
+    typer.Option("--include-phi", help="Keep patient data the probes see (ids, up to 5 resources) in the evidence. Off by default: only counts, element names and hashed ids are kept."),
+]
 PdfOpt = Annotated[bool, typer.Option("--pdf", envvar="EHRCHECK_PDF", help="Also print the HTML report to report.pdf (needs Chromium).")]
 OutputOpt = Annotated[
     Optional[str],
@@ -435,6 +490,7 @@ def audit(
     us_core: UsCoreOpt = None,
     sample: SampleOpt = None,
     bulk_timeout: BulkTimeoutOpt = None,
+    include_phi: IncludePhiOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
@@ -454,13 +510,14 @@ def audit(
         options = http_options(timeout, ca_bundle)
         cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
         auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
-        evidence = gather(base_url, options, console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets)
-        evidence.claims = claims_data
         if evidence_path is None:
             if folder is not None:
                 evidence_path = folder / "evidence.json"
             elif plan[0][1] is not None:
                 evidence_path = plan[0][1].with_name(plan[0][1].stem + ".evidence.json")
+        evidence = gather(base_url, options, console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
+                          include_phi=include_phi, partial_to=evidence_path, claims=claims_data)
+        evidence.claims = claims_data
         text = evidence_text(evidence)
         if evidence_path is not None:
             write_atomic(evidence_path, text)
@@ -503,6 +560,7 @@ def probe(
     us_core: UsCoreOpt = None,
     sample: SampleOpt = None,
     bulk_timeout: BulkTimeoutOpt = None,
+    include_phi: IncludePhiOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Gather evidence only, to score later (offline, or under other rules) with `ehrcheck score`."""
@@ -515,7 +573,8 @@ def probe(
         claims_data = load_claims(claims) if claims else None
         cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
         auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
-        evidence = gather(base_url, http_options(timeout, ca_bundle), console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets)
+        evidence = gather(base_url, http_options(timeout, ca_bundle), console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
+                          include_phi=include_phi, partial_to=output, claims=claims_data)
         evidence.claims = claims_data
         write_atomic(output, evidence_text(evidence))
     if not quiet:
@@ -557,9 +616,10 @@ def score(
         packs = load_packs(pack)
         waiver_list = load_waiver_file(waivers, packs)
         evidence = load_evidence(evidence_file)
-        result = score_evidence(evidence, when, extra_packs=packs)
-        result, waived = apply_waiver_file(result, waiver_list)
-        written = write_reports(result, plan)
+        with malformed_evidence(evidence_file):
+            result = score_evidence(evidence, when, extra_packs=packs)
+            result, waived = apply_waiver_file(result, waiver_list)
+            written = write_reports(result, plan)
         if pdf:
             written.append(write_pdf(result, plan, folder))
     finish(result, console, quiet, fail_under, written, fail_on, exit_zero, waived)

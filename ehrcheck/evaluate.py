@@ -123,7 +123,12 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_
     if rule.applies_if is not None and not apply_op(rule.applies_if, view)[0]:
         return _finding(rule, Status.not_applicable, "does not apply to this target", None)
     if isinstance(rule.check, FnCheck):
-        outcome: Outcome = CHECKS[rule.check.fn](view, rule.check.args, as_of)
+        try:
+            outcome: Outcome = CHECKS[rule.check.fn](view, rule.check.args, as_of)
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+            # Probes write well-formed facts; only evidence edited by hand reaches here.
+            return _finding(rule, Status.not_observed, f"The evidence for this rule is malformed "
+                            f"({exc.__class__.__name__}); re-run `ehrcheck probe` to gather it again.", None)
     else:
         holds, observed = apply_op(rule.check, view)
         outcome = Outcome("pass" if holds else "fail", observed)

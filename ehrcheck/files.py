@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .input_limits import MAX_DEPTH, refuse_hazardous_yaml, too_deep
 from .models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
 
@@ -38,15 +39,24 @@ def evidence_text(evidence: Evidence) -> str:
     return json.dumps(evidence.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
+_TOO_DEEP = object()
+
+
 def load_evidence(path: Path) -> Evidence:
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read evidence file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: not UTF-8 text, so not an evidence file `ehrcheck probe` wrote") from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        data = _TOO_DEEP  # nested beyond what any evidence file holds: refused just below
+    if data is _TOO_DEEP or too_deep(data):
+        raise UserInputError(f"{path}: nests more than {MAX_DEPTH} levels deep, so not an evidence file `ehrcheck probe` wrote")
     if not isinstance(data, dict) or data.get("schema") != EVIDENCE_SCHEMA:
         raise UserInputError(f"{path}: not an ehrcheck evidence file (expected \"schema\": \"{EVIDENCE_SCHEMA}\")")
     version = data.get("schema_version")
@@ -71,6 +81,9 @@ def load_claims(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read claims file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: not UTF-8 text; save the claims file as UTF-8 YAML") from None
+    refuse_hazardous_yaml(text, str(path))  # claims come back from vendors: no aliases, no deep nesting
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

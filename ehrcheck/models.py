@@ -7,7 +7,7 @@ Every arrow is a plain value defined here; nothing in this module does I/O.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -111,6 +111,17 @@ class WaiverNote(BaseModel):
     expires: str  # ISO date
 
 
+class ClaimCheck(BaseModel):
+    """How a finding judged a vendor claim: verified or contradicted by what a probe observed,
+    unverified (claimed, not observed), or falls_short (the vendor's own answer misses the mark)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str  # claims.standards.smart_app_launch
+    claimed: str  # the answer as the vendor gave it, as text
+    outcome: Literal["verified", "contradicted", "unverified", "falls_short"]
+
+
 class Finding(BaseModel):
     """The result of one rule against one evidence document."""
 
@@ -130,6 +141,7 @@ class Finding(BaseModel):
     probes: list[str] = Field(default_factory=list)
     gate: str | None = None
     waiver: WaiverNote | None = None
+    claim: ClaimCheck | None = None
 
 
 class PackScore(BaseModel):
@@ -150,6 +162,68 @@ class Verdict(BaseModel):
     label: str
     sentence: str
     facts: list[str]
+    meaning: str = ""  # what the verdict means for the chosen practice profile, in plain words
+
+
+class MatrixRow(BaseModel):
+    """One row of the EMR-vs-EHR capability matrix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    capability: str
+    state: Literal["observed", "claimed", "contradicted", "missing", "unknown"]
+    marks: Literal["EHR", "EMR", "unknown"]
+    evidence: str = ""  # what was observed: the resource, operation or finding
+    claimed: str = ""  # what the vendor claims about it
+    note: str = ""  # why the row marks an EMR or an EHR
+
+
+class ClaimRow(BaseModel):
+    """One line of the claims-versus-observed table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str  # the rule id, stable across runs
+    rule_id: str
+    claim: str  # the claim's label, e.g. "SMART App Launch"
+    path: str
+    claimed: str
+    observed: str
+    status: Literal["verified", "contradicted", "unverified", "falls_short"]
+
+
+class ProfileRequirement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: str
+    title: str
+    status: Status
+    met: Literal["met", "unmet", "open", "not_applicable"]
+
+
+class PracticeProfile(BaseModel):
+    """The practice profile a run was scored under, and how the product fares against it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    title: str
+    description: str
+    pack_weights: dict[str, float]
+    requirements: list[ProfileRequirement] = Field(default_factory=list)
+
+
+class VendorQuestion(BaseModel):
+    """A question for the vendor, from a failed, contradicted, warned or unverified finding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: str
+    title: str
+    question: str
+    reason: Literal["contradicted", "failed", "warning", "unverified"]
+    detail: str = ""
 
 
 class CertificationSummary(BaseModel):
@@ -184,6 +258,10 @@ class RunResult(BaseModel):
     overall: PackScore
     verdict: Verdict
     probe_summary: dict[str, dict[str, Any]]
+    matrix: list[MatrixRow] = Field(default_factory=list)
+    claims: list[ClaimRow] = Field(default_factory=list)
+    practice: PracticeProfile | None = None
+    vendor_questions: list[VendorQuestion] = Field(default_factory=list)
     certification: CertificationSummary | None = None
     # The authenticated tier's token checks, per-profile US Core results and bulk export
     # (see ehrcheck/auth_summary.py); None when no credentials were given.

@@ -10,7 +10,10 @@ from .evaluate import evaluate
 from .auth_summary import auth_summary
 from .models import Evidence, RunResult
 from .rules.schema import Pack, builtin_packs
-from .scoring import PROFILES, overall_score, score_findings, verdict
+from .claims.table import claims_table, vendor_questions
+from .matrix import capability_matrix
+from .profiles import get_profile, meaning, summary, weigh
+from .scoring import overall_score, score_findings, verdict
 
 
 def default_as_of(evidence: Evidence) -> dt.date:
@@ -28,28 +31,34 @@ def score_evidence(
     extra_packs: Sequence[Pack] = (),
 ) -> RunResult:
     """`extra_packs` are custom packs (`--pack FILE`), scored and reported like the built-in ones."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile '{profile}'; known: {', '.join(PROFILES)}")
+    practice = get_profile(profile)  # ValueError naming the known profiles
     as_of = as_of or default_as_of(evidence)
     packs = (*builtin_packs(), *extra_packs)
     rules = [rule for pack in packs for rule in pack.rules]
-    findings = evaluate(evidence, rules, as_of)
+    # Findings carry the weight they have under the profile, so reports show what was counted.
+    findings = weigh(practice, evaluate(evidence, rules, as_of))
     pack_scores = [
         score_findings(p.pack, p.title, [f for f in findings if f.pack == p.pack]) for p in packs
     ]
     availability = evidence.probes.get("availability")
     reachable = bool(availability and availability.data.get("reachable"))
+    decided = verdict(findings, reachable)
+    decided = decided.model_copy(update={"meaning": meaning(practice, decided, findings)})
     return RunResult(
         tool_version=evidence.tool_version,
         target=evidence.target,
         as_of=as_of.isoformat(),
         evidence_started_at=evidence.started_at,
         evidence_finished_at=evidence.finished_at,
-        profile=profile,
+        profile=practice.name,
         findings=findings,
         packs=pack_scores,
-        overall=overall_score(pack_scores, profile),
-        verdict=verdict(findings, reachable),
+        overall=overall_score(pack_scores, practice.name),
+        verdict=decided,
+        matrix=capability_matrix(evidence, findings),
+        claims=claims_table(findings),
+        practice=summary(practice, findings),
+        vendor_questions=vendor_questions(findings),
         certification=certification_summary(evidence, findings),
         authenticated=auth_summary(evidence),
         probe_summary={

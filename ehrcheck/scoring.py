@@ -8,14 +8,22 @@ passed), so a thin audit never looks better or worse than it is. Not-applicable 
 from __future__ import annotations
 
 from .models import Finding, PackScore, Status, Verdict
+from .profiles import PROFILES as PRACTICE_PROFILES
 
 CREDIT = {Status.passed: 1.0, Status.warn: 0.5, Status.fail: 0.0}
 OPEN = (Status.not_observed, Status.unverified)
+# A claim the server contradicts counts twice: the capability is missing and the vendor said
+# otherwise, which is worse than a plain miss.
+CONTRADICTION_FACTOR = 2.0
 
-# Pack weights per practice profile; the claims issue adds the practice profiles proper.
-PROFILES: dict[str, dict[str, float]] = {
-    "default": {"interoperability": 35, "portal": 15, "certification": 25, "hipaa": 25},
-}
+# Pack weights per practice profile (profiles.py holds the profiles proper).
+PROFILES: dict[str, dict[str, float]] = {name: dict(p.pack_weights) for name, p in PRACTICE_PROFILES.items()}
+
+
+def scored_weight(f: Finding) -> float:
+    """A finding's weight in its pack score: doubled when it contradicts the vendor's claim."""
+    contradicted = f.claim is not None and f.claim.outcome == "contradicted"
+    return f.weight * CONTRADICTION_FACTOR if contradicted else f.weight
 
 
 def _counts(findings: list[Finding]) -> dict[str, int]:
@@ -26,9 +34,9 @@ def _counts(findings: list[Finding]) -> dict[str, int]:
 
 
 def score_findings(pack: str, title: str, findings: list[Finding]) -> PackScore:
-    earned = sum(CREDIT[f.status] * f.weight for f in findings if f.status in CREDIT)
-    judged = sum(f.weight for f in findings if f.status in CREDIT)
-    open_w = sum(f.weight for f in findings if f.status in OPEN)
+    earned = sum(CREDIT[f.status] * scored_weight(f) for f in findings if f.status in CREDIT)
+    judged = sum(scored_weight(f) for f in findings if f.status in CREDIT)
+    open_w = sum(scored_weight(f) for f in findings if f.status in OPEN)
     total = judged + open_w
     if total == 0:
         return PackScore(pack=pack, title=title, score=None, low=0.0, high=100.0, counts=_counts(findings))

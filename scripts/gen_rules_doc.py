@@ -61,6 +61,13 @@ def _rule_section(rule: Rule) -> list[str]:
     lines += ["- " + "; ".join(facts), f"- Check: {_check(rule.check)}"]
     if rule.applies_if is not None:
         lines.append(f"- Applies only when: {_check(rule.applies_if)}")
+    if rule.effective or rule.expires:
+        since = f"from {rule.effective}" if rule.effective else ""
+        until = f"until {rule.expires} (expired on that day)" if rule.expires else ""
+        lines.append(f"- In force: {' '.join(p for p in (since, until) if p)}; otherwise not applicable")
+    if rule.claim:
+        unclaimed = "not applicable" if rule.unclaimed == "not_applicable" else "not observed"
+        lines.append(f"- Judges the vendor claim `{rule.claim}` (when the vendor does not make it: {unclaimed})")
     lines += [
         f"- Remediation: {_cell(rule.remediation)}",
         f"- Ask the vendor: {_cell(rule.vendor_question)}",

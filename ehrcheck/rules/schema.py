@@ -7,6 +7,7 @@ small fixed set of operators over an evidence path, or the name of a Python func
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from functools import lru_cache
 from importlib import resources
@@ -84,6 +85,13 @@ class Rule(BaseModel):
     vendor_question: str
     gate: Literal["interoperable", "certified"] | None = None
     tags: list[str] = Field(default_factory=list)
+    # The vendor claim this rule judges (a `claims.` path). When the vendor does not make it, the
+    # rule is `unclaimed`; when it is made but the other evidence is missing, it is unverified.
+    claim: str | None = None
+    unclaimed: Literal["not_observed", "not_applicable"] = "not_observed"
+    # The period the requirement is in force (effective on, expired on); outside it, not applicable.
+    effective: dt.date | None = None
+    expires: dt.date | None = None
     pack: str = ""
 
     @field_validator("id")
@@ -100,6 +108,15 @@ class Rule(BaseModel):
         if unknown:
             raise ValueError(f"unknown evidence source(s) {unknown}; known: {list(EVIDENCE_SOURCES)}")
         return v
+
+    @model_validator(mode="after")
+    def _claim_and_dates(self) -> Rule:
+        if self.claim is not None:
+            if not self.claim.startswith("claims.") or "claims" not in self.needs:
+                raise ValueError(f"claim '{self.claim}' must be a claims.* path, and needs must include claims")
+        if self.effective and self.expires and self.effective >= self.expires:
+            raise ValueError(f"effective {self.effective} must be before expires {self.expires}")
+        return self
 
 
 class Pack(BaseModel):

@@ -1,0 +1,272 @@
+"""Read and validate a claims file. Every problem is reported as `file:line:col: field: what is
+wrong; fix`, all of them at once, so a vendor can correct the questionnaire in one pass.
+
+YAML is parsed twice: once into data (with dates left as text, so an impossible date such as
+2026-02-30 becomes a located validation error instead of a crash), and once into nodes, whose marks
+give the line of every key and value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .schema import CLAIMS_VERSION, SECTIONS, Claims, field_info
+
+MAX_ERRORS = 20
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the timestamp resolver: dates stay strings until the schema reads them."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class ClaimsProblem:
+    line: int | None
+    column: int | None
+    field: str
+    message: str
+
+    def render(self, path: Path | str) -> str:
+        where = f"{path}:{self.line}:{self.column}" if self.line else f"{path}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+class ClaimsError(Exception):
+    """A claims file could not be read or is invalid; `problems` are located, in file order."""
+
+    def __init__(self, path: Path | str, problems: list[ClaimsProblem]):
+        self.path = path
+        self.problems = problems
+        shown = problems[:MAX_ERRORS]
+        lines = [p.render(path) for p in shown]
+        if len(problems) > len(shown):
+            lines.append(f"{path}: … and {len(problems) - len(shown)} more problems")
+        if len(problems) > 1:
+            lines.insert(0, f"{path}: {len(problems)} problems in the claims file:")
+        super().__init__("\n".join(lines))
+
+
+Marks = dict[tuple[Any, ...], tuple[yaml.Mark, yaml.Mark]]  # path -> (key mark, value mark)
+
+
+def _walk(node: yaml.Node, path: tuple[Any, ...], marks: Marks, problems: list[ClaimsProblem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key in seen:
+                problems.append(
+                    ClaimsProblem(
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        ".".join(str(p) for p in (*path, key)),
+                        f"given twice (first on line {seen[key]}); keep one answer",
+                    )
+                )
+                continue
+            seen[key] = key_node.start_mark.line + 1
+            marks[(*path, key)] = (key_node.start_mark, value_node.start_mark)
+            _walk(value_node, (*path, key), marks, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            marks[(*path, i)] = (item.start_mark, item.start_mark)
+            _walk(item, (*path, i), marks, problems)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> ClaimsProblem:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ClaimsProblem(
+        mark.line + 1 if mark else None,
+        mark.column + 1 if mark else None,
+        "",
+        f"not valid YAML: {problem}; check the indentation and that lists and quotes are closed",
+    )
+
+
+def parse(text: str) -> tuple[Any, Marks, list[ClaimsProblem]]:
+    """YAML text -> (data, marks, duplicate-key problems). Raises yaml.YAMLError on bad syntax."""
+    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    node = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    marks: Marks = {}
+    problems: list[ClaimsProblem] = []
+    if node is not None:
+        _walk(node, (), marks, problems)
+    return data, marks, problems
+
+
+def _field_hint(section: str | None, name: str | None) -> tuple[str, Any]:
+    info = field_info(f"{section}.{name}") if section and name else None
+    if info is None:
+        return "", None
+    extra = info.json_schema_extra or {}
+    return str(extra.get("form", "")), extra.get("example")
+
+
+def _example_text(example: Any) -> str:
+    if isinstance(example, bool):
+        return "yes" if example else "no"
+    if isinstance(example, list):
+        return "[" + ", ".join(str(e) for e in example) + "]"
+    return str(example)
+
+
+def _describe(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
+    """What is wrong and how to fix it, in the questionnaire's words."""
+    kind = err.get("type", "")
+    section = loc[0] if loc and isinstance(loc[0], str) else None
+    name = loc[1] if len(loc) > 1 and isinstance(loc[1], str) else None
+    form, example = _field_hint(section, name)
+    fix = f"; write {form}" + (f", e.g. {_example_text(example)}" if example is not None else "") if form else ""
+    value = err.get("input")
+    if isinstance(value, bool):
+        shown = "yes" if value else "no"
+    elif isinstance(value, dict | list):
+        shown = "a section" if isinstance(value, dict) else "a list"
+    else:
+        shown = repr(value)
+    if kind == "extra_forbidden":
+        unknown = str(loc[-1])
+        if len(loc) == 1:
+            known = list(SECTIONS) + ["claims_version"]
+            where = "at the top level"
+        else:
+            model = SECTIONS.get(str(section))
+            known = list(model.model_fields) if model else []
+            where = f"in section '{section}'"
+        close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(known)}"
+        return f"unknown field '{unknown}' {where}; {hint}"
+    if kind == "missing" and loc == ("claims_version",):
+        return f"missing; add `claims_version: {CLAIMS_VERSION}` as the first line"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        if len(loc) == 0:
+            return "a claims file must be a mapping of sections (product:, standards:, portal:, ...)"
+        return f"expected a section of answers (indented 'field: answer' lines), got {shown}"
+    if kind == "bool_type":
+        return f"expected yes or no, got {shown}" + ("; write it without quotes" if isinstance(value, str) else "")
+    if kind in ("int_type", "int_from_float", "int_parsing"):
+        return f"expected a whole number, got {shown}{fix}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number, got {shown}{fix}"
+    if kind in ("string_type",):
+        return f"expected text, got {shown}{fix}"
+    if kind == "list_type":
+        return f"expected a list, got {shown}; write it as [first, second] or as '- item' lines"
+    if kind == "literal_error":
+        expected = (err.get("ctx") or {}).get("expected", "")
+        return f"{shown} is not one of the accepted answers; write one of {expected}"
+    if kind == "greater_than_equal":
+        return f"{shown} cannot be negative{fix}"
+    if kind == "value_error":
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        return message
+    return f"{err.get('msg')}{fix}"
+
+
+def _locate(loc: tuple[Any, ...], marks: Marks, kind: str) -> tuple[int | None, int | None]:
+    """The line/column for an error path: the key for unknown fields, else the value; for a
+    missing or unlocatable path, the nearest located parent (or line 1)."""
+    for cut in range(len(loc), 0, -1):
+        mark = marks.get(tuple(loc[:cut]))
+        if mark is not None:
+            chosen = mark[0] if (kind == "extra_forbidden" and cut == len(loc)) else mark[1]
+            return chosen.line + 1, chosen.column + 1
+    return 1, 1
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop pydantic's union/validator tags from an error path, keeping keys and list indexes."""
+    out: list[Any] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and not out and part == "claims_version":
+            out.append(part)
+        elif isinstance(part, str) and isinstance(cur, dict):
+            out.append(part)  # an unknown or missing key: still part of the path
+            cur = None
+    return tuple(out)
+
+
+def validate(data: Any, marks: Marks, today: dt.date | None = None) -> tuple[Claims | None, list[ClaimsProblem]]:
+    """Validate parsed claims data; returns the model or the located problems (one per field)."""
+    if data is None:
+        return None, [ClaimsProblem(1, 1, "", f"the file is empty; start it with `claims_version: {CLAIMS_VERSION}` (see `ehrcheck claims init`)")]
+    try:
+        return Claims.model_validate(data, context={"today": today}), []
+    except ValidationError as exc:
+        problems: dict[tuple[Any, ...], ClaimsProblem] = {}
+        for err in exc.errors():
+            loc = _clean_loc(tuple(err.get("loc", ())), data)
+            if loc in problems:
+                continue  # a union reports one error per member; the first says it
+            line, col = _locate(loc, marks, err.get("type", ""))
+            problems[loc] = ClaimsProblem(line, col, ".".join(str(p) for p in loc), _describe(err, loc, data))
+        return None, sorted(problems.values(), key=lambda p: (p.line or 0, p.column or 0))
+
+
+def load_claims_text(text: str, path: Path | str, today: dt.date | None = None) -> Claims:
+    try:
+        data, marks, problems = parse(text)
+    except yaml.YAMLError as exc:
+        raise ClaimsError(path, [_yaml_problem(exc)]) from None
+    model, invalid = validate(data, marks, today)
+    problems = sorted(problems + invalid, key=lambda p: (p.line or 0, p.column or 0))
+    if problems or model is None:
+        raise ClaimsError(path, problems)
+    return model
+
+
+def load_claims_file(path: Path, today: dt.date | None = None) -> Claims:
+    """Read and validate a claims file. Raises ClaimsError (located problems) or OSError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ClaimsError(path, [ClaimsProblem(None, None, "", "not a UTF-8 text file; save the questionnaire as UTF-8 YAML")]) from None
+    return load_claims_text(text, path, today)
+
+
+def answered(claims: Claims) -> tuple[int, int]:
+    """(answered questions, all questions): how complete a questionnaire is."""
+    total = sum(len(model.model_fields) for model in SECTIONS.values())
+    data = claims.to_evidence()
+    done = sum(len(v) for k, v in data.items() if isinstance(v, dict))
+    return done, total
+
+
+def example_claims(slug: str) -> dict[str, Any] | None:
+    """The shipped example claims for a demo vendor (`examples/claims/<slug>.yaml`), as the
+    evidence keeps them; None when that vendor has none. Dates are not checked against today:
+    the examples are fixed data, and the rules judge them against the as-of date anyway."""
+    from ..resources import data_dir
+
+    try:
+        path = data_dir("claims") / f"{slug}.yaml"
+    except FileNotFoundError:
+        return None
+    if not path.is_file():
+        return None
+    try:
+        return load_claims_file(path).to_evidence()
+    except ClaimsError as exc:  # shipped data: a packaging bug, reported like other demo data errors
+        raise ValueError(str(exc)) from None

@@ -1,0 +1,70 @@
+"""From findings to the claims-versus-observed table and the questions for the vendor (pure)."""
+
+from __future__ import annotations
+
+from ..models import SEVERITY_ORDER, ClaimRow, Finding, Status, VendorQuestion
+from .schema import label
+
+OUTCOME_ORDER = {"contradicted": 0, "falls_short": 1, "unverified": 2, "verified": 3}
+REASON_ORDER = {"contradicted": 0, "failed": 1, "warning": 2, "unverified": 3}
+
+
+def _settled(findings: list[Finding]) -> set[str]:
+    """Claim paths a probe verified or contradicted."""
+    return {f.claim.path for f in findings if f.claim is not None and f.claim.outcome in ("verified", "contradicted")}
+
+
+def claims_table(findings: list[Finding]) -> list[ClaimRow]:
+    """One row per finding that judged a vendor claim: contradicted first, verified last. Where a
+    probe settled a claim, rules that could only take the vendor's word for it add no row."""
+    settled = _settled(findings)
+    rows = [
+        ClaimRow(
+            key=f.rule_id,
+            rule_id=f.rule_id,
+            claim=label(f.claim.path),
+            path=f.claim.path.removeprefix("claims."),
+            claimed=f.claim.claimed,
+            observed=f.message,
+            status=f.claim.outcome,
+        )
+        for f in findings
+        if f.claim is not None and not (f.claim.outcome == "unverified" and f.claim.path in settled)
+    ]
+    return sorted(rows, key=lambda r: (OUTCOME_ORDER[r.status], r.rule_id))
+
+
+def _reason(f: Finding) -> str | None:
+    if f.status == Status.fail:
+        return "contradicted" if f.claim is not None and f.claim.outcome == "contradicted" else "failed"
+    if f.status == Status.warn:
+        return "warning"
+    if f.status == Status.unverified:
+        return "unverified"
+    return None
+
+
+def vendor_questions(findings: list[Finding]) -> list[VendorQuestion]:
+    """A question for every failed, contradicted, warned or unverified finding, most serious
+    first. A claim a probe verified or contradicted needs no "please confirm" question from a rule
+    that could only take the vendor's word for it; the same question is asked once."""
+    settled = _settled(findings)
+    picked: list[tuple[str, Finding]] = []
+    for f in findings:
+        reason = _reason(f)
+        if reason is None or not f.vendor_question:
+            continue
+        if reason == "unverified" and f.claim is not None and f.claim.path in settled:
+            continue
+        picked.append((reason, f))
+    picked.sort(key=lambda rf: (REASON_ORDER[rf[0]], SEVERITY_ORDER[rf[1].severity], rf[1].rule_id))
+    seen: set[str] = set()
+    out = []
+    for reason, f in picked:
+        if f.vendor_question in seen:
+            continue
+        seen.add(f.vendor_question)
+        out.append(
+            VendorQuestion(rule_id=f.rule_id, title=f.title, question=f.vendor_question, reason=reason, detail=f.message)  # type: ignore[arg-type]
+        )
+    return out

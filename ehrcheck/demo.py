@@ -45,6 +45,7 @@ import yaml
 from . import __version__
 from .certification_inputs import CertificationInputs, certification_inputs
 from .chpl_number import parse_product_number
+from .claims.load import example_claims
 from .files import evidence_text, write_atomic
 from .http import HttpOptions
 from .models import Evidence
@@ -534,6 +535,7 @@ def run_demo(
     results: list[DemoResult] = []
     verdicts: dict[str, str] = {}
     for spec, evidence in zip(specs, evidences):
+        evidence.claims = example_claims(spec.slug)  # examples/claims/<slug>.yaml, when there is one
         run = score_evidence(evidence)
         vendor_dir = out_dir / spec.slug
         vendor_dir.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,16 @@
 """Where shipped data lives: inside the wheel (`ehrcheck/_data/`) or, in a source checkout, at the
-top of the repository (`reports/templates/`, `examples/vendors/`), as the design card lays it out."""
+top of the repository (`reports/templates/`, `examples/vendors/`, `examples/claims/`), as the design
+card lays it out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-_SOURCE_LAYOUT = {"templates": ("reports", "templates"), "vendors": ("examples", "vendors")}
+_SOURCE_LAYOUT = {
+    "templates": ("reports", "templates"),
+    "vendors": ("examples", "vendors"),
+    "claims": ("examples", "claims"),
+}
 
 
 def data_dir(name: str) -> Path:

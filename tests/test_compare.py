@@ -89,7 +89,10 @@ def test_ranked_side_by_side_html(demo: Path, tmp_path: Path):
     assert all(len(row) == 4 for table in parser.tables for row in table)
     verdict = next(r for r in summary if r[0].endswith("Verdict"))
     assert "Siloed EMR" in verdict[3] and verdict[0].startswith("≠")
-    rule_rows = [row for table in parser.tables[1:] for row in table[1:]]
+    # after the summary: the capability matrix and contradicted claims the runs carry, then the rules
+    carried = [s for s in compare(_results(demo)).sections if not s.title.startswith(("Rules:", "Summary"))]
+    assert [s.title.split(" (")[0] for s in carried] == ["Capability matrix", "Claims contradicted by the server"]
+    rule_rows = [row for table in parser.tables[1 + len(carried):] for row in table[1:]]
     reports = {s: json.loads((demo / s / "report.json").read_text()) for s in SLUGS}
     assert len(rule_rows) == len(reports[SLUGS[0]]["findings"])
     int001 = next(r for r in rule_rows if "INT-001" in r[0])
@@ -133,7 +136,11 @@ def test_custom_pack_rules_appear_in_the_comparison(demo: Path, tmp_path: Path):
 
 
 def test_matrix_and_claims_sections_when_runs_carry_them(demo: Path):
-    results = _results(demo)
+    # runs without the matrix and claims issue 3 adds (nor claims findings) show neither section
+    results = [
+        r.model_copy(update={"matrix": [], "claims": [], "findings": [f for f in r.findings if "claims" not in f.probes]})
+        for r in _results(demo)
+    ]
     assert not any(s.title.startswith("Capability matrix") for s in compare(results).sections)  # absent: no section
     rows = [
         [{"key": "portal", "capability": "Patient portal", "state": state, "marks": "EHR", "evidence": why}]

@@ -31,6 +31,8 @@ app = typer.Typer(
 )
 rules_app = typer.Typer(help="List and explain the rules ehrcheck applies.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+claims_app = typer.Typer(help="Write and check the vendor claims questionnaire.", no_args_is_help=True)
+app.add_typer(claims_app, name="claims")
 
 FORMATS = ("html", "md", "json", "junit", "sarif")
 DEFAULT_FORMATS = ("html", "md", "json")
@@ -49,7 +51,10 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserInputError as exc:
-        _err().print(f"[bold red]error:[/] {exc}")
+        from rich.markup import escape
+
+        # Escaped (messages quote YAML such as [a, b]) and unwrapped, so file:line: stays whole.
+        _err().print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:  # while scoring or writing: reports are written atomically, so none is half-written
         _err().print("[red]interrupted[/]")
@@ -424,6 +429,19 @@ AsOfOpt = Annotated[
     Optional[str],
     typer.Option("--as-of", envvar="EHRCHECK_AS_OF", help="Judge against the rules in force on this date (YYYY-MM-DD). Default: the day the evidence was gathered."),
 ]
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile: solo, small-group, multi-specialty, hospital, fqhc, behavioral-health (default: general weights)."),
+]
+
+
+def parse_profile(value: str | None) -> str:
+    from .profiles import get_profile
+
+    try:
+        return get_profile(value or "default").name
+    except ValueError as exc:
+        raise UserInputError(f"--profile: {exc}") from None
 
 
 def auth_setup(credentials, patients, us_core, sample, bulk_timeout, claims_data, claims_path, console: Console, quiet: bool):
@@ -471,7 +489,8 @@ def audit(
     fail_under: FailUnderOpt = None,
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
-    claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims.")] = None,
+    profile: ProfileOpt = None,
+    claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims (see `ehrcheck claims init`).")] = None,
     evidence_path: Annotated[Optional[Path], typer.Option("--evidence", help="Also save the evidence here (default: evidence.json beside the reports).")] = None,
     label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
@@ -506,6 +525,7 @@ def audit(
         parse_fail_on(fail_on)
         packs = load_packs(pack)
         waiver_list = load_waiver_file(waivers, packs)
+        practice = parse_profile(profile)
         claims_data = load_claims(claims) if claims else None
         options = http_options(timeout, ca_bundle)
         cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
@@ -534,7 +554,7 @@ def audit(
         # Score the round-tripped document, exactly as `ehrcheck score` would read it from disk.
         import json
 
-        result = score_evidence(Evidence.model_validate(json.loads(text)), when, extra_packs=packs)
+        result = score_evidence(Evidence.model_validate(json.loads(text)), when, profile=practice, extra_packs=packs)
         result, waived = apply_waiver_file(result, waiver_list)
         written = write_reports(result, plan)
         if pdf:
@@ -596,6 +616,7 @@ def score(
     format: FormatOpt = None,
     fail_under: FailUnderOpt = None,
     as_of: AsOfOpt = None,
+    profile: ProfileOpt = None,
     pdf: PdfOpt = False,
     fail_on: FailOnOpt = None,
     exit_zero: ExitZeroOpt = False,
@@ -615,14 +636,52 @@ def score(
         parse_fail_on(fail_on)
         packs = load_packs(pack)
         waiver_list = load_waiver_file(waivers, packs)
+        practice = parse_profile(profile)
         evidence = load_evidence(evidence_file)
         with malformed_evidence(evidence_file):
-            result = score_evidence(evidence, when, extra_packs=packs)
+            result = score_evidence(evidence, when, profile=practice, extra_packs=packs)
             result, waived = apply_waiver_file(result, waiver_list)
             written = write_reports(result, plan)
         if pdf:
             written.append(write_pdf(result, plan, folder))
     finish(result, console, quiet, fail_under, written, fail_on, exit_zero, waived)
+
+
+@claims_app.command("init")
+def claims_init(
+    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the questionnaire, or - for stdout.")] = "vendor.yaml",
+    force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
+) -> None:
+    """Write the vendor claims questionnaire: every question, commented, for the vendor to answer."""
+    from .claims.template import questionnaire
+    from .files import write_atomic
+
+    with user_errors():
+        text = questionnaire()
+        if output == "-":
+            sys.stdout.write(text)
+            return
+        path = Path(output)
+        if path.is_dir():
+            raise UserInputError(f"-o {path}: is a folder; give a file name such as vendor.yaml")
+        if path.exists() and not force:
+            raise UserInputError(f"{path}: already exists; ehrcheck will not overwrite it (use --force, or -o another file)")
+        write_atomic(path, text)
+    _err().print(f"wrote {path}: send it to the vendor, then check the answers with `ehrcheck claims check {path}`")
+
+
+@claims_app.command("check")
+def claims_check(
+    file: Annotated[Path, typer.Argument(help="A claims YAML file (from `ehrcheck claims init`, answered by the vendor).")],
+) -> None:
+    """Validate a claims file: unknown fields, wrong types, impossible dates, malformed CHPL numbers."""
+    from .claims.load import answered, load_claims_file
+    from .files import load_claims
+
+    with user_errors():
+        load_claims(file, dt.date.today())  # every problem as file:line: field: message; fix
+        done, total = answered(load_claims_file(file, dt.date.today()))
+    typer.echo(f"{file}: valid claims file; {done} of {total} questions answered.")
 
 
 @rules_app.command("list")
@@ -670,6 +729,11 @@ def rules_explain(rule_id: Annotated[str, typer.Argument(help="A rule id such as
     out.print(f"pack {rule.pack} · severity {rule.severity.value} · weight {rule.weight:g}"
               + (f" · decides the verdict ({rule.gate})" if rule.gate else ""))
     out.print(f"evidence: {', '.join(rule.needs)}")
+    if rule.effective or rule.expires:
+        out.print("in force: " + " ".join(p for p in (f"from {rule.effective}" if rule.effective else "",
+                                                    f"until {rule.expires}" if rule.expires else "") if p))
+    if rule.claim:
+        out.print(f"judges the vendor claim: {rule.claim}")
     check = rule.check.model_dump(exclude_none=True, exclude_defaults=True)
     out.print(f"check: {check}")
     out.print(f"\n[green]pass:[/] {rule.pass_message}\n[red]{rule.fail_status}:[/] {rule.fail_message}")

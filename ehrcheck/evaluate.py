@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from .models import AttemptStatus, Evidence, Finding, Status
+from .models import AttemptStatus, ClaimCheck, Evidence, Finding, Status
 from .rules.checks import CHECKS, Outcome
 from .rules.schema import FnCheck, OpCheck, Rule
 
@@ -109,17 +109,89 @@ def _sources(check: OpCheck) -> set[str]:
     return set().union(*(_sources(c) for c in (check.all or []) + (check.any or [])))
 
 
+def _claims_paths_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.startswith("claims.") else []
+    if isinstance(value, list):
+        return [p for v in value for p in _claims_paths_in(v)]
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _claims_paths_in(v)]
+    return []
+
+
+def claim_paths(rule: Rule) -> list[str]:
+    """The claims paths a rule judges: its declared `claim`, else every `claims.…` path among its
+    check arguments. The claim counts as made when any of them is answered."""
+    if rule.claim is not None:
+        return [rule.claim]
+    if "claims" in rule.needs and isinstance(rule.check, FnCheck):
+        return _claims_paths_in(rule.check.args)
+    return []
+
+
+def _stated(value: Any) -> bool:
+    """Whether a claims answer says anything: blank and an empty list do not."""
+    return value is not MISSING and value is not None and value != []
+
+
+def claimed_text(value: Any) -> str:
+    """A claim as the vendor gave it, as short text for reports."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(claimed_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _out_of_force(rule: Rule, as_of: dt.date) -> str | None:
+    if rule.effective is not None and as_of < rule.effective:
+        return f"Not yet in force on {as_of}: this requirement applies from {rule.effective}."
+    if rule.expires is not None and as_of >= rule.expires:
+        return f"No longer in force on {as_of}: this requirement expired on {rule.expires}."
+    return None
+
+
+def _claim_outcome(rule: Rule, status: Status) -> str | None:
+    """verified / contradicted need an observation besides the claim; the vendor's own answer
+    alone can only be unverified, or fall short."""
+    observed = any(n != "claims" for n in rule.needs)
+    if status == Status.passed:
+        return "verified" if observed else "unverified"
+    if status in (Status.fail, Status.warn):
+        return "contradicted" if observed else "falls_short"
+    if status in (Status.unverified, Status.not_observed):
+        return "unverified"
+    return None
+
+
 def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_of: dt.date) -> Finding:
+    not_in_force = _out_of_force(rule, as_of)
+    if not_in_force:
+        return _finding(rule, Status.not_applicable, not_in_force, None)
     # A rule that does not apply is not_applicable even when its own evidence is missing (an
     # OpenID rule on a server without sign-in, whose openid probe was therefore skipped).
     if rule.applies_if is not None and _sources(rule.applies_if) <= view.keys():
         if not apply_op(rule.applies_if, view)[0]:
             return _finding(rule, Status.not_applicable, "does not apply to this target", None)
+    paths = claim_paths(rule)
+    check: ClaimCheck | None = None
+    if paths:
+        made = [(p, v) for p in paths for v in [resolve(view, p) if "claims" in view else MISSING] if _stated(v)]
+        if made:
+            check = ClaimCheck(path=made[0][0], claimed=claimed_text(made[0][1]), outcome="unverified")
+        elif rule.claim is not None:  # paths merely found in the arguments may not be all it reads
+            reason = missing["claims"] if "claims" not in view else (
+                f"The vendor's claims do not state this ({', '.join(paths)})."
+            )
+            return _finding(rule, Status(rule.unclaimed), reason, None)
     absent = [n for n in rule.needs if n not in view]
     if absent:
-        claims_only = absent == ["claims"] or set(absent) <= {"claims", "chpl"}
-        status = Status.unverified if claims_only and "claims" in view else Status.not_observed
-        return _finding(rule, status, "; ".join(missing.get(n, f"no {n} evidence") for n in absent), None)
+        reasons = "; ".join(missing.get(n, f"no {n} evidence") for n in absent)
+        if check is not None:  # the claim is made; what would confirm it was not observed
+            return _finding(rule, Status.unverified, f"Claimed ({check.claimed}), not observed: {reasons}", None, check)
+        return _finding(rule, Status.not_observed, reasons, None)
     if rule.applies_if is not None and not apply_op(rule.applies_if, view)[0]:
         return _finding(rule, Status.not_applicable, "does not apply to this target", None)
     if isinstance(rule.check, FnCheck):
@@ -135,6 +207,11 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_
     status = Status(outcome.status)
     if status == Status.fail and rule.fail_status == "warn":
         status = Status.warn
+    if check is not None:
+        if status == Status.not_observed:
+            status = Status.unverified  # claimed, and the probe could not settle it
+        result = _claim_outcome(rule, status)
+        check = check.model_copy(update={"outcome": result}) if result else None
     if status == Status.passed:
         message = rule.pass_message
     elif status in (Status.fail, Status.warn):
@@ -143,10 +220,10 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_
         message = outcome.detail or ""
     if outcome.detail and status in (Status.passed, Status.fail, Status.warn):
         message = f"{message} {outcome.detail}".strip()
-    return _finding(rule, status, message, outcome.observed)
+    return _finding(rule, status, message, outcome.observed, check)
 
 
-def _finding(rule: Rule, status: Status, message: str, observed: Any) -> Finding:
+def _finding(rule: Rule, status: Status, message: str, observed: Any, claim: ClaimCheck | None = None) -> Finding:
     return Finding(
         rule_id=rule.id,
         pack=rule.pack,
@@ -161,6 +238,7 @@ def _finding(rule: Rule, status: Status, message: str, observed: Any) -> Finding
         vendor_question=rule.vendor_question,
         probes=list(rule.needs),
         gate=rule.gate,
+        claim=claim,
     )
 
 

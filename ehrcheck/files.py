@@ -6,13 +6,13 @@ read error becomes a `UserInputError` that names the file and, where known, the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from .input_limits import MAX_DEPTH, refuse_hazardous_yaml, too_deep
@@ -74,22 +74,16 @@ def load_evidence(path: Path) -> Evidence:
         raise UserInputError(f"{path}: field '{where}': {first.get('msg')}{more}") from None
 
 
-def load_claims(path: Path) -> dict[str, Any]:
-    """Read a vendor claims YAML file. Its full schema arrives with the claims issue; for now it
-    must be a mapping, and YAML errors are reported with their line."""
+def load_claims(path: Path, today: dt.date | None = None) -> dict[str, Any]:
+    """Read and validate a vendor claims file (ehrcheck/claims/schema.py) and return the answered
+    fields as JSON, as the evidence keeps them. Every problem is reported with its file:line."""
+    from .claims.load import ClaimsError, load_claims_file
+
     try:
-        text = path.read_text(encoding="utf-8")
+        # Claims come back from vendors: refuse YAML aliases and deep nesting (input_limits) first.
+        refuse_hazardous_yaml(path.read_text(encoding="utf-8", errors="replace"), str(path))
+        return load_claims_file(path, today or dt.date.today()).to_evidence()
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read claims file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserInputError(f"{path}: not UTF-8 text; save the claims file as UTF-8 YAML") from None
-    refuse_hazardous_yaml(text, str(path))  # claims come back from vendors: no aliases, no deep nesting
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: a claims file must be a YAML mapping of sections (product:, standards:, ...)")
-    return json.loads(json.dumps(data, default=str))  # dates etc. become JSON-safe strings
+    except ClaimsError as exc:
+        raise UserInputError(str(exc)) from None

@@ -75,7 +75,8 @@ def certification_summary(evidence: Evidence, findings: list[Finding]) -> Certif
     for x in data.get("listings") or []:
         row = {k: x.get(k) for k in LISTING_FIELDS}  # every key, so templates never meet a hole
         row["found"] = x.get("found", True)
-        row["criteria"] = list(x.get("criteria_met") or [])
+        removed = set(x.get("criteria_removed") or [])  # still on the listing, but ONC removed them: they count for nothing
+        row["criteria"] = [n + (" (removed by ONC)" if n in removed else "") for n in x.get("criteria_met") or []]
         listings.append(row)
     by_id = {f.rule_id: f for f in findings}
     contra = by_id.get("CRT-207")

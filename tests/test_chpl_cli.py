@@ -117,6 +117,18 @@ def test_bad_inputs_exit_2_before_any_request(tmp_path: Path, args: list[str], e
     assert not (tmp_path / "rep").exists()
 
 
+def test_probe_also_refuses_a_bad_key_and_the_report_marks_removed_criteria(tmp_path: Path) -> None:
+    with chpl_world(key_status=403) as lb:
+        res = run("probe", lb.base, "-o", str(tmp_path / "ev.json"), "--chpl-id", ACTIVE, "--chpl-url", lb.origin + "/rest", "-q")
+    assert res.exit_code == 2 and "HTTP 403 Forbidden" in res.output
+    assert KEY not in (tmp_path / "ev.json").read_text()
+    with chpl_world() as lb:
+        res = run("audit", lb.base, "-o", str(tmp_path / "r.md"), "--chpl-id", ACTIVE, "--chpl-url", lb.origin + "/rest", "-q")
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "r.md").read_text()
+    assert "(a)(5), (a)(6) (removed by ONC)," in md
+
+
 def test_chpl_file_audit_offline(tmp_path: Path) -> None:
     doc = json.loads((FIXTURES / "chpl/details-9261-withdrawn.json").read_text())
     (tmp_path / "listing.json").write_text(json.dumps(doc), encoding="utf-8")

@@ -121,6 +121,18 @@ def test_a_number_chpl_does_not_know_is_recorded_as_not_found() -> None:
     assert f["CRT-001"].status.value == "fail" and "not found on CHPL" in f["CRT-001"].message
 
 
+def test_chpl_failing_is_not_observed_not_a_missing_listing() -> None:
+    from tests.support.loopback import Reply
+
+    failing = Reply(500, {"error": "Internal Server Error"}, {"Content-Type": "application/json"})
+    with chpl_world(extra={"/rest/search/v3": failing, f"/rest/certified_products/{ACTIVE}/details": failing}) as lb:
+        ev = gather(lb, chpl_ids=[ACTIVE])
+    attempt = ev.probes["chpl"]
+    assert attempt.status.value == "error" and "HTTP 500" in attempt.reason
+    f = findings(ev)
+    assert f["CRT-001"].status.value == "not_observed" and "HTTP 500" in f["CRT-001"].message
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_key_is_an_error_naming_the_http_status(status: int) -> None:
     with chpl_world(key_status=status) as lb:

@@ -78,7 +78,7 @@ async def _lookup(ctx: ProbeContext, recorder: Recorder, base: str, key: str, nu
                 listing["open_nonconformities"] = (listing["open_nonconformities"] or 0) + extra["open_direct_review_nonconformities"]
     elif row is not None:
         listing = normalise_listing(row, criteria)
-    elif status >= 500:  # CHPL failing says nothing about the listing: not observed, never "not found"
+    elif status >= 500 or status == 429:  # CHPL failing or throttling says nothing about the listing
         raise ProbeError(f"CHPL failed to answer for {number} (HTTP {status})")
     else:
         return {"chpl_product_number": number, "found": False, "reason": f"CHPL has no listing with this number (HTTP {status})"}

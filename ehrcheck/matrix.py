@@ -128,7 +128,7 @@ def _row(
             capability=capability,
             state="contradicted",
             marks="EMR",
-            evidence="; ".join(f"{c.rule_id}: {c.message}" for c in contradicted),
+            evidence=" ".join(f"{c.rule_id}: {c.message}" for c in contradicted),
             claimed=claimed,
             note="The vendor claims it, but what the server shows contradicts the claim.",
         )

@@ -56,11 +56,16 @@ def pack_weight(profile: str, pack: str) -> float:
 
 
 def overall_score(packs: list[PackScore], profile: str) -> PackScore:
-    """Weighted mean of pack scores; the range combines the pack ranges with the same weights."""
+    """Weighted mean of pack scores; the range combines the pack ranges with the same weights.
+
+    When a weighted pack could not be scored at all (nothing in it was observed), there is no
+    honest single number: averaging only the packs that were scored would let one good pack speak
+    for the whole product. The overall score is then None and only the range is reported."""
     weight = {p.pack: pack_weight(profile, p.pack) for p in packs}
     scored = [p for p in packs if p.score is not None]
     wsum = sum(weight[p.pack] for p in scored)
-    score = round(sum(p.score * weight[p.pack] for p in scored) / wsum, 1) if wsum else None  # type: ignore[operator]
+    unscored = any(p.score is None and weight[p.pack] > 0 for p in packs)
+    score = None if unscored or not wsum else round(sum(p.score * weight[p.pack] for p in scored) / wsum, 1)  # type: ignore[operator]
     wall = sum(weight[p.pack] for p in packs) or 1
     low = round(sum(p.low * weight[p.pack] for p in packs) / wall, 1)
     high = round(sum(p.high * weight[p.pack] for p in packs) / wall, 1)

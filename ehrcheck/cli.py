@@ -74,8 +74,6 @@ def malformed_evidence(path: Path) -> Iterator[None]:
         ) from None
 
 
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"ehrcheck {__version__}")
@@ -591,9 +589,10 @@ def probe(
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         claims_data = load_claims(claims) if claims else None
+        options = http_options(timeout, ca_bundle)
         cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
         auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
-        evidence = gather(base_url, http_options(timeout, ca_bundle), console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
+        evidence = gather(base_url, options, console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
                           include_phi=include_phi, partial_to=output, claims=claims_data)
         evidence.claims = claims_data
         write_atomic(output, evidence_text(evidence))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from .auth_summary import auth_summary
 from .certification_summary import certification_summary
 from .evaluate import evaluate
-from .auth_summary import auth_summary
 from .models import Evidence, RunResult
 from .rules.schema import Pack, builtin_packs
 from .claims.table import claims_table, vendor_questions

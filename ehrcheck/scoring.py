@@ -7,6 +7,8 @@ passed), so a thin audit never looks better or worse than it is. Not-applicable 
 
 from __future__ import annotations
 
+import re
+
 from .models import Finding, PackScore, Status, Verdict
 from .profiles import PROFILES as PRACTICE_PROFILES
 
@@ -84,8 +86,14 @@ LABELS = {
 }
 
 
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?=\s+[A-Z(]|$)", re.S)
+
+
 def _fact(f: Finding) -> str:
-    return f"{f.title}: {f.message}".strip()
+    """The plain-words first sentence of a finding: the verdict's facts are read by a practice
+    manager on the first screen; the technical detail stays in the finding itself."""
+    match = _FIRST_SENTENCE.match(f.message.strip())
+    return (match.group(1) if match else f.message).strip() or f.title
 
 
 def verdict(findings: list[Finding], reachable: bool) -> Verdict:

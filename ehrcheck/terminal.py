@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .models import ProbeAttempt, RunResult
@@ -40,6 +41,8 @@ def summary(console: Console, result: RunResult, max_findings: int = 12) -> None
     )
     for fact in result.verdict.facts:
         console.print(f"  • {fact}", highlight=False)
+    if result.verdict.meaning:
+        console.print(f"  [bold]What it means for your practice:[/] {escape(result.verdict.meaning)}", highlight=False)
 
     scores = Table(title=None, show_edge=False, pad_edge=False)
     scores.add_column("Pack")

@@ -22,7 +22,13 @@ from ehrcheck.demo import run_demo
 ARTIFACTS = Path(os.environ.get("EHRCHECK_ARTIFACTS", Path(__file__).resolve().parents[1] / ".run" / "artifacts"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 QUIET = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-KEY_SECTIONS = ("#verdict-h", "#scores-h", "svg.bars", "#pack-interoperability", "#pack-hipaa", "#questions-h", "#appendix-h")
+KEY_SECTIONS = ("#verdict-h", "#scores-h", "svg.bars", "#matrix-h", "#matrix-detail-h", "#pack-interoperability", "#pack-hipaa", "#questions-h", "#appendix-h")
+FIRST_SCREEN = ("#verdict-h", "#scores-h", "svg.bars", "#matrix-h", ".chips li:last-child")
+AXE = Path(__file__).resolve().parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+  return r.violations.map(v => `${v.id} (${v.impact}, ${v.nodes.length} nodes): ${v.help} e.g. ${v.nodes[0].target}`);
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +74,26 @@ def test_demo_report_opens_clean(browser, demo_reports, vendor):
         assert page.locator(selector).count() >= 1, f"{selector} missing from {vendor}'s report"
     verdict = page.locator("#verdict-h").inner_text()
     assert verdict.startswith("Verdict: ")
-    # The verdict and the score chart are on the first screen.
-    for selector in ("#verdict-h", "svg.bars"):
+    # The verdict, the score chart and the whole capability matrix are on the first screen.
+    for selector in FIRST_SCREEN:
         box = page.locator(selector).first.bounding_box()
-        assert box is not None and box["y"] < 900, f"{selector} is below the first screen"
+        assert box is not None and box["y"] + box["height"] <= 900, f"{selector} is below the first screen"
+    page.close()
+
+
+@pytest.mark.parametrize("vendor", ["meadowlark-chart", "summit-health-cloud"])
+def test_report_meets_wcag_aa_and_works_with_the_keyboard(browser, demo_reports, vendor):
+    assert AXE.is_file(), f"{AXE} missing: run scripts/setup (npm ci in tests/browser)"
+    page, _problems, _ = open_report(browser, demo_reports / vendor / "report.html", f"a11y-{vendor}")
+    page.add_script_tag(path=str(AXE))  # inlined from disk: the report still loads nothing
+    assert page.evaluate(AXE_RUN) == []
+    # Keyboard: the first Tab lands on the section links, and focus is visibly outlined.
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => [document.activeElement.tagName, document.activeElement.getAttribute('href'), getComputedStyle(document.activeElement).outlineStyle]")
+    assert focused[0] == "A" and focused[1] == "#verdict-h"
+    assert focused[2] != "none"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => location.hash") == "#verdict-h"
     page.close()
 
 
@@ -104,3 +126,17 @@ def test_pdf_without_chromium_says_what_to_install(demo_reports, tmp_path, monke
     assert res.exit_code == 2
     assert "apt-get install chromium" in res.output
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_vendor_comparison_shares_the_design_and_meets_wcag_aa(browser, demo_reports, tmp_path):
+    reports = [str(demo_reports / v / "report.json") for v in ("meadowlark-chart", "riverbend-ehr", "summit-health-cloud")]
+    out = tmp_path / "comparison.html"
+    proc = subprocess.run([sys.executable, "-m", "ehrcheck", "compare", *reports, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page, problems, requests = open_report(browser, out, "comparison")
+    assert problems == [] and len(requests) == 1
+    # One design system: the comparison carries the report's stylesheet (its custom properties).
+    assert page.evaluate("() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()") == "#0b4f8a"
+    page.add_script_tag(path=str(AXE))
+    assert page.evaluate(AXE_RUN) == []
+    page.close()

@@ -476,6 +476,49 @@ BulkTimeoutOpt = Annotated[
 ]
 
 
+def probe_evidence(
+    base_url: str,
+    *,
+    console: Console,
+    quiet: bool,
+    timeout: float,
+    ca_bundle: Path | None,
+    claims: Path | None,
+    label: str | None,
+    chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample,
+    credentials, patient, us_core, sample, bulk_timeout,
+    include_phi: bool,
+    partial_to: Path | None,
+):
+    """What `audit` and `probe` share: validate every probe input, then gather the evidence.
+    Inputs are all checked before the first request, so a typo never costs a half-run."""
+    from .files import load_claims
+
+    claims_data = load_claims(claims) if claims else None
+    options = http_options(timeout, ca_bundle)
+    cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
+    auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
+    evidence = gather(
+        base_url, options, console, quiet, label,
+        {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
+        include_phi=include_phi, partial_to=partial_to, claims=claims_data,
+    )
+    evidence.claims = claims_data
+    return evidence
+
+
+def exit_if_unusable(evidence, console: Console, saved_to: Path | None) -> None:
+    """Exit 2 when the target never answered, or CHPL refused the API key: nothing to score."""
+    from rich.markup import escape
+
+    reason = unreachable_reason(evidence)
+    problem = f"{evidence.target.base_url} could not be reached: {reason}" if reason else chpl_key_problem(evidence)
+    if problem:
+        saved = f" (evidence saved to {saved_to})" if saved_to else ""
+        console.print(f"[bold red]error:[/] {escape(problem)}{saved}", highlight=False)
+        raise typer.Exit(2)
+
+
 # ---- commands --------------------------------------------------------------------------------
 
 
@@ -511,7 +554,7 @@ def audit(
     quiet: QuietOpt = False,
 ) -> None:
     """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
-    from .files import evidence_text, load_claims, write_atomic
+    from .files import evidence_text, write_atomic
     from .models import Evidence
     from .scorecard import score_evidence
 
@@ -524,31 +567,21 @@ def audit(
         packs = load_packs(pack)
         waiver_list = load_waiver_file(waivers, packs)
         practice = parse_profile(profile)
-        claims_data = load_claims(claims) if claims else None
-        options = http_options(timeout, ca_bundle)
-        cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
-        auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
         if evidence_path is None:
             if folder is not None:
                 evidence_path = folder / "evidence.json"
             elif plan[0][1] is not None:
                 evidence_path = plan[0][1].with_name(plan[0][1].stem + ".evidence.json")
-        evidence = gather(base_url, options, console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
-                          include_phi=include_phi, partial_to=evidence_path, claims=claims_data)
-        evidence.claims = claims_data
+        evidence = probe_evidence(
+            base_url, console=console, quiet=quiet, timeout=timeout, ca_bundle=ca_bundle, claims=claims, label=label,
+            chpl_id=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
+            endpoints_sample=endpoints_sample, credentials=credentials, patient=patient, us_core=us_core,
+            sample=sample, bulk_timeout=bulk_timeout, include_phi=include_phi, partial_to=evidence_path,
+        )
         text = evidence_text(evidence)
         if evidence_path is not None:
             write_atomic(evidence_path, text)
-        reason = unreachable_reason(evidence)
-        if reason:
-            saved = f" (evidence saved to {evidence_path})" if evidence_path else ""
-            console.print(f"[bold red]error:[/] {evidence.target.base_url} could not be reached: {reason}{saved}")
-            raise typer.Exit(2)
-        key_problem = chpl_key_problem(evidence)
-        if key_problem:
-            saved = f" (evidence saved to {evidence_path})" if evidence_path else ""
-            console.print(f"[bold red]error:[/] {key_problem}{saved}", highlight=False)
-            raise typer.Exit(2)
+        exit_if_unusable(evidence, console, evidence_path)
         # Score the round-tripped document, exactly as `ehrcheck score` would read it from disk.
         import json
 
@@ -582,30 +615,22 @@ def probe(
     quiet: QuietOpt = False,
 ) -> None:
     """Gather evidence only, to score later (offline, or under other rules) with `ehrcheck score`."""
-    from .files import evidence_text, load_claims, write_atomic
+    from .files import evidence_text, write_atomic
 
     console = _err()
     with user_errors():
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
-        claims_data = load_claims(claims) if claims else None
-        options = http_options(timeout, ca_bundle)
-        cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
-        auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
-        evidence = gather(base_url, options, console, quiet, label, {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
-                          include_phi=include_phi, partial_to=output, claims=claims_data)
-        evidence.claims = claims_data
+        evidence = probe_evidence(
+            base_url, console=console, quiet=quiet, timeout=timeout, ca_bundle=ca_bundle, claims=claims, label=label,
+            chpl_id=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
+            endpoints_sample=endpoints_sample, credentials=credentials, patient=patient, us_core=us_core,
+            sample=sample, bulk_timeout=bulk_timeout, include_phi=include_phi, partial_to=output,
+        )
         write_atomic(output, evidence_text(evidence))
     if not quiet:
         console.print(f"wrote {output}")
-    reason = unreachable_reason(evidence)
-    if reason:
-        console.print(f"[bold red]error:[/] {evidence.target.base_url} could not be reached: {reason}")
-        raise typer.Exit(2)
-    key_problem = chpl_key_problem(evidence)
-    if key_problem:
-        console.print(f"[bold red]error:[/] {key_problem}", highlight=False)
-        raise typer.Exit(2)
+    exit_if_unusable(evidence, console, output)
 
 
 @app.command()

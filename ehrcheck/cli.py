@@ -7,7 +7,6 @@ and the summary go to stderr.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import sys
@@ -19,7 +18,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .files import UserInputError
+from .errors import UserInputError  # not .files: that imports the pydantic models, slowing --help
 
 app = typer.Typer(
     name="ehrcheck",
@@ -221,6 +220,8 @@ def gather(base_url: str, options, console: Console, quiet: bool, label: str | N
 
     On Ctrl-C the attempts that finished are kept: written (atomically, with `claims`) to
     `partial_to` when given, and the command exits 130 without writing any report."""
+    import asyncio
+
     from .probes.runner import assemble, collect, normalise_base_url, now_iso, probe_ids
     from .redact import Secrets, redact_url
     from .terminal import probe_line
@@ -910,6 +911,7 @@ def scan(
     quiet: QuietOpt = False,
 ) -> None:
     """Audit every endpoint of a directory concurrently; results stream to JSONL, resumable."""
+    import asyncio
     import ssl
 
     from . import __version__

@@ -15,12 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .errors import UserInputError  # defined there, re-exported here where most callers look
 from .input_limits import MAX_DEPTH, refuse_hazardous_yaml, too_deep
 from .models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
-
-
-class UserInputError(Exception):
-    """Bad input from the user: shown as one clear message, exit code 2, never a traceback."""
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .chpl_listing import listing_documents
+from .chpl_listing import listing_documents, listing_problem
 from .chpl_number import parse_product_number
 from .files import UserInputError
+from .input_limits import MAX_DEPTH, too_deep
 from .probes.base import ProbeFn
 
 CHPL_KEY_ENV = "CHPL_API_KEY"
@@ -34,10 +35,18 @@ def _read_json(path: Path, flag: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{flag} {path}: not UTF-8 text, so not a JSON document") from None
+    too_deep_message = f"{flag} {path}: nests more than {MAX_DEPTH} levels deep, so not a document ehrcheck reads"
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{flag} {path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:  # deeper than Python's parser goes
+        raise UserInputError(too_deep_message) from None
+    if too_deep(data):  # deeper than any CHPL or FHIR document, and than the code reading it recurses
+        raise UserInputError(too_deep_message)
+    return data
 
 
 def claimed_product_numbers(claims: dict[str, Any] | None, claims_path: Path | None) -> list[str]:
@@ -112,14 +121,18 @@ def certification_inputs(
 
     documents = None
     if chpl_file is not None:
-        documents = listing_documents(_read_json(chpl_file, "--chpl-file"))
+        doc = _read_json(chpl_file, "--chpl-file")
+        documents = listing_documents(doc)
         if documents is None:
             raise UserInputError(
-                f"--chpl-file {chpl_file}: not a CHPL listing document (expected a listing's details with "
-                "chplProductNumber, a search page with results[], or a list of listings)"
+                f"--chpl-file {chpl_file}: not a CHPL listing document ({listing_problem(doc)}; expected a listing's "
+                "details with chplProductNumber, a search page with results[], or a list of listings)"
             )
         if not documents:
             raise UserInputError(f"--chpl-file {chpl_file}: holds no listings")
+        problem = listing_problem(doc)
+        if problem:
+            raise UserInputError(f"--chpl-file {chpl_file}: {problem}")
         if not numbers and len(documents) > 1:
             raise UserInputError(
                 f"--chpl-file {chpl_file}: holds {len(documents)} listings; say which with --chpl-id "

@@ -17,6 +17,7 @@ no `export_documentation_url` key at all (not observed), rather than a None (not
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -46,12 +47,25 @@ def _name(value: Any, *keys: str) -> str | None:
     return None
 
 
+def _items(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (a hand-edited file) as no items."""
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string, stripped; anything else is None (a link or name that is not text)."""
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
 def _day(value: Any) -> str | None:
     """CHPL dates: milliseconds since the epoch (details) or 'YYYY-MM-DD' (search rows)."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc).date().isoformat()
+        try:
+            return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc).date().isoformat()
+        except (OverflowError, OSError, ValueError):  # NaN, or a date beyond year 9999
+            return None
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value[:10]).isoformat()
@@ -65,16 +79,23 @@ def _status(doc: dict[str, Any]) -> tuple[str | None, str | None]:
     current = doc.get("currentStatus")
     if isinstance(current, dict) and _name(current.get("status"), "name"):
         return _name(current.get("status"), "name"), _day(current.get("eventDate"))
-    events = [e for e in doc.get("certificationEvents") or [] if isinstance(e, dict)]
+    events = [e for e in _items(doc.get("certificationEvents")) if isinstance(e, dict)]
     if events:
-        latest = max(events, key=lambda e: e.get("eventDate") or 0)
+        latest = max(events, key=_event_order)
         return _name(latest.get("status"), "name") or _name(latest, "status"), _day(latest.get("eventDate"))
     if _name(doc.get("certificationStatus"), "name"):
         status = _name(doc.get("certificationStatus"), "name")
-        events = [e for e in doc.get("statusEvents") or [] if isinstance(e, dict)]
+        events = [e for e in _items(doc.get("statusEvents")) if isinstance(e, dict)]
         starts = [_day(e.get("statusStart")) for e in events if _name(e.get("status"), "name") == status]
         return status, max((s for s in starts if s), default=None)
     return None, None
+
+
+def _event_order(event: dict[str, Any]) -> tuple[str, float]:
+    """Sort key for status events: the day, then the instant (dates of either form compare)."""
+    when = event.get("eventDate")
+    instant = when if isinstance(when, int | float) and not isinstance(when, bool) and not math.isnan(when) else 0
+    return _day(when) or "", instant
 
 
 def _criterion_of(raw: Any, criteria: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
@@ -107,7 +128,7 @@ def normalise_listing(doc: dict[str, Any], criteria: dict[int, dict[str, Any]] |
     service_base_url_list: str | None = None
     export_doc: str | None = None
     if details:
-        for result in doc.get("certificationResults") or []:
+        for result in _items(doc.get("certificationResults")):
             if not isinstance(result, dict) or result.get("success") is not True:
                 continue
             crit = _criterion_of(result.get("criterion") or result.get("number"), criteria)
@@ -124,11 +145,11 @@ def normalise_listing(doc: dict[str, Any], criteria: dict[int, dict[str, Any]] |
             if crit["number"] == B10 and isinstance(result.get("exportDocumentation"), str):
                 export_doc = result["exportDocumentation"].strip() or None
     else:
-        for raw in doc.get("criteriaMet") or []:
+        for raw in _items(doc.get("criteriaMet")):
             crit = _criterion_of(raw, criteria)
             if crit:
                 met[crit["number"]] = crit
-        for item in doc.get("apiDocumentation") or []:
+        for item in _items(doc.get("apiDocumentation")):
             if isinstance(item, dict) and isinstance(item.get("value"), str) and item["value"].strip():
                 crit = _criterion_of(item.get("criterion"), criteria)
                 api_docs.append({"criterion": crit["number"] if crit else "", "url": item["value"].strip()})
@@ -145,7 +166,7 @@ def normalise_listing(doc: dict[str, Any], criteria: dict[int, dict[str, Any]] |
     listing: dict[str, Any] = {
         "found": True,
         "record": "details" if details else "search",
-        "chpl_product_number": doc.get("chplProductNumber"),
+        "chpl_product_number": _text(doc.get("chplProductNumber")),
         "chpl_id": _int(doc.get("id")),
         "developer": _name(doc.get("developer"), "name"),
         "product": _name(doc.get("product"), "name"),
@@ -162,14 +183,14 @@ def normalise_listing(doc: dict[str, Any], criteria: dict[int, dict[str, Any]] |
         "api_documentation": api_docs,
         "api_documentation_url": api_docs[0]["url"] if api_docs else None,
         "service_base_url_list": service_base_url_list,
-        "rwt_plans_url": (doc.get("rwtPlansUrl") or None),
-        "rwt_results_url": (doc.get("rwtResultsUrl") or None),
-        "mandatory_disclosures_url": doc.get("mandatoryDisclosures") or doc.get("transparencyAttestationUrl") or None,
-        "svap_notice_url": doc.get("svapNoticeUrl") or None,
+        "rwt_plans_url": _text(doc.get("rwtPlansUrl")),
+        "rwt_results_url": _text(doc.get("rwtResultsUrl")),
+        "mandatory_disclosures_url": _text(doc.get("mandatoryDisclosures")) or _text(doc.get("transparencyAttestationUrl")),
+        "svap_notice_url": _text(doc.get("svapNoticeUrl")),
         "open_surveillance_nonconformities": open_surv,
         "open_direct_review_nonconformities": open_dr,
         "open_nonconformities": sum(counts) if counts else None,
-        "previous_chpl_product_numbers": [str(n) for n in doc.get("previousChplProductNumbers") or [] if isinstance(n, str)],
+        "previous_chpl_product_numbers": [n for n in _items(doc.get("previousChplProductNumbers")) if isinstance(n, str)],
     }
     if details:
         listing["export_documentation_url"] = export_doc
@@ -185,7 +206,7 @@ def _criterion_sort_key(number: str) -> tuple[Any, ...]:
 def criteria_index(doc: Any) -> dict[int, dict[str, Any]]:
     """`/data/certification-criteria` ({"criteria": [...]}) -> {id: criterion}."""
     items = doc.get("criteria") if isinstance(doc, dict) else doc
-    return {c["id"]: c for c in items or [] if isinstance(c, dict) and isinstance(c.get("id"), int)}
+    return {c["id"]: c for c in _items(items) if isinstance(c, dict) and isinstance(c.get("id"), int)}
 
 
 def listing_documents(doc: Any) -> list[dict[str, Any]] | None:
@@ -206,10 +227,46 @@ def listing_documents(doc: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def listing_problem(doc: Any) -> str | None:
+    """Where and why a CHPL JSON document read from a file cannot be used, or None. Each listing
+    needs its product number, a certification status and its criteria: without them the rules
+    would report a listing that is not Active, or certified to nothing, when the file is simply
+    incomplete. Located like `results[3]: listing N has no certification status ...`; a document
+    of the wrong shape is reported before any listing's missing fields."""
+    listings: list[tuple[dict[str, Any], str]] = []
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        item, where = stack.pop(0)
+        at = f"{where}: " if where else ""
+        if isinstance(item, dict) and "chplProductNumber" in item:
+            if not isinstance(item["chplProductNumber"], str) or not item["chplProductNumber"].strip():
+                return f"{at}chplProductNumber is not a CHPL product number string"
+            listings.append((item, at))
+        elif isinstance(item, dict) and isinstance(item.get("results"), list):
+            stack.extend((x, f"{where}results[{i}]") for i, x in enumerate(item["results"]))
+        elif isinstance(item, list):
+            stack.extend((x, f"{where}[{i}]") for i, x in enumerate(item))
+        elif isinstance(item, dict):
+            return f"{at}an object with neither chplProductNumber nor results[]"
+        else:
+            return f"{at}{_kind(item)}, not a listing"
+    for item, at in listings:
+        number = item["chplProductNumber"]
+        if _status(item)[0] is None:
+            return f"{at}listing {number} has no certification status (currentStatus, certificationEvents or certificationStatus)"
+        if not isinstance(item.get("certificationResults"), list) and not isinstance(item.get("criteriaMet"), list):
+            return f"{at}listing {number} has no criteria (certificationResults or criteriaMet)"
+    return None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true or false"}.get(
+        type(value), "null" if value is None else "a number")
+
+
 def matches(doc: dict[str, Any], number: str) -> bool:
     """Does this CHPL document describe `number` (its current or a previous product number)?"""
     wanted = number.strip().upper()
-    if str(doc.get("chplProductNumber", "")).upper() == wanted:
+    if str(doc.get("chplProductNumber", "")).strip().upper() == wanted:
         return True
-    previous = doc.get("previousChplProductNumbers") or []
-    return any(str(p).upper() == wanted for p in previous if isinstance(p, str))
+    return any(p.upper() == wanted for p in _items(doc.get("previousChplProductNumbers")) if isinstance(p, str))

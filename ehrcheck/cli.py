@@ -928,7 +928,10 @@ def scan(
         nonlocal shown
         shown += 1
         if not quiet and shown <= 20:
-            console.print(f"[yellow]warning:[/] {message}", highlight=False)
+            from rich.markup import escape
+
+            # Escaped: a junk line such as "[/b]" is the list's text, not markup (it would crash rich).
+            console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
     with user_errors():
         packs = load_packs(pack)

@@ -24,9 +24,11 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .files import UserInputError
+from .input_limits import MAX_DEPTH, too_deep
 
 URL_COLUMNS = ("url", "address", "base_url", "baseurl", "service_base_url", "fhir_base_url", "fhir_url", "endpoint", "endpoint_url", "fhir_endpoint")
 NAME_COLUMNS = ("name", "organization", "organization_name", "org", "org_name", "label", "vendor", "product")
@@ -110,7 +112,14 @@ def _csv_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]]:
         reader = csv.reader(fh, dialect)
         url_col = name_col = None
         first = True
-        for row in reader:
+        while True:
+            starts = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. an unclosed quote that swallows the rest of the file
+                raise UserInputError(f"{path}:{starts}: not readable as CSV from this line: {exc}") from None
             line = reader.line_num
             cells = [c.strip() for c in row]
             if not any(cells) or cells[0].startswith("#"):
@@ -134,6 +143,18 @@ def _csv_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]]:
             yield raw, name, f"{path}:{line}"
 
 
+_TOO_DEEP = object()
+
+
+def _items(value: object) -> list[Any]:
+    """A JSON array as a list; anything else (a hand-edited or hostile file) as no items."""
+    return value if isinstance(value, list) else []
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _bundle_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -141,6 +162,10 @@ def _bundle_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]
         raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserInputError(f"{path}: cannot read endpoint list: {exc}") from None
+    except RecursionError:
+        data = _TOO_DEEP
+    if data is _TOO_DEEP or too_deep(data):
+        raise UserInputError(f"{path}: nests more than {MAX_DEPTH} levels deep, so not an endpoint list")
     if isinstance(data, list):  # a bare JSON array of URLs or {"url": ...} objects
         for i, item in enumerate(data):
             if isinstance(item, str):
@@ -148,19 +173,21 @@ def _bundle_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]
             elif isinstance(item, dict):
                 url = next((str(item[k]) for k in URL_COLUMNS if item.get(k)), "")
                 yield url, next((str(item[k]) for k in NAME_COLUMNS if item.get(k)), None), f"{path}: item {i + 1}"
+            else:  # a number, null, a nested list: junk, warned about like any other
+                yield json.dumps(item), None, f"{path}: item {i + 1}"
         return
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise UserInputError(f"{path}: not a FHIR Bundle of Endpoint resources (resourceType is {data.get('resourceType') if isinstance(data, dict) else type(data).__name__!r})")
-    entries = [e for e in data.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    entries = [e for e in _items(data.get("entry")) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     # HTI-1 style: Organizations point at Endpoints; collect the names each Endpoint is known by.
     org_names: dict[str, str] = {}
     for e in entries:
         res = e["resource"]
-        if res.get("resourceType") == "Organization" and res.get("name"):
-            for ref in res.get("endpoint") or []:
-                key = str((ref or {}).get("reference", "")) if isinstance(ref, dict) else ""
+        if res.get("resourceType") == "Organization" and _text(res.get("name")):
+            for ref in _items(res.get("endpoint")):
+                key = _text(ref.get("reference")) if isinstance(ref, dict) else None
                 if key:
-                    org_names.setdefault(key, str(res["name"]))
+                    org_names.setdefault(key, res["name"])
     skipped: dict[str, int] = {}
     for i, e in enumerate(entries):
         res = e["resource"]
@@ -175,15 +202,16 @@ def _bundle_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]
             skipped[f"status {res['status']}"] = skipped.get(f"status {res['status']}", 0) + 1
             continue
         name = None
-        managing = (res.get("managingOrganization") or {}).get("reference", "") if isinstance(res.get("managingOrganization"), dict) else ""
-        for c in res.get("contained") or []:
-            if isinstance(c, dict) and c.get("resourceType") == "Organization" and c.get("name"):
+        managing = res.get("managingOrganization")
+        managing = (_text(managing.get("reference")) or "") if isinstance(managing, dict) else ""
+        for c in _items(res.get("contained")):
+            if isinstance(c, dict) and c.get("resourceType") == "Organization" and _text(c.get("name")):
                 if not managing or managing.lstrip("#") == c.get("id") or name is None:
-                    name = str(c["name"])
+                    name = c["name"]
         for key in (f"Endpoint/{res.get('id')}", str(e.get("fullUrl") or "")):
             if name is None and key in org_names:
                 name = org_names[key]
-        yield str(res.get("address") or ""), name or res.get("name"), where
+        yield str(res.get("address") or ""), name or _text(res.get("name")), where
     for why, count in sorted(skipped.items()):
         warn(f"{path}: skipped {count} Endpoint(s) with {why} (only active hl7-fhir-rest endpoints are audited)")
 
@@ -203,7 +231,9 @@ def iter_endpoints(path: Path, warn: Warn) -> Iterator[Endpoint]:
     for raw, name, where in _rows(Path(path), warn):
         url, why = normalise_url(raw)
         if url is None:
-            shown = raw if len(raw) <= 80 else raw[:77] + "..."
+            # Shown on a terminal: control characters (escape sequences) are spelled out, not sent.
+            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in raw[:80])
+            shown = shown if len(raw) <= 80 and len(shown) <= 80 else shown[:77] + "..."
             warn(f"{where}: skipped '{shown}': {why}")
             continue
         if url in seen:

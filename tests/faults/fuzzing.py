@@ -100,3 +100,21 @@ def file_contents(*samples: Any) -> st.SearchStrategy[bytes]:
     for text in texts:
         strategies.append(mutated_text(text).map(lambda t: t.encode("utf-8", "surrogatepass")))
     return st.one_of(*strategies)
+
+
+@st.composite
+def retyped(draw: st.DrawFn, doc: Any, rate: int = 8) -> Any:
+    """`doc` with about one value in `rate`, at every depth, replaced by arbitrary JSON (lists
+    cut to three items): many fields of the wrong type at once, as a hand-edited or hostile file
+    has them, where `tampered` changes only one."""
+
+    def walk(node: Any) -> Any:
+        if draw(st.integers(min_value=0, max_value=rate - 1)) == 0:
+            return draw(json_values)
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node[:3]]
+        return node
+
+    return walk(json.loads(json.dumps(doc)))

@@ -32,6 +32,8 @@ USER_AGENT = f"ehrcheck/{__version__} (+https://github.com/ehrcheck/ehrcheck)"
 MAX_BODY_BYTES = 20 * 1024 * 1024  # a CapabilityStatement over 20 MB is a finding, not a read
 # We decode these ourselves, bounded; anything else a server sends unasked is refused.
 ACCEPT_ENCODING = "gzip, deflate"
+REDIRECTS = (301, 302, 303, 307, 308)
+PIECE_BYTES = 256 * 1024  # decoded bytes handed on at a time: a bomb's chunk inflates piece by piece
 
 log = logging.getLogger("ehrcheck.http")
 
@@ -142,7 +144,8 @@ class BoundedDecoder:
 
     httpx inflates each network chunk whole, and follows `Content-Encoding: gzip, gzip` through
     every layer, so one 64 KB chunk of a bomb can become gigabytes before any cap is checked.
-    Here each chunk is inflated with zlib's `max_length`, so memory stays within the cap."""
+    Here each chunk is inflated with zlib's `max_length`, a piece at a time, so memory stays
+    within one piece (streamed bodies) or the cap (buffered ones)."""
 
     def __init__(self, header: str):
         codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
@@ -156,10 +159,14 @@ class BoundedDecoder:
         self._first = True
 
     def feed(self, data: bytes, room: int) -> bytes:
-        """Decode `data`, returning at most `room` bytes (> 0). Input left over once `room` is
-        reached is dropped: the caller stops reading there."""
-        if self.coding is None or not data:
+        """Decode `data` after any input held back last time, returning at most `room` bytes
+        (> 0). Input not decoded yet is held for the next call: call again with b"" while the
+        answer fills `room` (what a bomb does), or stop reading there."""
+        if self.coding is None:
             return data
+        data = self._z.unconsumed_tail + data
+        if not data:
+            return b""
         try:
             try:
                 return self._z.decompress(data, room)
@@ -173,6 +180,66 @@ class BoundedDecoder:
                 self._first = False
         except zlib.error:
             raise FetchError("encoding", f"the body's {self.coding} encoding is corrupt") from None
+
+
+class BoundedBody:
+    """A response body read the one safe way, for the buffered and the streamed path alike:
+    decoded by `BoundedDecoder`, stopped once more than `cap` bytes come out, and every read
+    within `deadline` (event-loop time), so a body dripped a byte at a time still ends."""
+
+    def __init__(self, response: httpx.Response, cap: int, deadline: float):
+        self._response = response
+        self._cap = cap
+        self._deadline = deadline
+        self.size = 0  # decoded bytes handed out
+        self.truncated = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        decoder = BoundedDecoder(self._response.headers.get("content-encoding", ""))
+        raw = self._response.aiter_raw()
+        while True:
+            async with asyncio.timeout_at(self._deadline):
+                try:
+                    data = await anext(raw)
+                except StopAsyncIteration:
+                    return
+            while True:  # one network chunk may inflate to many pieces
+                want = min(PIECE_BYTES, self._cap - self.size + 1)
+                piece = decoder.feed(data, want)
+                data = b""
+                if self.size + len(piece) > self._cap:
+                    self.truncated = True
+                    piece = piece[: self._cap - self.size]
+                self.size += len(piece)
+                if piece:
+                    yield piece
+                if self.truncated:
+                    return
+                if len(piece) < want or decoder.coding is None:
+                    break
+
+
+@dataclass(frozen=True)
+class Hop:
+    """Where a redirect leads, the headers that may go there, and why not to go (or None)."""
+
+    url: str
+    headers: dict[str, str]
+    refused: str | None = None
+
+
+def next_hop(current: str, location: str, headers: dict[str, str]) -> Hop:
+    """The redirect rules both paths share: never an https->http downgrade, and no credential
+    header (any spelling) to another origin (scheme, host and port)."""
+    try:
+        nxt = str(httpx.URL(current).join(location))
+    except httpx.InvalidURL:
+        raise FetchError("redirects", "the server redirected to an invalid URL") from None
+    if _origin(current)[0] == "https" and _origin(nxt)[0] == "http":
+        return Hop(nxt, headers, "refused to follow a redirect from https:// to http://")
+    if _origin(nxt) != _origin(current):
+        headers = without_credentials(headers)
+    return Hop(nxt, headers)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -236,18 +303,12 @@ class Fetcher:
         current = url
         for _hop in range(6):
             resp = await self._send_with_retries(method, current, recorder, headers or {}, None, retry)
-            if follow_redirects and resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
-                try:
-                    nxt = str(httpx.URL(current).join(resp.headers["location"]))
-                except httpx.InvalidURL:
-                    raise FetchError("redirects", "the server redirected to an invalid URL") from None
-                if current.startswith("https://") and nxt.startswith("http://"):
-                    # Never follow a downgrade; the caller sees the 3xx and why it stopped there.
-                    resp.refused_redirect = "refused to follow a redirect from https:// to http://"
+            if follow_redirects and resp.status in REDIRECTS and "location" in resp.headers:
+                hop = next_hop(current, resp.headers["location"], headers or {})
+                if hop.refused:
+                    resp.refused_redirect = hop.refused  # the caller sees the 3xx and why it stopped there
                     return resp
-                if headers and _origin(nxt) != _origin(current):
-                    headers = without_credentials(headers)
-                current = nxt
+                current, headers = hop.url, hop.headers
                 continue
             return resp
         raise FetchError("redirects", "too many redirects")
@@ -294,28 +355,52 @@ class Fetcher:
         self.secrets.add_headers(request.headers)
         response: httpx.Response | None = None
         chunks: list[bytes] = []
-        size = 0
         cap = self.options.max_body_bytes
-        truncated = False
+        # One deadline for the whole exchange: httpx's timeouts bound each read, not the sum.
+        deadline = asyncio.get_running_loop().time() + self.options.timeout
         try:
-            # One deadline for the whole exchange: httpx's timeouts bound each read, not the sum.
-            async with asyncio.timeout(self.options.timeout):
-                response = await self.client.send(request, stream=True)
-                self.secrets.add_headers(request.headers)  # auth flows add theirs while sending
-                try:
-                    decoder = BoundedDecoder(response.headers.get("content-encoding", ""))
-                    async for raw in response.aiter_raw():
-                        piece = decoder.feed(raw, cap - size + 1)
-                        size += len(piece)
-                        if size > cap:
-                            truncated = True
-                            break
-                        chunks.append(piece)
-                finally:
-                    await response.aclose()
+            response = await self._open(request, deadline)
+            body = BoundedBody(response, cap, deadline)
+            try:
+                async for piece in body.chunks():
+                    chunks.append(piece)
+            finally:
+                await response.aclose()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
-            kind, reason = classify_error(exc)
-            reason = self.secrets.scrub(reason)[:400]
+            raise self._failed(method, url, request, response, start, exc, recorder) from None
+        elapsed = round((time.perf_counter() - start) * 1000, 1)
+        self._record(recorder, method, url, request, response, start, body.size, body.truncated, cap)
+        return Response(
+            status=response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            url=url,
+            elapsed_ms=elapsed,
+            truncated=body.truncated,
+        )
+
+    async def _open(self, request: httpx.Request, deadline: float) -> httpx.Response:
+        """Send `request` and wait for the response head, within `deadline`."""
+        async with asyncio.timeout_at(deadline):
+            response = await self.client.send(request, stream=True)
+        self.secrets.add_headers(request.headers)  # auth flows add theirs while sending
+        return response
+
+    def _failed(
+        self,
+        method: str,
+        url: str,
+        request: httpx.Request,
+        response: httpx.Response | None,
+        start: float,
+        exc: BaseException,
+        recorder: Recorder | None = None,
+    ) -> FetchError:
+        """A failure as a FetchError with a scrubbed, shortened reason; recorded when `recorder`
+        is given (the streamed path records its exchange itself, when the block ends)."""
+        kind, reason = classify_error(exc)
+        reason = self.secrets.scrub(reason)[:400]
+        if recorder is not None:
             recorder.add(
                 Exchange(
                     method=method,
@@ -327,10 +412,25 @@ class Fetcher:
                     error=reason,
                 )
             )
-            self._debug("%s %s -> failed: %s", method, redact_url(url), reason)
-            raise FetchError(kind, reason) from None
+        self._debug("%s %s -> failed: %s", method, redact_url(url), reason)
+        return FetchError(kind, reason)
+
+    def _record(
+        self,
+        recorder: Recorder,
+        method: str,
+        url: str,
+        request: httpx.Request,
+        response: httpx.Response,
+        start: float,
+        size: int,
+        truncated: bool,
+        cap: int,
+        error: str | None = None,
+    ) -> None:
         elapsed = round((time.perf_counter() - start) * 1000, 1)
-        content = b"".join(chunks)
+        if truncated and error is None:
+            error = f"body exceeded the size cap ({cap} bytes after decompression)"
         exchange = Exchange(
             method=method,
             url=redact_url(url),
@@ -338,22 +438,14 @@ class Fetcher:
             status=response.status_code,
             response_headers=redact_headers(response.headers),
             elapsed_ms=elapsed,
-            body_bytes=min(size, cap) if truncated else size,
-            error=f"body exceeded the size cap ({cap} bytes after decompression)" if truncated else None,
+            body_bytes=size,
+            error=error,
         )
         recorder.add(exchange)
         self._debug(
             "%s %s -> HTTP %s, %s bytes, %.0f ms%s; request headers %s; response headers %s",
             method, exchange.url, exchange.status, exchange.body_bytes, elapsed,
             " (truncated at the size cap)" if truncated else "", exchange.request_headers, exchange.response_headers,
-        )
-        return Response(
-            status=response.status_code,
-            headers=response.headers,
-            content=content,
-            url=url,
-            elapsed_ms=elapsed,
-            truncated=truncated,
         )
 
     def _debug(self, msg: str, *args: object) -> None:
@@ -363,50 +455,55 @@ class Fetcher:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, url: str, recorder: Recorder, headers: dict[str, str] | None = None
+        self,
+        url: str,
+        recorder: Recorder,
+        headers: dict[str, str] | None = None,
+        *,
+        timeout: float | None = None,
+        max_body_bytes: int | None = None,
     ) -> AsyncIterator[StreamedResponse]:
         """GET a body too big to hold (bulk NDJSON): the caller reads it line by line.
 
-        Follows up to 5 redirects (file servers often redirect to signed storage URLs), never an
-        https->http downgrade, and drops Authorization when the host changes. The exchange is
-        recorded when the block ends, with the bytes actually read."""
+        The buffered path's protections, through the same helpers: one deadline (`timeout`,
+        default the fetcher's) from the first connect, across redirects, to the last byte the
+        caller reads; the body decoded by ehrcheck and capped after decompression
+        (`max_body_bytes`, default the fetcher's cap: the reader stops there and says
+        `truncated`); up to 5 redirects (file servers often send signed storage URLs), never an
+        https->http downgrade, no credential header to another origin. Each exchange is recorded,
+        the last one when the block ends, with the bytes actually read."""
+        cap = self.options.max_body_bytes if max_body_bytes is None else max_body_bytes
+        deadline = asyncio.get_running_loop().time() + (self.options.timeout if timeout is None else timeout)
         current, hdrs = url, dict(headers or {})
         for _hop in range(6):
             start = time.perf_counter()
             request = self.client.build_request("GET", current, headers=hdrs)
+            self.secrets.add_url(current)
+            self.secrets.add_headers(request.headers)
             try:
-                response = await self.client.send(request, stream=True)
+                response = await self._open(request, deadline)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
-                kind, reason = classify_error(exc)
-                recorder.add(Exchange(method="GET", url=redact_url(current), request_headers=redact_headers(request.headers),
-                                      elapsed_ms=round((time.perf_counter() - start) * 1000, 1), error=reason))
-                raise FetchError(kind, reason) from None
-            location = response.headers.get("location")
-            if response.status_code in (301, 302, 303, 307, 308) and location:
+                raise self._failed("GET", current, request, None, start, exc, recorder) from None
+            if response.status_code in REDIRECTS and "location" in response.headers:
                 await response.aclose()
-                recorder.add(Exchange(method="GET", url=redact_url(current), request_headers=redact_headers(request.headers),
-                                      status=response.status_code, response_headers=redact_headers(response.headers),
-                                      elapsed_ms=round((time.perf_counter() - start) * 1000, 1), body_bytes=0))
-                nxt = str(httpx.URL(current).join(location))
-                if current.startswith("https://") and nxt.startswith("http://"):
-                    raise FetchError("redirects", "a redirect tried to downgrade https to http")
-                if httpx.URL(nxt).host != httpx.URL(current).host:
-                    hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
-                current = nxt
+                self._record(recorder, "GET", current, request, response, start, 0, False, cap)
+                hop = next_hop(current, response.headers["location"], hdrs)
+                if hop.refused:
+                    raise FetchError("redirects", hop.refused)
+                current, hdrs = hop.url, hop.headers
                 continue
-            body = StreamedResponse(response, current)
+            body = StreamedResponse(response, current, BoundedBody(response, cap, deadline))
             error: str | None = None
             try:
                 yield body
             except FetchError as exc:
-                error = str(exc)
-                raise
+                failure = FetchError(exc.kind, self.secrets.scrub(str(exc))[:400])
+                error = str(failure)
+                raise failure from None
             finally:
                 await response.aclose()
-                recorder.add(Exchange(method="GET", url=redact_url(current), request_headers=redact_headers(request.headers),
-                                      status=response.status_code, response_headers=redact_headers(response.headers),
-                                      elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
-                                      body_bytes=body.bytes_read, error=error))
+                self._record(recorder, "GET", current, request, response, start, body.bytes_read,
+                             body.truncated, cap, error)
             return
         raise FetchError("redirects", "too many redirects")
 
@@ -414,12 +511,21 @@ class Fetcher:
 class StreamedResponse:
     """A response whose body is read incrementally; memory stays bounded by the longest line."""
 
-    def __init__(self, response: httpx.Response, url: str):
-        self._response = response
+    def __init__(self, response: httpx.Response, url: str, body: BoundedBody):
+        self._body = body
         self.status = response.status_code
         self.headers = response.headers
         self.url = url
-        self.bytes_read = 0
+
+    @property
+    def bytes_read(self) -> int:
+        """Decoded bytes read so far."""
+        return self._body.size
+
+    @property
+    def truncated(self) -> bool:
+        """True once the body passed the size cap: reading stopped there."""
+        return self._body.truncated
 
     @property
     def content_type(self) -> str:
@@ -427,12 +533,13 @@ class StreamedResponse:
 
     async def lines(self, max_line_bytes: int) -> AsyncIterator[bytes | None]:
         """Yield each line (without its newline); a line longer than `max_line_bytes` is
-        skipped to its end and yielded as None, so one runaway line cannot exhaust memory."""
+        skipped to its end and yielded as None, so one runaway line cannot exhaust memory.
+        A body cut at the size cap ends early (see `truncated`); a stalled one raises
+        FetchError("timeout") at the deadline."""
         buf = bytearray()
         overlong = False
         try:
-            async for chunk in self._response.aiter_bytes():
-                self.bytes_read += len(chunk)
+            async for chunk in self._body.chunks():
                 start = 0
                 while True:
                     nl = chunk.find(b"\n", start)
@@ -446,8 +553,10 @@ class StreamedResponse:
                     yield None if overlong else bytes(buf)
                     buf, overlong = bytearray(), False
                     start = nl + 1
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise FetchError(*classify_error(exc)) from None
+        if self.truncated:
+            return  # the last line was cut at the cap: not a line the server sent whole
         if overlong:
             yield None
         elif buf:

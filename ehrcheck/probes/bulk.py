@@ -9,8 +9,8 @@ What is checked (Bulk Data IG v1.0.1 §Bulk Data Kick-off Request, §Bulk Data S
 - the complete-status manifest has `transactionTime`, `request`, `requiresAccessToken` and an
   `output` list whose items have `type` and an absolute `url`;
 - each file is streamed and checked line by line (JSON, a resource of the declared type,
-  structurally valid for the first lines) in bounded memory, and needs the token when the
-  manifest says so;
+  structurally valid for the first lines) in bounded memory and time (the export's deadline;
+  256 MB after decompression), and needs the token when the manifest says so;
 - `DELETE` on a status URL answers 202, and the status URL then answers 404;
 - a kick-off without a token is refused.
 
@@ -152,9 +152,12 @@ def _instant(text: str) -> bool:
 
 
 async def download(
-    ctx: ProbeContext, session: AuthSession, rec: Recorder, item: dict[str, Any], needs_token: bool, validate_lines: int
+    ctx: ProbeContext, session: AuthSession, rec: Recorder, item: dict[str, Any], needs_token: bool, validate_lines: int,
+    deadline: float,
 ) -> dict[str, Any]:
-    """Stream one NDJSON file; memory stays bounded by one line."""
+    """Stream one NDJSON file; memory stays bounded by one line. The read ends at the export's
+    deadline (`--bulk-timeout`, but never less than one request's `--timeout`) and at
+    MAX_FILE_BYTES after decompression, whatever the server sends."""
     declared = item.get("type")
     headers = {"Accept": "application/fhir+ndjson"}
     if needs_token:
@@ -164,7 +167,8 @@ async def download(
         "overlong_lines": 0, "validated": 0, "structure_invalid": 0, "truncated": False,
     }
     problems: list[str] = []
-    async with ctx.fetcher.stream(item["url"], rec, headers=headers) as resp:
+    timeout = max(ctx.fetcher.options.timeout, deadline - time.monotonic())
+    async with ctx.fetcher.stream(item["url"], rec, headers=headers, timeout=timeout, max_body_bytes=MAX_FILE_BYTES) as resp:
         facts["http_status"] = resp.status
         facts["content_type"] = resp.content_type
         facts["ndjson_content_type"] = resp.content_type in NDJSON_TYPES
@@ -190,9 +194,7 @@ async def download(
                 if found:
                     facts["structure_invalid"] += 1
                     problems.extend(p for p in found if p not in problems)
-            if resp.bytes_read > MAX_FILE_BYTES:
-                facts["truncated"] = True
-                break
+        facts["truncated"] = resp.truncated
     if isinstance(item.get("count"), int):
         facts["manifest_count"] = item["count"]
         facts["count_matches"] = facts["truncated"] or item["count"] == facts["lines"]
@@ -228,13 +230,15 @@ async def export(ctx: ProbeContext, session: AuthSession, rec: Recorder, path: s
                 needs_token = facts["requires_access_token"] is not False
                 files = []
                 for i, item in enumerate(items[:MAX_FILES]):
+                    if files and time.monotonic() >= deadline:
+                        break  # the export's time is up: one file was checked, the rest are counted
                     report("bulk", i, min(len(items), MAX_FILES), f"reading {item.get('type')} NDJSON")
                     try:
-                        files.append(await download(ctx, session, rec, item, needs_token, validate_lines))
+                        files.append(await download(ctx, session, rec, item, needs_token, validate_lines, deadline))
                     except FetchError as exc:
                         files.append({"type": item.get("type"), "error": str(exc)})
                 out["files"] = files
-                out["files_not_read"] = max(0, len(items) - MAX_FILES)
+                out["files_not_read"] = len(items) - len(files)
                 if facts["requires_access_token"]:
                     out["file_without_token"] = await _file_without_token(ctx, rec, items[0]["url"])
     finally:

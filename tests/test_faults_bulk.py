@@ -25,8 +25,8 @@ from tests.faults.audit import healthy
 from tests.faults.certs import client_context, server_context
 from tests.faults.server import (
     Conn,
-    dynamic,
     drip,
+    dynamic,
     fault_server,
     gzip_bomb,
     gzip_of_zeros,

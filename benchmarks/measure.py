@@ -1,0 +1,133 @@
+"""Timing primitives: run a command and read its wall time, CPU time and peak RSS; summarise
+repeated samples as a median with their spread; describe the machine.
+
+CPU time and peak RSS come from wait4(2) on the child itself, so they are the command's own,
+not the benchmark's. Wall time is what a user waits; CPU time barely moves when another job
+shares the two cores, so both are kept and a wall time far above its CPU time says "contended".
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Run:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the child
+    max_rss_mb: float
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+def run(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None, capture: bool = True) -> Run:
+    """Run `argv` to completion; capture its output in files (a pipe could fill and stall it)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=out if capture else subprocess.DEVNULL, stderr=err if capture else subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            wall=wall,
+            cpu=usage.ru_utime + usage.ru_stime,
+            max_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
+            returncode=proc.returncode,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+        )
+
+
+@dataclass
+class Samples:
+    """Repeated measurements of one quantity; `median` is what the tables report."""
+
+    values: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def repeat(argv: Sequence[str], times: int, env: dict[str, str] | None = None, cwd: Path | None = None,
+           check: bool = True, warmup: int = 1) -> tuple[Samples, Samples, Samples, Run]:
+    """(wall, cpu, peak RSS) samples of `times` runs after `warmup` unrecorded ones (which fill
+    the page cache and write .pyc files, so a fresh clone's first run does not skew the median).
+    Returns the last run too, for its output."""
+    wall, cpu, rss = Samples(), Samples(), Samples()
+    last: Run | None = None
+    for i in range(warmup + times):
+        last = run(argv, env=env, cwd=cwd)
+        if check and last.returncode not in (0, 1):
+            raise RuntimeError(f"{' '.join(argv)} exited {last.returncode}:\n{last.stderr[-2000:]}")
+        if i >= warmup:
+            wall.add(last.wall)
+            cpu.add(last.cpu)
+            rss.add(last.max_rss_mb)
+    assert last is not None
+    return wall, cpu, rss, last
+
+
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def machine() -> dict[str, str]:
+    """What the numbers were measured on: cores, CPU model, memory, OS, Python."""
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except (OSError, ValueError):
+        pass
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu_model,
+        "memory": mem,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "executable": sys.executable,
+    }

@@ -138,7 +138,8 @@ def versus_peer(plan: Plan, res: Results, sekmet_tls: servers.Sekmet, tls: serve
     theirs = [scorecard, "check", sekmet_tls.base, "--kind", "ehr", "--json-out", str(theirs_json)]
     count_before = sekmet_tls.requests_served()
     # Request counts need each tool alone: one run each, before the timed rounds.
-    run(mine)
+    if run(mine).returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(mine)} failed")
     mine_requests = sekmet_tls.requests_served() - count_before
     run(theirs, env=peer.env_trusting(tls.ca))
     theirs_requests = sekmet_tls.requests_served() - count_before - mine_requests
@@ -189,7 +190,8 @@ def batch_versus_peer(plan: Plan, res: Results, tls: servers.TlsFiles, work: Pat
             cpu_mine.add(mine.cpu / n * 1000)
             cpu_theirs.add(theirs.cpu / n * 1000)
     finally:
-        servers.stop(proxy.proc if proxy else None)
+        if proxy is not None:
+            proxy.stop()
         many.stop()
     res.rows.append(Row(f"vs fhir-scorecard, {n} endpoints", f"`ehrcheck scan -j {plan.concurrency}` over https, per endpoint",
                         walls_mine, "ms", f"CPU {cpu_mine.median:.1f} ms per endpoint; one loopback process behind a TLS proxy"))
@@ -296,6 +298,10 @@ def profile_startup(plan: Plan, res: Results) -> None:
                                                     label="ehrcheck --help")
 
 
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run", description="Measure ehrcheck against its targets and fhir-scorecard, on loopback.")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller lists (a smoke run)")
@@ -305,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
     plan.profile_all = args.profile_all
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupted)  # so `finally` stops the servers on TERM as on Ctrl-C
     CACHE.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ehrcheck-bench-"))
     res = Results()

@@ -172,8 +172,9 @@ class Child:
     def __init__(self, argv: Sequence[str], log: Path, what: str):
         self.what = what
         self.log = log
-        self.proc = subprocess.Popen(list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("wb"),
-                                     stdin=subprocess.DEVNULL, text=True)
+        with log.open("wb") as err:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
+                                         stdin=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line:
@@ -183,6 +184,8 @@ class Child:
 
     def stop(self) -> None:
         stop(self.proc)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def many_endpoints(count: int, list_file: Path, log: Path) -> Child:
@@ -198,8 +201,9 @@ def tls_proxy(upstream: str, tls: TlsFiles, log: Path) -> Child:
 @contextlib.contextmanager
 def file_server(folder: Path, log: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(folder), str(port)],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(folder), str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     origin = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:

@@ -1,0 +1,64 @@
+"""The benchmark's own machinery (benchmarks/), without timing anything: its writes keep the
+hand-written analysis, its TLS proxy really serves, its child-process readings are the child's."""
+
+from __future__ import annotations
+
+import ssl
+import sys
+from pathlib import Path
+
+import httpx
+
+from benchmarks import servers
+from benchmarks.measure import run
+from benchmarks.report import BEGIN, END, write_between_markers
+from tests.support.many_endpoints import variant_of
+
+
+def test_results_replace_only_what_lies_between_the_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Benchmarks\n\nintro by hand\n\n{BEGIN}\nold table\n{END}\n\n## Analysis by hand\n")
+    write_between_markers(doc, f"{BEGIN}\nnew table\n{END}")
+    text = doc.read_text()
+    assert "new table" in text and "old table" not in text
+    assert text.startswith("# Benchmarks\n\nintro by hand\n") and text.endswith("## Analysis by hand\n")
+
+
+def test_results_are_appended_to_a_doc_without_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nwritten by hand\n")
+    write_between_markers(doc, f"{BEGIN}\ntable\n{END}")
+    assert doc.read_text() == f"# Benchmarks\n\nwritten by hand\n\n{BEGIN}\ntable\n{END}\n"
+
+
+def test_run_reports_the_childs_exit_code_and_memory() -> None:
+    child = run([sys.executable, "-c", "import sys; b = bytearray(64 * 1024 * 1024); sys.exit(3)"])
+    assert child.returncode == 3
+    assert child.max_rss_mb >= 64  # the child's own peak, not this process's
+
+
+def test_tls_proxy_serves_many_endpoints_over_https(tmp_path: Path) -> None:
+    tls = servers.make_tls(tmp_path / "tls")
+    listed = tmp_path / "list.txt"
+    many = servers.many_endpoints(3, listed, tmp_path / "many.log")
+    proxy = None
+    try:
+        proxy = servers.tls_proxy(many.origin, tls, tmp_path / "proxy.log")
+        assert proxy.origin.startswith("https://127.0.0.1:")
+        base = listed.read_text().split()[0].replace(many.origin, proxy.origin)
+        trust = ssl.create_default_context(cafile=str(tls.ca))
+        assert variant_of("/ep/0/fhir/r4") == "r4-plain"  # what this endpoint serves is fixed by its path
+        resp = httpx.get(f"{base}/metadata", verify=trust, timeout=10)
+        assert resp.status_code == 200
+        assert resp.json()["resourceType"] == "CapabilityStatement"
+        # The proxy's certificate is checked: without the CA the handshake fails.
+        try:
+            httpx.get(f"{base}/metadata", timeout=10)
+        except httpx.ConnectError as exc:
+            assert "certificate" in str(exc).lower()
+        else:
+            raise AssertionError("a client without the benchmark CA was accepted")
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        many.stop()

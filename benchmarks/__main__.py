@@ -319,7 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     plain = tls_server = None
     try:
-        scorecard = peer.ensure_venv(CACHE / "peer-pip.log")
+        try:
+            scorecard: str | None = str(peer.ensure_venv(CACHE / "peer-pip.log"))
+        except SetupError as exc:  # the rest is still worth measuring; the table says what is missing
+            say(f"WARNING: no fhir-scorecard comparison: {exc}")
+            scorecard = None
+            res.targets.append(Target("comparison with fhir-scorecard", f"not measured: {exc}", False, "peer"))
         startup(plan, res)
         tls = servers.make_tls(work / "tls")
         bundles = servers.carebundle_bundles(CACHE / "bundles")
@@ -329,12 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         plain.load(bundles)
         tls_server.load(bundles)
         audit_argv = audit(plan, res, plain, work)
-        versus_peer(plan, res, tls_server, tls, work, scorecard)
+        if scorecard:
+            versus_peer(plan, res, tls_server, tls, work, scorecard)
         if wants_profile(plan, res, "audit"):
             profile_cli(res, "audit", audit_argv, work)
         plain.stop()
         tls_server.stop()
-        batch_versus_peer(plan, res, tls, work, scorecard)
+        if scorecard:
+            batch_versus_peer(plan, res, tls, work, scorecard)
         evidence_dir = scan(plan, res, work)
         ndjson_rate(plan, res, work)
         scoring(plan, res, evidence_dir)

@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.monotonic() - started
     context = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "load": f"{load_before} at the start, {load_average()} at the end (1/5/15-minute load averages)",
         "elapsed": f"{elapsed:.0f} s",

@@ -53,8 +53,8 @@ def render(rows: list[Row], targets: list[Target], profiles: dict[str, str], con
         "",
         f"- **Machine:** {m['cores']} cores, {m['cpu']}, {m['memory']} memory, {m['os']}",
         f"- **Python:** {m['python']} (ehrcheck's venv); fhir-scorecard 0.3.0 in its own 3.12 venv",
-        (f"- **Load:** {context['load']}. Other jobs on the machine raise wall times, not CPU times: "
-         "a wall time far above its CPU time means the run was contended."),
+        (f"- **Load:** {context['load']}. Other jobs on the machine raise wall times far more than CPU "
+         "times: a wall time well above its CPU time means the run was contended."),
         "",
         "### Targets",
         "",

@@ -101,11 +101,11 @@ def _event_order(event: dict[str, Any]) -> tuple[str, float]:
 def _criterion_of(raw: Any, criteria: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
     """A criterion object (or bare id) -> {number, title, removed}, resolving ids through the
     `/data/certification-criteria` map when the number is missing."""
-    if isinstance(raw, int) and raw in criteria:
+    if _int(raw) is not None and raw in criteria:
         raw = criteria[raw]
     if not isinstance(raw, dict):
         return None
-    known = criteria.get(raw.get("id")) if isinstance(raw.get("id"), int) else None
+    known = criteria.get(raw["id"]) if _int(raw.get("id")) is not None else None
     number = criterion_number(raw.get("number")) or criterion_number((known or {}).get("number"))
     if number is None:
         return None
@@ -206,7 +206,8 @@ def _criterion_sort_key(number: str) -> tuple[Any, ...]:
 def criteria_index(doc: Any) -> dict[int, dict[str, Any]]:
     """`/data/certification-criteria` ({"criteria": [...]}) -> {id: criterion}."""
     items = doc.get("criteria") if isinstance(doc, dict) else doc
-    return {c["id"]: c for c in _items(items) if isinstance(c, dict) and isinstance(c.get("id"), int)}
+    # An id of true or false is not criterion 1 or 0 (bool is an int to Python, not to JSON).
+    return {c["id"]: c for c in _items(items) if isinstance(c, dict) and _int(c.get("id")) is not None}
 
 
 def listing_documents(doc: Any) -> list[dict[str, Any]] | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ NAME_COLUMNS = ("name", "organization", "organization_name", "org", "org_name", 
 SKIP_STATUS = ("off", "entered-in-error")
 FHIR_REST = "hl7-fhir-rest"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+HOST_NAME = re.compile(r"[\w.-]+")  # letters (any script), digits, dots, hyphens: no quotes or markup
+NOT_IN_URLS = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f]')  # RFC 3986: never unencoded in a URL
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,9 @@ def normalise_url(raw: str) -> tuple[str | None, str]:
     if scheme not in DEFAULT_PORTS:
         return None, "not an http(s) URL"
     host = (parts.hostname or "").lower()
-    if not host or " " in text:
+    if NOT_IN_URLS.search(text) or not (HOST_NAME.fullmatch(host) or ":" in host):  # ":": IPv6
         return None, "not an http(s) URL"
-    if ":" in host:  # IPv6 literal
+    if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = parts.path.rstrip("/")

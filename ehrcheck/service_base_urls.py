@@ -61,8 +61,16 @@ def normalise_address(url: str) -> str:
 def _is_url(value: Any) -> bool:
     if not isinstance(value, str):
         return False
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _items(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (a vendor's malformed Bundle) as no items."""
+    return value if isinstance(value, list) else []
 
 
 def _keys(entry: dict[str, Any], resource: dict[str, Any]) -> set[str]:
@@ -99,7 +107,7 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
         rtype = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
         facts["problem"] = f"not a FHIR Bundle (resourceType {rtype!r})"
         return facts
-    entries = [e for e in doc.get("entry") or [] if isinstance(e, dict)]
+    entries = [e for e in _items(doc.get("entry")) if isinstance(e, dict)]
     resources = [e.get("resource") if isinstance(e.get("resource"), dict) else None for e in entries]
     types = [r.get("resourceType") if r else None for r in resources]
     facts["bundle"] = {
@@ -137,11 +145,12 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
     for i in org_ix:
         res = resources[i] or {}
         targets = []
-        for ref in res.get("endpoint") or []:
+        for ref in _items(res.get("endpoint")):
             j = _resolve(ref, index)
             if j is None or types[j] != "Endpoint":
                 orgs["unresolved_endpoint_refs"] += 1
-                issues.add("org_endpoint_unresolved", f"{label(i)} references an Endpoint not in the Bundle ({(ref or {}).get('reference')})")
+                shown = ref.get("reference") if isinstance(ref, dict) else ref
+                issues.add("org_endpoint_unresolved", f"{label(i)} references an Endpoint not in the Bundle ({shown})")
             else:
                 targets.append(j)
         org_endpoints[i] = targets
@@ -190,13 +199,14 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
         if i not in referenced:
             eps["not_referenced"] += 1
             issues.add("ep_not_referenced", f"{label(i)} is not referenced by any Organization in the Bundle")
-        inner = [c for c in res.get("contained") or [] if isinstance(c, dict) and c.get("resourceType") == "Organization"]
+        inner = [c for c in _items(res.get("contained")) if isinstance(c, dict) and c.get("resourceType") == "Organization"]
         if inner:
             contained["endpoints_with_contained_organization"] += 1
             contained["organizations"] += len(inner)
             contained["with_address"] += sum(1 for c in inner if _has(c.get("address")))
             contained["with_identifier"] += sum(1 for c in inner if _has(c.get("identifier")))
-            ref = (res.get("managingOrganization") or {}).get("reference")
+            managing = res.get("managingOrganization")
+            ref = managing.get("reference") if isinstance(managing, dict) else None
             if isinstance(ref, str) and not ref.startswith("#") and any(c.get("id") == ref for c in inner):
                 contained["references_without_hash"] += 1
     unique = {normalise_address(a): a for a in addresses}

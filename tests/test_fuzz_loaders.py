@@ -39,6 +39,7 @@ from ehrcheck.models import Evidence
 from ehrcheck.render import RENDERERS
 from ehrcheck.runs import load_run
 from ehrcheck.scorecard import score_evidence
+from ehrcheck.service_base_urls import assess_bundle
 from ehrcheck.waivers import load_waivers
 from tests.faults.audit import CAP, SMART
 from tests.faults.fuzzing import FUZZ, file_contents, json_values, mutated_text, retyped
@@ -244,6 +245,12 @@ def test_endpoint_list_samples_read_as_expected():
     assert found and found[0].name == "Example Family Medicine (fictional)"
 
 
+@pytest.mark.parametrize("raw", ['http://"/metadata', 'http://-/"/', "https://ehr.example/fhir\tClinic", "https://<b>/fhir"])
+def test_characters_never_in_a_url_make_it_junk(raw):
+    # Found by longer hunts (EHRCHECK_FUZZ_EXAMPLES=2000): such "URLs" normalised to something else each time.
+    assert normalise_url(raw) == (None, "not an http(s) URL")
+
+
 def test_unparseable_csv_and_deep_bundle_are_refused_naming_the_file():
     err, _ = _with_file(b'name,url\nA,"https://ehr.example/fhir\n' + b"x" * 200_000, ".csv", _read_list)
     assert isinstance(err, UserInputError) and ":2: not readable as CSV from this line: field larger than field limit" in str(err)
@@ -360,6 +367,27 @@ def test_chpl_readers_never_crash_and_agree(doc):
     for row in rows or ([doc] if isinstance(doc, dict) else []):
         _listing_is_well_typed(normalise_listing(row, criteria))
         matches(row, "15.99.99.9999.Test.01.00.1.250102")
+
+
+@pytest.mark.timeout(300)
+@FUZZ
+@given(st.one_of(retyped(HTI1_LIST), retyped(EPIC_LIST), json_values))
+def test_service_base_url_bundle_is_assessed_scored_and_rendered(doc):
+    # `--endpoints-bundle FILE` (or the vendor's published list): whatever JSON it holds, the
+    # endpoints probe's facts come out, and they score and render in every format.
+    facts = assess_bundle(doc, "https://ehr.example/fhir")
+    addresses = facts.pop("addresses", [])
+    assert all(isinstance(a, str) for a in addresses)
+    data = {"source": "file", "file": "endpoints.json", "fetched": True, **facts,
+            "sample": {"size": 0, "available": len(addresses), "checked": 0, "ok": 0, "results": []}}
+    result = score_evidence(evidence_from(CAP, SMART, endpoints=attempt(data)))
+    for renderer in RENDERERS.values():
+        assert renderer.fn(result)
+
+
+def test_a_criterion_id_of_true_is_not_criterion_1():
+    # JSON true is not the number 1 (Python's bool is an int): found by a longer hunt.
+    assert criteria_index({"criteria": [{"id": True, "number": "170.315 (g)(10)"}]}) == {}
 
 
 def test_chpl_samples_read_as_expected():

@@ -82,7 +82,7 @@ def detect_kind(path: Path, head: str) -> str:
     if suffix in (".csv", ".tsv"):
         return "csv"
     first = head.lstrip()[:1]
-    if first in ("{", "["):
+    if first in ("{", "[") and suffix != ".txt":  # in a .txt, a first line like "[draft]" is junk
         return "bundle"
     line = head.splitlines()[0] if head.strip() else ""
     if "," in line and not line.lstrip().startswith("#"):

@@ -293,6 +293,9 @@ def test_scan_of_a_list_without_urls_exits_2_before_any_output(lines):
         assert "Traceback" not in res.output and "vendors.txt" in res.output
         assert "\x1b[2J" not in res.output  # a list's escape sequence is spelled out, never sent to the terminal
         assert not out.exists(), "a refused scan created its output folder"
+        if "," not in lines[0]:  # read as text (a .txt is never sniffed as JSON): every line is warned about
+            warned = {int(n) for n in re.findall(r"vendors\.txt:(\d+): skipped '", res.output)}
+            assert warned == set(range(1, len(lines) + 1)), res.output
 
 
 # ---- CHPL documents (`--chpl-file`) ----------------------------------------------------------

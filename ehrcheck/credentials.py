@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .files import UserInputError
-from .input_limits import refuse_hazardous_yaml
+from .input_limits import read_user_yaml
 
 METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "bearer")
 ALGS = ("RS384", "ES384")
@@ -183,20 +182,8 @@ def _alg_for(key: Any, wanted: str | None, where: str) -> str:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(f"--credentials {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"--credentials {path}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
-    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        # The YAML problem text can quote the offending line, which may hold a secret: say only where.
-        raise UserInputError(f"{path}{where}: not valid YAML") from None
+    # quote_problem=False: PyYAML's problem text can quote the offending line, which may hold a secret.
+    _text, data = read_user_yaml(path, "--credentials", quote_problem=False)
     if data is None:
         data = {}
     if not isinstance(data, dict):

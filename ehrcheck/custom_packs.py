@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from .files import UserInputError
-from .input_limits import refuse_hazardous_yaml
+from .input_limits import read_user_yaml
 from .rules.schema import ID_PREFIX, FnCheck, Pack, builtin_packs
 
 MAX_ERRORS = 8
@@ -69,20 +69,8 @@ def _rule_line(root: yaml.Node | None, index: int, field: str | None = None) -> 
 
 def load_custom_pack(path: Path) -> Pack:
     """Read and validate one pack file against the built-in schema (not yet cross-checked)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"--pack {path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserInputError(f"--pack {path}: is not UTF-8 text") from None
-    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    text, data = read_user_yaml(path, "--pack")
+    root = yaml.compose(text)  # parsed fine above: the node tree only gives errors their lines
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a rule pack is a YAML mapping with pack, title, description and rules (see docs/packs.md)")
     try:

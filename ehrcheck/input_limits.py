@@ -9,6 +9,7 @@ clear reason before the real parsing starts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -62,3 +63,28 @@ def refuse_hazardous_yaml(text: str, where: str) -> None:
     refusal = yaml_refusal(text)
     if refusal:
         raise UserInputError(f"{where}:{refusal[0]}: {refusal[1]}")
+
+
+def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[str, Any]:
+    """Read a YAML file the user handed us: (text, parsed value), or one UserInputError naming
+    the file (and line:column for syntax errors). `quote_problem=False` for files that may hold
+    secrets, where PyYAML's problem text could echo the offending line."""
+    from .errors import UserInputError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"{flag} {path}: cannot read: no such file") from None
+    except OSError as exc:
+        raise UserInputError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{flag} {path}: is not UTF-8 text") from None
+    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
+    try:
+        return text, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if not quote_problem:
+            raise UserInputError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None

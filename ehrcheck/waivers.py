@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from .files import UserInputError
-from .input_limits import refuse_hazardous_yaml
+from .input_limits import read_user_yaml
 from .models import RunResult, Status, WaiverNote
 
 FIELDS = ("rule", "target", "reason", "expires")
@@ -89,19 +89,7 @@ def _date(value: Any) -> dt.date | None:
 
 
 def load_waivers(path: Path) -> list[Waiver]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"--waivers {path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserInputError(f"--waivers {path}: is not UTF-8 text") from None
-    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    text, data = read_user_yaml(path, "--waivers")
     if not isinstance(data, dict) or not isinstance(data.get("waivers"), list):
         raise UserInputError(f"{path}: a waiver file is a mapping with a 'waivers:' list (see docs/ci.md)")
     extra = sorted(set(data) - {"waivers"})

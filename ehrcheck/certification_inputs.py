@@ -8,7 +8,6 @@ one run, and is never written to evidence, reports or logs.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from .chpl_listing import listing_documents, listing_problem
 from .chpl_number import parse_product_number
 from .files import UserInputError
-from .input_limits import MAX_DEPTH, too_deep
+from .input_limits import read_user_json
 from .probes.base import ProbeFn
 
 CHPL_KEY_ENV = "CHPL_API_KEY"
@@ -31,22 +30,7 @@ class CertificationInputs:
 
 
 def _read_json(path: Path, flag: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserInputError(f"{flag} {path}: not UTF-8 text, so not a JSON document") from None
-    too_deep_message = f"{flag} {path}: nests more than {MAX_DEPTH} levels deep, so not a document ehrcheck reads"
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{flag} {path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    except RecursionError:  # deeper than Python's parser goes
-        raise UserInputError(too_deep_message) from None
-    if too_deep(data):  # deeper than any CHPL or FHIR document, and than the code reading it recurses
-        raise UserInputError(too_deep_message)
-    return data
+    return read_user_json(path, f"{flag} {path}", "a JSON document ehrcheck reads")
 
 
 def claimed_product_numbers(claims: dict[str, Any] | None, claims_path: Path | None) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import UserInputError  # defined there, re-exported here where most callers look
-from .input_limits import MAX_DEPTH, refuse_hazardous_yaml, too_deep
+from .input_limits import read_user_json, refuse_hazardous_yaml
 from .models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
 
@@ -36,24 +36,8 @@ def evidence_text(evidence: Evidence) -> str:
     return json.dumps(evidence.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-_TOO_DEEP = object()
-
-
 def load_evidence(path: Path) -> Evidence:
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot read evidence file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserInputError(f"{path}: not UTF-8 text, so not an evidence file `ehrcheck probe` wrote") from None
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    except RecursionError:
-        data = _TOO_DEEP  # nested beyond what any evidence file holds: refused just below
-    if data is _TOO_DEEP or too_deep(data):
-        raise UserInputError(f"{path}: nests more than {MAX_DEPTH} levels deep, so not an evidence file `ehrcheck probe` wrote")
+    data = read_user_json(path, str(path), "an evidence file `ehrcheck probe` wrote")
     if not isinstance(data, dict) or data.get("schema") != EVIDENCE_SCHEMA:
         raise UserInputError(f"{path}: not an ehrcheck evidence file (expected \"schema\": \"{EVIDENCE_SCHEMA}\")")
     version = data.get("schema_version")

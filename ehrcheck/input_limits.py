@@ -88,3 +88,30 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
             raise UserInputError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+
+
+def read_user_json(path: Path, where: str, kind: str) -> Any:
+    """Read a JSON file the user handed us, or raise one UserInputError that starts with `where`
+    (the path, or `--flag path`) and says why the file is not `kind` ("an evidence file ...").
+    Nesting is bounded both ways: past Python's parser (RecursionError) and past MAX_DEPTH,
+    beyond which the code reading the value would recurse too deep."""
+    import json
+
+    from .errors import UserInputError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{where}: not UTF-8 text, so not {kind}") from None
+    too_deep_message = f"{where}: nests more than {MAX_DEPTH} levels deep, so not {kind}"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise UserInputError(too_deep_message) from None
+    if too_deep(data):
+        raise UserInputError(too_deep_message)
+    return data

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .files import UserInputError, load_evidence
+from .input_limits import read_user_json
 from .models import EVIDENCE_SCHEMA, Evidence, RunResult
 from .rules.schema import Pack
 
@@ -35,18 +35,7 @@ class LoadedRun:
 
 
 def _read_json(path: Path) -> object:
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserInputError(f"{path}: is not UTF-8 text; expected a report.json or evidence.json") from None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise UserInputError(f"{path}: nests too deeply to be a report.json or evidence.json") from None
+    return read_user_json(path, str(path), "a report.json or evidence.json")
 
 
 def _result(path: Path, data: dict) -> RunResult:

@@ -14,28 +14,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 import xmlschema
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
-from tests.support.loopback import Reply, serve
+from tests.support.cli import ROUTES, run
+from tests.support.loopback import serve
 
 SCHEMAS = Path(__file__).parent / "fixtures" / "schemas"
-CAP = {
-    "resourceType": "CapabilityStatement",
-    "fhirVersion": "4.0.1",
-    "status": "active",
-    "kind": "instance",
-    "format": ["json"],
-    "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}],
-}
-ROUTES = {
-    "/fhir/metadata": Reply(200, CAP),
-    "/fhir/Patient": Reply(401, {"resourceType": "OperationOutcome", "issue": []}, {"WWW-Authenticate": "Bearer"}),
-}
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
-from tests.support.loopback import Reply, serve
-
-CAP = {
-    "resourceType": "CapabilityStatement",
-    "fhirVersion": "4.0.1",
-    "status": "active",
-    "kind": "instance",
-    "format": ["json"],
-    "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}],
-}
-ROUTES = {
-    "/fhir/metadata": Reply(200, CAP),
-    "/fhir/Patient": Reply(401, {"resourceType": "OperationOutcome", "issue": []}, {"WWW-Authenticate": "Bearer"}),
-}
-
-
-def run(*args: str):
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    return result
+from tests.support.cli import ROUTES, run
+from tests.support.loopback import serve
 
 
 def test_version():

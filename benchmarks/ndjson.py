@@ -1,5 +1,5 @@
 """NDJSON validation throughput: carebundle's Bulk Data files, served over loopback HTTP, read by
-the Bulk probe's own streaming line validator (`ehrcheck.probes.bulk.download`) with every line
+the Bulk probe's own streaming line validator (`ehrcheck.probes.authenticated.bulk.download`) with every line
 structurally validated (the probe validates only the first lines of each file by default).
 """
 
@@ -37,9 +37,9 @@ class Pass:
 
 
 async def _validate(origin: str, files: list[Path]) -> tuple[int, int]:
-    from ehrcheck.http import Fetcher, HttpOptions, Recorder
+    from ehrcheck.http.client import Fetcher, HttpOptions, Recorder
     from ehrcheck.probes.base import ProbeContext
-    from ehrcheck.probes.bulk import download
+    from ehrcheck.probes.authenticated.bulk import download
 
     fetcher = Fetcher.create(HttpOptions(timeout=120, trust_env=False))
     ctx = ProbeContext(base_url=origin, fetcher=fetcher, timeout=120)

@@ -24,7 +24,7 @@ def bucket(filename: str, funcname: str) -> str:
     the import system, or the C extension a built-in belongs to."""
     if "/ehrcheck/" in filename and "site-packages" not in filename:
         parts = filename.split("/ehrcheck/", 1)[1].removesuffix(".py").split("/")
-        return "ehrcheck." + parts[0]  # ehrcheck.http, ehrcheck.probes, ehrcheck.rules ...
+        return "ehrcheck." + parts[0]  # ehrcheck.http.client, ehrcheck.probes, ehrcheck.rules ...
     if filename.startswith("<frozen importlib") or "importlib" in filename:
         return "imports (module loading)"
     if m := _SITE.search(filename):

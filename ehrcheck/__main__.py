@@ -1,3 +1,3 @@
-from .cli import main
+from ehrcheck.cli import main
 
 main()

@@ -4,7 +4,7 @@ searches of the server CapabilityStatement) from the IG's own conformance resour
 
 Input: a folder holding the US Core 6.1.0 StructureDefinitions, the us-core-server
 CapabilityStatement and the SearchParameters (default: ../shared/fixtures/us-core-6.1.0 beside
-the repository). Output: ehrcheck/rules/us_core_6_1_0_conformance.json, committed, so the tool
+the repository). Output: ehrcheck/rules/data/us_core_6_1_0_conformance.json, committed, so the tool
 never needs the IG at run time. Re-run after changing this script; a test checks the committed
 file is what this script makes.
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT.parent / "shared" / "fixtures" / "us-core-6.1.0"
-OUT = ROOT / "ehrcheck" / "rules" / "us_core_6_1_0_conformance.json"
-USCDI = ROOT / "ehrcheck" / "rules" / "us_core_6_1_0_uscdi_profiles.json"
+OUT = ROOT / "ehrcheck" / "rules" / "data" / "us_core_6_1_0_conformance.json"
+USCDI = ROOT / "ehrcheck" / "rules" / "data" / "us_core_6_1_0_uscdi_profiles.json"
 US_CORE_SD = "http://hl7.org/fhir/us/core/StructureDefinition/"
 EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation"
 COMBINATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .schema import CLAIMS_VERSION, SECTIONS, Claims, field_info
+from ehrcheck.claims.schema import CLAIMS_VERSION, SECTIONS, Claims, field_info
 
 MAX_ERRORS = 20
 
@@ -258,7 +258,7 @@ def example_claims(slug: str) -> dict[str, Any] | None:
     """The shipped example claims for a demo vendor (`examples/claims/<slug>.yaml`), as the
     evidence keeps them; None when that vendor has none. Dates are not checked against today:
     the examples are fixed data, and the rules judge them against the as-of date anyway."""
-    from ..resources import data_dir
+    from ehrcheck.resources import data_dir
 
     try:
         path = data_dir("claims") / f"{slug}.yaml"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..models import SEVERITY_ORDER, ClaimRow, Finding, Status, VendorQuestion
-from .schema import label
+from ehrcheck.models import SEVERITY_ORDER, ClaimRow, Finding, Status, VendorQuestion
+from ehrcheck.claims.schema import label
 
 OUTCOME_ORDER = {"contradicted": 0, "falls_short": 1, "unverified": 2, "verified": 3}
 REASON_ORDER = {"contradicted": 0, "failed": 1, "warning": 2, "unverified": 3}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from .schema import CLAIMS_VERSION, SECTIONS
+from ehrcheck.claims.schema import CLAIMS_VERSION, SECTIONS
 
 HEADER = f"""\
 # ehrcheck vendor claims questionnaire (claims schema version {CLAIMS_VERSION})

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..http import FetchError, Fetcher, Recorder, Response
-from ..input_limits import MAX_DEPTH, too_deep
-from ..models import AttemptStatus, ProbeAttempt
+from ehrcheck.http.client import FetchError, Fetcher, Recorder, Response
+from ehrcheck.files.limits import MAX_DEPTH, too_deep
+from ehrcheck.models import AttemptStatus, ProbeAttempt
 
 
 class ProbeError(Exception):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..http import Recorder
-from ..models import Exchange
-from ..redact import REDACTED
+from ehrcheck.http.client import Recorder
+from ehrcheck.models import Exchange
+from ehrcheck.http.redact import REDACTED
 
 # Values of these say what was asked for (a LOINC code, a category, a page size), never who.
 SAFE_PARAMS = frozenset({"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"})

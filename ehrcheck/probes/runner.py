@@ -14,15 +14,15 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import __version__
-from ..http import Fetcher, HttpOptions
-from ..models import AttemptStatus, Evidence, ProbeAttempt, Target
-from ..redact import Secrets, redact_url
-from .access import probe_access
-from .base import ProbeContext, ProbeFn, run_probe
-from .capability import probe_capability
-from .discovery import probe_openid, probe_smart
-from .transport import probe_transport
+from ehrcheck import __version__
+from ehrcheck.http.client import Fetcher, HttpOptions
+from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Target
+from ehrcheck.http.redact import Secrets, redact_url
+from ehrcheck.probes.anonymous.access import probe_access
+from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
+from ehrcheck.probes.anonymous.capability import probe_capability
+from ehrcheck.probes.anonymous.discovery import probe_openid, probe_smart
+from ehrcheck.probes.anonymous.transport import probe_transport
 
 PROBES: dict[str, ProbeFn] = {
     "capability": probe_capability,

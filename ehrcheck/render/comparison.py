@@ -6,12 +6,12 @@ import dataclasses
 import json
 from collections.abc import Callable
 
-from ..compare import Comparison, _score_text
-from . import _env
+from ehrcheck.engine.compare import Comparison, _score_text
+from ehrcheck.render.templates import environment
 
 
 def _template(name: str, comparison: Comparison) -> str:
-    env = _env()
+    env = environment()
     template = env.get_template(name)
     return template.render(c=comparison, score_cell=_score_text)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ..models import Finding, RunResult, Status
-from . import STATUS_LABEL, observed_text
+from ehrcheck.models import Finding, RunResult, Status
+from ehrcheck.render.labels import STATUS_LABEL, observed_text
 
 # XML 1.0 cannot carry most control characters, even escaped; vendor strings may contain them.
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -20,8 +20,8 @@ import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..models import Finding, RunResult, Severity, Status
-from . import observed_text
+from ehrcheck.models import Finding, RunResult, Severity, Status
+from ehrcheck.render.labels import observed_text
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/ehrcheck/ehrcheck"

@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..scan import ScanStats, iter_results
-from . import _env
+from ehrcheck.scan.run import ScanStats, iter_results
+from ehrcheck.render.templates import environment
 
 
 def write_scan_overview(results: Path, target: Path, stats: ScanStats, titles: dict[str, str], meta: dict[str, Any]) -> None:
-    template = _env().get_template("scan.html.j2")
+    template = environment().get_template("scan.html.j2")
     top = sorted(stats.failing_rules.items(), key=lambda kv: (-kv[1], kv[0]))[:15]
     audited = stats.outcomes.get("audited", 0)
     context = {

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..models import Reference, Severity
+from ehrcheck.models import Reference, Severity
 
 PACK_ORDER = ("interoperability", "portal", "certification", "hipaa")
 ID_PREFIX = {"interoperability": "INT", "portal": "PRT", "certification": "CRT", "hipaa": "HIP"}
@@ -133,7 +133,7 @@ class PackError(Exception):
 
 
 def _packs_dir() -> Path:
-    return Path(str(resources.files("ehrcheck.rules")))
+    return Path(str(resources.files("ehrcheck.rules"))) / "packs"
 
 
 def _format_errors(path: Path, data: Any, exc: ValidationError) -> str:
@@ -178,7 +178,7 @@ def load_pack_file(path: Path) -> Pack:
 @lru_cache(maxsize=1)
 def builtin_packs() -> tuple[Pack, ...]:
     """The four built-in packs, validated, in report order. Cached: they are immutable data."""
-    from .checks import CHECKS  # imported here so a bad name fails at load, not mid-scoring
+    from ehrcheck.rules.checks import CHECKS  # imported here so a bad name fails at load, not mid-scoring
 
     packs = []
     seen: dict[str, str] = {}

@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from ehrcheck.http import HttpOptions
+from ehrcheck.engine.scorecard import score_evidence
+from ehrcheck.http.client import HttpOptions
 from ehrcheck.models import Evidence, Finding, RunResult
 from ehrcheck.probes.runner import collect
-from ehrcheck.scorecard import score_evidence
 
 from .server import Fault, json_reply
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from ehrcheck.http import Response
+from ehrcheck.http.client import Response
 from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Target
-from ehrcheck.probes.capability import summarise
-from ehrcheck.probes.discovery import SMART_FIELDS, _document_facts
+from ehrcheck.probes.anonymous.capability import summarise
+from ehrcheck.probes.anonymous.discovery import SMART_FIELDS, _document_facts
 
 from .audit import CAP, SMART
 

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from ehrcheck.rules import checks
-from ehrcheck.rules.schema import PACK_ORDER, FnCheck, PackError, all_rules, builtin_packs, load_pack_file
+from ehrcheck.rules.checks import capability
+from ehrcheck.rules.schema import (
+    PACK_ORDER,
+    FnCheck,
+    PackError,
+    all_rules,
+    builtin_packs,
+    load_pack_file,
+)
 
 
 def test_packs_load_in_order() -> None:
@@ -50,10 +58,10 @@ def test_every_check_function_is_used_and_documented() -> None:
 
 
 def test_uscdi_profile_data_matches_g10() -> None:
-    profiles = checks.uscdi_profiles()
+    profiles = capability.uscdi_profiles()
     required = [p for p in profiles if p["required"]]
     assert len(required) == 42
-    assert len(checks.uscdi_resources()) == 22
+    assert len(capability.uscdi_resources()) == 22
     assert all(p["url"].startswith("http://hl7.org/fhir/us/core/StructureDefinition/") for p in profiles)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ehrcheck.evaluate import evaluate
+from ehrcheck.engine.evaluate import evaluate
 from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Status, Target
 from ehrcheck.rules.schema import all_rules, find_rule
 

@@ -8,7 +8,8 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
+
 SCRIPT = ROOT / "scripts" / "gen_rules_doc.py"
 
 

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ehrcheck.credentials import Credentials, load_credentials
-from ehrcheck.http import HttpOptions
+from ehrcheck.http.client import HttpOptions
+from ehrcheck.http.redact import Secrets
 from ehrcheck.models import Evidence
+from ehrcheck.probes.authenticated.credentials import Credentials, load_credentials
+from ehrcheck.probes.authenticated.token import AuthSession
 from ehrcheck.probes.runner import collect
-from ehrcheck.probes.token import AuthSession
-from ehrcheck.redact import Secrets
 
 
 def client(keys_dir: Path, client_id: str) -> dict[str, Any]:

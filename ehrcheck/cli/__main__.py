@@ -1,0 +1,3 @@
+from ehrcheck.cli import main
+
+main()

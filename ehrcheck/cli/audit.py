@@ -1,0 +1,199 @@
+"""`ehrcheck audit`, `probe` and `score`: evidence in, reports out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ehrcheck.cli.common import (
+    err_console,
+    load_packs,
+    malformed_evidence,
+    parse_as_of,
+    parse_fail_on,
+    parse_profile,
+    user_errors,
+)
+from ehrcheck.cli.gates import apply_waiver_file, finish, load_waiver_file
+from ehrcheck.cli.gather import exit_if_unusable, probe_evidence
+from ehrcheck.cli.options import (
+    AsOfOpt,
+    BulkTimeoutOpt,
+    CaOpt,
+    ChplFileOpt,
+    ChplIdOpt,
+    ChplUrlOpt,
+    CredentialsOpt,
+    EndpointsBundleOpt,
+    EndpointsSampleOpt,
+    ExitZeroOpt,
+    FailOnOpt,
+    FailUnderOpt,
+    FormatOpt,
+    IncludePhiOpt,
+    OutputOpt,
+    PackOpt,
+    PatientOpt,
+    PdfOpt,
+    ProfileOpt,
+    QuietOpt,
+    SampleOpt,
+    TimeoutOpt,
+    UsCoreOpt,
+    WaiversOpt,
+)
+from ehrcheck.cli.output import (
+    plan_outputs,
+    require_pdf_support,
+    write_pdf,
+    write_reports,
+)
+from ehrcheck.errors import UserInputError
+
+
+def audit(
+    base_url: Annotated[str, typer.Argument(help="The FHIR service base URL, e.g. https://fhir.vendor.example/r4")],
+    output: OutputOpt = None,
+    format: FormatOpt = None,
+    fail_under: FailUnderOpt = None,
+    timeout: TimeoutOpt = 10.0,
+    as_of: AsOfOpt = None,
+    profile: ProfileOpt = None,
+    claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims (see `ehrcheck claims init`).")] = None,
+    evidence_path: Annotated[Optional[Path], typer.Option("--evidence", help="Also save the evidence here (default: evidence.json beside the reports).")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
+    ca_bundle: CaOpt = None,
+    pdf: PdfOpt = False,
+    fail_on: FailOnOpt = None,
+    exit_zero: ExitZeroOpt = False,
+    waivers: WaiversOpt = None,
+    pack: PackOpt = None,
+    chpl_id: ChplIdOpt = None,
+    chpl_file: ChplFileOpt = None,
+    chpl_url: ChplUrlOpt = None,
+    endpoints_bundle: EndpointsBundleOpt = None,
+    endpoints_sample: EndpointsSampleOpt = 5,
+    credentials: CredentialsOpt = None,
+    patient: PatientOpt = None,
+    us_core: UsCoreOpt = None,
+    sample: SampleOpt = None,
+    bulk_timeout: BulkTimeoutOpt = None,
+    include_phi: IncludePhiOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
+    from ehrcheck.engine.scorecard import score_evidence
+    from ehrcheck.files.store import evidence_text, write_atomic
+    from ehrcheck.models import Evidence
+
+    console = err_console()
+    with user_errors():
+        plan, folder = plan_outputs(output, format)
+        require_pdf_support(pdf)
+        when = parse_as_of(as_of)
+        parse_fail_on(fail_on)
+        packs = load_packs(pack)
+        waiver_list = load_waiver_file(waivers, packs)
+        practice = parse_profile(profile)
+        if evidence_path is None:
+            if folder is not None:
+                evidence_path = folder / "evidence.json"
+            elif plan[0][1] is not None:
+                evidence_path = plan[0][1].with_name(plan[0][1].stem + ".evidence.json")
+        evidence = probe_evidence(
+            base_url, console=console, quiet=quiet, timeout=timeout, ca_bundle=ca_bundle, claims=claims, label=label,
+            chpl_id=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
+            endpoints_sample=endpoints_sample, credentials=credentials, patient=patient, us_core=us_core,
+            sample=sample, bulk_timeout=bulk_timeout, include_phi=include_phi, partial_to=evidence_path,
+        )
+        text = evidence_text(evidence)
+        if evidence_path is not None:
+            write_atomic(evidence_path, text)
+        exit_if_unusable(evidence, console, evidence_path)
+        # Score the round-tripped document, exactly as `ehrcheck score` would read it from disk.
+        import json
+
+        result = score_evidence(Evidence.model_validate(json.loads(text)), when, profile=practice, extra_packs=packs)
+        result, waived = apply_waiver_file(result, waiver_list)
+        written = write_reports(result, plan)
+        if pdf:
+            written.append(write_pdf(result, plan, folder))
+    finish(result, console, quiet, fail_under, ([evidence_path] if evidence_path else []) + written, fail_on, exit_zero, waived)
+
+
+def probe(
+    base_url: Annotated[str, typer.Argument(help="The FHIR service base URL.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the evidence JSON.")] = Path("evidence.json"),
+    timeout: TimeoutOpt = 10.0,
+    claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence.")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
+    ca_bundle: CaOpt = None,
+    chpl_id: ChplIdOpt = None,
+    chpl_file: ChplFileOpt = None,
+    chpl_url: ChplUrlOpt = None,
+    endpoints_bundle: EndpointsBundleOpt = None,
+    endpoints_sample: EndpointsSampleOpt = 5,
+    credentials: CredentialsOpt = None,
+    patient: PatientOpt = None,
+    us_core: UsCoreOpt = None,
+    sample: SampleOpt = None,
+    bulk_timeout: BulkTimeoutOpt = None,
+    include_phi: IncludePhiOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Gather evidence only, to score later (offline, or under other rules) with `ehrcheck score`."""
+    from ehrcheck.files.store import evidence_text, write_atomic
+
+    console = err_console()
+    with user_errors():
+        if output.exists() and output.is_dir():
+            raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
+        evidence = probe_evidence(
+            base_url, console=console, quiet=quiet, timeout=timeout, ca_bundle=ca_bundle, claims=claims, label=label,
+            chpl_id=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
+            endpoints_sample=endpoints_sample, credentials=credentials, patient=patient, us_core=us_core,
+            sample=sample, bulk_timeout=bulk_timeout, include_phi=include_phi, partial_to=output,
+        )
+        write_atomic(output, evidence_text(evidence))
+    if not quiet:
+        console.print(f"wrote {output}")
+    exit_if_unusable(evidence, console, output)
+
+
+def score(
+    evidence_file: Annotated[Path, typer.Argument(help="Evidence JSON written by `ehrcheck probe` or `audit`.")],
+    output: OutputOpt = None,
+    format: FormatOpt = None,
+    fail_under: FailUnderOpt = None,
+    as_of: AsOfOpt = None,
+    profile: ProfileOpt = None,
+    pdf: PdfOpt = False,
+    fail_on: FailOnOpt = None,
+    exit_zero: ExitZeroOpt = False,
+    waivers: WaiversOpt = None,
+    pack: PackOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score saved evidence: no network, same findings as the audit that gathered it."""
+    from ehrcheck.engine.scorecard import score_evidence
+    from ehrcheck.files.store import load_evidence
+
+    console = err_console()
+    with user_errors():
+        plan, folder = plan_outputs(output, format)
+        require_pdf_support(pdf)
+        when = parse_as_of(as_of)
+        parse_fail_on(fail_on)
+        packs = load_packs(pack)
+        waiver_list = load_waiver_file(waivers, packs)
+        practice = parse_profile(profile)
+        evidence = load_evidence(evidence_file)
+        with malformed_evidence(evidence_file):
+            result = score_evidence(evidence, when, profile=practice, extra_packs=packs)
+            result, waived = apply_waiver_file(result, waiver_list)
+            written = write_reports(result, plan)
+        if pdf:
+            written.append(write_pdf(result, plan, folder))
+    finish(result, console, quiet, fail_under, written, fail_on, exit_zero, waived)

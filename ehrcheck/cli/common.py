@@ -1,0 +1,96 @@
+"""What every command shares: one stderr console, clear errors instead of tracebacks, and the
+parsing of options several commands take."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ehrcheck.errors import UserInputError
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn bad input into one clear line and exit 2, never a traceback."""
+    try:
+        yield
+    except UserInputError as exc:
+        from rich.markup import escape
+
+        # Escaped (messages quote YAML such as [a, b]) and unwrapped, so file:line: stays whole.
+        err_console().print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # while scoring or writing: reports are written atomically, so none is half-written
+        err_console().print("[red]interrupted[/]")
+        raise typer.Exit(130) from None
+
+
+@contextlib.contextmanager
+def malformed_evidence(path: Path) -> Iterator[None]:
+    """Evidence edited by hand can hold shapes no probe writes: scoring it ends in one clear
+    message naming the file (reports are rendered before any is written, so none is partial)."""
+    try:
+        yield
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise UserInputError(
+            f"{path}: this evidence cannot be scored ({exc.__class__.__name__}); was it edited by hand? "
+            "Re-run `ehrcheck probe` to gather it again"
+        ) from None
+
+
+def parse_as_of(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserInputError(f"--as-of: '{value}' is not a date like 2026-01-31") from None
+
+
+def parse_profile(value: str | None) -> str:
+    from ehrcheck.engine.profiles import get_profile
+
+    try:
+        return get_profile(value or "default").name
+    except ValueError as exc:
+        raise UserInputError(f"--profile: {exc}") from None
+
+
+def parse_fail_on(value: str | None):
+    from ehrcheck.engine.gates import parse_severity
+
+    if not value:
+        return None
+    try:
+        return parse_severity(value)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def load_packs(paths: list[Path] | None):
+    """Custom rule packs from --pack, checked before any probing starts."""
+    from ehrcheck.rules.custom import load_custom_packs
+
+    return load_custom_packs(paths or [])
+
+
+def http_options(timeout: float, ca_bundle: Path | None):
+    from ehrcheck.http.client import HttpOptions
+
+    if timeout <= 0:
+        raise UserInputError("--timeout must be more than 0 seconds")
+    verify: bool | str = True
+    if ca_bundle is not None:
+        if not ca_bundle.is_file():
+            raise UserInputError(f"--ca-bundle {ca_bundle}: no such file")
+        verify = str(ca_bundle)
+    return HttpOptions(timeout=timeout, verify=verify)

@@ -1,0 +1,110 @@
+"""`ehrcheck compare` and `ehrcheck diff`: several runs side by side, or two over time."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ehrcheck.cli.common import err_console, load_packs, parse_as_of, user_errors
+from ehrcheck.cli.options import AsOfOpt, ExitZeroOpt, PackOpt, QuietOpt
+from ehrcheck.errors import UserInputError
+
+COMPARE_SUFFIX = {"html": "html", "htm": "html", "md": "md", "markdown": "md", "json": "json"}
+
+
+def _runs(paths: list[Path], packs, as_of, profile):
+    from ehrcheck.files.runs import load_run
+
+    return [load_run(p, packs, as_of, profile or "default") for p in paths]
+
+
+def _pick_profile(profile: str | None, results) -> str:
+    from ehrcheck.engine.scoring import PROFILES
+
+    chosen = profile or (results[0].profile if results and len({r.profile for r in results}) == 1 else "default")
+    if chosen not in PROFILES:
+        raise UserInputError(f"--profile: unknown profile '{chosen}'; choose from {', '.join(PROFILES)}")
+    return chosen
+
+
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more runs: report.json files (--format json), evidence files, or audit output folders.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="comparison.html, .md or .json, or - for stdout (then give --format).")] = "comparison.html",
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="html, md or json (default: from the -o extension).")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile to rank under (default: the one the runs were scored under).")] = None,
+    as_of: AsOfOpt = None,
+    pack: PackOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compare vendors side by side: verdicts, scores, capabilities and every rule, ranked for a practice."""
+    from ehrcheck.engine.compare import compare as build
+    from ehrcheck.files.store import write_atomic
+    from ehrcheck.render.comparison import COMPARISON_RENDERERS
+
+    console = err_console()
+    with user_errors():
+        if len(runs) < 2:
+            raise UserInputError("compare needs at least two runs (report.json files, evidence files or audit folders)")
+        fmt = (format or "").lower() or COMPARE_SUFFIX.get(Path(output).suffix.lower().lstrip("."), "")
+        fmt = COMPARE_SUFFIX.get(fmt, fmt)
+        if fmt not in COMPARISON_RENDERERS:
+            raise UserInputError(f"--format: give html, md or json (or an -o file ending in .html, .md or .json), not '{fmt or output}'")
+        target = None if output == "-" else Path(output)
+        if target is not None and any(target.resolve() == Path(p).resolve() for p in runs):
+            raise UserInputError(f"-o {target}: is one of the runs being compared; choose another file")
+        loaded = _runs(runs, load_packs(pack), parse_as_of(as_of), profile)
+        chosen = _pick_profile(profile, [r.result for r in loaded])
+        comparison = build([r.result for r in loaded], chosen, sources=[str(r.path) for r in loaded])
+        text = COMPARISON_RENDERERS[fmt](comparison)
+        if target is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(target, text)
+    if not quiet:
+        for col in comparison.columns:
+            score = "–" if col.overall.score is None else f"{col.overall.score:.0f}"
+            console.print(f"  {col.rank}. {col.name}: {col.verdict_label}, overall {score}", highlight=False)
+        if target is not None:
+            console.print(f"wrote {target}")
+
+
+def diff_cmd(
+    old: Annotated[Path, typer.Argument(help="The earlier run: report.json, evidence file or audit folder.")],
+    new: Annotated[Path, typer.Argument(help="The later run, same kinds.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="File to write (.md or .json), or - for stdout.")] = "-",
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")] = None,
+    as_of: AsOfOpt = None,
+    pack: PackOpt = None,
+    fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", envvar="EHRCHECK_FAIL_ON_REGRESSION", help="Exit 1 when a rule's status got worse.")] = False,
+    exit_zero: ExitZeroOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """What changed between two runs: verdict, scores, rule statuses and the capability fingerprint."""
+    from ehrcheck.engine.diff import diff_runs, render_diff_json, render_diff_markdown
+    from ehrcheck.files.store import write_atomic
+
+    console = err_console()
+    with user_errors():
+        suffix = Path(output).suffix.lower().lstrip(".") if output != "-" else ""
+        fmt = (format or {"json": "json"}.get(suffix, "md")).lower()
+        fmt = {"markdown": "md"}.get(fmt, fmt)
+        if fmt not in ("md", "json"):
+            raise UserInputError(f"--format: give md or json, not '{fmt}'")
+        packs = load_packs(pack)
+        when = parse_as_of(as_of)
+        a, b = _runs([old, new], packs, when, None)
+        d = diff_runs(a.result, b.result, a.evidence, b.evidence)
+        text = render_diff_json(d) if fmt == "json" else render_diff_markdown(d)
+        if output == "-":
+            sys.stdout.write(text)
+        else:
+            write_atomic(Path(output), text)
+    if not quiet:
+        console.print(f"{len(d.statuses)} rule status change(s), {len(d.regressions)} regression(s)" + (f"; wrote {output}" if output != "-" else ""), highlight=False)
+    if fail_on_regression and d.regressions:
+        console.print(f"[red]{len(d.regressions)} rule(s) regressed: {', '.join(c.rule_id for c in d.regressions)}[/]", highlight=False)
+        if not exit_zero:
+            raise typer.Exit(1)

@@ -1,0 +1,40 @@
+"""`ehrcheck demo`: three fictional vendors audited on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ehrcheck.cli.common import err_console, user_errors
+from ehrcheck.cli.options import FormatOpt, QuietOpt
+from ehrcheck.cli.output import parse_formats
+from ehrcheck.errors import UserInputError
+
+
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the demo reports.")] = Path("ehrcheck-demo"),
+    format: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Audit three fictional vendors served on loopback and write their reports. No network needed."""
+    from ehrcheck.demo.run import run_demo
+
+    console = err_console()
+    with user_errors():
+        formats = parse_formats(format)
+        try:
+            results = run_demo(output, formats=tuple(formats), console=None if quiet else console)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+    if not quiet:
+        from rich.table import Table
+
+        table = Table(show_edge=False, pad_edge=False, title="Demo vendors", title_justify="left")
+        for col in ("Vendor", "Verdict", "Score", "Report"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(r.name, r.verdict, "–" if r.score is None else f"{r.score:.0f}", str(r.paths[0]) if r.paths else "")
+        console.print(table)
+        console.print(f"wrote {output / 'index.md'}")

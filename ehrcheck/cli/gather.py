@@ -1,0 +1,150 @@
+"""Gathering evidence for `audit` and `probe`: every input checked first, then the probes run with
+live progress on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ehrcheck.cli.common import http_options
+from ehrcheck.errors import UserInputError
+
+
+def gather(base_url: str, options, console: Console, quiet: bool, label: str | None = None, extra_probes=None, settings=None, secrets=None,
+           *, include_phi: bool = False, partial_to: Path | None = None, claims=None):
+    """Run the probes (plus `extra_probes`, given their `settings`) with live progress on stderr.
+
+    On Ctrl-C the attempts that finished are kept: written (atomically, with `claims`) to
+    `partial_to` when given, and the command exits 130 without writing any report."""
+    import asyncio
+
+    from ehrcheck.console.summary import probe_line
+    from ehrcheck.http.redact import Secrets, redact_url
+    from ehrcheck.probes.runner import (
+        assemble,
+        collect,
+        normalise_base_url,
+        now_iso,
+        probe_ids,
+    )
+
+    if not base_url.startswith(("http://", "https://")):
+        raise UserInputError(f"BASE_URL '{base_url}' must start with http:// or https://")
+    secrets = secrets if secrets is not None else Secrets()
+    secrets.add_url(base_url)
+    secrets.add_settings(settings)
+    if include_phi:
+        settings = {**(settings or {}), "include_phi": True}
+        console.print("[bold yellow]warning:[/] --include-phi: patient data the probes see will be kept in the evidence; "
+                      "treat the evidence file as PHI under HIPAA and do not share it.", highlight=False)
+    if not quiet:
+        console.print(f"Probing [bold]{redact_url(normalise_base_url(base_url))}[/] …", highlight=False)
+    finished: dict = {}
+    started = now_iso()
+
+    def on_done(probe_id, attempt):
+        finished[probe_id] = attempt
+        if not quiet:  # a reason may quote what a server echoed back: scrub before printing
+            probe_line(console, probe_id, attempt.model_copy(update={"reason": secrets.scrub(attempt.reason or "") or None}))
+
+    try:
+        if quiet:
+            return asyncio.run(collect(base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets))
+        # The authenticated probes run for minutes: they bring a progress bar in place of the spinner.
+        display = (settings or {}).get("progress") or console.status("probing (metadata, SMART, OpenID, access control, TLS) …")
+        with display:
+            return asyncio.run(collect(base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets))
+    except KeyboardInterrupt:
+        note = ""
+        if partial_to is not None:
+            from ehrcheck.files.store import evidence_text, write_atomic
+
+            partial = assemble(base_url, options, probe_ids(extra_probes), finished, started, label, secrets)
+            partial.claims = claims
+            write_atomic(partial_to, evidence_text(partial))
+            note = f"; kept the evidence of {len(finished)} finished probe(s) in {partial_to}, no report written"
+        console.print(f"[red]interrupted[/]{note}", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims_path):
+    """The CHPL and service-base-URL probes the flags ask for; the API key comes from the
+    environment only (CHPL_API_KEY), never from a flag."""
+    import os
+
+    from ehrcheck.probes.certification.inputs import certification_inputs
+
+    return certification_inputs(
+        chpl_ids=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
+        endpoints_sample=endpoints_sample, claims=claims_data, claims_path=claims_path, environ=dict(os.environ),
+    )
+
+
+def chpl_key_problem(evidence) -> str | None:
+    from ehrcheck.probes.certification.chpl import api_key_problem
+
+    return api_key_problem(evidence)
+
+
+def unreachable_reason(evidence) -> str | None:
+    avail = evidence.probes.get("availability")
+    if avail and not avail.data.get("reachable"):
+        return avail.reason or "the server did not answer"
+    return None
+
+
+def auth_setup(credentials, patients, us_core, sample, bulk_timeout, claims_data, claims_path, console: Console, quiet: bool):
+    """The authenticated probes, when credentials are given (file or EHRCHECK_* variables)."""
+    from ehrcheck.probes.authenticated.inputs import authenticated_inputs
+
+    auth = authenticated_inputs(credentials, patients, us_core, sample, bulk_timeout, claims_data, claims_path)
+    if auth.probes and not quiet:
+        from ehrcheck.console.progress import ProbeProgress
+
+        auth.settings["progress"] = ProbeProgress(console)
+    return auth
+
+
+def probe_evidence(
+    base_url: str,
+    *,
+    console: Console,
+    quiet: bool,
+    timeout: float,
+    ca_bundle: Path | None,
+    claims: Path | None,
+    label: str | None,
+    chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample,
+    credentials, patient, us_core, sample, bulk_timeout,
+    include_phi: bool,
+    partial_to: Path | None,
+):
+    """What `audit` and `probe` share: validate every probe input, then gather the evidence.
+    Inputs are all checked before the first request, so a typo never costs a half-run."""
+    from ehrcheck.files.store import load_claims
+
+    claims_data = load_claims(claims) if claims else None
+    options = http_options(timeout, ca_bundle)
+    cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
+    auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
+    evidence = gather(
+        base_url, options, console, quiet, label,
+        {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
+        include_phi=include_phi, partial_to=partial_to, claims=claims_data,
+    )
+    evidence.claims = claims_data
+    return evidence
+
+
+def exit_if_unusable(evidence, console: Console, saved_to: Path | None) -> None:
+    """Exit 2 when the target never answered, or CHPL refused the API key: nothing to score."""
+    from rich.markup import escape
+
+    reason = unreachable_reason(evidence)
+    problem = f"{evidence.target.base_url} could not be reached: {reason}" if reason else chpl_key_problem(evidence)
+    if problem:
+        saved = f" (evidence saved to {saved_to})" if saved_to else ""
+        console.print(f"[bold red]error:[/] {escape(problem)}{saved}", highlight=False)
+        raise typer.Exit(2)

@@ -1,0 +1,111 @@
+"""Where reports go: the output plan (formats and paths) is decided once, before any probing, and
+every report is rendered before any file is written."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ehrcheck.errors import UserInputError
+
+FORMATS = ("html", "md", "json", "junit", "sarif")
+
+
+DEFAULT_FORMATS = ("html", "md", "json")
+
+
+SUFFIX_FORMAT = {"markdown": "md", "htm": "html", "xml": "junit", "sarif": "sarif", "html": "html", "md": "md", "json": "json"}
+
+
+DEFAULT_OUTPUT = "ehrcheck-report"
+
+
+def parse_formats(value: str | None) -> list[str]:
+    if not value:
+        return list(DEFAULT_FORMATS)
+    out: list[str] = []
+    for part in value.replace(" ", "").split(","):
+        part = {"markdown": "md", "htm": "html"}.get(part.lower(), part.lower())
+        if part not in FORMATS:
+            raise UserInputError(f"--format: unknown format '{part}'; choose from {', '.join(FORMATS)}")
+        if part not in out:
+            out.append(part)
+    return out
+
+
+def plan_outputs(output: str | None, fmt_option: str | None) -> tuple[list[tuple[str, Path | None]], Path | None]:
+    """Decide where each format goes. Returns ([(format, path or None for stdout)], directory)."""
+    formats = parse_formats(fmt_option)
+    if output == "-":
+        if len(formats) != 1:
+            raise UserInputError("-o -: writing to stdout needs exactly one --format (html, md or json)")
+        return [(formats[0], None)], None
+    target = Path(output or DEFAULT_OUTPUT)
+    suffix = SUFFIX_FORMAT.get(target.suffix.lower().lstrip("."))
+    if suffix is not None and not target.is_dir():
+        if fmt_option is None:
+            formats = [suffix]
+        if len(formats) != 1:
+            raise UserInputError(f"-o {target}: a single file takes one format; give a folder for several")
+        return [(formats[0], target)], None
+    if target.exists() and not target.is_dir():
+        raise UserInputError(f"-o {target}: exists and is not a folder")
+    from ehrcheck.render import RENDERERS
+
+    return [(f, target / f"report.{RENDERERS[f].extension}") for f in formats], target
+
+
+def write_reports(result, plan: list[tuple[str, Path | None]]) -> list[Path]:
+    from ehrcheck.files.store import write_atomic
+    from ehrcheck.render import RENDERERS
+
+    written = []
+    texts = [(RENDERERS[fmt].fn(result), path) for fmt, path in plan]  # all rendered before any is written
+    for text, path in texts:
+        if path is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(path, text)
+            written.append(path)
+    return written
+
+
+def require_pdf_support(pdf: bool) -> None:
+    """Fail before probing or writing anything when --pdf cannot be honoured."""
+    if pdf:
+        from ehrcheck.render.pdf import PdfUnavailable, find_chromium
+
+        try:
+            find_chromium()
+        except PdfUnavailable as exc:
+            raise UserInputError(f"--pdf: {exc}") from None
+
+
+def write_pdf(result, plan: list[tuple[str, Path | None]], folder: Path | None) -> Path:
+    """Print the HTML report to PDF beside the other outputs (Chromium must be installed)."""
+    from ehrcheck.files.store import write_atomic
+    from ehrcheck.render import RENDERERS
+    from ehrcheck.render.pdf import PdfUnavailable, html_to_pdf
+
+    html = next((p for f, p in plan if f == "html" and p is not None), None)
+    if folder is not None:
+        target = folder / "report.pdf"
+    elif plan[0][1] is not None:
+        target = plan[0][1].with_suffix(".pdf")
+    else:
+        target = Path("report.pdf")
+    try:
+        if html is None:  # PDF asked for without HTML: render a private copy to print
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                html = Path(tmp) / "report.html"
+                write_atomic(html, RENDERERS["html"].fn(result))
+                html_to_pdf(html, target)
+        else:
+            html_to_pdf(html, target)
+    except PdfUnavailable as exc:
+        raise UserInputError(f"--pdf: {exc}") from None
+    except RuntimeError as exc:
+        raise UserInputError(f"--pdf: {exc}") from None
+    return target

@@ -1,0 +1,77 @@
+"""What a person sees in the terminal: live probe progress and the summary table (on stderr)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ehrcheck.models import ProbeAttempt, RunResult
+from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, ordered_findings, score_text
+
+STATUS_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "warn": "yellow",
+    "not_observed": "cyan",
+    "unverified": "cyan",
+    "not_applicable": "dim",
+}
+VERDICT_STYLE = {
+    "siloed_emr": "bold red",
+    "interoperable_ehr": "bold yellow",
+    "certified_ehr_ready": "bold green",
+    "unknown": "bold cyan",
+}
+ATTEMPT_STYLE = {"completed": "green", "error": "red", "skipped": "dim"}
+
+
+def probe_line(console: Console, probe_id: str, attempt: ProbeAttempt) -> None:
+    style = ATTEMPT_STYLE[attempt.status.value]
+    note = f" — {attempt.reason}" if attempt.reason else ""
+    ms = f"{attempt.duration_ms:.0f} ms" if attempt.duration_ms is not None else ""
+    console.print(f"  [{style}]{attempt.status.value:<9}[/] {probe_id:<12} {ms:>8}{note}", highlight=False)
+
+
+def summary(console: Console, result: RunResult, max_findings: int = 12) -> None:
+    console.print()
+    console.print(
+        f"[{VERDICT_STYLE[result.verdict.level]}]Verdict: {result.verdict.label}[/] — {result.verdict.sentence}",
+        highlight=False,
+    )
+    for fact in result.verdict.facts:
+        console.print(f"  • {fact}", highlight=False)
+    if result.verdict.meaning:
+        console.print(f"  [bold]What it means for your practice:[/] {escape(result.verdict.meaning)}", highlight=False)
+
+    scores = Table(title=None, show_edge=False, pad_edge=False)
+    scores.add_column("Pack")
+    scores.add_column("Score", justify="right")
+    scores.add_column("pass", justify="right", style="green")
+    scores.add_column("fail", justify="right", style="red")
+    scores.add_column("warn", justify="right", style="yellow")
+    scores.add_column("not observed", justify="right", style="cyan")
+    for p in [*result.packs, result.overall]:
+        scores.add_row(
+            p.title,
+            score_text(p.score, p.low, p.high),
+            str(p.counts["pass"]),
+            str(p.counts["fail"]),
+            str(p.counts["warn"]),
+            str(p.counts["not_observed"] + p.counts["unverified"]),
+        )
+    console.print(scores)
+
+    worst = [f for f in ordered_findings(result.findings) if f.status.value in ("fail", "warn")]
+    if worst:
+        table = Table(show_edge=False, pad_edge=False, title="Top findings", title_justify="left")
+        table.add_column("Status")
+        table.add_column("Rule")
+        table.add_column("Severity")
+        table.add_column("Finding")
+        for f in worst[:max_findings]:
+            s = f.status.value
+            table.add_row(f"[{STATUS_STYLE[s]}]{STATUS_ICON[s]} {STATUS_LABEL[s]}[/]", f.rule_id, f.severity.value, f.title)
+        console.print(table)
+        if len(worst) > max_findings:
+            console.print(f"  … and {len(worst) - max_findings} more in the report.", highlight=False)

@@ -1,0 +1,229 @@
+"""Drift between two runs of (usually) the same endpoint: `ehrcheck diff OLD NEW`. Pure.
+
+Three kinds of change: rule statuses (improved / regressed / changed), scores (overall and per
+pack), and the capability fingerprint — what the server says it can do: FHIR version, resource
+types and their interactions, operations, declared profiles, SMART capabilities, scopes and grant
+types. The fingerprint comes from evidence; a report.json with no evidence beside it is compared
+on findings and scores only, and the diff says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ehrcheck.models import Evidence, Finding, PackScore, RunResult, Status
+
+# Better to worse; a move to a later entry is a regression. not_applicable sits outside the scale.
+STATUS_RANK = {Status.passed: 0, Status.warn: 1, Status.unverified: 2, Status.not_observed: 2, Status.fail: 3}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    rule_id: str
+    title: str
+    severity: str
+    old: str | None  # None: the rule was not in the old run
+    new: str | None
+    direction: str  # improved | regressed | changed | added | removed
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ScoreDelta:
+    name: str
+    old: float | None
+    new: float | None
+
+    @property
+    def delta(self) -> float | None:
+        if self.old is None or self.new is None:
+            return None
+        return round(self.new - self.old, 1)
+
+
+@dataclass(frozen=True)
+class SetChange:
+    facet: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    old_name: str
+    new_name: str
+    old_when: str
+    new_when: str
+    verdict: tuple[str, str] | None  # (old label, new label) when it changed
+    scores: tuple[ScoreDelta, ...]
+    statuses: tuple[StatusChange, ...]
+    fingerprint: tuple[SetChange, ...]
+    fingerprint_note: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def regressions(self) -> tuple[StatusChange, ...]:
+        return tuple(s for s in self.statuses if s.direction == "regressed")
+
+    @property
+    def unchanged(self) -> bool:
+        return self.verdict is None and not self.statuses and not self.fingerprint and all(s.delta in (0, None) and s.old == s.new for s in self.scores)
+
+
+def fingerprint(evidence: Evidence) -> dict[str, set[str]]:
+    """What the server declares, as comparable sets of short strings."""
+    out: dict[str, set[str]] = {}
+    cap = evidence.probes.get("capability")
+    data: dict[str, Any] = cap.data if cap is not None and cap.status.value == "completed" else {}
+    if data.get("found") or data.get("fhir_version"):
+        out["FHIR version"] = {str(data.get("fhir_version"))} if data.get("fhir_version") else set()
+        resources = data.get("resources") or {}
+        out["resources"] = set(resources)
+        out["interactions"] = {f"{t}.{i}" for t, r in resources.items() for i in (r or {}).get("interactions", [])}
+        out["search parameters"] = {f"{t}?{p}" for t, r in resources.items() for p in (r or {}).get("search_params", [])}
+        out["operations"] = {f"{t}/${o}" for t, r in resources.items() for o in (r or {}).get("operations", [])} | {
+            f"${o}" for o in data.get("system_operations") or []
+        }
+        out["profiles"] = set(data.get("supported_profiles") or [])
+        out["security services"] = set((data.get("security") or {}).get("services") or [])
+    smart = evidence.probes.get("smart")
+    sdata: dict[str, Any] = smart.data if smart is not None and smart.status.value == "completed" else {}
+    if sdata.get("found"):
+        doc = sdata.get("document") or {}
+        out["SMART capabilities"] = set(sdata.get("capabilities") or [])
+        out["SMART scopes"] = {str(s) for s in doc.get("scopes_supported") or []}
+        out["SMART grant types"] = {str(s) for s in doc.get("grant_types_supported") or []}
+    return out
+
+
+def _fingerprint_changes(old: Evidence | None, new: Evidence | None) -> tuple[tuple[SetChange, ...], str]:
+    if old is None or new is None:
+        missing = "the old run" if old is None else "the new run"
+        return (), f"Capability fingerprint not compared: no evidence for {missing} (pass evidence.json files, or audit folders that hold them)."
+    a, b = fingerprint(old), fingerprint(new)
+    changes = []
+    for facet in dict.fromkeys([*a, *b]):
+        before, after = a.get(facet, set()), b.get(facet, set())
+        if before != after:
+            changes.append(SetChange(facet, tuple(sorted(after - before)), tuple(sorted(before - after))))
+    return tuple(changes), ""
+
+
+def _direction(old: Finding | None, new: Finding | None) -> str:
+    if old is None:
+        return "added"
+    if new is None:
+        return "removed"
+    a, b = STATUS_RANK.get(old.status), STATUS_RANK.get(new.status)
+    if a is None or b is None or a == b:
+        return "changed"
+    return "improved" if b < a else "regressed"
+
+
+def diff_runs(old: RunResult, new: RunResult, old_evidence: Evidence | None = None, new_evidence: Evidence | None = None) -> RunDiff:
+    olds = {f.rule_id: f for f in old.findings}
+    news = {f.rule_id: f for f in new.findings}
+    statuses = []
+    for rid in sorted(olds.keys() | news.keys()):
+        a, b = olds.get(rid), news.get(rid)
+        if a is not None and b is not None and a.status == b.status:
+            continue
+        ref = b or a
+        assert ref is not None
+        statuses.append(
+            StatusChange(
+                rule_id=rid,
+                title=ref.title,
+                severity=ref.severity.value,
+                old=a.status.value if a else None,
+                new=b.status.value if b else None,
+                direction=_direction(a, b),
+                message=b.message if b else "",
+            )
+        )
+    order = {"regressed": 0, "improved": 1, "changed": 2, "added": 3, "removed": 4}
+    statuses.sort(key=lambda s: (order[s.direction], s.rule_id))
+
+    def packs(r: RunResult) -> dict[str, PackScore]:
+        return {p.pack: p for p in r.packs}
+
+    po, pn = packs(old), packs(new)
+    titles = {p.pack: p.title for p in [*old.packs, *new.packs]}
+    scores = [ScoreDelta("Overall", old.overall.score, new.overall.score)] + [
+        ScoreDelta(titles[k], po[k].score if k in po else None, pn[k].score if k in pn else None) for k in dict.fromkeys([*po, *pn])
+    ]
+    changes, note = _fingerprint_changes(old_evidence, new_evidence)
+    notes = []
+    if old.target.base_url != new.target.base_url:
+        notes.append(f"The runs are of different endpoints: {old.target.base_url} and {new.target.base_url}.")
+    if old.as_of != new.as_of:
+        notes.append(f"The rules were applied as of different dates ({old.as_of} and {new.as_of}); some changes may come from the regulations, not the server.")
+    if old.profile != new.profile:
+        notes.append(f"The runs were scored under different profiles ({old.profile} and {new.profile}).")
+    return RunDiff(
+        old_name=old.target.label or old.target.base_url,
+        new_name=new.target.label or new.target.base_url,
+        old_when=old.evidence_finished_at,
+        new_when=new.evidence_finished_at,
+        verdict=(old.verdict.label, new.verdict.label) if old.verdict.level != new.verdict.level else None,
+        scores=tuple(scores),
+        statuses=tuple(statuses),
+        fingerprint=changes,
+        fingerprint_note=note,
+        notes=tuple(notes),
+    )
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:g}"
+
+
+def render_diff_markdown(d: RunDiff) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"# ehrcheck diff: {cell(d.old_name)}", "", f"Old evidence {d.old_when} → new evidence {d.new_when}.", ""]
+    if d.old_name != d.new_name:
+        lines[0] = f"# ehrcheck diff: {cell(d.old_name)} → {cell(d.new_name)}"
+    lines += [f"> {n}" for n in d.notes] + ([""] if d.notes else [])
+    if d.unchanged:
+        lines += ["No change: same verdict, scores, rule statuses and capability fingerprint.", ""]
+    if d.verdict:
+        lines += [f"**Verdict changed:** {d.verdict[0]} → {d.verdict[1]}", ""]
+    lines += ["## Scores", "", "| | Old | New | Change |", "|---|---|---|---|"]
+    for s in d.scores:
+        delta = "—" if s.delta is None else f"{s.delta:+g}"
+        lines.append(f"| {cell(s.name)} | {_num(s.old)} | {_num(s.new)} | {delta} |")
+    lines += ["", f"## Rule status changes ({len(d.statuses)}; {len(d.regressions)} regressed)", ""]
+    if d.statuses:
+        lines += ["| Change | Rule | Severity | Old | New |", "|---|---|---|---|---|"]
+        for c in d.statuses:
+            lines.append(f"| {c.direction} | `{c.rule_id}` {cell(c.title)} | {c.severity} | {c.old or '—'} | {c.new or '—'} |")
+    else:
+        lines.append("None.")
+    lines += ["", "## Capability fingerprint", ""]
+    if d.fingerprint_note:
+        lines.append(d.fingerprint_note)
+    elif not d.fingerprint:
+        lines.append("Unchanged.")
+    for ch in d.fingerprint:
+        parts = []
+        if ch.added:
+            parts.append("added " + ", ".join(f"`{x}`" for x in ch.added))
+        if ch.removed:
+            parts.append("removed " + ", ".join(f"`{x}`" for x in ch.removed))
+        lines.append(f"- **{ch.facet}**: " + "; ".join(parts))
+    return "\n".join(lines) + "\n"
+
+
+def render_diff_json(d: RunDiff) -> str:
+    import dataclasses
+    import json
+
+    data = dataclasses.asdict(d)
+    data["regressions"] = len(d.regressions)
+    data["unchanged"] = d.unchanged
+    for s, obj in zip(data["scores"], d.scores):
+        s["delta"] = obj.delta
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,116 @@
+"""Limits on untrusted structured input: how deep it may nest, and no YAML aliases.
+
+Claims files come back from vendors, evidence files travel by email, and servers answer whatever
+they like. Python's JSON decoder and PyYAML's composer are recursive, so `[[[[...` a hundred
+thousand deep ends in a RecursionError traceback; YAML aliases let a few lines expand into
+billions of nodes ("billion laughs"). No ehrcheck input needs either, so both are refused with a
+clear reason before the real parsing starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ehrcheck.errors import UserInputError
+
+MAX_DEPTH = 64  # deepest legitimate ehrcheck input (evidence, a FHIR document) is far shallower
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when JSON-like `value` nests more than `limit` containers deep (iterative: a value
+    too deep for recursion is exactly what it must survive)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def yaml_refusal(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:
+    """(line, why) when `text` is refused (an alias, or nesting deeper than `limit`); None if it
+    is acceptable or not valid YAML at all (the caller's parser reports syntax errors)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                return event.start_mark.line + 1, (
+                    f"uses the YAML alias *{event.anchor}; write the value out in full (ehrcheck does not accept aliases)"
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > limit:
+                    return event.start_mark.line + 1, f"nests more than {limit} levels deep"
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def refuse_hazardous_yaml(text: str, where: str) -> None:
+    """Raise UserInputError `where:line: why` for YAML that `yaml_refusal` refuses."""
+
+    refusal = yaml_refusal(text)
+    if refusal:
+        raise UserInputError(f"{where}:{refusal[0]}: {refusal[1]}")
+
+
+def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[str, Any]:
+    """Read a YAML file the user handed us: (text, parsed value), or one UserInputError naming
+    the file (and line:column for syntax errors). `quote_problem=False` for files that may hold
+    secrets, where PyYAML's problem text could echo the offending line."""
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"{flag} {path}: cannot read: no such file") from None
+    except OSError as exc:
+        raise UserInputError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{flag} {path}: is not UTF-8 text") from None
+    refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
+    try:
+        return text, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if not quote_problem:
+            raise UserInputError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+
+
+def read_user_json(path: Path, where: str, kind: str) -> Any:
+    """Read a JSON file the user handed us, or raise one UserInputError that starts with `where`
+    (the path, or `--flag path`) and says why the file is not `kind` ("an evidence file ...").
+    Nesting is bounded both ways: past Python's parser (RecursionError) and past MAX_DEPTH,
+    beyond which the code reading the value would recurse too deep."""
+    import json
+
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{where}: not UTF-8 text, so not {kind}") from None
+    too_deep_message = f"{where}: nests more than {MAX_DEPTH} levels deep, so not {kind}"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise UserInputError(too_deep_message) from None
+    if too_deep(data):
+        raise UserInputError(too_deep_message)
+    return data

@@ -1,0 +1,70 @@
+"""Reading and writing ehrcheck's files: evidence, claims, reports.
+
+Writes are atomic (temp file + rename) so an interrupted run never leaves half a report, and every
+read error becomes a `UserInputError` that names the file and, where known, the line or field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ehrcheck.errors import UserInputError
+from ehrcheck.files.limits import read_user_json, refuse_hazardous_yaml
+from ehrcheck.models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def evidence_text(evidence: Evidence) -> str:
+    return json.dumps(evidence.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def load_evidence(path: Path) -> Evidence:
+    data = read_user_json(path, str(path), "an evidence file `ehrcheck probe` wrote")
+    if not isinstance(data, dict) or data.get("schema") != EVIDENCE_SCHEMA:
+        raise UserInputError(f"{path}: not an ehrcheck evidence file (expected \"schema\": \"{EVIDENCE_SCHEMA}\")")
+    version = data.get("schema_version")
+    if version != EVIDENCE_SCHEMA_VERSION:
+        raise UserInputError(
+            f"{path}: evidence schema_version {version!r} is not supported by this ehrcheck "
+            f"(it reads version {EVIDENCE_SCHEMA_VERSION}); re-run `ehrcheck probe` to gather new evidence"
+        )
+    try:
+        return Evidence.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+        raise UserInputError(f"{path}: field '{where}': {first.get('msg')}{more}") from None
+
+
+def load_claims(path: Path, today: dt.date | None = None) -> dict[str, Any]:
+    """Read and validate a vendor claims file (ehrcheck/claims/schema.py) and return the answered
+    fields as JSON, as the evidence keeps them. Every problem is reported with its file:line."""
+    from ehrcheck.claims.load import ClaimsError, load_claims_file
+
+    try:
+        # Claims come back from vendors: refuse YAML aliases and deep nesting (input_limits) first.
+        refuse_hazardous_yaml(path.read_text(encoding="utf-8", errors="replace"), str(path))
+        return load_claims_file(path, today or dt.date.today()).to_evidence()
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read claims file: {exc.strerror or exc}") from None
+    except ClaimsError as exc:
+        raise UserInputError(str(exc)) from None

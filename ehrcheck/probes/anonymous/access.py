@@ -1,0 +1,97 @@
+"""Unauthenticated requests that must be refused: patient search and bulk export kick-off.
+
+A 200 with patient data is a critical HIPAA finding. We keep only counts, resource types, the
+names of the elements present and keyed hashes of the ids, never the data itself (unless the user
+asked for it with --include-phi). A bulk job accidentally started by our kick-off is cancelled
+at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ehrcheck.http.client import FetchError, Recorder, Response
+from ehrcheck.probes.base import ProbeContext, http_summary, parse_json
+
+
+PHI_SAMPLE = 5  # with --include-phi, at most this many resources are kept verbatim
+
+
+def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
+    """Reduce a response body to non-identifying facts."""
+    doc, problem = parse_json(resp)
+    if problem or not isinstance(doc, dict):
+        return {"body_resource_type": None}
+    rtype = doc.get("resourceType") if isinstance(doc.get("resourceType"), str) else None
+    facts: dict[str, Any] = {"body_resource_type": rtype}
+    if rtype == "Bundle":
+        entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
+        resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        patients = [r for r in resources if r.get("resourceType") == "Patient"]
+        facts["entry_count"] = len([e for e in entries if isinstance(e, dict)])
+        facts["entry_types"] = sorted({str(r.get("resourceType")) for r in resources})
+        facts["patient_entries"] = len(patients)
+        if isinstance(doc.get("total"), int):
+            facts["total"] = doc["total"]
+        if patients:
+            # Which kinds of data leaked (name? birthDate? address?) without the data itself.
+            facts["patient_elements_present"] = sorted({str(k) for p in patients for k in p if k not in ("resourceType", "id", "meta")})
+            ids = [str(p["id"]) for p in patients if isinstance(p.get("id"), str | int)]
+            facts["patient_id_hashes"] = sorted({ctx.hash_id("Patient", i) for i in ids})
+            if ctx.include_phi:
+                facts["phi"] = {"patient_ids": sorted(set(ids)), "resources": patients[:PHI_SAMPLE]}
+    elif rtype == "OperationOutcome":
+        issues = doc.get("issue") if isinstance(doc.get("issue"), list) else []
+        facts["issue_codes"] = sorted({str(i.get("code")) for i in issues if isinstance(i, dict)})
+    return facts
+
+
+async def probe_access(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    accept = {"Accept": "application/fhir+json"}
+    try:
+        resp = await ctx.fetcher.get(ctx.url("Patient?_count=1"), recorder, headers=accept)
+        search = http_summary(resp)
+        search["www_authenticate"] = "www-authenticate" in resp.headers
+        search.update(_body_facts(resp, ctx))
+        search["returned_patient_data"] = resp.status == 200 and search.get("patient_entries", 0) > 0
+        out["patient_search"] = search
+    except FetchError as exc:
+        out["patient_search"] = {"error": str(exc)}
+
+    try:
+        headers = {**accept, "Prefer": "respond-async"}
+        resp = await ctx.fetcher.get(ctx.url("Patient/$export"), recorder, headers=headers)
+        export = http_summary(resp)
+        export["www_authenticate"] = "www-authenticate" in resp.headers
+        export["content_location"] = "content-location" in resp.headers
+        export.update(_body_facts(resp, ctx))
+        export["started_without_auth"] = resp.status == 202
+        if resp.status == 202 and "content-location" in resp.headers:
+            # We must not leave a bulk job running on the vendor's server, but neither may a
+            # hostile server point our DELETE at some other host (an internal service of the
+            # practice's network, say): only a status URL on the audited origin is cancelled.
+            kickoff = httpx.URL(ctx.url("Patient/$export"))
+            try:
+                status_url = kickoff.join(resp.headers["content-location"])
+            except httpx.InvalidURL:
+                status_url = httpx.URL("invalid:")
+            if (status_url.scheme, status_url.host, status_url.port) != (kickoff.scheme, kickoff.host, kickoff.port):
+                export["cancel_status"] = None
+                export["cancel_error"] = "not cancelled: the job's status URL is on another origin"
+            else:
+                try:
+                    cancel = await ctx.fetcher.request("DELETE", str(status_url), recorder, follow_redirects=False)
+                    export["cancel_status"] = cancel.status
+                except FetchError as exc:
+                    export["cancel_status"] = None
+                    export["cancel_error"] = str(exc)
+        out["bulk_export"] = export
+    except FetchError as exc:
+        out["bulk_export"] = {"error": str(exc)}
+
+    if all("error" in v for v in out.values()):
+        raise FetchError("unreachable", out["patient_search"]["error"])
+    return out

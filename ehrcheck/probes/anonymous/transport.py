@@ -1,0 +1,257 @@
+"""Transport security: TLS version, legacy protocol acceptance, certificate health, HSTS, http->https.
+
+The handshakes use the standard library's ssl module in a worker thread: httpx does not expose the
+negotiated protocol or let us pin one protocol version per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import re
+import select
+import socket
+import ssl
+import time
+import warnings
+from typing import Any
+from urllib.parse import urlsplit
+
+from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.probes.base import ProbeContext, ProbeError
+
+LEGACY = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
+# Errors raised by our own OpenSSL when it cannot even offer a legacy version.
+LOCAL_REFUSALS = ("NO_PROTOCOLS_AVAILABLE", "no protocols available", "UNSUPPORTED_PROTOCOL_VERSION")
+
+
+class Unreachable(Exception):
+    """The TCP connection itself failed (DNS, refused, timeout): there was no TLS to observe."""
+
+
+def _handshake(host: str, port: int, ctx: ssl.SSLContext, sni: str | None, timeout: float):
+    """One TLS handshake that takes at most `timeout` seconds in all.
+
+    The socket's own timeout only bounds each read, so a server dripping its handshake a byte at a
+    time could hold this (uncancellable) worker thread for hours; hence non-blocking I/O against
+    one deadline."""
+    deadline = time.monotonic() + timeout
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise Unreachable(f"host name could not be resolved: {exc.strerror or exc}") from None
+    except ConnectionRefusedError:
+        raise Unreachable("connection refused") from None
+    except OSError as exc:
+        raise Unreachable(f"could not connect: {exc.strerror or exc.__class__.__name__}") from None
+    with raw:
+        raw.setblocking(False)
+        with ctx.wrap_socket(raw, server_hostname=sni, do_handshake_on_connect=False) as tls:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the TLS handshake took longer than {timeout:g} s")
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    select.select([tls], [], [], remaining)
+                except ssl.SSLWantWriteError:
+                    select.select([], [tls], [], remaining)
+            return tls.version(), tls.cipher(), tls.getpeercert(binary_form=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (ssl.SSLEOFError, ConnectionError)):
+        return "the server closed the connection during the handshake"
+    text = str(exc) or exc.__class__.__name__
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)[:200]
+
+
+def _cert_facts(der: bytes | None, host: str, now: dt.datetime) -> dict[str, Any]:
+    if not der:
+        return {}
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    cert = x509.load_der_x509_certificate(der)
+
+    def name(n: x509.Name) -> str:
+        cn = n.get_attributes_for_oid(NameOID.COMMON_NAME)
+        org = n.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        parts = [str(a.value) for a in (org or [])] + [str(a.value) for a in (cn or [])]
+        return ", ".join(parts) or n.rfc4514_string()
+
+    try:
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        dns_names = san.get_values_for_type(x509.DNSName)
+        ip_names = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        dns_names, ip_names = [], []
+    not_after = cert.not_valid_after_utc
+    return {
+        "subject": name(cert.subject),
+        "issuer": name(cert.issuer),
+        "self_signed": cert.issuer == cert.subject,
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": not_after.isoformat(),
+        "days_left": (not_after - now).days,
+        "san_dns": sorted(dns_names),
+        "san_ip": sorted(ip_names),
+        "hostname_match": _hostname_matches(host, dns_names, ip_names),
+        "key_type": cert.public_key().__class__.__name__.replace("_", "").replace("PublicKey", ""),
+    }
+
+
+def _hostname_matches(host: str, dns_names: list[str], ip_names: list[str]) -> bool:
+    try:
+        return str(ipaddress.ip_address(host)) in ip_names
+    except ValueError:
+        pass
+    host = host.lower().rstrip(".")
+    for pattern in dns_names:
+        pattern = pattern.lower().rstrip(".")
+        if pattern == host:
+            return True
+        if pattern.startswith("*.") and "." in host and host.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float) -> dict[str, Any]:
+    """Blocking: one verified handshake, a fallback unverified one, then the legacy versions.
+
+    A server that only speaks TLS 1.0/1.1 fails the modern handshake; its certificate and version
+    are then read through the newest legacy version it accepts, so that it is reported as what
+    it is (a legacy-only server) rather than as a server we could not survey."""
+    now = dt.datetime.now(dt.timezone.utc)
+    sni = None if _is_ip(host) else host
+    facts: dict[str, Any] = {}
+    version = cipher = der = None
+    try:
+        version, cipher, der = _handshake(host, port, verify_ctx, host, timeout)
+        facts.update(verified=True, verify_error=None)
+    except ssl.SSLCertVerificationError as exc:
+        facts.update(verified=False, verify_error=exc.verify_message or str(exc))
+        relaxed = ssl.create_default_context()
+        relaxed.check_hostname = False
+        relaxed.verify_mode = ssl.CERT_NONE
+        version, cipher, der = _handshake(host, port, relaxed, sni, timeout)
+    except (ssl.SSLError, OSError) as exc:  # Unreachable is not an OSError: it propagates
+        facts.update(verified=None, verify_error=None, modern_error=_reason(exc))
+    legacy: dict[str, str] = {}
+    for label, version_enum in LEGACY.items():
+        legacy[label] = _try_legacy(host, port, sni, version_enum, timeout)
+    facts["legacy"] = legacy
+    if version is None:
+        accepted = [label for label in LEGACY if legacy[label] == "accepted"]
+        if not accepted:
+            return {"error": f"no TLS handshake succeeded: {facts['modern_error']}", "legacy": legacy}
+        ctx = _legacy_context(LEGACY[accepted[-1]])
+        assert ctx is not None  # it was just accepted with this very context
+        version, cipher, der = _handshake(host, port, ctx, sni, timeout)
+    facts["negotiated_version"] = version
+    facts["cipher"] = cipher[0] if cipher else None
+    facts["cipher_bits"] = cipher[2] if cipher else None
+    try:
+        facts["certificate"] = _cert_facts(der, host, now)
+    except ValueError as exc:  # a certificate our parser rejects is itself a fact
+        facts["certificate"] = {"parse_error": str(exc)[:200]}
+    return facts
+
+
+def _legacy_context(version: ssl.TLSVersion) -> ssl.SSLContext | None:
+    """An unverified context pinned to one legacy version, or None if our OpenSSL cannot offer it."""
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with warnings.catch_warnings():  # pinning a deprecated version is the point of this test
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = version
+            ctx.maximum_version = version
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        return None
+    return ctx
+
+
+def _try_legacy(host: str, port: int, sni: str | None, version: ssl.TLSVersion, timeout: float) -> str:
+    """'accepted', 'rejected' or 'untestable' (our own OpenSSL cannot offer that version)."""
+    ctx = _legacy_context(version)
+    if ctx is None:
+        return "untestable"
+    try:
+        _handshake(host, port, ctx, sni, timeout)
+        return "accepted"
+    except ssl.SSLError as exc:
+        if any(marker in str(exc) for marker in LOCAL_REFUSALS) and "alert" not in str(exc).lower():
+            return "untestable"
+        return "rejected"
+    except (ConnectionError, OSError, Unreachable):
+        return "rejected"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+async def probe_transport(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
+    parts = urlsplit(ctx.base_url)
+    host = parts.hostname or ""
+    facts: dict[str, Any] = {"scheme": parts.scheme, "host": host}
+    if parts.scheme != "https":
+        facts["tls"] = None
+        return facts
+    port = parts.port or 443
+    verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
+    try:
+        facts["tls"] = await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout)
+    except Unreachable as exc:
+        raise ProbeError(f"{host}:{port}: {exc}") from None
+    except (OSError, ssl.SSLError) as exc:
+        facts["tls"] = {"error": f"TLS handshake failed: {_reason(exc)}"}
+
+    capability = await ctx.result("capability")
+    hsts = None
+    for ex in capability.exchanges:
+        if ex.url.startswith("https://") and ex.status is not None:
+            hsts = ex.response_headers.get("strict-transport-security")
+            break
+    facts["hsts"] = {"header": hsts, "max_age": _hsts_max_age(hsts)} if hsts else {"header": None}
+
+    if parts.port in (None, 443):
+        http_url = f"http://{parts.netloc}{parts.path}/metadata"
+        try:
+            resp = await ctx.fetcher.get(http_url, recorder, follow_redirects=False)
+            location = resp.headers.get("location", "")
+            facts["http_redirect"] = {
+                "status": resp.status,
+                "redirects_to_https": resp.status in (301, 302, 307, 308) and location.startswith("https://"),
+                "serves_content": resp.status == 200,
+            }
+        except FetchError as exc:
+            if exc.kind in ("connection_refused", "timeout", "connect"):
+                # Refused or silently dropped: either way nothing is served in clear text.
+                facts["http_redirect"] = {"status": None, "error": str(exc), "http_closed": True}
+            else:  # something answered on port 80, but not in HTTP: that proves nothing either way
+                facts["http_redirect"] = {"status": None, "error": str(exc), "untested": f"http:// gave no usable answer: {exc}"}
+    else:
+        facts["http_redirect"] = {"status": None, "untested": "non-standard port"}
+    return facts
+
+
+def _hsts_max_age(header: str | None) -> int | None:
+    for part in (header or "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "max-age":
+            try:
+                return int(value.strip().strip('"'))
+            except ValueError:
+                return None
+    return None

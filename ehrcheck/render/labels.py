@@ -1,0 +1,57 @@
+"""The words and symbols every output uses for statuses, and the small formatting helpers they
+share: one home, so a terminal summary, a report and a JUnit file never name a status differently."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ehrcheck.models import SEVERITY_ORDER, Finding
+
+STATUS_LABEL = {
+    "pass": "Pass",
+    "fail": "Fail",
+    "warn": "Warning",
+    "not_observed": "Not observed",
+    "unverified": "Claimed, unverified",
+    "not_applicable": "Not applicable",
+}
+STATUS_ICON = {
+    "pass": "✔",
+    "fail": "✖",
+    "warn": "▲",
+    "not_observed": "?",
+    "unverified": "~",
+    "not_applicable": "–",
+}
+STATUS_ORDER = {"fail": 0, "warn": 1, "unverified": 2, "not_observed": 3, "pass": 4, "not_applicable": 5}
+
+
+def ordered_findings(findings: list[Finding]) -> list[Finding]:
+    """Worst first: status, then severity, then id — stable for diffs."""
+    return sorted(
+        findings,
+        key=lambda f: (STATUS_ORDER[f.status.value], SEVERITY_ORDER[f.severity], f.rule_id),
+    )
+
+
+def observed_text(value: Any, limit: int = 300) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def score_text(score: float | None, low: float, high: float) -> str:
+    if score is None:
+        return f"not scored (range {low:.0f}–{high:.0f})"
+    if round(low) == round(high):
+        return f"{score:.0f}"
+    return f"{score:.0f} (range {low:.0f}–{high:.0f})"
+
+
+MATRIX_LABEL = {"observed": "Observed", "claimed": "Claimed", "contradicted": "Contradicted", "missing": "Missing", "unknown": "Not judged"}
+MATRIX_BADGE = {"observed": "pass", "claimed": "unverified", "contradicted": "fail", "missing": "warn", "unknown": "not_observed"}
+CLAIM_LABEL = {"contradicted": "Contradicted", "falls_short": "Falls short", "unverified": "Unverified", "verified": "Verified"}
+CLAIM_BADGE = {"verified": "pass", "contradicted": "fail", "unverified": "unverified", "falls_short": "warn"}
+REASON_LABEL = {"contradicted": "contradicts your claim", "failed": "failed", "warning": "warning", "unverified": "please confirm"}

@@ -1,0 +1,31 @@
+"""The jinja2 environment the HTML and Markdown templates share (reports, comparisons, scan index)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, observed_text, ordered_findings, score_text
+from ehrcheck.resources import data_dir
+
+
+@lru_cache(maxsize=1)
+def environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        # Escape HTML only: Markdown is plain text, and &#34; there would be visible noise.
+        autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
+    env.globals.update(
+        STATUS_LABEL=STATUS_LABEL,
+        STATUS_ICON=STATUS_ICON,
+        observed_text=observed_text,
+        score_text=score_text,
+        ordered_findings=ordered_findings,
+    )
+    return env

@@ -1,0 +1,323 @@
+"""Checks over the CapabilityStatement: FHIR version, resources, US Core, searches, operations.
+
+See `ehrcheck.rules.checks` for the contract every check follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from ehrcheck.rules.checks.common import (
+    NO_CAPABILITY,
+    US_CORE,
+    US_CORE_PROFILE,
+    USCDI_PROFILES_FILE,
+    Outcome,
+    _cap,
+    _date,
+    _expired,
+    _get,
+    _listing,
+    _strings,
+    _strip_version,
+    _version_tuple,
+    check,
+)
+
+
+@check
+def fhir_r4(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The endpoint speaks FHIR R4 (4.0.1), the version 45 CFR 170.215(a)(1) adopts."""
+    cap = view["capability"]
+    if not cap.get("found"):
+        return Outcome("fail", None, "No CapabilityStatement was returned.")
+    version = cap.get("fhir_version")
+    release = cap.get("fhir_release")
+    if version == "4.0.1":
+        return Outcome("pass", version)
+    return Outcome("fail", version, f"The server declares FHIR {version} ({release}).")
+
+
+@lru_cache(maxsize=1)
+def uscdi_profiles() -> tuple[dict[str, Any], ...]:
+    """The US Core 6.1.0 profiles the ONC (g)(10) test kit requires, loaded lazily from package data."""
+    text = resources.files("ehrcheck.rules").joinpath("data", USCDI_PROFILES_FILE).read_text(encoding="utf-8")
+    return tuple(json.loads(text)["profiles"])
+
+
+def uscdi_resources() -> list[str]:
+    return sorted({p["resource"] for p in uscdi_profiles() if p.get("required", True)})
+
+
+@check
+def resources_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Every resource type that carries USCDI data is declared with a read interaction.
+
+    (g)(10) expects an API that serves all USCDI data classes; a type missing from the
+    CapabilityStatement cannot be discovered by an app. The default list is the resource types of
+    the US Core 6.1.0 profiles the (g)(10) test kit requires; `args.resources` overrides it.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    wanted = list(args.get("resources") or uscdi_resources())
+    interaction = args.get("interaction", "read")
+    declared = cap.get("resources") or {}
+    missing = [r for r in wanted if r not in declared]
+    no_read = [r for r in wanted if r in declared and interaction not in _strings(declared[r].get("interactions"))]
+    observed = {"missing": missing, f"without_{interaction}": no_read}
+    if not missing and not no_read:
+        return Outcome("pass", observed, f"All {len(wanted)} resource types are declared.")
+    parts = []
+    if missing:
+        parts.append(f"missing: {_listing(missing)}")
+    if no_read:
+        parts.append(f"declared without '{interaction}': {_listing(no_read)}")
+    return Outcome("fail", observed, "; ".join(parts) + ".")
+
+
+@check
+def clinical_data_exposed(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The API exposes patient chart data at all: Patient, or at least `args.minimum` (default 3)
+    USCDI resource types, readable or searchable.
+
+    This is the verdict's "does it share the chart?" gate. It is deliberately looser than INT-006
+    and INT-007, which judge completeness: an API serving conditions and allergies but declaring no
+    Patient shares data badly, not never.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    minimum = int(args.get("minimum", 3))
+    declared = cap.get("resources") or {}
+    usable = sorted(
+        r
+        for r in uscdi_resources()
+        if r in declared and {"read", "search-type"} & set(_strings(declared[r].get("interactions")))
+    )
+    if "Patient" in usable or len(usable) >= minimum:
+        return Outcome("pass", usable, f"Chart data types offered: {_listing(usable)}.")
+    return Outcome("fail", usable, f"Only {len(usable)} USCDI data type(s) can be read: {_listing(usable) or 'none'}.")
+
+
+@check
+def uscdi_profiles_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Every US Core profile that (g)(10) certification requires is listed in supportedProfile.
+
+    The ONC (g)(10) test kit fails a server that does not state support for every USCDI profile
+    (42 for US Core 6.1.0). Profile canonicals are compared without their `|version` suffix.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    have = {_strip_version(p) for p in _strings(cap.get("supported_profiles"))}
+    required = [p for p in uscdi_profiles() if p.get("required", True)]
+    missing = [p["url"].rsplit("/", 1)[-1] for p in required if p["url"] not in have]
+    observed = {"required": len(required), "declared": len(required) - len(missing), "missing": missing}
+    if not missing:
+        return Outcome("pass", observed, f"All {len(required)} USCDI profiles are declared.")
+    return Outcome("fail", observed, f"{len(missing)} of {len(required)} missing: {_listing(missing)}.")
+
+
+# Profiles that first appeared in US Core 6.0.0 / 7.0.0: their presence dates a server's US Core.
+US_CORE_6_MARKERS = (
+    "us-core-observation-clinical-result",
+    "us-core-coverage",
+    "us-core-medicationdispense",
+    "us-core-specimen",
+    "us-core-observation-screening-assessment",
+)
+US_CORE_7_MARKERS = (
+    "us-core-average-blood-pressure",
+    "us-core-care-experience-preference",
+    "us-core-treatment-intervention-preference",
+)
+
+
+def us_core_versions(cap: dict[str, Any]) -> tuple[list[str], str | None]:
+    """(explicit versions, inferred era) of the US Core a CapabilityStatement declares.
+
+    Explicit versions come from `|x.y.z` suffixes on US Core canonicals in instantiates,
+    implementationGuide or supportedProfile. Without one, the era is inferred from profiles that only
+    exist from a given release on: "7.0.0+", "6.0.0+", or "pre-6.0.0" (3.1.1 to 5.0.1);
+    "unversioned" when US Core is only named (instantiates without a version, no profiles).
+    """
+    urls = (
+        _strings(cap.get("instantiates"))
+        + _strings(cap.get("implementation_guides"))
+        + _strings(cap.get("supported_profiles"))
+    )
+    explicit = sorted({u.split("|", 1)[1] for u in urls if u.startswith(US_CORE) and "|" in u})
+    names = {_strip_version(u)[len(US_CORE_PROFILE) :] for u in urls if u.startswith(US_CORE_PROFILE)}
+    if not names and not explicit:
+        return [], "unversioned" if any(u.startswith(US_CORE) for u in urls) else None
+    if any(m in names for m in US_CORE_7_MARKERS):
+        return explicit, "7.0.0+"
+    if any(m in names for m in US_CORE_6_MARKERS):
+        return explicit, "6.0.0+"
+    return explicit, "pre-6.0.0" if names else None
+
+
+@check
+def us_core_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The server declares a US Core version that (g)(10) accepts on the as-of date.
+
+    45 CFR 170.215(b)(1)(ii) adopts US Core 6.1.0 (7.0.0 is an approved SVAP version); US Core
+    3.1.1 (170.215(b)(1)(i)) expired on 2026-01-01. `args.minimum` is the oldest current version,
+    `args.expires` maps older versions to the date they stopped counting.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    minimum = _version_tuple(str(args.get("minimum", "6.1.0")))
+    expires: dict[str, Any] = args.get("expires") or {}
+    explicit, era = us_core_versions(cap)
+    observed = {"versions": explicit, "inferred": era}
+    if explicit:
+        current = [v for v in explicit if _version_tuple(v) >= minimum]
+        if current:
+            return Outcome("pass", observed, f"Declares US Core {', '.join(current)}.")
+        legacy = [v for v in explicit if _until(expires, v) is not None]
+        still = [v for v in legacy if _expired(expires, v, as_of) is None]
+        if still:
+            return Outcome(
+                "pass", observed, f"Declares US Core {still[0]}, accepted until {_until(expires, still[0])}."
+            )
+        if legacy:
+            return Outcome(
+                "fail",
+                observed,
+                f"Declares only US Core {', '.join(legacy)}, which expired for certification on "
+                f"{_until(expires, legacy[0])}.",
+            )
+        return Outcome("fail", observed, f"Declares US Core {', '.join(explicit)}, older than the required versions.")
+    if era is None:
+        return Outcome("fail", observed, "No US Core profile or US Core version is declared.")
+    if era == "unversioned":
+        return Outcome("fail", observed, "US Core is named without a version and no US Core profile is listed.")
+    if era in ("7.0.0+", "6.0.0+"):
+        return Outcome("pass", observed, f"Declares US Core profiles introduced in US Core {era[:-1]} or later.")
+    ends = [d for d in (_date(u) for u in expires.values()) if d is not None]
+    if ends and as_of < max(ends):
+        return Outcome("pass", observed, f"Declares pre-6.0 US Core profiles (3.1.1-era), accepted until {max(ends)}.")
+    when = f" on {max(ends)}" if ends else ""
+    return Outcome(
+        "fail",
+        observed,
+        f"Declares only pre-6.0 US Core profiles (likely 3.1.1), which expired for certification{when}.",
+    )
+
+
+def _until(expires: dict[str, Any], version: str) -> dt.date | None:
+    """The expiry date `expires` gives for a version (matched on major.minor), if listed."""
+    for listed, until in expires.items():
+        if _version_tuple(version)[:2] == _version_tuple(str(listed))[:2]:
+            return _date(until)
+    return None
+
+
+@check
+def instantiates(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """`instantiates` names a canonical CapabilityStatement (a `|version` suffix is accepted).
+
+    Testers (Inferno) accept any version suffix; a version listed in `args.expires` no longer counts
+    once `as_of` reaches its date.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    canonical = str(args["canonical"])
+    have = _strings(cap.get("instantiates"))
+    matches = [u for u in have if _strip_version(u) == canonical]
+    if not matches:
+        return Outcome("fail", have, f"instantiates does not list {canonical}.")
+    expires: dict[str, Any] = args.get("expires") or {}
+    live = [u for u in matches if "|" not in u or _expired(expires, u.split("|", 1)[1], as_of) is None]
+    if live:
+        return Outcome("pass", matches)
+    return Outcome("fail", matches, f"Only an expired version is instantiated: {', '.join(matches)}.")
+
+
+@check
+def search_params_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A resource declares the search-type interaction and the listed search parameters.
+
+    US Core makes these searches SHALL; apps (and other practices' systems) rely on them to find a
+    patient's record.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    resource = str(args["resource"])
+    res = (cap.get("resources") or {}).get(resource)
+    if res is None:
+        return Outcome("fail", None, f"{resource} is not declared at all.")
+    params = _strings(res.get("search_params"))
+    missing = [p for p in _strings(args.get("params")) if p not in params]
+    if "search-type" not in _strings(res.get("interactions")):
+        missing.insert(0, "search-type interaction")
+    if missing:
+        return Outcome("fail", params, f"{resource} is missing: {', '.join(missing)}.")
+    return Outcome("pass", params)
+
+
+@check
+def patient_search_on_clinical_resources(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Each clinical resource the server declares can be searched by patient.
+
+    US Core makes `patient` (alone or combined) a SHALL search on every patient-compartment
+    profile; without it an app cannot pull one patient's allergies, problems or medications.
+    Resources the server does not declare are judged by the 'resources declared' rule instead.
+    Only the `patient` search parameter is required: US Core 6.1.0 itself marks the search-type
+    interaction MAY on ServiceRequest and Specimen while making their `patient` search SHALL.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    declared = cap.get("resources") or {}
+    wanted = [r for r in _strings(args.get("resources")) if r in declared]
+    if not wanted:
+        return Outcome("fail", [], "None of the clinical resource types is declared.")
+    lacking = [
+        r
+        for r in wanted
+        if "patient" not in _strings(declared[r].get("search_params"))
+    ]
+    if lacking:
+        return Outcome("fail", lacking, f"not searchable by patient: {_listing(lacking)}.")
+    return Outcome("pass", wanted, f"{len(wanted)} clinical resource types are searchable by patient.")
+
+
+def _op_names(values: Any) -> set[str]:
+    return {v.lstrip("$").lower() for v in _strings(values)}
+
+
+@check
+def bulk_export_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The Bulk Data `$export` operation is declared at the given level (group, patient, system).
+
+    Bulk Data 1.0.1 declares the operation as `export` on Group (group level), on Patient
+    (patient level) or on rest.operation (system level). Some servers instead name the
+    OperationDefinitions (`group-export`, `patient-export`) at system level; those count too.
+    `args.levels` lists the levels that must all be present.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    res = cap.get("resources") or {}
+    system = _op_names(cap.get("system_operations"))
+    found = {
+        "group": "export" in _op_names(_get(res, "Group", "operations")) or "group-export" in system,
+        "patient": "export" in _op_names(_get(res, "Patient", "operations")) or "patient-export" in system,
+        "system": "export" in system,
+    }
+    levels = _strings(args.get("levels")) or ["group"]
+    missing = [lvl for lvl in levels if not found.get(lvl)]
+    observed = {lvl: found.get(lvl, False) for lvl in levels}
+    if missing:
+        return Outcome("fail", observed, f"$export is not declared at: {', '.join(missing)} level.")
+    return Outcome("pass", observed)

@@ -1,0 +1,297 @@
+"""Checks that reconcile the vendor's claims file with what was observed.
+
+See `ehrcheck.rules.checks` for the contract every check follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from ehrcheck.rules.checks.access import unauthenticated_patient_search
+from ehrcheck.rules.checks.capability import (
+    bulk_export_declared,
+    us_core_versions,
+    uscdi_profiles_declared,
+)
+from ehrcheck.rules.checks.common import (
+    Outcome,
+    _cap,
+    _date,
+    _dotted,
+    _get,
+    _smart,
+    _smart_capabilities,
+    _strings,
+    _version_tuple,
+    check,
+)
+from ehrcheck.rules.checks.transport import TLS_ORDER, _tls
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    year, month = divmod(day.month - 1 - months, 12)
+    year += day.year
+    month += 1
+    for dd in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, dd)
+        except ValueError:
+            continue
+    return dt.date(year, month, 28)
+
+
+def _as_values(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@check
+def claim(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A vendor attestation that no probe can confirm: at best `unverified`, never pass.
+
+    `args.path` is a dotted path from the view (e.g. `claims.hipaa.baa_offered`); the condition is
+    one of `equals`, `in` (one of a list), `matches` (a case-insensitive regular expression),
+    `gte`, `lte` or `within_months` (a date no older than N months before as-of).
+    Unanswered -> not_observed; answered but short of the requirement -> fail.
+    """
+    path = str(args["path"])
+    what = str(args.get("what") or path.rsplit(".", 1)[-1].replace("_", " "))
+    value = _dotted(view, path)
+    if value is None:
+        return Outcome("not_observed", None, f"The vendor's claims do not answer: {what} ({path}).")
+    met: bool
+    if "equals" in args:
+        met = value == args["equals"]
+    elif "in" in args:
+        met = value in _as_values(args["in"])
+    elif "matches" in args:
+        met = isinstance(value, str) and re.search(str(args["matches"]), value, re.IGNORECASE) is not None
+    elif "gte" in args or "lte" in args:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return Outcome("fail", value, f"The vendor's answer for {what} is not a number: {value!r}.")
+        met = number >= float(args["gte"]) if "gte" in args else number <= float(args["lte"])
+    elif "within_months" in args:
+        day = _date(value)
+        if day is None:
+            return Outcome("fail", value, f"The vendor's answer for {what} is not a date: {value!r}.")
+        met = _months_before(as_of, int(args["within_months"])) <= day <= as_of
+    else:
+        met = bool(value)
+    shown = value.isoformat() if isinstance(value, dt.date) else value
+    if isinstance(shown, bool):
+        shown = "yes" if shown else "no"
+    elif isinstance(shown, float) and shown.is_integer():
+        shown = int(shown)
+    if met:
+        return Outcome(
+            "unverified",
+            shown,
+            f"The vendor states {what}: {shown}. ehrcheck cannot confirm this remotely; ask for the evidence.",
+        )
+    return Outcome("fail", shown, f"The vendor's own answer for {what} is {shown}.")
+
+
+# --- CHPL (ONC Certified Health IT Product List) ---------------------------------------------
+
+
+def _claimed(view: dict[str, Any], args: dict[str, Any], default: str) -> Any:
+    return _dotted(view, str(args.get("path", default)))
+
+
+def _same_version(claimed: str, seen: str, parts: int = 2) -> bool:
+    return _version_tuple(claimed)[:parts] == _version_tuple(seen)[:parts]
+
+
+NOT_SUPPORTED = "The vendor states it is not supported, so there is nothing to verify."
+
+
+@check
+def claimed_fhir_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The FHIR version the vendor claims is the one its CapabilityStatement declares."""
+    claimed = _claimed(view, args, "claims.standards.fhir_version")
+    if claimed is False:
+        return Outcome("not_applicable", None, NOT_SUPPORTED)
+    cap = _cap(view)
+    if cap is None:
+        return Outcome("fail", None, "No CapabilityStatement was returned.")
+    seen = str(cap.get("fhir_version"))
+    if _same_version(str(claimed), seen, 3):
+        return Outcome("pass", seen, f"Claimed FHIR {claimed}; the server declares {seen}.")
+    return Outcome("fail", seen, f"The server declares FHIR {seen} ({cap.get('fhir_release')}); the claim is {claimed}.")
+
+
+US_CORE_ERA_FLOOR = {"7.0.0+": (7, 0), "6.0.0+": (6, 0), "pre-6.0.0": (3, 1)}
+
+
+@check
+def claimed_us_core(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The US Core version the vendor claims shows in the CapabilityStatement: declared with that
+    `|version`, or (without versions) through profiles that exist only from that release on."""
+    claimed = _claimed(view, args, "claims.standards.us_core")
+    if claimed is False:
+        return Outcome("not_applicable", None, NOT_SUPPORTED)
+    cap = _cap(view)
+    if cap is None:
+        return Outcome("fail", None, "No CapabilityStatement was returned.")
+    explicit, era = us_core_versions(cap)
+    observed = {"versions": explicit, "inferred": era}
+    if explicit:
+        if any(_same_version(str(claimed), v) for v in explicit):
+            return Outcome("pass", observed, f"Claimed US Core {claimed}; the server declares {', '.join(explicit)}.")
+        return Outcome("fail", observed, f"The server declares US Core {', '.join(explicit)}; the claim is {claimed}.")
+    if era is None:
+        return Outcome("fail", observed, "The CapabilityStatement declares no US Core profile.")
+    if era == "unversioned":
+        return Outcome("not_observed", observed, "US Core is named without a version or profiles, so the claimed version cannot be seen.")
+    wanted = _version_tuple(str(claimed))[:2]
+    needed = (7, 0) if wanted >= (7, 0) else (6, 0) if wanted >= (6, 0) else (3, 1)
+    if US_CORE_ERA_FLOOR[era] >= needed:
+        return Outcome("pass", observed, f"Claimed US Core {claimed}; the declared profiles fit (US Core {era}).")
+    return Outcome(
+        "fail", observed, f"The declared profiles only go as far as US Core {era}; the claim is {claimed}."
+    )
+
+
+@check
+def claimed_smart_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """SMART App Launch 2.x shows as `permission-v2` in the SMART configuration; 1.x as a SMART
+    configuration or the CapabilityStatement's oauth-uris extension."""
+    claimed = _claimed(view, args, "claims.standards.smart_app_launch")
+    if claimed is False:
+        return Outcome("not_applicable", None, NOT_SUPPORTED)
+    doc, why = _smart(view)
+    caps = _smart_capabilities(view)
+    if _version_tuple(str(claimed))[:1] >= (2,):
+        if doc is None:
+            return Outcome("fail", None, why)
+        if "permission-v2" in caps:
+            return Outcome("pass", sorted(caps), f"Claimed SMART App Launch {claimed}; permission-v2 is listed.")
+        return Outcome(
+            "fail", sorted(caps), "The SMART configuration does not list permission-v2."
+        )
+    oauth = _get(view, "capability", "security", "oauth_uris")
+    if doc is not None or oauth:
+        return Outcome("pass", sorted(caps), f"Claimed SMART App Launch {claimed}; SMART discovery is published.")
+    return Outcome("fail", None, f"No SMART discovery was published: {why}")
+
+
+@check
+def claimed_bulk_data(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A claimed Bulk Data version needs a declared `$export` (group, patient or system level)."""
+    claimed = _claimed(view, args, "claims.standards.bulk_data")
+    if claimed is False:
+        return Outcome("not_applicable", None, NOT_SUPPORTED)
+    cap = _cap(view)
+    if cap is None:
+        return Outcome("fail", None, "No CapabilityStatement was returned.")
+    levels = bulk_export_declared(view, {"levels": ["group", "patient", "system"]}, as_of).observed or {}
+    found = [lvl for lvl, ok in levels.items() if ok]
+    if found:
+        note = "" if "group" in found else " (not at group level, which (g)(10) certification uses)"
+        return Outcome("pass", levels, f"Claimed Bulk Data {claimed}; $export is declared at {', '.join(found)} level{note}.")
+    return Outcome("fail", levels, "The CapabilityStatement declares no $export operation.")
+
+
+@check
+def claimed_uscdi(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """USCDI v3 is served through the US Core 6.1.0 profiles (g)(10) requires; v4 and later through
+    US Core 7.0.0; v1 and v2 through any US Core profiles."""
+    claimed = _claimed(view, args, "claims.standards.uscdi")
+    if claimed is False:
+        return Outcome("not_applicable", None, NOT_SUPPORTED)
+    cap = _cap(view)
+    if cap is None:
+        return Outcome("fail", None, "No CapabilityStatement was returned.")
+    wanted = _version_tuple(str(claimed).lstrip("vV"))[:1]
+    explicit, era = us_core_versions(cap)
+    if wanted >= (4,):
+        if era == "7.0.0+" or any(_version_tuple(v)[:1] >= (7,) for v in explicit):
+            return Outcome("pass", era, f"Claimed USCDI {claimed}; US Core 7.0.0 profiles are declared.")
+        return Outcome("fail", era, "No US Core 7.0.0 profile (which carries it) is declared.")
+    if wanted >= (3,):
+        profiles = uscdi_profiles_declared(view, {}, as_of)
+        if profiles.status == "pass":
+            return Outcome("pass", profiles.observed, f"Claimed USCDI {claimed}; {profiles.detail}")
+        return Outcome("fail", profiles.observed, f"US Core 6.1.0 profiles are missing: {profiles.detail}")
+    if era in (None, "unversioned"):
+        return Outcome("fail", era, "The CapabilityStatement declares no US Core profile.")
+    return Outcome("pass", era, f"Claimed USCDI {claimed}; US Core profiles are declared.")
+
+
+@check
+def claimed_patient_app_access(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Patients can connect their own apps when SMART advertises the standalone patient launch."""
+    claimed = _claimed(view, args, "claims.portal.third_party_app_access")
+    if claimed is False:
+        return Outcome("not_applicable", None, "The vendor states patients cannot connect their own apps.")
+    doc, why = _smart(view)
+    if doc is None:
+        return Outcome("fail", None, why)
+    have = set(_smart_capabilities(view))
+    required = _strings(args.get("required")) or ["launch-standalone", "context-standalone-patient", "permission-patient"]
+    missing = [c for c in required if c not in have]
+    if missing:
+        return Outcome("fail", sorted(have), f"SMART lacks: {', '.join(missing)}.")
+    return Outcome("pass", sorted(have), f"Advertised: {', '.join(required)}.")
+
+
+@check
+def claimed_tls_minimum(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """No TLS version older than the claimed minimum is accepted, and the API is not plain HTTP."""
+    claimed = str(_claimed(view, args, "claims.hipaa.tls_minimum"))
+    if _get(view, "transport", "scheme") == "http":
+        return Outcome("fail", "http", "The API is served over plain HTTP, without TLS.")
+    tls, problem = _tls(view)
+    if problem:
+        return problem
+    assert tls is not None
+    floor = TLS_ORDER.get(f"TLSv{claimed}", TLS_ORDER["TLSv1.2"])
+    legacy = tls.get("legacy") or {}
+    accepted = [v for v, r in sorted(legacy.items()) if r == "accepted" and TLS_ORDER.get(v, 99) < floor]
+    if accepted:
+        return Outcome("fail", legacy, f"The server accepts {', '.join(accepted)}; the claimed minimum is TLS {claimed}.")
+    negotiated = tls.get("negotiated_version")
+    if negotiated in TLS_ORDER and TLS_ORDER[negotiated] < floor:
+        return Outcome("fail", negotiated, f"The server negotiated {negotiated}; the claimed minimum is TLS {claimed}.")
+    below = [v for v in ("TLSv1.0", "TLSv1.1", "TLSv1.2") if TLS_ORDER[v] < floor]
+    unsettled = [v for v in below if legacy.get(v) != "rejected"]
+    if unsettled:
+        return Outcome(
+            "not_observed", legacy, f"Whether the server refuses {', '.join(unsettled)} was not observed (only TLS 1.0 and 1.1 are tried, where this machine can)."
+        )
+    return Outcome("pass", legacy, f"Negotiated {negotiated}; {', '.join(below) or 'nothing older'} refused.")
+
+
+@check
+def claimed_unique_access(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A vendor that says every user reaches patient data under their own identity cannot serve
+    patient records to an anonymous caller."""
+    search = unauthenticated_patient_search(view, {}, as_of)
+    if search.status == "fail":
+        return Outcome("fail", search.observed, search.detail)
+    if search.status in ("pass", "warn"):
+        return Outcome("pass", search.observed, f"Anonymous requests for patient data are refused: {search.detail}")
+    return search
+
+
+@check
+def claimed_version_current(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The standard version the vendor claims is at least `args.minimum` (the rule's dates say when
+    that minimum is in force). A claim is at best unverified; a claim below the minimum, or `no`,
+    falls short by the vendor's own answer."""
+    path = str(args["path"])
+    what = str(args.get("what") or path.rsplit(".", 1)[-1])
+    claimed = _dotted(view, path)
+    if claimed is None:
+        return Outcome("not_observed", None, f"The vendor's claims do not state the {what} version ({path}).")
+    minimum = str(args["minimum"])
+    if claimed is False:
+        return Outcome("fail", False, f"The vendor states it does not support {what}; certification needs {minimum} or later.")
+    if _version_tuple(str(claimed).lstrip("vV")) >= _version_tuple(minimum.lstrip("vV")):
+        return Outcome(
+            "unverified", claimed, f"The vendor states {what} {claimed}, which meets the {minimum} certification needs on {as_of}."
+        )
+    return Outcome("fail", claimed, f"The vendor states {what} {claimed}, older than the {minimum} certification needs on {as_of}.")

@@ -1,0 +1,272 @@
+"""Checks over the published security metadata: CapabilityStatement security, SMART and OpenID discovery.
+
+See `ehrcheck.rules.checks` for the contract every check follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ehrcheck.rules.checks.common import (
+    NO_CAPABILITY,
+    Outcome,
+    _cap,
+    _get,
+    _smart,
+    _smart_capabilities,
+    _strings,
+    check,
+)
+
+
+@check
+def oauth_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The API says it is protected by OAuth 2.0 (SMART on FHIR), in either discovery place.
+
+    Evidence is the SMART configuration (SMART 2.0) or the CapabilityStatement's rest.security
+    (a SMART-on-FHIR/OAuth service or the oauth-uris extension, the SMART 1.0 way). The SMART probe
+    is read when present; when it is absent and the CapabilityStatement shows nothing, the answer is
+    not_observed rather than fail.
+    """
+    cap = view.get("capability") or {}
+    sec = cap.get("security") or {}
+    services = _strings(sec.get("services"))
+    smart_doc, _ = _smart(view)
+    signals = []
+    if smart_doc is not None:
+        signals.append("SMART configuration")
+    if any("smart-on-fhir" in s.lower() or "oauth" in s.lower() for s in services):
+        signals.append("rest.security service " + ", ".join(services))
+    if sec.get("oauth_uris"):
+        signals.append("oauth-uris extension")
+    if signals:
+        return Outcome("pass", signals, f"Declared by: {'; '.join(signals)}.")
+    if "smart" not in view:
+        return Outcome(
+            "not_observed", None, "The CapabilityStatement declares no OAuth security and the SMART probe did not run."
+        )
+    return Outcome("fail", services, "Neither a SMART configuration nor an OAuth security declaration was found.")
+
+
+@check
+def security_matches_smart(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """rest.security carries the SMART-on-FHIR service code, and any oauth-uris agree with the well-known.
+
+    SMART 2.0 deprecates the CapabilityStatement mechanism but apps written for SMART 1.0 still read
+    it; two discovery documents that disagree send apps to the wrong authorization server.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_CAPABILITY
+    sec = cap.get("security") or {}
+    problems = []
+    if "SMART-on-FHIR" not in _strings(sec.get("services")):
+        problems.append("rest.security.service lacks the SMART-on-FHIR code")
+    oauth = sec.get("oauth_uris") or {}
+    doc, _ = _smart(view)
+    if doc is not None:
+        for ext, field in (("authorize", "authorization_endpoint"), ("token", "token_endpoint")):
+            if oauth.get(ext) and doc.get(field) and oauth[ext].rstrip("/") != str(doc[field]).rstrip("/"):
+                problems.append(f"oauth-uris '{ext}' ({oauth[ext]}) differs from {field} ({doc[field]})")
+    if problems:
+        return Outcome("fail", {"services": sec.get("services"), "oauth_uris": oauth}, "; ".join(problems) + ".")
+    return Outcome("pass", {"services": sec.get("services"), "oauth_uris": oauth})
+
+
+# --- SMART App Launch ------------------------------------------------------------------------
+
+
+@check
+def smart_config_published(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """GET [base]/.well-known/smart-configuration returns a JSON object served as application/json."""
+    smart = view["smart"]
+    if not smart.get("found"):
+        return Outcome("fail", smart.get("http_status"), f"Problem: {smart.get('problem') or 'not found'}.")
+    if not smart.get("json_content_type"):
+        return Outcome(
+            "fail", smart.get("content_type"), f"It is served as '{smart.get('content_type')}', not application/json."
+        )
+    return Outcome("pass", smart.get("http_status"))
+
+
+@check
+def smart_capabilities(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The SMART configuration lists every capability in `args.required`.
+
+    `args.aliases` maps a required name to names that count for it (SMART 2.2's
+    `context-passthrough-banner` for 2.0's `context-banner`). The detail names what is missing.
+    """
+    doc, why = _smart(view)
+    if doc is None:
+        return Outcome("fail", None, why)
+    have = set(_smart_capabilities(view))
+    aliases: dict[str, Any] = args.get("aliases") or {}
+    required = _strings(args.get("required"))
+    missing = [c for c in required if c not in have and not (set(_strings(aliases.get(c))) & have)]
+    if missing:
+        return Outcome("fail", sorted(have), f"missing: {', '.join(missing)}.")
+    return Outcome("pass", sorted(have))
+
+
+@check
+def smart_fields_present(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The SMART configuration carries a non-empty value for every field in `args.fields`."""
+    doc, why = _smart(view)
+    if doc is None:
+        return Outcome("fail", None, why)
+    fields = _strings(args.get("fields"))
+    missing = [f for f in fields if not doc.get(f)]
+    observed = {f: doc.get(f) for f in fields}
+    if missing:
+        return Outcome("fail", observed, f"missing: {', '.join(missing)}.")
+    return Outcome("pass", observed)
+
+
+@check
+def smart_field_includes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A list field of the SMART configuration contains the listed values (all, or `any: true`)."""
+    doc, why = _smart(view)
+    if doc is None:
+        return Outcome("fail", None, why)
+    field = str(args["field"])
+    have = _strings(doc.get(field))
+    wanted = _strings(args.get("values"))
+    if args.get("any"):
+        if set(wanted) & set(have):
+            return Outcome("pass", have)
+        return Outcome("fail", have, f"{field} lists none of: {', '.join(wanted)}.")
+    missing = [v for v in wanted if v not in have]
+    if missing:
+        return Outcome("fail", have, f"{field} is missing: {', '.join(missing)}.")
+    return Outcome("pass", have)
+
+
+@check
+def pkce_s256(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """PKCE: `code_challenge_methods_supported` lists S256 and does not list `plain`.
+
+    SMART 2.0 makes the field REQUIRED with S256 and forbids `plain`, which gives no protection
+    against a stolen authorization code.
+    """
+    doc, why = _smart(view)
+    if doc is None:
+        return Outcome("fail", None, why)
+    methods = _strings(doc.get("code_challenge_methods_supported"))
+    problems = []
+    if "S256" not in methods:
+        problems.append("S256 is not listed" if methods else "code_challenge_methods_supported is missing")
+    if "plain" in methods:
+        problems.append("the insecure 'plain' method is offered")
+    if problems:
+        return Outcome("fail", methods, "; ".join(problems) + ".")
+    return Outcome("pass", methods)
+
+
+@check
+def patient_scopes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """scopes_supported advertises patient-level scopes (`patient/...`), what patient apps request."""
+    doc, why = _smart(view)
+    if doc is None:
+        return Outcome("fail", None, why)
+    scopes = _strings(doc.get("scopes_supported"))
+    if not scopes:
+        return Outcome("fail", None, "scopes_supported is not published.")
+    patient = [s for s in scopes if s.startswith("patient/")]
+    if patient:
+        return Outcome("pass", len(patient), f"{len(patient)} patient/ scopes are advertised.")
+    return Outcome("fail", scopes[:10], "No patient/ scope is advertised.")
+
+
+@check
+def backend_services(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """SMART Backend Services, the authorization Bulk Data 1.0.1 requires, is advertised.
+
+    Needs the client-confidential-asymmetric capability, private_key_jwt in
+    token_endpoint_auth_methods_supported, RS384 or ES384 in
+    token_endpoint_auth_signing_alg_values_supported and the client_credentials grant.
+    """
+    doc, why = _smart(view)
+    if doc is None:
+        return Outcome("fail", None, why)
+    missing = []
+    if "client-confidential-asymmetric" not in _smart_capabilities(view):
+        missing.append("capability client-confidential-asymmetric")
+    if "private_key_jwt" not in _strings(doc.get("token_endpoint_auth_methods_supported")):
+        missing.append("private_key_jwt authentication")
+    if not {"RS384", "ES384"} & set(_strings(doc.get("token_endpoint_auth_signing_alg_values_supported"))):
+        missing.append("RS384/ES384 signing")
+    if "client_credentials" not in _strings(doc.get("grant_types_supported")):
+        missing.append("client_credentials grant")
+    observed = {
+        k: doc.get(k)
+        for k in ("token_endpoint_auth_methods_supported", "token_endpoint_auth_signing_alg_values_supported")
+    }
+    if missing:
+        return Outcome("fail", observed, f"missing: {', '.join(missing)}.")
+    return Outcome("pass", observed)
+
+
+def _openid(view: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome | None]:
+    """The OpenID discovery evidence, or the outcome to report when it is not there.
+
+    The openid probe only runs when the SMART configuration names an issuer, so its absence means
+    "no issuer to follow" (a fail) when the issuer is missing, and "not observed" otherwise.
+    """
+    openid = view.get("openid")
+    if openid is not None:
+        return openid, None
+    doc, _ = _smart(view)
+    issuer = (doc or {}).get("issuer")
+    if not isinstance(issuer, str) or not issuer.startswith(("http://", "https://")):
+        return None, Outcome(
+            "fail", None, "The SMART configuration names no issuer, so OpenID discovery cannot be found."
+        )
+    return None, Outcome(
+        "not_observed", None, "OpenID Connect discovery was not fetched (the openid probe did not complete)."
+    )
+
+
+@check
+def openid_discovery(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """[issuer]/.well-known/openid-configuration is published and its issuer equals SMART's issuer.
+
+    OpenID Connect Discovery 1.0 §4.3: the issuer in the document must be identical to the one
+    used to find it, or ID tokens cannot be validated.
+    """
+    openid, problem = _openid(view)
+    if problem:
+        return problem
+    assert openid is not None
+    if not openid.get("found"):
+        return Outcome("fail", openid.get("http_status"), f"Problem: {openid.get('problem') or 'not found'}.")
+    if not openid.get("issuer_matches"):
+        got = _get(openid, "document", "issuer")
+        return Outcome(
+            "fail",
+            got,
+            f"The document's issuer ({got}) differs from SMART's issuer ({openid.get('issuer_requested')}).",
+        )
+    missing = [f for f in _strings(args.get("fields")) if not _get(openid, "document", f)]
+    if missing:
+        return Outcome("fail", openid.get("fields_present"), f"The discovery document lacks: {', '.join(missing)}.")
+    return Outcome("pass", openid.get("issuer_requested"))
+
+
+@check
+def openid_field_includes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A list field of the OpenID discovery document contains `args.value` (e.g. RS256)."""
+    openid, problem = _openid(view)
+    if problem:
+        return problem
+    assert openid is not None
+    if not openid.get("found"):
+        return Outcome("fail", None, "OpenID Connect discovery document was not found.")
+    field, value = str(args["field"]), str(args["value"])
+    have = _strings(_get(openid, "document", field))
+    if value in have:
+        return Outcome("pass", have)
+    return Outcome("fail", have, f"{field} does not list {value}" + (f" (lists {', '.join(have)})." if have else "."))
+
+
+# --- transport security ----------------------------------------------------------------------

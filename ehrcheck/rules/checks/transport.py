@@ -1,0 +1,157 @@
+"""Checks over transport security: TLS versions and ciphers, the certificate, http->https.
+
+See `ehrcheck.rules.checks` for the contract every check follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ehrcheck.rules.checks.common import Outcome, _date, _get, _listing, _strings, check
+
+TLS_ORDER = {"SSLv2": 0, "SSLv3": 1, "TLSv1": 2, "TLSv1.0": 2, "TLSv1.1": 3, "TLSv1.2": 4, "TLSv1.3": 5}
+
+
+def _tls(view: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome | None]:
+    tls = _get(view, "transport", "tls")
+    if not isinstance(tls, dict):
+        return None, Outcome("not_observed", None, "No TLS handshake was recorded.")
+    if tls.get("error"):
+        return None, Outcome("not_observed", None, f"The TLS survey could not complete: {tls['error']}")
+    return tls, None
+
+
+@check
+def tls_min_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The negotiated TLS version is at least `args.minimum` (TLS 1.2 for (g)(10) and (d)(9))."""
+    tls, problem = _tls(view)
+    if problem:
+        return problem
+    assert tls is not None
+    version = tls.get("negotiated_version")
+    minimum = str(args.get("minimum", "TLSv1.2"))
+    if version not in TLS_ORDER:
+        return Outcome("not_observed", version, f"The negotiated version '{version}' is not recognised.")
+    if TLS_ORDER[version] >= TLS_ORDER[minimum]:
+        return Outcome("pass", version, f"Negotiated {version}.")
+    return Outcome("fail", version, f"Negotiated {version}, older than {minimum}.")
+
+
+@check
+def legacy_tls_rejected(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """A handshake pinned to a legacy version (TLSv1.0 / TLSv1.1) is refused by the server.
+
+    'untestable' means our own TLS library cannot offer that version, so nothing was observed.
+    """
+    tls, problem = _tls(view)
+    if problem:
+        return problem
+    assert tls is not None
+    version = str(args["version"])
+    result = _get(tls, "legacy", version)
+    if result == "rejected":
+        return Outcome("pass", result)
+    if result == "accepted":
+        return Outcome("fail", result, f"The server still accepts {version}.")
+    if result == "untestable":
+        return Outcome(
+            "not_observed", result, f"{version} could not be tested: this machine's TLS library cannot offer it."
+        )
+    return Outcome("not_observed", result, f"No {version} handshake result was recorded.")
+
+
+@check
+def tls_cipher_strength(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The negotiated cipher uses at least `args.min_bits` bits of symmetric key."""
+    tls, problem = _tls(view)
+    if problem:
+        return problem
+    assert tls is not None
+    bits, cipher = tls.get("cipher_bits"), tls.get("cipher")
+    if not isinstance(bits, int):
+        return Outcome("not_observed", cipher, "The cipher strength was not recorded.")
+    if bits >= int(args.get("min_bits", 128)):
+        return Outcome("pass", cipher, f"{cipher} ({bits}-bit).")
+    return Outcome("fail", cipher, f"{cipher} uses only {bits}-bit keys.")
+
+
+@check
+def certificate_trusted(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The certificate chain verifies against the trusted roots (no self-signed or unknown issuer)."""
+    tls, problem = _tls(view)
+    if problem:
+        return problem
+    assert tls is not None
+    if tls.get("verified") is True:
+        return Outcome("pass", _get(tls, "certificate", "issuer"))
+    if tls.get("verified") is False:
+        return Outcome("fail", tls.get("verify_error"), f"Verification failed: {tls.get('verify_error')}.")
+    return Outcome("not_observed", None, "Certificate verification was not recorded.")
+
+
+@check
+def certificate_hostname_match(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The certificate's subject alternative names cover the host name the practice connects to."""
+    tls, problem = _tls(view)
+    if problem:
+        return problem
+    assert tls is not None
+    cert = tls.get("certificate") or {}
+    match = cert.get("hostname_match")
+    names = _strings(cert.get("san_dns")) + _strings(cert.get("san_ip"))
+    if match is True:
+        return Outcome("pass", names)
+    if match is False:
+        host = _get(view, "transport", "host")
+        return Outcome("fail", names, f"The certificate names {_listing(names) or 'no hosts'}, not {host}.")
+    return Outcome("not_observed", None, "No certificate was recorded.")
+
+
+@check
+def certificate_validity(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """The certificate is valid on the as-of date with at least `args.min_days` days left.
+
+    Computed from `not_after` against `as_of` (never the probe's own days_left), so re-scoring old
+    evidence on another day is reproducible. min_days 0 is the 'not expired' rule.
+    """
+    tls, problem = _tls(view)
+    if problem:
+        return problem
+    assert tls is not None
+    cert = tls.get("certificate") or {}
+    not_after = _date(cert.get("not_after"))
+    if not_after is None:
+        return Outcome("not_observed", cert.get("not_after"), "The certificate's expiry date was not recorded.")
+    not_before = _date(cert.get("not_before"))
+    days = (not_after - as_of).days
+    min_days = int(args.get("min_days", 0))
+    if days < 0:
+        return Outcome("fail", str(not_after), f"The certificate expired on {not_after}.")
+    if not_before is not None and as_of < not_before:
+        return Outcome("fail", str(not_before), f"The certificate is not valid until {not_before}.")
+    if days < min_days:
+        return Outcome("fail", str(not_after), f"The certificate expires on {not_after}, {days} days after {as_of}.")
+    return Outcome("pass", str(not_after), f"Valid until {not_after} ({days} days after {as_of}).")
+
+
+@check
+def http_redirects_to_https(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+    """Plain http:// on port 80 either redirects to https:// or is closed; it never serves content."""
+    redirect = _get(view, "transport", "http_redirect")
+    if not isinstance(redirect, dict):
+        return Outcome("not_observed", None, "The http:// variant of the URL was not tried.")
+    if redirect.get("untested"):
+        return Outcome("not_observed", None, f"The http:// variant was not tried: {redirect['untested']}.")
+    if redirect.get("redirects_to_https"):
+        return Outcome("pass", redirect.get("status"), f"http:// answers HTTP {redirect.get('status')} to https://.")
+    if redirect.get("http_closed"):
+        return Outcome("pass", None, "http:// is closed.")
+    if redirect.get("serves_content"):
+        return Outcome("fail", redirect.get("status"), "http:// serves the API in clear text.")
+    return Outcome(
+        "fail", redirect.get("status"), f"http:// answers HTTP {redirect.get('status')} without moving to https://."
+    )
+
+
+# --- unauthenticated access ------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""The HTML reports in a real browser (Debian's Chromium driven by Playwright), and --pdf.
+
+Fails on console errors, failed resource loads (a self-contained report loads nothing) or missing
+key sections; keeps screenshots under $EHRCHECK_ARTIFACTS (default .run/artifacts) for review.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ehrcheck.cli import app
+from ehrcheck.demo.run import run_demo
+from tests.paths import ROOT, TESTS
+
+ARTIFACTS = Path(os.environ.get("EHRCHECK_ARTIFACTS", ROOT / ".run" / "artifacts"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+QUIET = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+KEY_SECTIONS = ("#verdict-h", "#scores-h", "svg.bars", "#matrix-h", "#matrix-detail-h", "#pack-interoperability", "#pack-hipaa", "#questions-h", "#appendix-h")
+FIRST_SCREEN = ("#verdict-h", "#scores-h", "svg.bars", "#matrix-h", ".chips li:last-child")
+AXE = TESTS / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+  return r.violations.map(v => `${v.id} (${v.impact}, ${v.nodes.length} nodes): ${v.help} e.g. ${v.nodes[0].target}`);
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed: run scripts/setup as root, or `apt-get install chromium`", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=QUIET)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def demo_reports(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    run_demo(out)
+    return out
+
+
+def open_report(browser, path: Path, shot: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed load: {r.url}"))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"))
+    return page, problems, requests
+
+
+@pytest.mark.parametrize("vendor", ["meadowlark-chart", "riverbend-ehr", "summit-health-cloud"])
+def test_demo_report_opens_clean(browser, demo_reports, vendor):
+    page, problems, requests = open_report(browser, demo_reports / vendor / "report.html", f"demo-{vendor}")
+    assert problems == []
+    assert requests == [(demo_reports / vendor / "report.html").resolve().as_uri()]  # nothing external
+    for selector in KEY_SECTIONS:
+        assert page.locator(selector).count() >= 1, f"{selector} missing from {vendor}'s report"
+    verdict = page.locator("#verdict-h").inner_text()
+    assert verdict.startswith("Verdict: ")
+    # The verdict, the score chart and the whole capability matrix are on the first screen.
+    for selector in FIRST_SCREEN:
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900, f"{selector} is below the first screen"
+    page.close()
+
+
+@pytest.mark.parametrize("vendor", ["meadowlark-chart", "summit-health-cloud"])
+def test_report_meets_wcag_aa_and_works_with_the_keyboard(browser, demo_reports, vendor):
+    assert AXE.is_file(), f"{AXE} missing: run scripts/setup (npm ci in tests/browser)"
+    page, _problems, _ = open_report(browser, demo_reports / vendor / "report.html", f"a11y-{vendor}")
+    page.add_script_tag(path=str(AXE))  # inlined from disk: the report still loads nothing
+    assert page.evaluate(AXE_RUN) == []
+    # Keyboard: the first Tab lands on the section links, and focus is visibly outlined.
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => [document.activeElement.tagName, document.activeElement.getAttribute('href'), getComputedStyle(document.activeElement).outlineStyle]")
+    assert focused[0] == "A" and focused[1] == "#verdict-h"
+    assert focused[2] != "none"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => location.hash") == "#verdict-h"
+    page.close()
+
+
+def test_sekmet_audit_report_opens_clean(browser, sekmet_auth_url, tmp_path):
+    # A real process: Playwright's sync API owns this thread's event loop.
+    proc = subprocess.run([sys.executable, "-m", "ehrcheck", "audit", sekmet_auth_url, "-o", str(tmp_path), "-q"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page, problems, _ = open_report(browser, tmp_path / "report.html", "sekmet-auth")
+    assert problems == []
+    assert page.locator(".finding").count() >= 40
+    page.close()
+
+
+def test_pdf_is_a_valid_multipage_document(demo_reports, tmp_path):
+    res = CliRunner().invoke(
+        app, ["score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path), "--pdf", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    pdf = (tmp_path / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    assert pdf.rstrip().endswith(b"%%EOF")
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+    assert pages >= 2
+    shutil.copy(tmp_path / "report.pdf", ARTIFACTS / "riverbend.pdf") if ARTIFACTS.is_dir() else None
+
+
+def test_pdf_without_chromium_says_what_to_install(demo_reports, tmp_path, monkeypatch):
+    monkeypatch.setenv("EHRCHECK_CHROMIUM", str(tmp_path / "no-such-browser"))
+    res = CliRunner().invoke(app, ["score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path / "out"), "--pdf"])
+    assert res.exit_code == 2
+    assert "apt-get install chromium" in res.output
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_vendor_comparison_shares_the_design_and_meets_wcag_aa(browser, demo_reports, tmp_path):
+    reports = [str(demo_reports / v / "report.json") for v in ("meadowlark-chart", "riverbend-ehr", "summit-health-cloud")]
+    out = tmp_path / "comparison.html"
+    proc = subprocess.run([sys.executable, "-m", "ehrcheck", "compare", *reports, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page, problems, requests = open_report(browser, out, "comparison")
+    assert problems == [] and len(requests) == 1
+    # One design system: the comparison carries the report's stylesheet (its custom properties).
+    assert page.evaluate("() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()") == "#0b4f8a"
+    page.add_script_tag(path=str(AXE))
+    assert page.evaluate(AXE_RUN) == []
+    page.close()

@@ -1,0 +1,167 @@
+"""Custom packs (--pack FILE): the built-in schema, located errors and exit 2 when malformed,
+no collisions with built-in ids, and custom rules scored and reported like built-in ones."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ehrcheck.cli import app
+from ehrcheck.engine.scoring import PROFILES, overall_score, pack_weight
+from ehrcheck.errors import UserInputError
+from ehrcheck.models import PackScore
+from ehrcheck.rules.custom import load_custom_packs
+from tests.paths import ROOT
+from tests.support.loopback import Reply, serve
+
+EXAMPLE = ROOT / "examples" / "ci" / "practice-pack.yaml"
+CAP = {
+    "resourceType": "CapabilityStatement",
+    "fhirVersion": "4.0.1",
+    "status": "active",
+    "kind": "instance",
+    "format": ["json"],
+    "rest": [
+        {
+            "mode": "server",
+            "resource": [
+                {"type": "Patient", "interaction": [{"code": "read"}]},
+                {"type": "Immunization", "interaction": [{"code": "read"}, {"code": "search-type"}]},
+            ],
+        }
+    ],
+}
+ROUTES = {
+    "/fhir/metadata": Reply(200, CAP),
+    "/fhir/Patient": Reply(401, {"resourceType": "OperationOutcome", "issue": []}, {"WWW-Authenticate": "Bearer"}),
+}
+RULE = """\
+  - id: {id}
+    title: A custom rule
+    severity: medium
+    weight: 3
+    needs: [capability]
+    check: {check}
+    pass_message: ok
+    fail_message: not ok
+    references:
+      - cite: "HL7 FHIR R4"
+    remediation: fix it
+    vendor_question: will you fix it?
+"""
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def _pack(tmp_path: Path, name: str = "mine", rules: str | None = None, filename: str = "pack.yaml") -> Path:
+    body = rules if rules is not None else RULE.format(id="ACM-101", check="{path: capability.found, op: equals, value: true}")
+    path = tmp_path / filename
+    path.write_text(f"pack: {name}\ntitle: Mine\ndescription: my rules\nrules:\n{body}", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("packs") / "evidence.json"
+    with serve(ROUTES) as srv:
+        assert run("probe", srv.base, "-o", str(path), "-q").exit_code == 0
+    return path
+
+
+def test_example_pack_scores_like_a_builtin_pack(evidence: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    res = run("score", str(evidence), "--pack", str(EXAMPLE), "-o", str(out), "-f", "json,md,html,sarif,junit", "-q")
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    found = {f["rule_id"]: f for f in report["findings"] if f["pack"] == "practice"}
+    assert found["ACM-001"]["status"] == "fail"  # no Appointment at all
+    assert found["ACM-002"]["status"] == "pass"  # Immunization is declared with read
+    assert found["ACM-003"]["status"] == "warn"  # no SMART configuration, so no offline_access (a warn rule)
+    pack = next(p for p in report["packs"] if p["pack"] == "practice")
+    assert pack["title"] == "Our clients' extra requirements" and pack["score"] is not None
+    assert report["packs"][-1]["pack"] == "practice"  # after the built-in packs
+    for name in ("report.md", "report.html", "report.sarif", "report.xml"):
+        text = (out / name).read_text()
+        assert "ACM-001" in text, name
+    assert "Our clients&#39; extra requirements" in (out / "report.html").read_text()
+    # without the pack, the same evidence has no custom rules and a different overall score
+    plain = run("score", str(evidence), "-o", "-", "-f", "json", "-q")
+    plain_report = json.loads(plain.stdout)
+    assert not any(f["pack"] == "practice" for f in plain_report["findings"])
+
+
+def test_custom_pack_weight_defaults_to_the_profile_average():
+    weights = PROFILES["default"]
+    assert pack_weight("default", "practice") == pytest.approx(sum(weights.values()) / len(weights))
+    assert pack_weight("default", "hipaa") == weights["hipaa"]
+    packs = [PackScore(pack=p, title=p, score=100.0, low=100.0, high=100.0, counts={}) for p in weights]
+    with_custom = overall_score(packs + [PackScore(pack="practice", title="x", score=0.0, low=0.0, high=0.0, counts={})], "default")
+    # one extra pack at the average weight among N built-ins pulls a perfect score to N/(N+1)
+    assert with_custom.score == pytest.approx(round(100 * len(weights) / (len(weights) + 1), 1))
+
+
+def test_repeatable_and_listed_by_rules_check(tmp_path: Path):
+    other = _pack(tmp_path, "second", RULE.format(id="XYZ-001", check="{fn: fhir_r4}"), "second.yaml")
+    res = run("rules", "check", str(EXAMPLE), str(other))
+    assert res.exit_code == 0, res.output
+    assert "ACM-003" in res.stdout and "XYZ-001" in res.stdout and "4 rules in 2 custom pack(s)" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "rules, name, message",
+    [
+        (RULE.format(id="INT-001", check="{fn: fhir_r4}"), "mine", "INT-001: that id belongs to the built-in interoperability pack"),
+        (RULE.format(id="HIP-900", check="{fn: fhir_r4}"), "mine", "the HIP- prefix is reserved"),
+        (RULE.format(id="ACM-001", check="{fn: os_system}"), "mine", "unknown function 'os_system'"),
+        (RULE.format(id="ACM-001", check="{path: capability.found, op: approx, value: 1}"), "mine", "rule ACM-001: check"),
+        (RULE.format(id="acm-1", check="{fn: fhir_r4}"), "mine", "must look like INT-001"),
+        (RULE.format(id="ACM-001", check="{fn: fhir_r4}").replace("severity: medium", "severity: catastrophic"), "mine", "rule ACM-001: severity"),
+        (RULE.format(id="ACM-001", check="{fn: fhir_r4}"), "hipaa", "is the name of a built-in pack"),
+        (RULE.format(id="ACM-001", check="{fn: fhir_r4}") * 2, "mine", "ACM-001: appears twice"),
+        ("  []\n", "mine", "a pack needs at least one rule"),
+        ("", "mine", "rules: Input should be a valid list"),
+    ],
+)
+def test_malformed_packs_are_located(tmp_path: Path, rules: str, name: str, message: str):
+    path = _pack(tmp_path, name, rules)
+    with pytest.raises(UserInputError) as err:
+        load_custom_packs([path])
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_errors_carry_the_line(tmp_path: Path):
+    bad = RULE.format(id="ACM-001", check="{fn: fhir_r4}").replace("severity: medium", "severity: catastrophic")
+    path = _pack(tmp_path, "mine", bad)
+    with pytest.raises(UserInputError) as err:
+        load_custom_packs([path])
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "catastrophic" in text)
+    assert f"{path}:{line}: rule ACM-001: severity" in str(err.value)
+
+
+def test_the_same_id_in_two_packs_is_refused(tmp_path: Path):
+    a = _pack(tmp_path, "one", filename="a.yaml")
+    b = _pack(tmp_path, "two", filename="b.yaml")
+    with pytest.raises(UserInputError) as err:
+        load_custom_packs([a, b])
+    assert "ACM-101: also defined in" in str(err.value)
+
+
+@pytest.mark.parametrize("command", ["score", "rules"])
+def test_cli_malformed_pack_is_exit_2_without_traceback(evidence: Path, tmp_path: Path, command: str):
+    path = tmp_path / "broken.yaml"
+    path.write_text("pack: mine\ntitle: [unclosed\ndescription: x\nrules: []\n", encoding="utf-8")
+    args = ["score", str(evidence), "--pack", str(path)] if command == "score" else ["rules", "check", str(path)]
+    res = run(*args)
+    assert res.exit_code == 2
+    flat = res.output.replace("\n", "")
+    assert re.search(re.escape(str(path)) + r":\d+:\d+: ?not valid YAML", flat), res.output
+    assert "Traceback" not in res.output
+    res = run("score", str(evidence), "--pack", str(tmp_path / "missing.yaml"))
+    assert res.exit_code == 2 and "cannot read" in res.output

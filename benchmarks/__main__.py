@@ -46,8 +46,16 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(startup_runs=3, audit_runs=3, scan_endpoints=200, scan_runs=1, batch_endpoints=40, batch_runs=1,
-                   ndjson_runs=1, score_runs=1)
+        return cls(
+            startup_runs=3,
+            audit_runs=3,
+            scan_endpoints=200,
+            scan_runs=1,
+            batch_endpoints=40,
+            batch_runs=1,
+            ndjson_runs=1,
+            score_runs=1,
+        )
 
 
 @dataclass
@@ -90,9 +98,11 @@ def interleaved(commands: list[list[str]], times: int, envs: list[dict[str, str]
 def startup(plan: Plan, res: Results) -> None:
     say("start-up ...")
     ehrcheck = tool("ehrcheck")
-    cases = [("`python -c pass` (bare interpreter)", [sys.executable, "-c", "pass"]),
-             ("`ehrcheck --help`", [ehrcheck, "--help"]),
-             ("`ehrcheck rules list`", [ehrcheck, "rules", "list"])]
+    cases = [
+        ("`python -c pass` (bare interpreter)", [sys.executable, "-c", "pass"]),
+        ("`ehrcheck --help`", [ehrcheck, "--help"]),
+        ("`ehrcheck rules list`", [ehrcheck, "rules", "list"]),
+    ]
     for label, argv in cases:
         wall, cpu, rss, _ = repeat(argv, plan.startup_runs)
         res.rows.append(Row("start-up", label, wall, "s", f"CPU {cpu.median:.2f} s, peak RSS {rss.median:.0f} MB"))
@@ -123,10 +133,19 @@ def audit(plan: Plan, res: Results, sekmet: servers.Sekmet, work: Path) -> list[
     wall, cpu, rss, _ = repeat(argv, plan.audit_runs)
     served = (sekmet.requests_served() - before) / (plan.audit_runs + 1)
     rules, statuses, requests = audit_counts(out)
-    res.rows.append(Row("audit", "`ehrcheck audit` of sekmet over http (html, md, json reports)", wall, "s",
-                        f"CPU {cpu.median:.2f} s, peak RSS {rss.median:.0f} MB; {requests} requests in the evidence, "
-                        f"{served:.0f} in sekmet's access log; {rules} rules evaluated, {decided(statuses)} decided"))
-    res.targets.append(Target("anonymous audit ≤ 1.0 s wall, start-up included", f"{wall.median:.2f} s", wall.median <= 1.0, "audit"))
+    res.rows.append(
+        Row(
+            "audit",
+            "`ehrcheck audit` of sekmet over http (html, md, json reports)",
+            wall,
+            "s",
+            f"CPU {cpu.median:.2f} s, peak RSS {rss.median:.0f} MB; {requests} requests in the evidence, "
+            f"{served:.0f} in sekmet's access log; {rules} rules evaluated, {decided(statuses)} decided",
+        )
+    )
+    res.targets.append(
+        Target("anonymous audit ≤ 1.0 s wall, start-up included", f"{wall.median:.2f} s", wall.median <= 1.0, "audit")
+    )
     return argv
 
 
@@ -148,19 +167,47 @@ def versus_peer(plan: Plan, res: Results, sekmet_tls: servers.Sekmet, tls: serve
         raise RuntimeError(f"fhir-scorecard wrote no JSON:\n{t_last.stderr[-2000:]}")
     rules, statuses, _ = audit_counts(out)
     checks = peer.checks_in(theirs_json)
-    res.rows.append(Row("vs fhir-scorecard, one endpoint", "`ehrcheck audit` of sekmet over https", m_wall, "s",
-                        f"CPU {m_cpu.median:.2f} s; {mine_requests} requests; {rules} rules evaluated, {decided(statuses)} decided"))
-    res.rows.append(Row("vs fhir-scorecard, one endpoint", "`fhir-scorecard check` of the same endpoint", t_wall, "s",
-                        f"CPU {t_cpu.median:.2f} s; {theirs_requests} requests; {checks.graded} graded findings + "
-                        f"{checks.reported} reported, not graded"))
+    res.rows.append(
+        Row(
+            "vs fhir-scorecard, one endpoint",
+            "`ehrcheck audit` of sekmet over https",
+            m_wall,
+            "s",
+            f"CPU {m_cpu.median:.2f} s; {mine_requests} requests; {rules} rules evaluated, {decided(statuses)} decided",
+        )
+    )
+    res.rows.append(
+        Row(
+            "vs fhir-scorecard, one endpoint",
+            "`fhir-scorecard check` of the same endpoint",
+            t_wall,
+            "s",
+            f"CPU {t_cpu.median:.2f} s; {theirs_requests} requests; {checks.graded} graded findings + "
+            f"{checks.reported} reported, not graded",
+        )
+    )
     ratio = m_wall.median / t_wall.median
-    res.rows.append(Row("vs fhir-scorecard, one endpoint", "wall-time ratio ehrcheck / fhir-scorecard", Samples([ratio]), "×",
-                        f"checks: {rules} / {checks.total} = {rules / checks.total:.1f}× (rules evaluated); "
-                        f"{decided(statuses)} / {checks.total} = {decided(statuses) / checks.total:.1f}× (rules decided pass/fail/warn)"))
-    res.targets.append(Target("one endpoint: ≥ 5× the peer's checks", f"{rules / checks.total:.1f}× evaluated, "
-                              f"{decided(statuses) / checks.total:.1f}× decided", rules / checks.total >= 5, "peer"))
-    res.targets.append(Target("one endpoint, one CLI run each: no slower than the peer", f"{ratio:.1f}× its wall time",
-                              ratio <= 1.0, "peer-one"))
+    res.rows.append(
+        Row(
+            "vs fhir-scorecard, one endpoint",
+            "wall-time ratio ehrcheck / fhir-scorecard",
+            Samples([ratio]),
+            "×",
+            f"checks: {rules} / {checks.total} = {rules / checks.total:.1f}× (rules evaluated); "
+            f"{decided(statuses)} / {checks.total} = {decided(statuses) / checks.total:.1f}× (rules decided pass/fail/warn)",
+        )
+    )
+    res.targets.append(
+        Target(
+            "one endpoint: ≥ 5× the peer's checks",
+            f"{rules / checks.total:.1f}× evaluated, {decided(statuses) / checks.total:.1f}× decided",
+            rules / checks.total >= 5,
+            "peer",
+        )
+    )
+    res.targets.append(
+        Target("one endpoint, one CLI run each: no slower than the peer", f"{ratio:.1f}× its wall time", ratio <= 1.0, "peer-one")
+    )
 
 
 def batch_versus_peer(plan: Plan, res: Results, tls: servers.TlsFiles, work: Path, scorecard: str) -> None:
@@ -179,8 +226,22 @@ def batch_versus_peer(plan: Plan, res: Results, tls: servers.TlsFiles, work: Pat
         walls_mine, walls_theirs, cpu_mine, cpu_theirs = Samples(), Samples(), Samples(), Samples()
         for i in range(plan.batch_runs):
             shutil.rmtree(work / "batch-scan", ignore_errors=True)
-            mine = run([tool("ehrcheck"), "scan", str(https_list), "-o", str(work / "batch-scan"), "-q", "--ca-bundle", str(tls.ca),
-                        "-j", str(plan.concurrency), "--per-host", str(plan.concurrency)])
+            mine = run(
+                [
+                    tool("ehrcheck"),
+                    "scan",
+                    str(https_list),
+                    "-o",
+                    str(work / "batch-scan"),
+                    "-q",
+                    "--ca-bundle",
+                    str(tls.ca),
+                    "-j",
+                    str(plan.concurrency),
+                    "--per-host",
+                    str(plan.concurrency),
+                ]
+            )
             theirs = run([scorecard, "check", "--registry", str(registry)], env=peer.env_trusting(tls.ca))
             for r, name in ((mine, "ehrcheck scan"), (theirs, "fhir-scorecard check --registry")):
                 if r.returncode not in (0, 1):
@@ -193,14 +254,33 @@ def batch_versus_peer(plan: Plan, res: Results, tls: servers.TlsFiles, work: Pat
         if proxy is not None:
             proxy.stop()
         many.stop()
-    res.rows.append(Row(f"vs fhir-scorecard, {n} endpoints", f"`ehrcheck scan -j {plan.concurrency}` over https, per endpoint",
-                        walls_mine, "ms", f"CPU {cpu_mine.median:.1f} ms per endpoint; one loopback process behind a TLS proxy"))
-    res.rows.append(Row(f"vs fhir-scorecard, {n} endpoints", "`fhir-scorecard check --registry`, per endpoint (sequential)",
-                        walls_theirs, "ms", f"CPU {cpu_theirs.median:.1f} ms per endpoint"))
+    res.rows.append(
+        Row(
+            f"vs fhir-scorecard, {n} endpoints",
+            f"`ehrcheck scan -j {plan.concurrency}` over https, per endpoint",
+            walls_mine,
+            "ms",
+            f"CPU {cpu_mine.median:.1f} ms per endpoint; one loopback process behind a TLS proxy",
+        )
+    )
+    res.rows.append(
+        Row(
+            f"vs fhir-scorecard, {n} endpoints",
+            "`fhir-scorecard check --registry`, per endpoint (sequential)",
+            walls_theirs,
+            "ms",
+            f"CPU {cpu_theirs.median:.1f} ms per endpoint",
+        )
+    )
     ratio = walls_mine.median / walls_theirs.median
-    res.rows.append(Row(f"vs fhir-scorecard, {n} endpoints", "per-endpoint ratio ehrcheck / fhir-scorecard", Samples([ratio]), "×", ""))
-    res.targets.append(Target(f"per endpoint over {n}: no slower than the peer", f"{ratio:.2f}× its time per endpoint",
-                              ratio <= 1.0, "peer-batch"))
+    res.rows.append(
+        Row(f"vs fhir-scorecard, {n} endpoints", "per-endpoint ratio ehrcheck / fhir-scorecard", Samples([ratio]), "×", "")
+    )
+    res.targets.append(
+        Target(
+            f"per endpoint over {n}: no slower than the peer", f"{ratio:.2f}× its time per endpoint", ratio <= 1.0, "peer-batch"
+        )
+    )
 
 
 def scan(plan: Plan, res: Results, work: Path) -> Path:
@@ -209,7 +289,18 @@ def scan(plan: Plan, res: Results, work: Path) -> Path:
     listed = work / "scan-list.txt"
     many = servers.many_endpoints(n, listed, work / "many-scan.log")
     out = work / "scan"
-    argv = [tool("ehrcheck"), "scan", str(listed), "-o", str(out), "-q", "-j", str(plan.concurrency), "--per-host", str(plan.concurrency)]
+    argv = [
+        tool("ehrcheck"),
+        "scan",
+        str(listed),
+        "-o",
+        str(out),
+        "-q",
+        "-j",
+        str(plan.concurrency),
+        "--per-host",
+        str(plan.concurrency),
+    ]
     rate, rss, cpu = Samples(), Samples(), Samples()
     try:
         for _ in range(plan.scan_runs):
@@ -230,15 +321,24 @@ def scan(plan: Plan, res: Results, work: Path) -> Path:
             raise RuntimeError(f"scan wrote {len(lines)} rows for {n} endpoints")
         kept_dir = work / "evidence"
         shutil.move(str(out / "evidence"), kept_dir)
-        targets = [Target(f"scan ≥ 100 endpoints/s at {n}", f"{rate.median:.0f} endpoints/s", rate.median >= 100, "scan"),
-                   Target(f"scan peak RSS ≤ 300 MB at {n}", f"{rss.median:.0f} MB", rss.median <= 300, "scan")]
+        targets = [
+            Target(f"scan ≥ 100 endpoints/s at {n}", f"{rate.median:.0f} endpoints/s", rate.median >= 100, "scan"),
+            Target(f"scan peak RSS ≤ 300 MB at {n}", f"{rss.median:.0f} MB", rss.median <= 300, "scan"),
+        ]
         res.targets += targets
         if wants_profile(plan, res, "scan"):
             profile_cli(res, "scan", argv, work)
     finally:
         many.stop()
-    res.rows.append(Row("scan", f"`ehrcheck scan -j {plan.concurrency} --per-host {plan.concurrency}`, {n} endpoints: throughput",
-                        rate, "endpoints/s", f"CPU {cpu.median:.1f} ms per endpoint; with --keep-evidence: {n / kept.wall:.0f} endpoints/s"))
+    res.rows.append(
+        Row(
+            "scan",
+            f"`ehrcheck scan -j {plan.concurrency} --per-host {plan.concurrency}`, {n} endpoints: throughput",
+            rate,
+            "endpoints/s",
+            f"CPU {cpu.median:.1f} ms per endpoint; with --keep-evidence: {n / kept.wall:.0f} endpoints/s",
+        )
+    )
     res.rows.append(Row("scan", "… peak RSS of the scan process", rss, "MB", ""))
     return kept_dir
 
@@ -248,13 +348,22 @@ def ndjson_rate(plan: Plan, res: Results, work: Path) -> None:
     files = ndjson.generate(CACHE / "ndjson")
     with servers.file_server(files[0].parent, work / "http-server.log") as origin:
         cold, per_wall, per_cpu = ndjson.measure(origin, files, plan.ndjson_runs)
-        res.targets.append(Target("NDJSON ≥ 5,000 resources/s per core", f"{per_cpu.median:,.0f} /CPU-s", per_cpu.median >= 5000, "ndjson"))
+        res.targets.append(
+            Target("NDJSON ≥ 5,000 resources/s per core", f"{per_cpu.median:,.0f} /CPU-s", per_cpu.median >= 5000, "ndjson")
+        )
         if wants_profile(plan, res, "ndjson"):
             say("profiling ndjson ...")
             res.profiles["ndjson"] = profile.profile_call(lambda: ndjson.one_pass(origin, files), work / "ndjson.prof")
-    res.rows.append(Row("NDJSON", f"Bulk probe line validator, {cold.resources} carebundle resources, every line validated",
-                        per_cpu, "resources/CPU-s", f"{per_wall.median:.0f} per wall second; first pass (FHIR models built) "
-                        f"{cold.resources / cold.wall:.0f}/s; {cold.invalid} invalid"))
+    res.rows.append(
+        Row(
+            "NDJSON",
+            f"Bulk probe line validator, {cold.resources} carebundle resources, every line validated",
+            per_cpu,
+            "resources/CPU-s",
+            f"{per_wall.median:.0f} per wall second; first pass (FHIR models built) "
+            f"{cold.resources / cold.wall:.0f}/s; {cold.invalid} invalid",
+        )
+    )
     return files
 
 
@@ -262,17 +371,38 @@ def scoring(plan: Plan, res: Results, evidence_dir: Path) -> Path:
     files = sorted(evidence_dir.glob("*.json"))
     say(f"score-only over {len(files)} evidence files ...")
     wall, cpu = score_only.measure(files, plan.score_runs)
-    res.rows.append(Row("score-only", f"load + score + JSON report of {len(files)} evidence files, one process", wall, "s",
-                        f"{1000 * wall.median / len(files):.1f} ms per file, CPU {cpu.median:.1f} s"))
+    res.rows.append(
+        Row(
+            "score-only",
+            f"load + score + JSON report of {len(files)} evidence files, one process",
+            wall,
+            "s",
+            f"{1000 * wall.median / len(files):.1f} ms per file, CPU {cpu.median:.1f} s",
+        )
+    )
     w, c, _, _ = repeat([tool("ehrcheck"), "score", str(files[0]), "-o", "-", "--format", "json", "-q"], plan.audit_runs)
-    res.rows.append(Row("score-only", "`ehrcheck score FILE -o - --format json` (one file, start-up included)", w, "s",
-                        f"CPU {c.median:.2f} s"))
+    res.rows.append(
+        Row(
+            "score-only",
+            "`ehrcheck score FILE -o - --format json` (one file, start-up included)",
+            w,
+            "s",
+            f"CPU {c.median:.2f} s",
+        )
+    )
     return files[0]
 
 
 # Which workload's profile explains a missed target (start-up: an import-time profile).
-PROFILE_FOR = {"help": {"help"}, "audit": {"audit"}, "peer-one": {"help", "audit"}, "peer-batch": {"scan"},
-               "peer": set(), "scan": {"scan"}, "ndjson": {"ndjson"}}
+PROFILE_FOR = {
+    "help": {"help"},
+    "audit": {"audit"},
+    "peer-one": {"help", "audit"},
+    "peer-batch": {"scan"},
+    "peer": set(),
+    "scan": {"scan"},
+    "ndjson": {"ndjson"},
+}
 
 
 def wants_profile(plan: Plan, res: Results, workload: str) -> bool:
@@ -287,15 +417,17 @@ def profile_cli(res: Results, key: str, argv: list[str], work: Path) -> None:
     prof = profile.profile_command(["-m", "ehrcheck.cli", *argv[1:]], work / f"{key}.prof")
     res.profiles[key] = profile.summarise(prof)
     if key == "audit":  # one short run: most of it is start-up, which import times itemise better
-        res.profiles[key] += "\n\n" + profile.import_times([sys.executable, "-X", "importtime", "-m", "ehrcheck.cli", *argv[1:]],
-                                                             label="ehrcheck audit URL -o DIR -q")
+        res.profiles[key] += "\n\n" + profile.import_times(
+            [sys.executable, "-X", "importtime", "-m", "ehrcheck.cli", *argv[1:]], label="ehrcheck audit URL -o DIR -q"
+        )
 
 
 def profile_startup(plan: Plan, res: Results) -> None:
     if wants_profile(plan, res, "help"):
         say("profiling start-up ...")
-        res.profiles["help"] = profile.import_times([sys.executable, "-X", "importtime", "-m", "ehrcheck.cli", "--help"],
-                                                    label="ehrcheck --help")
+        res.profiles["help"] = profile.import_times(
+            [sys.executable, "-X", "importtime", "-m", "ehrcheck.cli", "--help"], label="ehrcheck --help"
+        )
 
 
 def _interrupted(*_: object) -> None:
@@ -303,7 +435,9 @@ def _interrupted(*_: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks/run", description="Measure ehrcheck against its targets and fhir-scorecard, on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run", description="Measure ehrcheck against its targets and fhir-scorecard, on loopback."
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller lists (a smoke run)")
     parser.add_argument("--no-write", action="store_true", help=f"print the table only; leave {DOC.relative_to(ROOT)} alone")
     parser.add_argument("--profile-all", action="store_true", help="profile every workload, not only those missing a target")

@@ -35,8 +35,12 @@ def run(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=out if capture else subprocess.DEVNULL, stderr=err if capture else subprocess.DEVNULL,
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out if capture else subprocess.DEVNULL,
+            stderr=err if capture else subprocess.DEVNULL,
         )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
@@ -78,8 +82,14 @@ class Samples:
         return len(self.values)
 
 
-def repeat(argv: Sequence[str], times: int, env: dict[str, str] | None = None, cwd: Path | None = None,
-           check: bool = True, warmup: int = 1) -> tuple[Samples, Samples, Samples, Run]:
+def repeat(
+    argv: Sequence[str],
+    times: int,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    warmup: int = 1,
+) -> tuple[Samples, Samples, Samples, Run]:
     """(wall, cpu, peak RSS) samples of `times` runs after `warmup` unrecorded ones (which fill
     the page cache and write .pyc files, so a fresh clone's first run does not skew the median).
     Returns the last run too, for its output."""

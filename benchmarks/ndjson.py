@@ -22,9 +22,27 @@ def generate(folder: Path) -> list[Path]:
     if not any(folder.glob("*.ndjson")):
         if not CAREBUNDLE.exists():
             raise SetupError(f"{CAREBUNDLE} missing: run scripts/setup first")
-        subprocess.run([str(CAREBUNDLE), "generate", "--profile", "mixed", "--count", str(PATIENTS), "--sex", "mixed",
-                        "--seed", "7", "--format", "ndjson", "--out", str(folder)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [
+                str(CAREBUNDLE),
+                "generate",
+                "--profile",
+                "mixed",
+                "--count",
+                str(PATIENTS),
+                "--sex",
+                "mixed",
+                "--seed",
+                "7",
+                "--format",
+                "ndjson",
+                "--out",
+                str(folder),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
     return sorted(folder.glob("*.ndjson"))
 
 
@@ -49,8 +67,15 @@ async def _validate(origin: str, files: list[Path]) -> tuple[int, int]:
     try:
         for f in files:
             item = {"type": f.stem, "url": f"{origin}/{f.name}"}
-            facts = await download(ctx=ctx, session=None, rec=Recorder(), item=item, needs_token=False,  # type: ignore[arg-type]
-                                   validate_lines=10**9, **extra)
+            facts = await download(
+                ctx=ctx,
+                session=None,
+                rec=Recorder(),
+                item=item,
+                needs_token=False,  # type: ignore[arg-type]
+                validate_lines=10**9,
+                **extra,
+            )
             if facts["http_status"] != 200:
                 raise RuntimeError(f"{item['url']}: HTTP {facts['http_status']}")
             resources += facts["validated"]

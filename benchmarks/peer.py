@@ -32,8 +32,12 @@ def find_python312() -> str | None:
     candidates += [shutil.which(n) or "" for n in ("python3.12", "python3.13")]
     candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python3")))
     for exe in filter(None, candidates):
-        ok = subprocess.run([exe, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"],
-                            capture_output=True, check=False).returncode == 0
+        ok = (
+            subprocess.run(
+                [exe, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
         if ok:
             return exe
     return None
@@ -50,8 +54,12 @@ def ensure_venv(log: Path) -> Path:
     if not (VENV / "bin" / "python").exists():
         subprocess.run([python, "-m", "venv", str(VENV)], check=True)
     with log.open("wb") as out:
-        rc = subprocess.run([str(VENV / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                             "--no-input", PEER], stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        rc = subprocess.run(
+            [str(VENV / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", PEER],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
     if rc != 0 or not exe.exists():
         raise SetupError(f"pip install {PEER} failed (log: {log})")
     MARKER.write_text(PEER + "\n")
@@ -81,6 +89,12 @@ def checks_in(json_out: Path) -> PeerChecks:
 
 
 def write_registry(urls: list[str], path: Path) -> None:
-    path.write_text(json.dumps({"endpoints": [
-        {"id": f"ep-{i}", "name": f"endpoint {i}", "kind": "ehr", "base_url": url} for i, url in enumerate(urls)
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "endpoints": [
+                    {"id": f"ep-{i}", "name": f"endpoint {i}", "kind": "ehr", "base_url": url} for i, url in enumerate(urls)
+                ]
+            }
+        )
+    )

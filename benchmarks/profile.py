@@ -55,8 +55,13 @@ def summarise(prof: Path, top: int = 10) -> str:
         lines.append(f"| {owner} | {100 * tt / total:.0f} % |")
     own = [(k, v) for k, v in raw.items() if "/ehrcheck/" in k[0] and "site-packages" not in k[0]]
     own.sort(key=lambda kv: -kv[1][3])
-    lines += ["", "Costliest ehrcheck functions, cumulative (includes what they call):", "",
-              "| function | calls | cumulative share |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "Costliest ehrcheck functions, cumulative (includes what they call):",
+        "",
+        "| function | calls | cumulative share |",
+        "|---|---:|---:|",
+    ]
     shown = 0
     for (filename, line, funcname), (_cc, nc, _tt, ct, _callers) in own:
         if funcname in ("<module>", "main", "__call__", "invoke", "<lambda>"):
@@ -95,7 +100,7 @@ def import_times(argv: list[str], top: int = 12, label: str | None = None) -> st
     for line in result.stderr.splitlines():
         if not line.startswith("import time:"):
             continue
-        fields = line[len("import time:"):].split("|")
+        fields = line[len("import time:") :].split("|")
         if len(fields) != 3 or not fields[1].strip().isdigit():
             continue  # the header line
         name = fields[2]
@@ -104,7 +109,11 @@ def import_times(argv: list[str], top: int = 12, label: str | None = None) -> st
     total = sum(us for us, _ in rows)
     rows.sort(reverse=True)
     shown = label or " ".join([Path(argv[0]).name, *argv[1:]])
-    lines = [f"Import time of `{shown}` (`-X importtime`, top-level imports, {total / 1e6:.2f} s in all):", "",
-             "| module (with what it imports) | ms |", "|---|---:|"]
+    lines = [
+        f"Import time of `{shown}` (`-X importtime`, top-level imports, {total / 1e6:.2f} s in all):",
+        "",
+        "| module (with what it imports) | ms |",
+        "|---|---:|",
+    ]
     lines += [f"| `{name}` | {us / 1000:.0f} |" for us, name in rows[:top]]
     return "\n".join(lines)

@@ -53,8 +53,10 @@ def render(rows: list[Row], targets: list[Target], profiles: dict[str, str], con
         "",
         f"- **Machine:** {m['cores']} cores, {m['cpu']}, {m['memory']} memory, {m['os']}",
         f"- **Python:** {m['python']} (ehrcheck's venv); fhir-scorecard 0.3.0 in its own 3.12 venv",
-        (f"- **Load:** {context['load']}. Other jobs on the machine raise wall times far more than CPU "
-         "times: a wall time well above its CPU time means the run was contended."),
+        (
+            f"- **Load:** {context['load']}. Other jobs on the machine raise wall times far more than CPU "
+            "times: a wall time well above its CPU time means the run was contended."
+        ),
         "",
         "### Targets",
         "",
@@ -67,8 +69,13 @@ def render(rows: list[Row], targets: list[Target], profiles: dict[str, str], con
         median, spread = cell(r.samples, r.unit)
         out.append(f"| {r.section} | {r.what} | {median} | {spread} | {r.notes} |")
     if profiles:
-        out += ["", "### Profiles", "",
-                "Made by this run for the targets it missed (or every workload with `--profile-all`).", ""]
+        out += [
+            "",
+            "### Profiles",
+            "",
+            "Made by this run for the targets it missed (or every workload with `--profile-all`).",
+            "",
+        ]
         for key, text in profiles.items():
             out += [f"#### {key}", "", text, ""]
     out += ["", END]
@@ -80,7 +87,7 @@ def write_between_markers(doc: Path, block: str) -> None:
     text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n\n"
     if BEGIN in text and END in text:
         head = text[: text.index(BEGIN)]
-        tail = text[text.index(END) + len(END):]
+        tail = text[text.index(END) + len(END) :]
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"

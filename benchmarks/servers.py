@@ -96,8 +96,12 @@ def carebundle_bundles(folder: Path) -> list[Path]:
     if not CAREBUNDLE.exists():
         raise SetupError(f"{CAREBUNDLE} missing: run scripts/setup first")
     if not any(folder.glob("*.json")):
-        subprocess.run([str(CAREBUNDLE), *CAREBUNDLE_ARGS, "--out", str(folder)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [str(CAREBUNDLE), *CAREBUNDLE_ARGS, "--out", str(folder)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
     return sorted(folder.glob("*.json"))
 
 
@@ -136,8 +140,9 @@ class Sekmet:
         config.write_text("\n".join(settings) + "\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEKMET_")}  # they would beat settings.yaml
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen([str(SEKMET), "serve", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=env)
+            self.proc = subprocess.Popen(
+                [str(SEKMET), "serve", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
         return self
 
     def load(self, bundles: Sequence[Path]) -> None:
@@ -153,8 +158,11 @@ class Sekmet:
         wait_until(ready, f"sekmet on {self.base}", self.proc, self.log)
         with httpx.Client(verify=self._verify(), timeout=60) as client:
             for bundle in bundles:
-                resp = client.post(self.base, content=bundle.read_bytes(),
-                                   headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})
+                resp = client.post(
+                    self.base,
+                    content=bundle.read_bytes(),
+                    headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"},
+                )
                 if resp.status_code >= 300:
                     raise SetupError(f"loading {bundle.name} into {self.base}: HTTP {resp.status_code}")
 
@@ -173,8 +181,9 @@ class Child:
         self.what = what
         self.log = log
         with log.open("wb") as err:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
-                                         stdin=subprocess.DEVNULL, text=True)
+            self.proc = subprocess.Popen(
+                list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True
+            )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line:
@@ -189,21 +198,31 @@ class Child:
 
 
 def many_endpoints(count: int, list_file: Path, log: Path) -> Child:
-    return Child([sys.executable, "-m", "tests.support.many_endpoints", "--count", str(count), "--list", str(list_file)],
-                 log, "many_endpoints")
+    return Child(
+        [sys.executable, "-m", "tests.support.many_endpoints", "--count", str(count), "--list", str(list_file)],
+        log,
+        "many_endpoints",
+    )
 
 
 def tls_proxy(upstream: str, tls: TlsFiles, log: Path) -> Child:
-    return Child([sys.executable, "-m", "benchmarks.tls_proxy", "--upstream", upstream, "--cert", str(tls.cert),
-                  "--key", str(tls.key)], log, "tls_proxy")
+    return Child(
+        [sys.executable, "-m", "benchmarks.tls_proxy", "--upstream", upstream, "--cert", str(tls.cert), "--key", str(tls.key)],
+        log,
+        "tls_proxy",
+    )
 
 
 @contextlib.contextmanager
 def file_server(folder: Path, log: Path) -> Iterator[str]:
     port = free_port()
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(folder), str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(folder), str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     origin = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:

@@ -3,6 +3,7 @@
 `scripts/test` starts them (see scripts/servers) and exports the variables read here. Tests
 never skip when they are missing: a suite that silently skips its server tests is a green lie.
 """
+
 from __future__ import annotations
 
 import os

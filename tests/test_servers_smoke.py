@@ -1,4 +1,5 @@
 """Prove the server fixtures point at live, correctly configured servers (not at the package)."""
+
 from __future__ import annotations
 
 import httpx
@@ -19,8 +20,7 @@ def test_auth_server_requires_token_and_holds_sample_data(sekmet_auth_url: str, 
     anon = httpx.get(url, params={"_count": 1}, headers=FHIR_JSON, timeout=10)
     assert anon.status_code == 401
 
-    authed = httpx.get(url, params={"_count": 1},
-                       headers={**FHIR_JSON, "Authorization": "Bearer static-test-token"}, timeout=10)
+    authed = httpx.get(url, params={"_count": 1}, headers={**FHIR_JSON, "Authorization": "Bearer static-test-token"}, timeout=10)
     assert authed.status_code == 200
     bundle = authed.json()
     assert bundle["resourceType"] == "Bundle"

@@ -211,7 +211,11 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
 def validate(data: Any, marks: Marks, today: dt.date | None = None) -> tuple[Claims | None, list[ClaimsProblem]]:
     """Validate parsed claims data; returns the model or the located problems (one per field)."""
     if data is None:
-        return None, [ClaimsProblem(1, 1, "", f"the file is empty; start it with `claims_version: {CLAIMS_VERSION}` (see `ehrcheck claims init`)")]
+        return None, [
+            ClaimsProblem(
+                1, 1, "", f"the file is empty; start it with `claims_version: {CLAIMS_VERSION}` (see `ehrcheck claims init`)"
+            )
+        ]
     try:
         return Claims.model_validate(data, context={"today": today}), []
     except ValidationError as exc:
@@ -242,7 +246,9 @@ def load_claims_file(path: Path, today: dt.date | None = None) -> Claims:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ClaimsError(path, [ClaimsProblem(None, None, "", "not a UTF-8 text file; save the questionnaire as UTF-8 YAML")]) from None
+        raise ClaimsError(
+            path, [ClaimsProblem(None, None, "", "not a UTF-8 text file; save the questionnaire as UTF-8 YAML")]
+        ) from None
     return load_claims_text(text, path, today)
 
 

@@ -143,9 +143,7 @@ def _chpl_number(value: Any) -> Any:
     try:
         dt.datetime.strptime(match["date"], "%y%m%d")
     except ValueError:
-        raise ValueError(
-            f"'{text}' ends in {match['date']}, which is not a real certification date (YYMMDD)"
-        ) from None
+        raise ValueError(f"'{text}' ends in {match['date']}, which is not a real certification date (YYMMDD)") from None
     return text
 
 
@@ -206,8 +204,19 @@ PastDate = Annotated[dt.date, BeforeValidator(_past_date)]
 UrlOrNo = Annotated[str | bool, BeforeValidator(_url_or_no)]
 Hosting = Annotated[
     Literal["cloud", "on-premises", "hybrid"],
-    BeforeValidator(_choice({"cloud": "cloud", "saas": "cloud", "hosted": "cloud", "on-premises": "on-premises",
-                             "on-prem": "on-premises", "on premises": "on-premises", "hybrid": "hybrid"})),
+    BeforeValidator(
+        _choice(
+            {
+                "cloud": "cloud",
+                "saas": "cloud",
+                "hosted": "cloud",
+                "on-premises": "on-premises",
+                "on-prem": "on-premises",
+                "on premises": "on-premises",
+                "hybrid": "hybrid",
+            }
+        )
+    ),
 ]
 Wcag = Annotated[
     Literal["A", "AA", "AAA", "none"],
@@ -215,18 +224,34 @@ Wcag = Annotated[
 ]
 Billing = Annotated[
     Literal["built-in", "interface", "none"],
-    BeforeValidator(_choice({"built-in": "built-in", "builtin": "built-in", "integrated": "built-in",
-                             "interface": "interface", "none": "none"})),
+    BeforeValidator(
+        _choice(
+            {"built-in": "built-in", "builtin": "built-in", "integrated": "built-in", "interface": "interface", "none": "none"}
+        )
+    ),
 ]
 X12 = Annotated[
     Literal["837P", "837I", "837D", "835", "270", "271", "276", "277", "278"],
-    BeforeValidator(_choice({"837p": "837P", "837i": "837I", "837d": "837D", "837": "837P", "835": "835", "270": "270",
-                             "271": "271", "276": "276", "277": "277", "278": "278"})),
+    BeforeValidator(
+        _choice(
+            {
+                "837p": "837P",
+                "837i": "837I",
+                "837d": "837D",
+                "837": "837P",
+                "835": "835",
+                "270": "270",
+                "271": "271",
+                "276": "276",
+                "277": "277",
+                "278": "278",
+            }
+        )
+    ),
 ]
 Soc2 = Annotated[
     Literal["Type 1", "Type 2", "none"],
-    BeforeValidator(_choice({"type 1": "Type 1", "type i": "Type 1", "type 2": "Type 2", "type ii": "Type 2",
-                             "none": "none"})),
+    BeforeValidator(_choice({"type 1": "Type 1", "type i": "Type 1", "type 2": "Type 2", "type ii": "Type 2", "none": "none"})),
 ]
 Hitrust = Annotated[
     Literal["e1", "i1", "r2", "none"],
@@ -235,9 +260,25 @@ Hitrust = Annotated[
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 TlsVersion = Annotated[
     Literal["1.0", "1.1", "1.2", "1.3"],
-    BeforeValidator(_choice({"1": "1.0", "1.0": "1.0", "tls 1.0": "1.0", "tlsv1.0": "1.0", "1.1": "1.1",
-                             "tls 1.1": "1.1", "tlsv1.1": "1.1", "1.2": "1.2", "tls 1.2": "1.2",
-                             "tlsv1.2": "1.2", "1.3": "1.3", "tls 1.3": "1.3", "tlsv1.3": "1.3"})),
+    BeforeValidator(
+        _choice(
+            {
+                "1": "1.0",
+                "1.0": "1.0",
+                "tls 1.0": "1.0",
+                "tlsv1.0": "1.0",
+                "1.1": "1.1",
+                "tls 1.1": "1.1",
+                "tlsv1.1": "1.1",
+                "1.2": "1.2",
+                "tls 1.2": "1.2",
+                "tlsv1.2": "1.2",
+                "1.3": "1.3",
+                "tls 1.3": "1.3",
+                "tlsv1.3": "1.3",
+            }
+        )
+    ),
 ]
 
 
@@ -297,7 +338,9 @@ class Standards(Section):
     """The interoperability standards the product's API supports (no = not supported)."""
 
     fhir_version: FhirVersion | None = ask("FHIR version", "The FHIR version of the API.", "a version", "4.0.1")
-    us_core: Version | None = ask("US Core", "The US Core Implementation Guide version the API conforms to.", "a version, or no", "6.1.0")
+    us_core: Version | None = ask(
+        "US Core", "The US Core Implementation Guide version the API conforms to.", "a version, or no", "6.1.0"
+    )
     smart_app_launch: Version | None = ask(
         "SMART App Launch", "The SMART App Launch version the authorization server implements.", "a version, or no", "2.0.0"
     )
@@ -331,7 +374,9 @@ class Portal(Section):
         "Proxy access", "Can a parent or caregiver get their own login to a patient's record?", "yes or no", True
     )
     mobile_app: bool | None = ask("Mobile app", "Is there a patient mobile app (iOS and Android)?", "yes or no", True)
-    languages: TextList | None = ask("Portal languages", "The languages the portal is offered in.", "a list", ["English", "Spanish"])
+    languages: TextList | None = ask(
+        "Portal languages", "The languages the portal is offered in.", "a list", ["English", "Spanish"]
+    )
     wcag_level: Wcag | None = ask(
         "Accessibility (WCAG level)", "The WCAG conformance level the portal meets.", "one of: A, AA, AAA, none", "AA"
     )
@@ -349,15 +394,23 @@ class Exchange(Section):
     direct_messaging: bool | None = ask(
         "Direct secure messaging", "Can every clinician send and receive Direct secure messages?", "yes or no", True
     )
-    direct_hisp: TextOrNo | None = ask("Direct HISP", "The HISP that carries the product's Direct messages (no if none).", "a name, or no", "DataMotion")
+    direct_hisp: TextOrNo | None = ask(
+        "Direct HISP", "The HISP that carries the product's Direct messages (no if none).", "a name, or no", "DataMotion"
+    )
     ccda: bool | None = ask(
         "C-CDA documents", "Does the product send and receive C-CDA documents at transitions of care?", "yes or no", True
     )
     hie: TextList | None = ask(
-        "HIE connections", "The health information exchanges the product connects to (an empty list if none).", "a list", ["CRISP"]
+        "HIE connections",
+        "The health information exchanges the product connects to (an empty list if none).",
+        "a list",
+        ["CRISP"],
     )
     tefca_qhin: TextOrNo | None = ask(
-        "TEFCA (QHIN)", "The QHIN through which the product takes part in TEFCA (no if it does not).", "a name, or no", "eHealth Exchange"
+        "TEFCA (QHIN)",
+        "The QHIN through which the product takes part in TEFCA (no if it does not).",
+        "a name, or no",
+        "eHealth Exchange",
     )
     immunization_registry: bool | None = ask(
         "Immunization registry", "Does the product exchange immunizations with state registries (IIS)?", "yes or no", True
@@ -366,22 +419,34 @@ class Exchange(Section):
     epcs: bool | None = ask(
         "EPCS", "Does it prescribe controlled substances electronically (EPCS, DEA-compliant)?", "yes or no", True
     )
-    lab_interfaces: bool | None = ask("Lab interfaces", "Are there electronic order and result interfaces with labs?", "yes or no", True)
+    lab_interfaces: bool | None = ask(
+        "Lab interfaces", "Are there electronic order and result interfaces with labs?", "yes or no", True
+    )
     imaging_interfaces: bool | None = ask(
         "Imaging interfaces", "Are there electronic order and report interfaces with imaging centers?", "yes or no", True
     )
     adt_notifications: bool | None = ask(
-        "ADT notifications", "Does the product send or receive admission, discharge and transfer (ADT) notifications?", "yes or no", True
+        "ADT notifications",
+        "Does the product send or receive admission, discharge and transfer (ADT) notifications?",
+        "yes or no",
+        True,
     )
 
 
 class Reporting(Section):
     """Quality and compliance reporting."""
 
-    ecqm: bool | None = ask("eCQMs", "Does the product calculate and report electronic clinical quality measures?", "yes or no", True)
-    mips: bool | None = ask("MIPS reporting", "Can the practice report MIPS quality measures from the product?", "yes or no", True)
+    ecqm: bool | None = ask(
+        "eCQMs", "Does the product calculate and report electronic clinical quality measures?", "yes or no", True
+    )
+    mips: bool | None = ask(
+        "MIPS reporting", "Can the practice report MIPS quality measures from the product?", "yes or no", True
+    )
     promoting_interoperability: bool | None = ask(
-        "Promoting Interoperability", "Does the product produce the Promoting Interoperability measure reports?", "yes or no", True
+        "Promoting Interoperability",
+        "Does the product produce the Promoting Interoperability measure reports?",
+        "yes or no",
+        True,
     )
     population_health: bool | None = ask(
         "Population health", "Does it offer population health tools (registries, gaps in care, risk lists)?", "yes or no", True
@@ -395,7 +460,10 @@ class RevenueCycle(Section):
     """Billing and claims."""
 
     billing_integration: Billing | None = ask(
-        "Billing", "Is billing built in, connected through an interface, or not offered?", "one of: built-in, interface, none", "built-in"
+        "Billing",
+        "Is billing built in, connected through an interface, or not offered?",
+        "one of: built-in, interface, none",
+        "built-in",
     )
     icd10: bool | None = ask("ICD-10 coding", "Does charting support ICD-10-CM diagnosis coding?", "yes or no", True)
     cpt: bool | None = ask("CPT coding", "Does charting support CPT/HCPCS procedure coding?", "yes or no", True)
@@ -415,7 +483,9 @@ class RevenueCycle(Section):
 class Hipaa(Section):
     """The vendor's HIPAA security program (it signs a BAA as the practice's business associate)."""
 
-    baa_offered: bool | None = ask("BAA offered", "Will you sign a Business Associate Agreement with the practice?", "yes or no", True)
+    baa_offered: bool | None = ask(
+        "BAA offered", "Will you sign a Business Associate Agreement with the practice?", "yes or no", True
+    )
     encryption_at_rest: bool | None = ask(
         "Encryption at rest", "Is patient data encrypted at rest, including backups?", "yes or no", True
     )
@@ -428,42 +498,75 @@ class Hipaa(Section):
         "one of: 1.0, 1.1, 1.2, 1.3",
         "1.2",
     )
-    mfa_users: bool | None = ask("MFA for users", "Can the practice require multi-factor authentication for all users?", "yes or no", True)
-    mfa_admins: bool | None = ask("MFA for administrators", "Is multi-factor authentication enforced for administrators?", "yes or no", True)
+    mfa_users: bool | None = ask(
+        "MFA for users", "Can the practice require multi-factor authentication for all users?", "yes or no", True
+    )
+    mfa_admins: bool | None = ask(
+        "MFA for administrators", "Is multi-factor authentication enforced for administrators?", "yes or no", True
+    )
     unique_user_ids: bool | None = ask(
         "Unique user IDs", "Does every person and system reach patient data only under its own identity?", "yes or no", True
     )
     automatic_logoff_minutes: int | None = ask(
-        "Automatic logoff (minutes)", "After how many idle minutes are users logged off (0 if never)?", "a whole number of minutes", 15, ge=0
+        "Automatic logoff (minutes)",
+        "After how many idle minutes are users logged off (0 if never)?",
+        "a whole number of minutes",
+        15,
+        ge=0,
     )
     emergency_access: bool | None = ask(
         "Emergency access", "Is there a documented emergency ('break-glass') access procedure?", "yes or no", True
     )
     audit_log_retention_years: float | None = ask(
-        "Audit-log retention (years)", "How many years are audit logs of access to patient data kept?", "a number of years", 6, ge=0
+        "Audit-log retention (years)",
+        "How many years are audit logs of access to patient data kept?",
+        "a number of years",
+        6,
+        ge=0,
     )
     last_risk_analysis: PastDate | None = ask(
-        "Last security risk analysis", "When did you last complete a HIPAA security risk analysis?", "a date, YYYY-MM-DD", "2026-02-15"
+        "Last security risk analysis",
+        "When did you last complete a HIPAA security risk analysis?",
+        "a date, YYYY-MM-DD",
+        "2026-02-15",
     )
     breach_notification_days: int | None = ask(
-        "Breach notice (days)", "Within how many days of discovering a breach do you notify the practice?", "a whole number of days", 10, ge=0
+        "Breach notice (days)",
+        "Within how many days of discovering a breach do you notify the practice?",
+        "a whole number of days",
+        10,
+        ge=0,
     )
     breach_notification_process: Text | None = ask(
-        "Breach-notification process", "How and by whom is the practice told of a breach?", "text", "Security officer calls and emails the practice's privacy officer."
+        "Breach-notification process",
+        "How and by whom is the practice told of a breach?",
+        "text",
+        "Security officer calls and emails the practice's privacy officer.",
     )
     backups: bool | None = ask("Backups", "Is patient data backed up to a separate location?", "yes or no", True)
     disaster_recovery_plan: bool | None = ask(
         "Disaster recovery plan", "Is there a tested disaster recovery plan?", "yes or no", True
     )
-    rpo_hours: float | None = ask("RPO (hours)", "Recovery point objective: how many hours of data could be lost?", "a number of hours", 1, ge=0)
-    rto_hours: float | None = ask("RTO (hours)", "Recovery time objective: how many hours until service is restored?", "a number of hours", 4, ge=0)
+    rpo_hours: float | None = ask(
+        "RPO (hours)", "Recovery point objective: how many hours of data could be lost?", "a number of hours", 1, ge=0
+    )
+    rto_hours: float | None = ask(
+        "RTO (hours)", "Recovery time objective: how many hours until service is restored?", "a number of hours", 4, ge=0
+    )
     last_penetration_test: PastDate | None = ask(
         "Last penetration test", "When was the last independent penetration test?", "a date, YYYY-MM-DD", "2026-01-20"
     )
-    soc2: Soc2 | None = ask("SOC 2 report", "Which SOC 2 report is available under NDA?", "one of: Type 1, Type 2, none", "Type 2")
-    hitrust: Hitrust | None = ask("HITRUST certification", "Which HITRUST certification is held?", "one of: e1, i1, r2, none", "r2")
+    soc2: Soc2 | None = ask(
+        "SOC 2 report", "Which SOC 2 report is available under NDA?", "one of: Type 1, Type 2, none", "Type 2"
+    )
+    hitrust: Hitrust | None = ask(
+        "HITRUST certification", "Which HITRUST certification is held?", "one of: e1, i1, r2, none", "r2"
+    )
     workforce_training: bool | None = ask(
-        "Workforce security training", "Does every workforce member get HIPAA security training at least yearly?", "yes or no", True
+        "Workforce security training",
+        "Does every workforce member get HIPAA security training at least yearly?",
+        "yes or no",
+        True,
     )
 
 
@@ -517,9 +620,7 @@ class Claims(BaseModel):
     @classmethod
     def _supported(cls, value: int) -> int:
         if value != CLAIMS_VERSION:
-            raise ValueError(
-                f"claims_version {value} is not supported by this ehrcheck, which reads version {CLAIMS_VERSION}"
-            )
+            raise ValueError(f"claims_version {value} is not supported by this ehrcheck, which reads version {CLAIMS_VERSION}")
         return value
 
     def to_evidence(self) -> dict[str, Any]:

@@ -60,7 +60,10 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
     debug: Annotated[
-        bool, typer.Option("--debug", envvar="EHRCHECK_DEBUG", help="Log every request and probe outcome to stderr (secrets redacted).")
+        bool,
+        typer.Option(
+            "--debug", envvar="EHRCHECK_DEBUG", help="Log every request and probe outcome to stderr (secrets redacted)."
+        ),
     ] = False,
 ) -> None:
     if debug:
@@ -74,4 +77,3 @@ def _root(
 
 def main() -> None:
     app()
-

@@ -61,8 +61,14 @@ def audit(
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
     profile: ProfileOpt = None,
-    claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims (see `ehrcheck claims init`).")] = None,
-    evidence_path: Annotated[Optional[Path], typer.Option("--evidence", help="Also save the evidence here (default: evidence.json beside the reports).")] = None,
+    claims: Annotated[
+        Optional[Path],
+        typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims (see `ehrcheck claims init`)."),
+    ] = None,
+    evidence_path: Annotated[
+        Optional[Path],
+        typer.Option("--evidence", help="Also save the evidence here (default: evidence.json beside the reports)."),
+    ] = None,
     label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
     pdf: PdfOpt = False,
@@ -103,10 +109,25 @@ def audit(
             elif plan[0][1] is not None:
                 evidence_path = plan[0][1].with_name(plan[0][1].stem + ".evidence.json")
         evidence = probe_evidence(
-            base_url, console=console, quiet=quiet, timeout=timeout, ca_bundle=ca_bundle, claims=claims, label=label,
-            chpl_id=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
-            endpoints_sample=endpoints_sample, credentials=credentials, patient=patient, us_core=us_core,
-            sample=sample, bulk_timeout=bulk_timeout, include_phi=include_phi, partial_to=evidence_path,
+            base_url,
+            console=console,
+            quiet=quiet,
+            timeout=timeout,
+            ca_bundle=ca_bundle,
+            claims=claims,
+            label=label,
+            chpl_id=chpl_id,
+            chpl_file=chpl_file,
+            chpl_url=chpl_url,
+            endpoints_bundle=endpoints_bundle,
+            endpoints_sample=endpoints_sample,
+            credentials=credentials,
+            patient=patient,
+            us_core=us_core,
+            sample=sample,
+            bulk_timeout=bulk_timeout,
+            include_phi=include_phi,
+            partial_to=evidence_path,
         )
         text = evidence_text(evidence)
         if evidence_path is not None:
@@ -127,7 +148,10 @@ def probe(
     base_url: Annotated[str, typer.Argument(help="The FHIR service base URL.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the evidence JSON.")] = Path("evidence.json"),
     timeout: TimeoutOpt = 10.0,
-    claims: Annotated[Optional[Path], typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence.")] = None,
+    claims: Annotated[
+        Optional[Path],
+        typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence."),
+    ] = None,
     label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
     chpl_id: ChplIdOpt = None,
@@ -151,10 +175,25 @@ def probe(
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         evidence = probe_evidence(
-            base_url, console=console, quiet=quiet, timeout=timeout, ca_bundle=ca_bundle, claims=claims, label=label,
-            chpl_id=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
-            endpoints_sample=endpoints_sample, credentials=credentials, patient=patient, us_core=us_core,
-            sample=sample, bulk_timeout=bulk_timeout, include_phi=include_phi, partial_to=output,
+            base_url,
+            console=console,
+            quiet=quiet,
+            timeout=timeout,
+            ca_bundle=ca_bundle,
+            claims=claims,
+            label=label,
+            chpl_id=chpl_id,
+            chpl_file=chpl_file,
+            chpl_url=chpl_url,
+            endpoints_bundle=endpoints_bundle,
+            endpoints_sample=endpoints_sample,
+            credentials=credentials,
+            patient=patient,
+            us_core=us_core,
+            sample=sample,
+            bulk_timeout=bulk_timeout,
+            include_phi=include_phi,
+            partial_to=output,
         )
         write_atomic(output, evidence_text(evidence))
     if not quiet:

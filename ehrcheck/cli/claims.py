@@ -14,7 +14,9 @@ from ehrcheck.errors import UserInputError
 
 
 def claims_init(
-    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the questionnaire, or - for stdout.")] = "vendor.yaml",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Where to write the questionnaire, or - for stdout.")
+    ] = "vendor.yaml",
     force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
 ) -> None:
     """Write the vendor claims questionnaire: every question, commented, for the vendor to answer."""

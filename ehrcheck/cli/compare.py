@@ -31,10 +31,24 @@ def _pick_profile(profile: str | None, results) -> str:
 
 
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Two or more runs: report.json files (--format json), evidence files, or audit output folders.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="comparison.html, .md or .json, or - for stdout (then give --format).")] = "comparison.html",
-    format: Annotated[Optional[str], typer.Option("--format", "-f", help="html, md or json (default: from the -o extension).")] = None,
-    profile: Annotated[Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile to rank under (default: the one the runs were scored under).")] = None,
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="Two or more runs: report.json files (--format json), evidence files, or audit output folders."),
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="comparison.html, .md or .json, or - for stdout (then give --format).")
+    ] = "comparison.html",
+    format: Annotated[
+        Optional[str], typer.Option("--format", "-f", help="html, md or json (default: from the -o extension).")
+    ] = None,
+    profile: Annotated[
+        Optional[str],
+        typer.Option(
+            "--profile",
+            envvar="EHRCHECK_PROFILE",
+            help="Practice profile to rank under (default: the one the runs were scored under).",
+        ),
+    ] = None,
     as_of: AsOfOpt = None,
     pack: PackOpt = None,
     quiet: QuietOpt = False,
@@ -51,7 +65,9 @@ def compare(
         fmt = (format or "").lower() or COMPARE_SUFFIX.get(Path(output).suffix.lower().lstrip("."), "")
         fmt = COMPARE_SUFFIX.get(fmt, fmt)
         if fmt not in COMPARISON_RENDERERS:
-            raise UserInputError(f"--format: give html, md or json (or an -o file ending in .html, .md or .json), not '{fmt or output}'")
+            raise UserInputError(
+                f"--format: give html, md or json (or an -o file ending in .html, .md or .json), not '{fmt or output}'"
+            )
         target = None if output == "-" else Path(output)
         if target is not None and any(target.resolve() == Path(p).resolve() for p in runs):
             raise UserInputError(f"-o {target}: is one of the runs being compared; choose another file")
@@ -75,10 +91,15 @@ def diff_cmd(
     old: Annotated[Path, typer.Argument(help="The earlier run: report.json, evidence file or audit folder.")],
     new: Annotated[Path, typer.Argument(help="The later run, same kinds.")],
     output: Annotated[str, typer.Option("--output", "-o", help="File to write (.md or .json), or - for stdout.")] = "-",
-    format: Annotated[Optional[str], typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")] = None,
+    format: Annotated[
+        Optional[str], typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")
+    ] = None,
     as_of: AsOfOpt = None,
     pack: PackOpt = None,
-    fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", envvar="EHRCHECK_FAIL_ON_REGRESSION", help="Exit 1 when a rule's status got worse.")] = False,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option("--fail-on-regression", envvar="EHRCHECK_FAIL_ON_REGRESSION", help="Exit 1 when a rule's status got worse."),
+    ] = False,
     exit_zero: ExitZeroOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -103,8 +124,14 @@ def diff_cmd(
         else:
             write_atomic(Path(output), text)
     if not quiet:
-        console.print(f"{len(d.statuses)} rule status change(s), {len(d.regressions)} regression(s)" + (f"; wrote {output}" if output != "-" else ""), highlight=False)
+        console.print(
+            f"{len(d.statuses)} rule status change(s), {len(d.regressions)} regression(s)"
+            + (f"; wrote {output}" if output != "-" else ""),
+            highlight=False,
+        )
     if fail_on_regression and d.regressions:
-        console.print(f"[red]{len(d.regressions)} rule(s) regressed: {', '.join(c.rule_id for c in d.regressions)}[/]", highlight=False)
+        console.print(
+            f"[red]{len(d.regressions)} rule(s) regressed: {', '.join(c.rule_id for c in d.regressions)}[/]", highlight=False
+        )
         if not exit_zero:
             raise typer.Exit(1)

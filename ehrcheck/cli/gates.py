@@ -53,9 +53,14 @@ def finish(
     reasons = gate_failures(result, fail_under, parse_fail_on(fail_on))
     if waived is not None:
         for w in waived.unused:
-            console.print(f"[yellow]warning:[/] {w.source}: waiver for {w.describe()} matched no failing finding; remove it if the problem is fixed", highlight=False)
+            console.print(
+                f"[yellow]warning:[/] {w.source}: waiver for {w.describe()} matched no failing finding; remove it if the problem is fixed",
+                highlight=False,
+            )
         for w in waived.expired:
-            reasons.append(f"waiver for {w.describe()} ({w.source}) expired on {w.expires.isoformat()}: renew it with a new date and reason, or fix the finding")
+            reasons.append(
+                f"waiver for {w.describe()} ({w.source}) expired on {w.expires.isoformat()}: renew it with a new date and reason, or fix the finding"
+            )
         if waived.waived and not quiet:
             console.print(f"waived (still in the report): {', '.join(waived.waived)}", highlight=False)
     for reason in reasons:

@@ -12,8 +12,20 @@ from ehrcheck.cli.common import http_options
 from ehrcheck.errors import UserInputError
 
 
-def gather(base_url: str, options, console: Console, quiet: bool, label: str | None = None, extra_probes=None, settings=None, secrets=None,
-           *, include_phi: bool = False, partial_to: Path | None = None, claims=None):
+def gather(
+    base_url: str,
+    options,
+    console: Console,
+    quiet: bool,
+    label: str | None = None,
+    extra_probes=None,
+    settings=None,
+    secrets=None,
+    *,
+    include_phi: bool = False,
+    partial_to: Path | None = None,
+    claims=None,
+):
     """Run the probes (plus `extra_probes`, given their `settings`) with live progress on stderr.
 
     On Ctrl-C the attempts that finished are kept: written (atomically, with `claims`) to
@@ -37,8 +49,11 @@ def gather(base_url: str, options, console: Console, quiet: bool, label: str | N
     secrets.add_settings(settings)
     if include_phi:
         settings = {**(settings or {}), "include_phi": True}
-        console.print("[bold yellow]warning:[/] --include-phi: patient data the probes see will be kept in the evidence; "
-                      "treat the evidence file as PHI under HIPAA and do not share it.", highlight=False)
+        console.print(
+            "[bold yellow]warning:[/] --include-phi: patient data the probes see will be kept in the evidence; "
+            "treat the evidence file as PHI under HIPAA and do not share it.",
+            highlight=False,
+        )
     if not quiet:
         console.print(f"Probing [bold]{redact_url(normalise_base_url(base_url))}[/] …", highlight=False)
     finished: dict = {}
@@ -51,11 +66,19 @@ def gather(base_url: str, options, console: Console, quiet: bool, label: str | N
 
     try:
         if quiet:
-            return asyncio.run(collect(base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets))
+            return asyncio.run(
+                collect(
+                    base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets
+                )
+            )
         # The authenticated probes run for minutes: they bring a progress bar in place of the spinner.
         display = (settings or {}).get("progress") or console.status("probing (metadata, SMART, OpenID, access control, TLS) …")
         with display:
-            return asyncio.run(collect(base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets))
+            return asyncio.run(
+                collect(
+                    base_url, options, on_done=on_done, label=label, extra_probes=extra_probes, settings=settings, secrets=secrets
+                )
+            )
     except KeyboardInterrupt:
         note = ""
         if partial_to is not None:
@@ -77,8 +100,14 @@ def certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoint
     from ehrcheck.probes.certification.inputs import certification_inputs
 
     return certification_inputs(
-        chpl_ids=chpl_id, chpl_file=chpl_file, chpl_url=chpl_url, endpoints_bundle=endpoints_bundle,
-        endpoints_sample=endpoints_sample, claims=claims_data, claims_path=claims_path, environ=dict(os.environ),
+        chpl_ids=chpl_id,
+        chpl_file=chpl_file,
+        chpl_url=chpl_url,
+        endpoints_bundle=endpoints_bundle,
+        endpoints_sample=endpoints_sample,
+        claims=claims_data,
+        claims_path=claims_path,
+        environ=dict(os.environ),
     )
 
 
@@ -116,8 +145,16 @@ def probe_evidence(
     ca_bundle: Path | None,
     claims: Path | None,
     label: str | None,
-    chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample,
-    credentials, patient, us_core, sample, bulk_timeout,
+    chpl_id,
+    chpl_file,
+    chpl_url,
+    endpoints_bundle,
+    endpoints_sample,
+    credentials,
+    patient,
+    us_core,
+    sample,
+    bulk_timeout,
     include_phi: bool,
     partial_to: Path | None,
 ):
@@ -130,9 +167,17 @@ def probe_evidence(
     cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
     auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
     evidence = gather(
-        base_url, options, console, quiet, label,
-        {**cert.probes, **auth.probes}, {**cert.settings, **auth.settings}, auth.secrets,
-        include_phi=include_phi, partial_to=partial_to, claims=claims_data,
+        base_url,
+        options,
+        console,
+        quiet,
+        label,
+        {**cert.probes, **auth.probes},
+        {**cert.settings, **auth.settings},
+        auth.secrets,
+        include_phi=include_phi,
+        partial_to=partial_to,
+        claims=claims_data,
     )
     evidence.claims = claims_data
     return evidence

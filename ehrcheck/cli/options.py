@@ -15,7 +15,9 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="EHRCHECK_TIMEOUT
 
 CaOpt = Annotated[
     Optional[Path],
-    typer.Option("--ca-bundle", envvar="EHRCHECK_CA_BUNDLE", help="PEM file of CA certificates to trust (e.g. a corporate proxy)."),
+    typer.Option(
+        "--ca-bundle", envvar="EHRCHECK_CA_BUNDLE", help="PEM file of CA certificates to trust (e.g. a corporate proxy)."
+    ),
 ]
 
 
@@ -24,52 +26,84 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or su
 
 IncludePhiOpt = Annotated[
     bool,
-    typer.Option("--include-phi", help="Keep patient data the probes see (ids, up to 5 resources) in the evidence. Off by default: only counts, element names and hashed ids are kept."),
+    typer.Option(
+        "--include-phi",
+        help="Keep patient data the probes see (ids, up to 5 resources) in the evidence. Off by default: only counts, element names and hashed ids are kept.",
+    ),
 ]
 
 
-PdfOpt = Annotated[bool, typer.Option("--pdf", envvar="EHRCHECK_PDF", help="Also print the HTML report to report.pdf (needs Chromium).")]
+PdfOpt = Annotated[
+    bool, typer.Option("--pdf", envvar="EHRCHECK_PDF", help="Also print the HTML report to report.pdf (needs Chromium).")
+]
 
 
 OutputOpt = Annotated[
     Optional[str],
-    typer.Option("--output", "-o", envvar="EHRCHECK_OUTPUT", help=f"Folder for several formats, a file (.html/.md/.json), or - for stdout. Default: ./{DEFAULT_OUTPUT}/"),
+    typer.Option(
+        "--output",
+        "-o",
+        envvar="EHRCHECK_OUTPUT",
+        help=f"Folder for several formats, a file (.html/.md/.json), or - for stdout. Default: ./{DEFAULT_OUTPUT}/",
+    ),
 ]
 
 
 FormatOpt = Annotated[
     Optional[str],
-    typer.Option("--format", "-f", envvar="EHRCHECK_FORMAT", help="html, md, json, junit, sarif, or several: html,md,json (the default)."),
+    typer.Option(
+        "--format", "-f", envvar="EHRCHECK_FORMAT", help="html, md, json, junit, sarif, or several: html,md,json (the default)."
+    ),
 ]
 
 
 FailOnOpt = Annotated[
     Optional[str],
-    typer.Option("--fail-on", envvar="EHRCHECK_FAIL_ON", help="Exit 1 when a finding of this severity or worse fails: critical, high, medium, low or info (waived findings excepted)."),
+    typer.Option(
+        "--fail-on",
+        envvar="EHRCHECK_FAIL_ON",
+        help="Exit 1 when a finding of this severity or worse fails: critical, high, medium, low or info (waived findings excepted).",
+    ),
 ]
 
 
 ExitZeroOpt = Annotated[
     bool,
-    typer.Option("--exit-zero", envvar="EHRCHECK_EXIT_ZERO", help="Exit 0 even when --fail-under, --fail-on or an expired waiver fails (errors still exit 2)."),
+    typer.Option(
+        "--exit-zero",
+        envvar="EHRCHECK_EXIT_ZERO",
+        help="Exit 0 even when --fail-under, --fail-on or an expired waiver fails (errors still exit 2).",
+    ),
 ]
 
 
 WaiversOpt = Annotated[
     Optional[Path],
-    typer.Option("--waivers", envvar="EHRCHECK_WAIVERS", help="YAML file of accepted findings (rule, target, reason, expires); see docs/ci.md."),
+    typer.Option(
+        "--waivers",
+        envvar="EHRCHECK_WAIVERS",
+        help="YAML file of accepted findings (rule, target, reason, expires); see docs/ci.md.",
+    ),
 ]
 
 
 ChplIdOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--chpl-id", envvar="EHRCHECK_CHPL_ID", help="The product's CHPL product number, e.g. 15.04.04.1932.WebC.84.01.0.221117 (repeatable). Looked up with the key in CHPL_API_KEY."),
+    typer.Option(
+        "--chpl-id",
+        envvar="EHRCHECK_CHPL_ID",
+        help="The product's CHPL product number, e.g. 15.04.04.1932.WebC.84.01.0.221117 (repeatable). Looked up with the key in CHPL_API_KEY.",
+    ),
 ]
 
 
 ChplFileOpt = Annotated[
     Optional[Path],
-    typer.Option("--chpl-file", envvar="EHRCHECK_CHPL_FILE", help="A CHPL JSON document (a listing's details, or search results) to use instead of the CHPL API."),
+    typer.Option(
+        "--chpl-file",
+        envvar="EHRCHECK_CHPL_FILE",
+        help="A CHPL JSON document (a listing's details, or search results) to use instead of the CHPL API.",
+    ),
 ]
 
 
@@ -81,19 +115,29 @@ ChplUrlOpt = Annotated[
 
 EndpointsBundleOpt = Annotated[
     Optional[str],
-    typer.Option("--endpoints-bundle", envvar="EHRCHECK_ENDPOINTS_BUNDLE", help="The vendor's service-base-URL Bundle, a URL or a file (default: the list the CHPL listing links)."),
+    typer.Option(
+        "--endpoints-bundle",
+        envvar="EHRCHECK_ENDPOINTS_BUNDLE",
+        help="The vendor's service-base-URL Bundle, a URL or a file (default: the list the CHPL listing links).",
+    ),
 ]
 
 
 EndpointsSampleOpt = Annotated[
     int,
-    typer.Option("--endpoints-sample", envvar="EHRCHECK_ENDPOINTS_SAMPLE", help="How many listed addresses to ask for /metadata (0: none)."),
+    typer.Option(
+        "--endpoints-sample", envvar="EHRCHECK_ENDPOINTS_SAMPLE", help="How many listed addresses to ask for /metadata (0: none)."
+    ),
 ]
 
 
 PackOpt = Annotated[
     Optional[list[Path]],
-    typer.Option("--pack", envvar="EHRCHECK_PACK", help="A custom rule pack (YAML, same schema as the built-in packs; see docs/packs.md). Repeatable."),
+    typer.Option(
+        "--pack",
+        envvar="EHRCHECK_PACK",
+        help="A custom rule pack (YAML, same schema as the built-in packs; see docs/packs.md). Repeatable.",
+    ),
 ]
 
 
@@ -105,31 +149,51 @@ FailUnderOpt = Annotated[
 
 AsOfOpt = Annotated[
     Optional[str],
-    typer.Option("--as-of", envvar="EHRCHECK_AS_OF", help="Judge against the rules in force on this date (YYYY-MM-DD). Default: the day the evidence was gathered."),
+    typer.Option(
+        "--as-of",
+        envvar="EHRCHECK_AS_OF",
+        help="Judge against the rules in force on this date (YYYY-MM-DD). Default: the day the evidence was gathered.",
+    ),
 ]
 
 
 ProfileOpt = Annotated[
     Optional[str],
-    typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile: solo, small-group, multi-specialty, hospital, fqhc, behavioral-health (default: general weights)."),
+    typer.Option(
+        "--profile",
+        envvar="EHRCHECK_PROFILE",
+        help="Practice profile: solo, small-group, multi-specialty, hospital, fqhc, behavioral-health (default: general weights).",
+    ),
 ]
 
 
 CredentialsOpt = Annotated[
     Optional[Path],
-    typer.Option("--credentials", envvar="EHRCHECK_CREDENTIALS", help="YAML file with client_id and private_key_file (or client_secret, or bearer_token): runs the authenticated probes. See docs/authenticated.md."),
+    typer.Option(
+        "--credentials",
+        envvar="EHRCHECK_CREDENTIALS",
+        help="YAML file with client_id and private_key_file (or client_secret, or bearer_token): runs the authenticated probes. See docs/authenticated.md.",
+    ),
 ]
 
 
 PatientOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--patient", metavar="ID", help="A test patient id for the US Core data checks (repeatable). Default: the vendor's claimed test patients, else the first found by search."),
+    typer.Option(
+        "--patient",
+        metavar="ID",
+        help="A test patient id for the US Core data checks (repeatable). Default: the vendor's claimed test patients, else the first found by search.",
+    ),
 ]
 
 
 UsCoreOpt = Annotated[
     Optional[str],
-    typer.Option("--us-core", envvar="EHRCHECK_US_CORE", help="Which US Core profiles to test: declared (default: those the server lists) or all (every USCDI profile)."),
+    typer.Option(
+        "--us-core",
+        envvar="EHRCHECK_US_CORE",
+        help="Which US Core profiles to test: declared (default: those the server lists) or all (every USCDI profile).",
+    ),
 ]
 
 
@@ -141,5 +205,7 @@ SampleOpt = Annotated[
 
 BulkTimeoutOpt = Annotated[
     Optional[float],
-    typer.Option("--bulk-timeout", envvar="EHRCHECK_BULK_TIMEOUT", help="Seconds to wait for a Bulk Data export to complete. Default 120."),
+    typer.Option(
+        "--bulk-timeout", envvar="EHRCHECK_BULK_TIMEOUT", help="Seconds to wait for a Bulk Data export to complete. Default 120."
+    ),
 ]

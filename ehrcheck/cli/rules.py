@@ -12,7 +12,9 @@ from ehrcheck.cli.common import err_console, load_packs, user_errors
 
 
 def rules_list(
-    pack: Annotated[Optional[str], typer.Option("--pack", help="Only this pack (interoperability, portal, certification, hipaa).")] = None,
+    pack: Annotated[
+        Optional[str], typer.Option("--pack", help="Only this pack (interoperability, portal, certification, hipaa).")
+    ] = None,
 ) -> None:
     """List every rule: id, severity, weight and title."""
     from rich.table import Table
@@ -51,12 +53,20 @@ def rules_explain(rule_id: Annotated[str, typer.Argument(help="A rule id such as
         raise typer.Exit(2)
     out = Console(highlight=False)
     out.print(f"[bold]{rule.id}[/] — {rule.title}")
-    out.print(f"pack {rule.pack} · severity {rule.severity.value} · weight {rule.weight:g}"
-              + (f" · decides the verdict ({rule.gate})" if rule.gate else ""))
+    out.print(
+        f"pack {rule.pack} · severity {rule.severity.value} · weight {rule.weight:g}"
+        + (f" · decides the verdict ({rule.gate})" if rule.gate else "")
+    )
     out.print(f"evidence: {', '.join(rule.needs)}")
     if rule.effective or rule.expires:
-        out.print("in force: " + " ".join(p for p in (f"from {rule.effective}" if rule.effective else "",
-                                                    f"until {rule.expires}" if rule.expires else "") if p))
+        out.print(
+            "in force: "
+            + " ".join(
+                p
+                for p in (f"from {rule.effective}" if rule.effective else "", f"until {rule.expires}" if rule.expires else "")
+                if p
+            )
+        )
     if rule.claim:
         out.print(f"judges the vendor claim: {rule.claim}")
     check = rule.check.model_dump(exclude_none=True, exclude_defaults=True)

@@ -20,16 +20,46 @@ from ehrcheck.errors import UserInputError
 
 
 def scan(
-    endpoint_list: Annotated[Path, typer.Argument(metavar="LIST", help="A FHIR Endpoint Bundle (JSON), a CSV with a url column, or a text file with one URL per line.")],
-    output: Annotated[Path, typer.Option("--output", "-o", envvar="EHRCHECK_OUTPUT", help="Folder for results.jsonl, index.html and (with --keep-evidence) evidence/.")] = Path("ehrcheck-scan"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted scan in the same folder: audit only endpoints not yet in results.jsonl.")] = False,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-j", envvar="EHRCHECK_CONCURRENCY", min=1, max=512, help="Audits running at once.")] = 16,
-    per_host: Annotated[int, typer.Option("--per-host", envvar="EHRCHECK_PER_HOST", min=1, max=512, help="Audits running at once against one host:port.")] = 4,
+    endpoint_list: Annotated[
+        Path,
+        typer.Argument(
+            metavar="LIST", help="A FHIR Endpoint Bundle (JSON), a CSV with a url column, or a text file with one URL per line."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="EHRCHECK_OUTPUT",
+            help="Folder for results.jsonl, index.html and (with --keep-evidence) evidence/.",
+        ),
+    ] = Path("ehrcheck-scan"),
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue an interrupted scan in the same folder: audit only endpoints not yet in results.jsonl."
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-j", envvar="EHRCHECK_CONCURRENCY", min=1, max=512, help="Audits running at once.")
+    ] = 16,
+    per_host: Annotated[
+        int,
+        typer.Option(
+            "--per-host", envvar="EHRCHECK_PER_HOST", min=1, max=512, help="Audits running at once against one host:port."
+        ),
+    ] = 4,
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
-    profile: Annotated[Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")] = None,
+    profile: Annotated[
+        Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
+    ] = None,
     pack: PackOpt = None,
-    keep_evidence: Annotated[bool, typer.Option("--keep-evidence", help="Also save each endpoint's evidence under evidence/, to re-score or diff later.")] = False,
+    keep_evidence: Annotated[
+        bool,
+        typer.Option("--keep-evidence", help="Also save each endpoint's evidence under evidence/, to re-score or diff later."),
+    ] = False,
     ca_bundle: CaOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -67,24 +97,50 @@ def scan(
         results, done = open_results(output, resume, warn)
         if shown > 20 and not quiet:
             console.print(f"[yellow]… and {shown - 20} more warnings about the list[/]", highlight=False)
-        remaining = sum(1 for e in iter_endpoints(endpoint_list, lambda _m: None) if e.url not in done) if done else listed.endpoints
+        remaining = (
+            sum(1 for e in iter_endpoints(endpoint_list, lambda _m: None) if e.url not in done) if done else listed.endpoints
+        )
         verify = ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle else ssl.create_default_context()
-        options = ScanOptions(concurrency=concurrency, per_host=per_host, timeout=timeout, as_of=when, profile=chosen, packs=packs, keep_evidence=keep_evidence, verify=verify)
+        options = ScanOptions(
+            concurrency=concurrency,
+            per_host=per_host,
+            timeout=timeout,
+            as_of=when,
+            profile=chosen,
+            packs=packs,
+            keep_evidence=keep_evidence,
+            verify=verify,
+        )
         if not quiet:
-            console.print(f"Scanning {remaining} of {listed.endpoints} endpoints from {endpoint_list} ({concurrency} at once, {per_host} per host) …", highlight=False)
+            console.print(
+                f"Scanning {remaining} of {listed.endpoints} endpoints from {endpoint_list} ({concurrency} at once, {per_host} per host) …",
+                highlight=False,
+            )
         interrupted = False
         with results.open("a", encoding="utf-8") as fh, scan_progress(console, remaining, quiet) as advance:
             try:
-                asyncio.run(run_scan(iter_endpoints(endpoint_list, lambda _m: None), fh, output, options, done, on_record=advance))
+                asyncio.run(
+                    run_scan(iter_endpoints(endpoint_list, lambda _m: None), fh, output, options, done, on_record=advance)
+                )
             except KeyboardInterrupt:
                 interrupted = True
         stats = totals(results)
         titles = {r.id: r.title for r in all_rules()} | {r.id: r.title for p in packs for r in p.rules}
-        meta = {"version": __version__, "list": endpoint_list.name, "profile": chosen, "results": results.name, "skipped_list": listed.warnings, "keep_evidence": keep_evidence}
+        meta = {
+            "version": __version__,
+            "list": endpoint_list.name,
+            "profile": chosen,
+            "results": results.name,
+            "skipped_list": listed.warnings,
+            "keep_evidence": keep_evidence,
+        }
         write_scan_overview(results, output / "index.html", stats, titles, meta)
     if not quiet:
         scan_summary(console, stats, titles)
         console.print(f"wrote {results} and {output / 'index.html'}")
     if interrupted:
-        console.print(f"[red]interrupted[/] after {stats.done} of {listed.endpoints} endpoints; run the same command with --resume to finish", highlight=False)
+        console.print(
+            f"[red]interrupted[/] after {stats.done} of {listed.endpoints} endpoints; run the same command with --resume to finish",
+            highlight=False,
+        )
         raise typer.Exit(130)

@@ -120,7 +120,9 @@ def _check_placeholders(text: bytes, where: Path) -> None:
     decoded = text.decode("utf-8", errors="replace")
     unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(decoded) if m.group(1) not in PLACEHOLDERS})
     if unknown:
-        raise _fail(where, f"unknown placeholder(s) {', '.join('{{' + u + '}}' for u in unknown)}; known: {{{{BASE}}}}, {{{{ORIGIN}}}}")
+        raise _fail(
+            where, f"unknown placeholder(s) {', '.join('{{' + u + '}}' for u in unknown)}; known: {{{{BASE}}}}, {{{{ORIGIN}}}}"
+        )
     if "{{" in _PLACEHOLDER.sub("", decoded):
         raise _fail(where, "a '{{' that is not a {{BASE}} or {{ORIGIN}} placeholder")
 
@@ -436,9 +438,7 @@ def _check_formats(formats: Sequence[str]) -> list[str]:
     chosen = list(dict.fromkeys(str(f).strip().lower() for f in formats))
     unknown = [f for f in chosen if f not in RENDERERS]
     if unknown or not chosen:
-        raise ValueError(
-            f"unknown report format(s): {', '.join(unknown) or '(none given)'}; known: {', '.join(RENDERERS)}"
-        )
+        raise ValueError(f"unknown report format(s): {', '.join(unknown) or '(none given)'}; known: {', '.join(RENDERERS)}")
     return chosen
 
 
@@ -496,12 +496,8 @@ def render_index(results: list[DemoResult], specs: dict[str, VendorSpec], verdic
         "|---|---|---|---|---|",
     ]
     for r in results:
-        links = " · ".join(
-            f"[{labels.get(k, k)}]({r.slug}/{p.name})" for k, p in r.files.items()
-        )
-        lines.append(
-            f"| {_md_cell(r.name)} | {_md_cell(r.product)} | {_md_cell(r.verdict_label)} | {r.score_text} | {links} |"
-        )
+        links = " · ".join(f"[{labels.get(k, k)}]({r.slug}/{p.name})" for k, p in r.files.items())
+        lines.append(f"| {_md_cell(r.name)} | {_md_cell(r.product)} | {_md_cell(r.verdict_label)} | {r.score_text} | {links} |")
     for r in results:
         lines += ["", f"## {r.name}", "", specs[r.slug].description, "", f"**{r.verdict_label}.** {verdicts[r.slug]}"]
     return "\n".join(lines) + "\n"

@@ -29,8 +29,18 @@ def _token(data: dict[str, Any]) -> dict[str, Any]:
     checks = []
     for case, result in (data.get("negative") or {}).items():
         status = result.get("http_status")
-        verdict = "refused" if result.get("rejected") else "ACCEPTED" if result.get("token_issued") else "wrong status" if status else "no answer"
-        checks.append({"check": NEGATIVE_LABEL.get(case, case), "http_status": status, "error": result.get("error"), "result": verdict})
+        verdict = (
+            "refused"
+            if result.get("rejected")
+            else "ACCEPTED"
+            if result.get("token_issued")
+            else "wrong status"
+            if status
+            else "no answer"
+        )
+        checks.append(
+            {"check": NEGATIVE_LABEL.get(case, case), "http_status": status, "error": result.get("error"), "result": verdict}
+        )
     return {
         "endpoint": (data.get("token_endpoint") or {}).get("url"),
         "method": (data.get("credentials") or {}).get("method"),
@@ -44,14 +54,16 @@ def _uscore(data: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for pid, p in sorted((data.get("profiles") or {}).items()):
         ms = p.get("must_support") or {}
-        rows.append({
-            "profile": pid,
-            "resource": p.get("resource"),
-            "resources": p.get("resources", 0),
-            "invalid": p.get("structure_invalid", 0),
-            "missing_mandatory": p.get("resources_missing_mandatory", 0),
-            "must_support": f"{ms.get('covered', 0)}/{ms.get('total', 0)}" if p.get("resources") else "–",
-        })
+        rows.append(
+            {
+                "profile": pid,
+                "resource": p.get("resource"),
+                "resources": p.get("resources", 0),
+                "invalid": p.get("structure_invalid", 0),
+                "missing_mandatory": p.get("resources_missing_mandatory", 0),
+                "must_support": f"{ms.get('covered', 0)}/{ms.get('total', 0)}" if p.get("resources") else "–",
+            }
+        )
     rows.sort(key=lambda r: (r["resources"] == 0, r["profile"]))
     totals = data.get("totals") or {}
     refs = data.get("references") or {}
@@ -92,7 +104,9 @@ def _bulk(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "patient": _export(data.get("patient")),
         "group": _export(data.get("group")),
-        "cancel": f"DELETE HTTP {cancel.get('delete_status')}, then HTTP {cancel.get('after_delete_status')}" if "delete_status" in cancel else "not run",
+        "cancel": f"DELETE HTTP {cancel.get('delete_status')}, then HTTP {cancel.get('after_delete_status')}"
+        if "delete_status" in cancel
+        else "not run",
         "without_token": f"HTTP {anon.get('http_status')}" if anon else "not run",
     }
 

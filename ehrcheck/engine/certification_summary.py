@@ -13,10 +13,26 @@ from ehrcheck.engine.evaluate import NOT_OBSERVED_HINTS
 from ehrcheck.models import CertificationSummary, Evidence, Finding, Status
 
 LISTING_FIELDS = (
-    "chpl_product_number", "found", "reason", "developer", "product", "version", "status", "status_since",
-    "edition", "cures_update", "certification_date", "decertification_date", "open_nonconformities",
-    "api_documentation_url", "export_documentation_url", "service_base_url_list", "rwt_plans_url",
-    "rwt_results_url", "mandatory_disclosures_url", "record",
+    "chpl_product_number",
+    "found",
+    "reason",
+    "developer",
+    "product",
+    "version",
+    "status",
+    "status_since",
+    "edition",
+    "cures_update",
+    "certification_date",
+    "decertification_date",
+    "open_nonconformities",
+    "api_documentation_url",
+    "export_documentation_url",
+    "service_base_url_list",
+    "rwt_plans_url",
+    "rwt_results_url",
+    "mandatory_disclosures_url",
+    "record",
 )
 BUNDLE_RULES = ("CRT-200", "CRT-201", "CRT-202", "CRT-203", "CRT-204", "CRT-205", "CRT-206")
 
@@ -80,7 +96,9 @@ def certification_summary(evidence: Evidence, findings: list[Finding]) -> Certif
         listings.append(row)
     by_id = {f.rule_id: f for f in findings}
     contra = by_id.get("CRT-207")
-    contradictions = [str(c) for c in contra.observed] if contra and contra.status == Status.fail and isinstance(contra.observed, list) else []
+    contradictions = (
+        [str(c) for c in contra.observed] if contra and contra.status == Status.fail and isinstance(contra.observed, list) else []
+    )
     endpoints, note = _endpoints(evidence)
     return CertificationSummary(
         chpl=_how_chpl(evidence),
@@ -92,6 +110,7 @@ def certification_summary(evidence: Evidence, findings: list[Finding]) -> Certif
         endpoints_note=note,
         bundle_findings=[
             {"rule_id": r, "title": by_id[r].title, "status": by_id[r].status.value, "message": by_id[r].message}
-            for r in BUNDLE_RULES if r in by_id and endpoints is not None
+            for r in BUNDLE_RULES
+            if r in by_id and endpoints is not None
         ],
     )

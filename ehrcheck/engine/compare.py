@@ -115,7 +115,9 @@ def _rule_sections(results: Sequence[RunResult], pack_titles: dict[str, str]) ->
             meta.setdefault(f.rule_id, f)
     sections = []
     for pack, title in pack_titles.items():
-        ids = sorted((rid for rid, f in meta.items() if f.pack == pack), key=lambda rid: (SEVERITY_ORDER[meta[rid].severity], rid))
+        ids = sorted(
+            (rid for rid, f in meta.items() if f.pack == pack), key=lambda rid: (SEVERITY_ORDER[meta[rid].severity], rid)
+        )
         rows = tuple(
             Row(
                 label=f"{rid} {meta[rid].title}",
@@ -178,9 +180,7 @@ def _matrix_section(results: Sequence[RunResult]) -> Section | None:
             text = (status.replace("_", " ") or "—") + (f" ({marks})" if marks and marks != "unknown" else "")
             row_cells[key] = Cell(text, MATRIX_CSS.get(status, ""), detail)
         cells.append(row_cells)
-    rows = tuple(
-        Row(label=label, key=key, cells=tuple(c.get(key, Cell("—")) for c in cells)) for key, label in labels.items()
-    )
+    rows = tuple(Row(label=label, key=key, cells=tuple(c.get(key, Cell("—")) for c in cells)) for key, label in labels.items())
     return Section("Capability matrix (EMR or EHR?)", rows)
 
 
@@ -196,8 +196,7 @@ def _claims_section(results: Sequence[RunResult]) -> Section | None:
     tables = [_items(getattr(r, "claims", None) or getattr(r, "claims_table", None)) for r in results]
     # Findings that judged a claim (Finding.claim, from the claims reconciliation) say so too.
     from_findings = [
-        {f.rule_id: f for f in r.findings if getattr(getattr(f, "claim", None), "outcome", None) in CONTRADICTED}
-        for r in results
+        {f.rule_id: f for f in r.findings if getattr(getattr(f, "claim", None), "outcome", None) in CONTRADICTED} for r in results
     ]
     labels: dict[str, str] = {}
     contradicted: set[str] = set()
@@ -263,9 +262,13 @@ def compare(results: Sequence[RunResult], profile: str = "default", sources: Ite
         Row(title, tuple(Cell(_score_text(run.get(pack))) for run in packs_by_run), key=f"pack:{pack}")
         for pack, title in pack_titles.items()
     ]
-    sections = [Section("Summary", tuple(summary), "Scores are 0–100; a range means some rules could not be observed from outside.")]
+    sections = [
+        Section("Summary", tuple(summary), "Scores are 0–100; a range means some rules could not be observed from outside.")
+    ]
     for extra in (_matrix_section(ranked), _claims_section(ranked)):
         if extra is not None:
             sections.append(extra)
     sections += _rule_sections(ranked, pack_titles)
-    return Comparison(profile=profile, columns=columns, sections=tuple(sections), tool_versions=tuple(sorted({r.tool_version for r in ranked})))
+    return Comparison(
+        profile=profile, columns=columns, sections=tuple(sections), tool_versions=tuple(sorted({r.tool_version for r in ranked}))
+    )

@@ -68,7 +68,12 @@ class RunDiff:
 
     @property
     def unchanged(self) -> bool:
-        return self.verdict is None and not self.statuses and not self.fingerprint and all(s.delta in (0, None) and s.old == s.new for s in self.scores)
+        return (
+            self.verdict is None
+            and not self.statuses
+            and not self.fingerprint
+            and all(s.delta in (0, None) and s.old == s.new for s in self.scores)
+        )
 
 
 def fingerprint(evidence: Evidence) -> dict[str, set[str]]:
@@ -100,7 +105,10 @@ def fingerprint(evidence: Evidence) -> dict[str, set[str]]:
 def _fingerprint_changes(old: Evidence | None, new: Evidence | None) -> tuple[tuple[SetChange, ...], str]:
     if old is None or new is None:
         missing = "the old run" if old is None else "the new run"
-        return (), f"Capability fingerprint not compared: no evidence for {missing} (pass evidence.json files, or audit folders that hold them)."
+        return (
+            (),
+            f"Capability fingerprint not compared: no evidence for {missing} (pass evidence.json files, or audit folders that hold them).",
+        )
     a, b = fingerprint(old), fingerprint(new)
     changes = []
     for facet in dict.fromkeys([*a, *b]):
@@ -121,7 +129,9 @@ def _direction(old: Finding | None, new: Finding | None) -> str:
     return "improved" if b < a else "regressed"
 
 
-def diff_runs(old: RunResult, new: RunResult, old_evidence: Evidence | None = None, new_evidence: Evidence | None = None) -> RunDiff:
+def diff_runs(
+    old: RunResult, new: RunResult, old_evidence: Evidence | None = None, new_evidence: Evidence | None = None
+) -> RunDiff:
     olds = {f.rule_id: f for f in old.findings}
     news = {f.rule_id: f for f in new.findings}
     statuses = []
@@ -151,14 +161,17 @@ def diff_runs(old: RunResult, new: RunResult, old_evidence: Evidence | None = No
     po, pn = packs(old), packs(new)
     titles = {p.pack: p.title for p in [*old.packs, *new.packs]}
     scores = [ScoreDelta("Overall", old.overall.score, new.overall.score)] + [
-        ScoreDelta(titles[k], po[k].score if k in po else None, pn[k].score if k in pn else None) for k in dict.fromkeys([*po, *pn])
+        ScoreDelta(titles[k], po[k].score if k in po else None, pn[k].score if k in pn else None)
+        for k in dict.fromkeys([*po, *pn])
     ]
     changes, note = _fingerprint_changes(old_evidence, new_evidence)
     notes = []
     if old.target.base_url != new.target.base_url:
         notes.append(f"The runs are of different endpoints: {old.target.base_url} and {new.target.base_url}.")
     if old.as_of != new.as_of:
-        notes.append(f"The rules were applied as of different dates ({old.as_of} and {new.as_of}); some changes may come from the regulations, not the server.")
+        notes.append(
+            f"The rules were applied as of different dates ({old.as_of} and {new.as_of}); some changes may come from the regulations, not the server."
+        )
     if old.profile != new.profile:
         notes.append(f"The runs were scored under different profiles ({old.profile} and {new.profile}).")
     return RunDiff(

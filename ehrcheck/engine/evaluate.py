@@ -182,8 +182,8 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_
         if made:
             check = ClaimCheck(path=made[0][0], claimed=claimed_text(made[0][1]), outcome="unverified")
         elif rule.claim is not None:  # paths merely found in the arguments may not be all it reads
-            reason = missing["claims"] if "claims" not in view else (
-                f"The vendor's claims do not state this ({', '.join(paths)})."
+            reason = (
+                missing["claims"] if "claims" not in view else (f"The vendor's claims do not state this ({', '.join(paths)}).")
             )
             return _finding(rule, Status(rule.unclaimed), reason, None)
     absent = [n for n in rule.needs if n not in view]
@@ -199,8 +199,13 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_
             outcome: Outcome = CHECKS[rule.check.fn](view, rule.check.args, as_of)
         except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
             # Probes write well-formed facts; only evidence edited by hand reaches here.
-            return _finding(rule, Status.not_observed, f"The evidence for this rule is malformed "
-                            f"({exc.__class__.__name__}); re-run `ehrcheck probe` to gather it again.", None)
+            return _finding(
+                rule,
+                Status.not_observed,
+                f"The evidence for this rule is malformed "
+                f"({exc.__class__.__name__}); re-run `ehrcheck probe` to gather it again.",
+                None,
+            )
     else:
         holds, observed = apply_op(rule.check, view)
         outcome = Outcome("pass" if holds else "fail", observed)

@@ -134,22 +134,42 @@ def _row(
         )
     if observed:
         return MatrixRow(
-            key=key, capability=capability, state="observed", marks="EHR", evidence="; ".join(observed),
-            claimed=claimed, note="Observed: shared through standard interfaces.",
+            key=key,
+            capability=capability,
+            state="observed",
+            marks="EHR",
+            evidence="; ".join(observed),
+            claimed=claimed,
+            note="Observed: shared through standard interfaces.",
         )
     if claimed_yes:
         return MatrixRow(
-            key=key, capability=capability, state="claimed", marks="EHR", evidence=missing_note if can_observe else "",
-            claimed=claimed, note="Claimed by the vendor, not observed: an EHR capability if the claim holds.",
+            key=key,
+            capability=capability,
+            state="claimed",
+            marks="EHR",
+            evidence=missing_note if can_observe else "",
+            claimed=claimed,
+            note="Claimed by the vendor, not observed: an EHR capability if the claim holds.",
         )
     if not can_observe:
         return MatrixRow(
-            key=key, capability=capability, state="unknown", marks="unknown", evidence=missing_note,
-            claimed=claimed, note="Could not be observed, and the vendor does not claim it.",
+            key=key,
+            capability=capability,
+            state="unknown",
+            marks="unknown",
+            evidence=missing_note,
+            claimed=claimed,
+            note="Could not be observed, and the vendor does not claim it.",
         )
     return MatrixRow(
-        key=key, capability=capability, state="missing", marks="EMR", evidence=missing_note,
-        claimed=claimed, note="Not shared: kept inside the product, as an EMR keeps its chart.",
+        key=key,
+        capability=capability,
+        state="missing",
+        marks="EMR",
+        evidence=missing_note,
+        claimed=claimed,
+        note="Not shared: kept inside the product, as an EMR keeps its chart.",
     )
 
 
@@ -162,7 +182,8 @@ def _chart_row(f: Facts, key: str, capability: str, resources: tuple[str, ...], 
     else:
         why = f"The FHIR API does not serve {' or '.join(resources)}."
     return _row(
-        key, capability,
+        key,
+        capability,
         observed=[f"FHIR API serves {', '.join(seen)}"] if seen else [],
         missing_note=why,
         claimed=claimed,
@@ -185,7 +206,8 @@ def _certified_row(
         observed = [f"CHPL: certified to {', '.join(have)}"] if have else []
         note = f"No Active CHPL listing is certified to {', '.join(criteria.values())}."
     return _row(
-        key, capability,
+        key,
+        capability,
         observed=observed,
         missing_note=note,
         claimed=claimed,
@@ -196,8 +218,11 @@ def _certified_row(
 
 
 def _portal(f: Facts) -> MatrixRow:
-    claims = {"portal": "portal.offered", "view/download/transmit": "portal.view_download_transmit",
-              "patients' own apps": "portal.third_party_app_access"}
+    claims = {
+        "portal": "portal.offered",
+        "view/download/transmit": "portal.view_download_transmit",
+        "patients' own apps": "portal.third_party_app_access",
+    }
     standalone = [c for c in ("launch-standalone", "context-standalone-patient", "permission-patient") if c in f.smart]
     observed = []
     if "launch-standalone" in standalone:
@@ -205,7 +230,8 @@ def _portal(f: Facts) -> MatrixRow:
     if f.certified is not None and "(e)(1)" in f.certified:
         observed.append("CHPL: certified to (e)(1) view, download and transmit")
     return _row(
-        "patient_portal", "Patient portal and patients' apps",
+        "patient_portal",
+        "Patient portal and patients' apps",
         observed=observed,
         missing_note="SMART discovery does not advertise the standalone patient launch.",
         claimed=_claims_text(f, claims),
@@ -223,17 +249,28 @@ def _bulk(f: Facts) -> MatrixRow:
     levels = [
         level
         for level, present in (
-            ("Group", "export" in {str(o).lstrip("$").lower() for o in (resources.get("Group") or {}).get("operations") or []} or "group-export" in system),
-            ("Patient", "export" in {str(o).lstrip("$").lower() for o in (resources.get("Patient") or {}).get("operations") or []} or "patient-export" in system),
+            (
+                "Group",
+                "export" in {str(o).lstrip("$").lower() for o in (resources.get("Group") or {}).get("operations") or []}
+                or "group-export" in system,
+            ),
+            (
+                "Patient",
+                "export" in {str(o).lstrip("$").lower() for o in (resources.get("Patient") or {}).get("operations") or []}
+                or "patient-export" in system,
+            ),
             ("system", "export" in system),
         )
         if present
     ]
     claims = {"Bulk Data": "standards.bulk_data", "population health": "reporting.population_health"}
     return _row(
-        "population_health", "Population health (bulk export)",
+        "population_health",
+        "Population health (bulk export)",
         observed=[f"$export declared at {', '.join(levels)} level"] if levels else [],
-        missing_note="No $export operation is declared." if f.capability is not None else "No FHIR CapabilityStatement was returned.",
+        missing_note="No $export operation is declared."
+        if f.capability is not None
+        else "No FHIR CapabilityStatement was returned.",
         claimed=_claims_text(f, claims),
         claimed_yes=any(_said(f.claim(p)) for p in claims.values()),
         contradicted=f.contradicted("INT-103"),
@@ -255,17 +292,26 @@ def _hipaa(f: Facts) -> MatrixRow:
             observed.append(good)
         elif finding.status in (Status.fail, Status.warn):
             problems.append(bad)
-    claims = {"BAA": "hipaa.baa_offered", "last risk analysis": "hipaa.last_risk_analysis",
-              "audit logs (years)": "hipaa.audit_log_retention_years", "encryption at rest": "hipaa.encryption_at_rest"}
+    claims = {
+        "BAA": "hipaa.baa_offered",
+        "last risk analysis": "hipaa.last_risk_analysis",
+        "audit logs (years)": "hipaa.audit_log_retention_years",
+        "encryption at rest": "hipaa.encryption_at_rest",
+    }
     contradicted = f.contradicted("HIP-100", "HIP-101")
     if problems and not contradicted:
         return MatrixRow(
-            key="hipaa_program", capability="HIPAA security program", state="missing", marks="EMR",
-            evidence="Observed: " + "; ".join(problems), claimed=_claims_text(f, claims),
+            key="hipaa_program",
+            capability="HIPAA security program",
+            state="missing",
+            marks="EMR",
+            evidence="Observed: " + "; ".join(problems),
+            claimed=_claims_text(f, claims),
             note="Basic safeguards for sharing patient data are missing.",
         )
     return _row(
-        "hipaa_program", "HIPAA security program",
+        "hipaa_program",
+        "HIPAA security program",
         observed=[f"Observed: {', '.join(observed)}"] if len(observed) == 2 else [],
         missing_note="Transport security and login enforcement were not both observed.",
         claimed=_claims_text(f, claims),
@@ -276,12 +322,18 @@ def _hipaa(f: Facts) -> MatrixRow:
 
 
 def _onc(f: Facts) -> MatrixRow:
-    claims = {"CHPL numbers": "product.chpl_product_numbers", "CMS EHR Certification ID": "certification.cms_ehr_certification_id"}
+    claims = {
+        "CHPL numbers": "product.chpl_product_numbers",
+        "CMS EHR Certification ID": "certification.cms_ehr_certification_id",
+    }
     crt = f.findings.get("CRT-001")
     observed = [f"CHPL: {crt.message}"] if crt is not None and crt.status == Status.passed else []
-    note = crt.message if crt is not None and crt.status == Status.fail else "CHPL was not looked up (use --chpl-id or --chpl-file)."
+    note = (
+        crt.message if crt is not None and crt.status == Status.fail else "CHPL was not looked up (use --chpl-id or --chpl-file)."
+    )
     return _row(
-        "onc_certification", "ONC certification (CEHRT)",
+        "onc_certification",
+        "ONC certification (CEHRT)",
         observed=observed,
         missing_note=note,
         claimed=_claims_text(f, claims),
@@ -295,26 +347,55 @@ def _onc(f: Facts) -> MatrixRow:
 ROWS: tuple[Callable[[Facts], MatrixRow], ...] = (
     lambda f: _chart_row(f, "demographics", "Demographics", ("Patient",), {}),
     lambda f: _chart_row(f, "problems", "Problems and diagnoses", ("Condition",), {}),
-    lambda f: _chart_row(f, "medications_allergies", "Medications and allergies", ("MedicationRequest", "AllergyIntolerance"),
-                         {"e-prescribing": "exchange.eprescribing"}),
-    lambda f: _chart_row(f, "lab_results", "Lab results", ("Observation", "DiagnosticReport"), {"lab interfaces": "exchange.lab_interfaces"}),
-    lambda f: _chart_row(f, "imaging_reports", "Imaging reports", ("DiagnosticReport", "ImagingStudy"),
-                         {"imaging interfaces": "exchange.imaging_interfaces"}),
-    lambda f: _chart_row(f, "immunizations", "Immunizations shared", ("Immunization",), {"immunization registry": "exchange.immunization_registry"}),
-    lambda f: _chart_row(f, "scheduling", "Scheduling", ("Appointment", "Slot", "Schedule"), {"online scheduling": "portal.scheduling"}),
-    lambda f: _chart_row(f, "billing", "Billing integration", ("Coverage", "Claim", "ExplanationOfBenefit", "Account"),
-                         {"billing": "revenue_cycle.billing_integration", "X12": "revenue_cycle.x12"}),
+    lambda f: _chart_row(
+        f,
+        "medications_allergies",
+        "Medications and allergies",
+        ("MedicationRequest", "AllergyIntolerance"),
+        {"e-prescribing": "exchange.eprescribing"},
+    ),
+    lambda f: _chart_row(
+        f, "lab_results", "Lab results", ("Observation", "DiagnosticReport"), {"lab interfaces": "exchange.lab_interfaces"}
+    ),
+    lambda f: _chart_row(
+        f,
+        "imaging_reports",
+        "Imaging reports",
+        ("DiagnosticReport", "ImagingStudy"),
+        {"imaging interfaces": "exchange.imaging_interfaces"},
+    ),
+    lambda f: _chart_row(
+        f, "immunizations", "Immunizations shared", ("Immunization",), {"immunization registry": "exchange.immunization_registry"}
+    ),
+    lambda f: _chart_row(
+        f, "scheduling", "Scheduling", ("Appointment", "Slot", "Schedule"), {"online scheduling": "portal.scheduling"}
+    ),
+    lambda f: _chart_row(
+        f,
+        "billing",
+        "Billing integration",
+        ("Coverage", "Claim", "ExplanationOfBenefit", "Account"),
+        {"billing": "revenue_cycle.billing_integration", "X12": "revenue_cycle.x12"},
+    ),
     lambda f: _certified_row(
-        f, "exchange", "Records shared across providers (exchange)",
+        f,
+        "exchange",
+        "Records shared across providers (exchange)",
         {"(b)(1)": "(b)(1) transitions of care", "(h)(1)": "(h)(1) Direct messaging", "(h)(2)": "(h)(2) Direct messaging"},
         {"Direct": "exchange.direct_messaging", "C-CDA": "exchange.ccda", "HIE": "exchange.hie", "TEFCA": "exchange.tefca_qhin"},
     ),
     _portal,
     _bulk,
     lambda f: _certified_row(
-        f, "compliance_reporting", "Compliance reporting (eCQM, Promoting Interoperability)",
+        f,
+        "compliance_reporting",
+        "Compliance reporting (eCQM, Promoting Interoperability)",
         {"(c)(1)": "(c)(1) CQM record and export", "(c)(2)": "(c)(2) CQM import and calculate", "(c)(3)": "(c)(3) CQM report"},
-        {"eCQMs": "reporting.ecqm", "MIPS": "reporting.mips", "Promoting Interoperability": "reporting.promoting_interoperability"},
+        {
+            "eCQMs": "reporting.ecqm",
+            "MIPS": "reporting.mips",
+            "Promoting Interoperability": "reporting.promoting_interoperability",
+        },
     ),
     _onc,
     _hipaa,

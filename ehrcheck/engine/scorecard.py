@@ -37,9 +37,7 @@ def score_evidence(
     rules = [rule for pack in packs for rule in pack.rules]
     # Findings carry the weight they have under the profile, so reports show what was counted.
     findings = weigh(practice, evaluate(evidence, rules, as_of))
-    pack_scores = [
-        score_findings(p.pack, p.title, [f for f in findings if f.pack == p.pack]) for p in packs
-    ]
+    pack_scores = [score_findings(p.pack, p.title, [f for f in findings if f.pack == p.pack]) for p in packs]
     availability = evidence.probes.get("availability")
     reachable = bool(availability and availability.data.get("reachable"))
     decided = verdict(findings, reachable)
@@ -67,10 +65,7 @@ def score_evidence(
                 "reason": a.reason,
                 "requests": len(a.exchanges),
                 # method, URL and status only: timings would make reports differ run to run
-                "exchanges": [
-                    {"method": ex.method, "url": ex.url, "status": ex.status, "error": ex.error}
-                    for ex in a.exchanges
-                ],
+                "exchanges": [{"method": ex.method, "url": ex.url, "status": ex.status, "error": ex.error} for ex in a.exchanges],
             }
             for pid, a in evidence.probes.items()
         },

@@ -106,12 +106,22 @@ def load_waivers(path: Path) -> list[Waiver]:
             raise UserInputError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}; a waiver has {', '.join(FIELDS)}")
         missing = [f for f in FIELDS if raw.get(f) in (None, "")]
         if missing:
-            raise UserInputError(f"{where}: missing {', '.join(missing)} (every waiver needs a rule, a target, a reason and an expiry date)")
+            raise UserInputError(
+                f"{where}: missing {', '.join(missing)} (every waiver needs a rule, a target, a reason and an expiry date)"
+            )
         expires = _date(raw["expires"])
         if expires is None:
             raise UserInputError(f"{where}: expires: '{raw['expires']}' is not a date like 2026-09-30")
         rule = str(raw["rule"]).strip().upper()
-        out.append(Waiver(rule=rule, target=str(raw["target"]).strip(), reason=" ".join(str(raw["reason"]).split()), expires=expires, source=where))
+        out.append(
+            Waiver(
+                rule=rule,
+                target=str(raw["target"]).strip(),
+                reason=" ".join(str(raw["reason"]).split()),
+                expires=expires,
+                source=where,
+            )
+        )
     return out
 
 
@@ -132,7 +142,9 @@ def apply_waivers(result: RunResult, waivers: Sequence[Waiver], today: dt.date) 
     waived: list[str] = []
     findings = []
     for f in result.findings:
-        match = next((i for i, w in enumerate(live) if f.status in WAIVABLE and w.covers(f.rule_id, result.target.base_url)), None)
+        match = next(
+            (i for i, w in enumerate(live) if f.status in WAIVABLE and w.covers(f.rule_id, result.target.base_url)), None
+        )
         if match is None:
             findings.append(f)
             continue

@@ -97,7 +97,6 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
     beyond which the code reading the value would recurse too deep."""
     import json
 
-
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -63,9 +63,7 @@ def _sibling_evidence(path: Path, result: RunResult) -> Evidence | None:
     return None
 
 
-def load_run(
-    path: Path, packs: Sequence[Pack] = (), as_of: dt.date | None = None, profile: str = "default"
-) -> LoadedRun:
+def load_run(path: Path, packs: Sequence[Pack] = (), as_of: dt.date | None = None, profile: str = "default") -> LoadedRun:
     from ehrcheck.engine.scorecard import score_evidence
 
     path = Path(path)
@@ -80,8 +78,9 @@ def load_run(
         try:
             result = score_evidence(evidence, as_of, profile, extra_packs=packs)
         except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:  # edited by hand
-            raise UserInputError(f"{path}: this evidence cannot be scored ({exc.__class__.__name__}); "
-                                 "re-run `ehrcheck probe` to gather it again") from None
+            raise UserInputError(
+                f"{path}: this evidence cannot be scored ({exc.__class__.__name__}); re-run `ehrcheck probe` to gather it again"
+            ) from None
         return LoadedRun(path, result, evidence)
     if isinstance(data, dict) and "findings" in data and "verdict" in data:
         result = _result(path, data)

@@ -39,7 +39,7 @@ def evidence_text(evidence: Evidence) -> str:
 def load_evidence(path: Path) -> Evidence:
     data = read_user_json(path, str(path), "an evidence file `ehrcheck probe` wrote")
     if not isinstance(data, dict) or data.get("schema") != EVIDENCE_SCHEMA:
-        raise UserInputError(f"{path}: not an ehrcheck evidence file (expected \"schema\": \"{EVIDENCE_SCHEMA}\")")
+        raise UserInputError(f'{path}: not an ehrcheck evidence file (expected "schema": "{EVIDENCE_SCHEMA}")')
     version = data.get("schema_version")
     if version != EVIDENCE_SCHEMA_VERSION:
         raise UserInputError(

@@ -104,7 +104,10 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, httpx.TimeoutException):
         return "timeout", "timed out waiting for the server"
     if isinstance(exc, TimeoutError):  # our own whole-request deadline
-        return "timeout", "timed out: no complete answer within the time limit (--timeout); the server stalled or answered too slowly"
+        return (
+            "timeout",
+            "timed out: no complete answer within the time limit (--timeout); the server stalled or answered too slowly",
+        )
     if isinstance(exc, httpx.ConnectError):
         low = text.lower()
         if "certificate verify failed" in low:
@@ -113,8 +116,16 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
             return "tls", f"TLS handshake failed: {text}"
         if any(c.__class__.__name__ in ("EndOfStream", "BrokenResourceError", "SSLEOFError") for c in _causes(exc)):
             return "tls", "TLS handshake failed: the server closed the connection (it may speak only old TLS versions)"
-        if any(m in low for m in ("name or service not known", "nodename nor servname", "getaddrinfo",
-                                   "temporary failure in name resolution", "no address associated")):
+        if any(
+            m in low
+            for m in (
+                "name or service not known",
+                "nodename nor servname",
+                "getaddrinfo",
+                "temporary failure in name resolution",
+                "no address associated",
+            )
+        ):
             return "dns", f"host name could not be resolved: {text}"
         if "refused" in low or "all connection attempts failed" in low:
             return "connection_refused", "connection refused"
@@ -150,9 +161,7 @@ class BoundedDecoder:
     def __init__(self, header: str):
         codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
-            raise FetchError(
-                "encoding", f"the server used Content-Encoding '{header[:60]}', which ehrcheck did not ask for"
-            )
+            raise FetchError("encoding", f"the server used Content-Encoding '{header[:60]}', which ehrcheck did not ask for")
         self.coding = codings[0] if codings else None
         wbits = zlib.MAX_WBITS | 16 if self.coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
         self._z = zlib.decompressobj(wbits)
@@ -444,8 +453,14 @@ class Fetcher:
         recorder.add(exchange)
         self._debug(
             "%s %s -> HTTP %s, %s bytes, %.0f ms%s; request headers %s; response headers %s",
-            method, exchange.url, exchange.status, exchange.body_bytes, elapsed,
-            " (truncated at the size cap)" if truncated else "", exchange.request_headers, exchange.response_headers,
+            method,
+            exchange.url,
+            exchange.status,
+            exchange.body_bytes,
+            elapsed,
+            " (truncated at the size cap)" if truncated else "",
+            exchange.request_headers,
+            exchange.response_headers,
         )
 
     def _debug(self, msg: str, *args: object) -> None:
@@ -502,8 +517,7 @@ class Fetcher:
                 raise failure from None
             finally:
                 await response.aclose()
-                self._record(recorder, "GET", current, request, response, start, body.bytes_read,
-                             body.truncated, cap, error)
+                self._record(recorder, "GET", current, request, response, start, body.bytes_read, body.truncated, cap, error)
             return
         raise FetchError("redirects", "too many redirects")
 

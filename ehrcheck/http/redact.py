@@ -73,9 +73,7 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="/:$|,*"
-        )
+        query = urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="/:$|,*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -115,9 +115,7 @@ class EphemeralCA:
             .not_valid_before(self._now)
             .not_valid_after(self._now + dt.timedelta(days=self.days))
             .add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.IPAddress(ipaddress.ip_address(LOOPBACK_IP)), x509.DNSName(LOOPBACK_DNS)]
-                ),
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK_IP)), x509.DNSName(LOOPBACK_DNS)]),
                 critical=False,
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -137,14 +135,10 @@ class EphemeralCA:
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
             .sign(self._key, hashes.SHA256())
         )
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
     def client_context(self) -> ssl.SSLContext:

@@ -16,7 +16,9 @@ from ehrcheck.models import Exchange
 from ehrcheck.http.redact import REDACTED
 
 # Values of these say what was asked for (a LOINC code, a category, a page size), never who.
-SAFE_PARAMS = frozenset({"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"})
+SAFE_PARAMS = frozenset(
+    {"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"}
+)
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 
 
@@ -24,7 +26,7 @@ def scrub_url(url: str, base_url: str = "") -> str:
     """`base_url`'s own path is kept as is (a base like /api/FHIR/R4 is not a type and an id)."""
     parts = urlsplit(url)
     base_path = urlsplit(base_url).path.rstrip("/") if base_url and url.startswith(base_url) else ""
-    segments = parts.path[len(base_path):].split("/")
+    segments = parts.path[len(base_path) :].split("/")
     for i in range(1, len(segments)):
         prev, seg = segments[i - 1], segments[i]
         # `Patient/123`, `Group/diabetes-cohort/$export`: the segment after a type is an id.
@@ -33,9 +35,7 @@ def scrub_url(url: str, base_url: str = "") -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, v if k in SAFE_PARAMS else REDACTED) for k, v in pairs], safe="/:$|,*[]"
-        )
+        query = urlencode([(k, v if k in SAFE_PARAMS else REDACTED) for k, v in pairs], safe="/:$|,*[]")
     return urlunsplit((parts.scheme, parts.netloc, base_path + "/".join(segments), query, ""))
 
 

@@ -50,7 +50,9 @@ def render_junit(result: RunResult) -> str:
     failures = sum(1 for f in findings if f.status == Status.fail and f.waiver is None)
     skipped = sum(1 for f in findings if _skip_reason(f) is not None)
     name = result.target.label or result.target.base_url
-    root = ET.Element("testsuites", {"name": _clean(f"ehrcheck: {name}"), "tests": str(len(findings)), "failures": str(failures), "errors": "0"})
+    root = ET.Element(
+        "testsuites", {"name": _clean(f"ehrcheck: {name}"), "tests": str(len(findings)), "failures": str(failures), "errors": "0"}
+    )
     suite = ET.SubElement(
         root,
         "testsuite",

@@ -50,8 +50,19 @@ def score_text(score: float | None, low: float, high: float) -> str:
     return f"{score:.0f} (range {low:.0f}–{high:.0f})"
 
 
-MATRIX_LABEL = {"observed": "Observed", "claimed": "Claimed", "contradicted": "Contradicted", "missing": "Missing", "unknown": "Not judged"}
+MATRIX_LABEL = {
+    "observed": "Observed",
+    "claimed": "Claimed",
+    "contradicted": "Contradicted",
+    "missing": "Missing",
+    "unknown": "Not judged",
+}
 MATRIX_BADGE = {"observed": "pass", "claimed": "unverified", "contradicted": "fail", "missing": "warn", "unknown": "not_observed"}
 CLAIM_LABEL = {"contradicted": "Contradicted", "falls_short": "Falls short", "unverified": "Unverified", "verified": "Verified"}
 CLAIM_BADGE = {"verified": "pass", "contradicted": "fail", "unverified": "unverified", "falls_short": "warn"}
-REASON_LABEL = {"contradicted": "contradicts your claim", "failed": "failed", "warning": "warning", "unverified": "please confirm"}
+REASON_LABEL = {
+    "contradicted": "contradicts your claim",
+    "failed": "failed",
+    "warning": "warning",
+    "unverified": "please confirm",
+}

@@ -25,9 +25,21 @@ from ehrcheck.render.labels import observed_text
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/ehrcheck/ehrcheck"
-LEVEL = {Severity.critical: "error", Severity.high: "error", Severity.medium: "warning", Severity.low: "note", Severity.info: "note"}
+LEVEL = {
+    Severity.critical: "error",
+    Severity.high: "error",
+    Severity.medium: "warning",
+    Severity.low: "note",
+    Severity.info: "note",
+}
 # GitHub ranks security alerts by this number (0-10) on rules tagged "security".
-SECURITY_SEVERITY = {Severity.critical: "9.5", Severity.high: "8.0", Severity.medium: "5.5", Severity.low: "3.0", Severity.info: "0.0"}
+SECURITY_SEVERITY = {
+    Severity.critical: "9.5",
+    Severity.high: "8.0",
+    Severity.medium: "5.5",
+    Severity.low: "3.0",
+    Severity.info: "0.0",
+}
 SECURITY_PACKS = ("hipaa",)
 ACTIONABLE = (Status.fail, Status.warn)
 

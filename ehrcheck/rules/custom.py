@@ -98,7 +98,9 @@ def _own_problems(path: Path, pack: Pack, root: yaml.Node | None) -> list[str]:
     for i, rule in enumerate(pack.rules):
         where = _where(path, _rule_line(root, i, "id"))
         if rule.id in builtin_ids:
-            problems.append(f"{where}: rule {rule.id}: that id belongs to the built-in {builtin_ids[rule.id]} pack; give your rule its own id")
+            problems.append(
+                f"{where}: rule {rule.id}: that id belongs to the built-in {builtin_ids[rule.id]} pack; give your rule its own id"
+            )
         elif rule.id[:3] in reserved:
             problems.append(
                 f"{where}: rule {rule.id}: the {rule.id[:3]}- prefix is reserved for the built-in "

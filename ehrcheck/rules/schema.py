@@ -36,7 +36,21 @@ Op = Literal[
     "gte",
     "lte",
 ]
-EVIDENCE_SOURCES = ("capability", "smart", "openid", "access", "transport", "availability", "claims", "chpl", "endpoints", "token", "scopes", "uscore", "bulk")
+EVIDENCE_SOURCES = (
+    "capability",
+    "smart",
+    "openid",
+    "access",
+    "transport",
+    "availability",
+    "claims",
+    "chpl",
+    "endpoints",
+    "token",
+    "scopes",
+    "uscore",
+    "bulk",
+)
 
 
 class OpCheck(BaseModel):
@@ -143,9 +157,7 @@ def _format_errors(path: Path, data: Any, exc: ValidationError) -> str:
         where = ".".join(str(p) for p in loc)
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             try:
-                where = f"rule {data['rules'][loc[1]].get('id', '#' + str(loc[1]))}: " + ".".join(
-                    str(p) for p in loc[2:]
-                )
+                where = f"rule {data['rules'][loc[1]].get('id', '#' + str(loc[1]))}: " + ".".join(str(p) for p in loc[2:])
             except (KeyError, IndexError, TypeError, AttributeError):
                 pass
         lines.append(f"{path}: {where}: {err.get('msg')}")

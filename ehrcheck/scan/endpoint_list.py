@@ -31,7 +31,18 @@ from urllib.parse import urlsplit, urlunsplit
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import MAX_DEPTH, too_deep
 
-URL_COLUMNS = ("url", "address", "base_url", "baseurl", "service_base_url", "fhir_base_url", "fhir_url", "endpoint", "endpoint_url", "fhir_endpoint")
+URL_COLUMNS = (
+    "url",
+    "address",
+    "base_url",
+    "baseurl",
+    "service_base_url",
+    "fhir_base_url",
+    "fhir_url",
+    "endpoint",
+    "endpoint_url",
+    "fhir_endpoint",
+)
 NAME_COLUMNS = ("name", "organization", "organization_name", "org", "org_name", "label", "vendor", "product")
 SKIP_STATUS = ("off", "entered-in-error")
 FHIR_REST = "hl7-fhir-rest"
@@ -180,7 +191,9 @@ def _bundle_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]
                 yield json.dumps(item), None, f"{path}: item {i + 1}"
         return
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
-        raise UserInputError(f"{path}: not a FHIR Bundle of Endpoint resources (resourceType is {data.get('resourceType') if isinstance(data, dict) else type(data).__name__!r})")
+        raise UserInputError(
+            f"{path}: not a FHIR Bundle of Endpoint resources (resourceType is {data.get('resourceType') if isinstance(data, dict) else type(data).__name__!r})"
+        )
     entries = [e for e in _items(data.get("entry")) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     # HTI-1 style: Organizations point at Endpoints; collect the names each Endpoint is known by.
     org_names: dict[str, str] = {}
@@ -265,5 +278,7 @@ def check_list(path: Path, warn: Warn) -> ListSummary:
     for _ in iter_endpoints(path, counting):
         count += 1
     if count == 0:
-        raise UserInputError(f"{path}: no http(s) FHIR base URLs found (a Bundle of Endpoints, a CSV with a url column, or one URL per line)")
+        raise UserInputError(
+            f"{path}: no http(s) FHIR base URLs found (a Bundle of Endpoints, a CSV with a url column, or one URL per line)"
+        )
     return ListSummary(endpoints=count, warnings=warnings)

@@ -117,7 +117,9 @@ def _fhir_version(evidence: Evidence | None) -> str | None:
     return cap.data.get("fhir_version") if cap is not None else None
 
 
-def summarise(endpoint: Endpoint, result: RunResult | None, outcome: str, reason: str | None, evidence: Evidence | None) -> dict[str, Any]:
+def summarise(
+    endpoint: Endpoint, result: RunResult | None, outcome: str, reason: str | None, evidence: Evidence | None
+) -> dict[str, Any]:
     """The JSONL row: small, flat, enough to rank and filter; the evidence holds the rest."""
     record: dict[str, Any] = {
         "v": RECORD_VERSION,
@@ -166,7 +168,10 @@ async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path
     try:
         result = score_evidence(evidence, options.as_of, options.profile, extra_packs=options.packs)
     except Exception as exc:  # noqa: BLE001
-        return {**summarise(endpoint, None, "error", f"internal error while scoring: {exc.__class__.__name__}: {exc}", evidence), **record_extra}
+        return {
+            **summarise(endpoint, None, "error", f"internal error while scoring: {exc.__class__.__name__}: {exc}", evidence),
+            **record_extra,
+        }
     return {**summarise(endpoint, result, "audited", None, evidence), **record_extra}
 
 

@@ -35,7 +35,9 @@ def _audit(url: str, claims_text: str, tmp_path: Path, name: str) -> Path:
     claims = tmp_path / f"{name}.yaml"
     claims.write_text(claims_text, encoding="utf-8")
     out = tmp_path / name
-    res = CliRunner().invoke(app, ["audit", url, "--claims", str(claims), "--profile", "small-group", "--as-of", AS_OF, "-o", str(out), "-q"])
+    res = CliRunner().invoke(
+        app, ["audit", url, "--claims", str(claims), "--profile", "small-group", "--as-of", AS_OF, "-o", str(out), "-q"]
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -62,17 +64,29 @@ def test_overstated_claims_against_sekmet(sekmet_open_url: str, tmp_path: Path):
     evidence = json.loads((out / "evidence.json").read_text())
     assert evidence["claims"]["standards"]["us_core"] == "6.1.0"
     rescored = tmp_path / "rescored.json"
-    res = CliRunner().invoke(app, ["score", str(out / "evidence.json"), "--profile", "small-group", "--as-of", AS_OF, "-o", str(rescored), "-q"])
+    res = CliRunner().invoke(
+        app, ["score", str(out / "evidence.json"), "--profile", "small-group", "--as-of", AS_OF, "-o", str(rescored), "-q"]
+    )
     assert res.exit_code == 0 and json.loads(rescored.read_text())["claims"] == report["claims"]
 
     md = (out / "report.md").read_text()
-    assert md.index("## EMR or EHR? Capability matrix") < md.index("**Verdict:") < md.index("## Vendor claims versus what was observed")
+    assert (
+        md.index("## EMR or EHR? Capability matrix")
+        < md.index("**Verdict:")
+        < md.index("## Vendor claims versus what was observed")
+    )
     assert "| Patient portal and patients' apps | Contradicted | EMR |" in md
     assert "| US Core | 6.1.0 | Contradicted |" in md
     assert "(contradicts your claim)" in md.split("## What to ask the vendor")[1]
 
     page = (out / "report.html").read_text()
-    assert page.index('id="verdict-h"') < page.index('id="matrix-h"') < page.index('id="claims-h"') < page.index('id="pack-interoperability"') < page.index('id="questions-h"')
+    assert (
+        page.index('id="verdict-h"')
+        < page.index('id="matrix-h"')
+        < page.index('id="claims-h"')
+        < page.index('id="pack-interoperability"')
+        < page.index('id="questions-h"')
+    )
     assert '<th scope="row">Minimum TLS version</th><td>1.2</td><td><span class="badge badge-fail">Contradicted</span>' in page
     assert "contradicts your claim" in page
     email = page.split('<pre class="email">')[1].split("</pre>")[0]
@@ -84,7 +98,10 @@ def test_honest_claims_against_sekmet_are_verified(sekmet_open_url: str, tmp_pat
     out = _audit(sekmet_open_url, HONEST, tmp_path, "honest")
     report = json.loads((out / "report.json").read_text())
     # Honest is not the same as enough: "no US Core" falls short of certification in 2026.
-    assert {c["rule_id"]: c["status"] for c in report["claims"]} == {**{r: "verified" for r in VERIFIED}, "CRT-102": "falls_short"}
+    assert {c["rule_id"]: c["status"] for c in report["claims"]} == {
+        **{r: "verified" for r in VERIFIED},
+        "CRT-102": "falls_short",
+    }
     assert not [q for q in report["vendor_questions"] if q["reason"] == "contradicted"]
     findings = {f["rule_id"]: f["status"] for f in report["findings"]}
     assert findings["INT-101"] == findings["PRT-100"] == "not_applicable"  # "no" is nothing to verify

@@ -30,7 +30,9 @@ def test_honest_vendor_has_no_contradictions(demo_out: Path):
     report = _report(demo_out, "summit-health-cloud")
     statuses = {c["rule_id"]: c["status"] for c in report["claims"]}
     assert "contradicted" not in statuses.values()
-    assert {statuses[r] for r in ("INT-100", "INT-101", "INT-102", "INT-103", "INT-104", "PRT-100", "HIP-100", "HIP-101")} == {"verified"}
+    assert {statuses[r] for r in ("INT-100", "INT-101", "INT-102", "INT-103", "INT-104", "PRT-100", "HIP-100", "HIP-101")} == {
+        "verified"
+    }
 
 
 def test_overstated_vendor_is_contradicted_by_its_own_server(demo_out: Path):

@@ -30,14 +30,24 @@ AS_OF = dt.date(2026, 6, 1)
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 
 
-def evidence(probes: dict[str, Any] | None = None, claims: dict[str, Any] | None = None, errored: tuple[str, ...] = (),
-             finished: str = "2026-06-01T00:00:01Z") -> Evidence:
+def evidence(
+    probes: dict[str, Any] | None = None,
+    claims: dict[str, Any] | None = None,
+    errored: tuple[str, ...] = (),
+    finished: str = "2026-06-01T00:00:01Z",
+) -> Evidence:
     attempts = {k: ProbeAttempt(status=AttemptStatus.completed, data=v) for k, v in (probes or {}).items()}
     attempts.update({k: ProbeAttempt(status=AttemptStatus.error, reason="connection refused") for k in errored})
-    return Evidence.model_validate({
-        "tool_version": "test", "target": {"base_url": "https://ehr.example.test/fhir"},
-        "started_at": "2026-06-01T00:00:00Z", "finished_at": finished, "probes": attempts, "claims": claims,
-    })
+    return Evidence.model_validate(
+        {
+            "tool_version": "test",
+            "target": {"base_url": "https://ehr.example.test/fhir"},
+            "started_at": "2026-06-01T00:00:00Z",
+            "finished_at": finished,
+            "probes": attempts,
+            "claims": claims,
+        }
+    )
 
 
 def judge(rule_id: str, ev: Evidence, as_of: dt.date = AS_OF) -> Finding:
@@ -46,39 +56,77 @@ def judge(rule_id: str, ev: Evidence, as_of: dt.date = AS_OF) -> Finding:
     return evaluate(ev, [rule], as_of)[0]
 
 
-SMART_V2_PATIENT = {"found": True, "document": {}, "capabilities": [
-    "launch-standalone", "context-standalone-patient", "permission-patient", "permission-v2"]}
+SMART_V2_PATIENT = {
+    "found": True,
+    "document": {},
+    "capabilities": ["launch-standalone", "context-standalone-patient", "permission-patient", "permission-v2"],
+}
 SMART_V1_EHR = {"found": True, "document": {}, "capabilities": ["launch-ehr", "permission-v1"]}
 
 # Every claim a probe can check: (rule, claims, evidence that verifies it, evidence that contradicts
 # it, the probe whose absence leaves it unverified).
 RECONCILED = [
-    ("INT-100", {"standards": {"fhir_version": "4.0.1"}},
-     {"capability": {"found": True, "fhir_version": "4.0.1"}},
-     {"capability": {"found": True, "fhir_version": "3.0.2", "fhir_release": "STU3"}}, "capability"),
-    ("INT-101", {"standards": {"us_core": "6.1.0"}},
-     {"capability": {"found": True, "supported_profiles": [US_CORE + "us-core-patient|6.1.0"]}},
-     {"capability": {"found": True, "supported_profiles": []}}, "capability"),
-    ("INT-102", {"standards": {"smart_app_launch": "2.0.0"}},
-     {"smart": SMART_V2_PATIENT}, {"smart": SMART_V1_EHR}, "smart"),
-    ("INT-103", {"standards": {"bulk_data": "1.0.1"}},
-     {"capability": {"found": True, "resources": {"Group": {"operations": ["export"]}}}},
-     {"capability": {"found": True, "resources": {}, "system_operations": []}}, "capability"),
-    ("INT-104", {"standards": {"uscdi": "v4"}},
-     {"capability": {"found": True, "supported_profiles": [US_CORE + "us-core-patient|7.0.0"]}},
-     {"capability": {"found": True, "supported_profiles": [US_CORE + "us-core-patient|6.1.0"]}}, "capability"),
-    ("PRT-100", {"portal": {"third_party_app_access": True}},
-     {"smart": SMART_V2_PATIENT}, {"smart": SMART_V1_EHR}, "smart"),
-    ("HIP-100", {"hipaa": {"tls_minimum": "1.2"}},
-     {"transport": {"scheme": "https", "tls": {"negotiated_version": "TLSv1.3", "legacy": {"TLSv1.0": "rejected", "TLSv1.1": "rejected"}}}},
-     {"transport": {"scheme": "https", "tls": {"negotiated_version": "TLSv1.2", "legacy": {"TLSv1.0": "accepted", "TLSv1.1": "rejected"}}}},
-     "transport"),
-    ("HIP-101", {"hipaa": {"unique_user_ids": True}},
-     {"access": {"patient_search": {"http_status": 401, "returned_patient_data": False}}},
-     {"access": {"patient_search": {"http_status": 200, "returned_patient_data": True, "patient_entries": 3}}}, "access"),
-    ("CRT-007", {"certification": {"cms_ehr_certification_id": "0015H7CW6NF3QJD"}},
-     {"chpl": {"certification_id": {"id": "0015H7CW6NF3QJD", "valid": True}}},
-     {"chpl": {"certification_id": {"id": "0015H7CW6NF3QJD", "valid": False}}}, "chpl"),
+    (
+        "INT-100",
+        {"standards": {"fhir_version": "4.0.1"}},
+        {"capability": {"found": True, "fhir_version": "4.0.1"}},
+        {"capability": {"found": True, "fhir_version": "3.0.2", "fhir_release": "STU3"}},
+        "capability",
+    ),
+    (
+        "INT-101",
+        {"standards": {"us_core": "6.1.0"}},
+        {"capability": {"found": True, "supported_profiles": [US_CORE + "us-core-patient|6.1.0"]}},
+        {"capability": {"found": True, "supported_profiles": []}},
+        "capability",
+    ),
+    ("INT-102", {"standards": {"smart_app_launch": "2.0.0"}}, {"smart": SMART_V2_PATIENT}, {"smart": SMART_V1_EHR}, "smart"),
+    (
+        "INT-103",
+        {"standards": {"bulk_data": "1.0.1"}},
+        {"capability": {"found": True, "resources": {"Group": {"operations": ["export"]}}}},
+        {"capability": {"found": True, "resources": {}, "system_operations": []}},
+        "capability",
+    ),
+    (
+        "INT-104",
+        {"standards": {"uscdi": "v4"}},
+        {"capability": {"found": True, "supported_profiles": [US_CORE + "us-core-patient|7.0.0"]}},
+        {"capability": {"found": True, "supported_profiles": [US_CORE + "us-core-patient|6.1.0"]}},
+        "capability",
+    ),
+    ("PRT-100", {"portal": {"third_party_app_access": True}}, {"smart": SMART_V2_PATIENT}, {"smart": SMART_V1_EHR}, "smart"),
+    (
+        "HIP-100",
+        {"hipaa": {"tls_minimum": "1.2"}},
+        {
+            "transport": {
+                "scheme": "https",
+                "tls": {"negotiated_version": "TLSv1.3", "legacy": {"TLSv1.0": "rejected", "TLSv1.1": "rejected"}},
+            }
+        },
+        {
+            "transport": {
+                "scheme": "https",
+                "tls": {"negotiated_version": "TLSv1.2", "legacy": {"TLSv1.0": "accepted", "TLSv1.1": "rejected"}},
+            }
+        },
+        "transport",
+    ),
+    (
+        "HIP-101",
+        {"hipaa": {"unique_user_ids": True}},
+        {"access": {"patient_search": {"http_status": 401, "returned_patient_data": False}}},
+        {"access": {"patient_search": {"http_status": 200, "returned_patient_data": True, "patient_entries": 3}}},
+        "access",
+    ),
+    (
+        "CRT-007",
+        {"certification": {"cms_ehr_certification_id": "0015H7CW6NF3QJD"}},
+        {"chpl": {"certification_id": {"id": "0015H7CW6NF3QJD", "valid": True}}},
+        {"chpl": {"certification_id": {"id": "0015H7CW6NF3QJD", "valid": False}}},
+        "chpl",
+    ),
 ]
 
 
@@ -88,7 +136,9 @@ def test_every_checkable_claim_is_verified_contradicted_or_unverified(rule_id, c
     assert (verified.status, verified.claim and verified.claim.outcome) == (Status.passed, "verified"), verified.message
 
     contradicted = judge(rule_id, evidence(disagrees, claims))
-    assert (contradicted.status, contradicted.claim and contradicted.claim.outcome) == (Status.fail, "contradicted"), contradicted.message
+    assert (contradicted.status, contradicted.claim and contradicted.claim.outcome) == (Status.fail, "contradicted"), (
+        contradicted.message
+    )
 
     others = {k: v for k, v in agrees.items() if k != probe}
     unverified = judge(rule_id, evidence(others, claims, errored=(probe,) if probe != "chpl" else ()))
@@ -127,11 +177,24 @@ def test_attestations_are_unverified_or_fall_short_never_contradicted():
     assert "yes" in yes.message and "True" not in yes.message
 
 
-def _finding(rule_id: str, status: Status, weight: float, outcome: str | None = None, path: str = "claims.x.y",
-             question: str | None = None, severity: Severity = Severity.high) -> Finding:
+def _finding(
+    rule_id: str,
+    status: Status,
+    weight: float,
+    outcome: str | None = None,
+    path: str = "claims.x.y",
+    question: str | None = None,
+    severity: Severity = Severity.high,
+) -> Finding:
     return Finding(
-        rule_id=rule_id, pack="interoperability", title=f"title {rule_id}", status=status, severity=severity, weight=weight,
-        message=f"message {rule_id}", vendor_question=question or f"question {rule_id}?",
+        rule_id=rule_id,
+        pack="interoperability",
+        title=f"title {rule_id}",
+        status=status,
+        severity=severity,
+        weight=weight,
+        message=f"message {rule_id}",
+        vendor_question=question or f"question {rule_id}?",
         claim=ClaimCheck(path=path, claimed="yes", outcome=outcome) if outcome else None,  # type: ignore[arg-type]
     )
 
@@ -158,11 +221,20 @@ def test_claims_table_and_questions_order_and_deduplicate():
     ]
     table = claims_table(findings)
     assert [(r.rule_id, r.status) for r in table] == [
-        ("INT-2", "contradicted"), ("HIP-2", "falls_short"), ("HIP-1", "unverified"), ("INT-1", "verified")]
+        ("INT-2", "contradicted"),
+        ("HIP-2", "falls_short"),
+        ("HIP-1", "unverified"),
+        ("INT-1", "verified"),
+    ]
     assert table[0].claim == "US Core" and table[0].path == "standards.us_core"
     questions = vendor_questions(findings)
     assert [(q.rule_id, q.reason) for q in questions] == [
-        ("INT-2", "contradicted"), ("INT-3", "failed"), ("HIP-2", "failed"), ("INT-5", "warning"), ("HIP-1", "unverified")]
+        ("INT-2", "contradicted"),
+        ("INT-3", "failed"),
+        ("HIP-2", "failed"),
+        ("INT-5", "warning"),
+        ("HIP-1", "unverified"),
+    ]
 
 
 def test_as_of_decides_which_requirement_applies():
@@ -171,11 +243,22 @@ def test_as_of_decides_which_requirement_applies():
     before = {f.rule_id: f for f in score_evidence(ev, dt.date(2025, 6, 1)).findings}
     after = {f.rule_id: f for f in score_evidence(ev, dt.date(2026, 6, 1)).findings}
     assert [before[r].status for r in ("CRT-101", "CRT-102", "CRT-103", "CRT-104")] == [
-        Status.unverified, Status.not_applicable, Status.unverified, Status.not_applicable]
+        Status.unverified,
+        Status.not_applicable,
+        Status.unverified,
+        Status.not_applicable,
+    ]
     assert [after[r].status for r in ("CRT-101", "CRT-102", "CRT-103", "CRT-104")] == [
-        Status.not_applicable, Status.fail, Status.not_applicable, Status.fail]
+        Status.not_applicable,
+        Status.fail,
+        Status.not_applicable,
+        Status.fail,
+    ]
     assert "expired on 2026-01-01" in after["CRT-101"].message
-    assert "applies from 2024-12-31" in judge("CRT-100", evidence({}, {"information_blocking": {"service_base_urls": False}}), dt.date(2024, 6, 1)).message
+    assert (
+        "applies from 2024-12-31"
+        in judge("CRT-100", evidence({}, {"information_blocking": {"service_base_urls": False}}), dt.date(2024, 6, 1)).message
+    )
 
 
 def test_as_of_defaults_to_the_day_the_evidence_was_gathered():
@@ -186,8 +269,18 @@ def test_as_of_defaults_to_the_day_the_evidence_was_gathered():
 
 
 def test_rule_dates_and_claims_are_validated():
-    base = {"id": "INT-199", "title": "t", "severity": "low", "weight": 1, "check": {"path": "claims.a.b", "op": "exists"},
-            "pass_message": "p", "fail_message": "f", "references": [{"cite": "x"}], "remediation": "r", "vendor_question": "q"}
+    base = {
+        "id": "INT-199",
+        "title": "t",
+        "severity": "low",
+        "weight": 1,
+        "check": {"path": "claims.a.b", "op": "exists"},
+        "pass_message": "p",
+        "fail_message": "f",
+        "references": [{"cite": "x"}],
+        "remediation": "r",
+        "vendor_question": "q",
+    }
     with pytest.raises(ValidationError, match="must be before expires"):
         Rule.model_validate({**base, "needs": ["claims"], "effective": "2026-01-01", "expires": "2025-01-01"})
     with pytest.raises(ValidationError, match="needs must include claims"):
@@ -195,8 +288,10 @@ def test_rule_dates_and_claims_are_validated():
 
 
 def test_rescoring_evidence_with_claims_is_byte_identical():
-    ev = evidence({"capability": {"found": True, "fhir_version": "4.0.1"}, "smart": SMART_V1_EHR},
-                  {"claims_version": 1, "standards": {"fhir_version": "4.0.1", "smart_app_launch": "2.0.0"}})
+    ev = evidence(
+        {"capability": {"found": True, "fhir_version": "4.0.1"}, "smart": SMART_V1_EHR},
+        {"claims_version": 1, "standards": {"fhir_version": "4.0.1", "smart_app_launch": "2.0.0"}},
+    )
     again = Evidence.model_validate(json.loads(json.dumps(ev.to_json_dict())))
     render = RENDERERS["json"].fn
     assert render(score_evidence(ev, profile="solo")) == render(score_evidence(again, profile="solo"))

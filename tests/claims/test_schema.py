@@ -48,21 +48,64 @@ def test_questionnaire_asks_every_field_and_validates_blank():
 def test_issue_sections_are_all_there():
     """The sections and fields the issue asks for, by the names rules and docs use."""
     wanted = [
-        "product.hosting", "product.chpl_product_numbers", "certification.cms_ehr_certification_id",
-        "certification.certified_criteria", "standards.fhir_version", "standards.us_core", "standards.smart_app_launch",
-        "standards.bulk_data", "standards.uscdi", "portal.view_download_transmit", "portal.secure_messaging",
-        "portal.scheduling", "portal.bill_pay", "portal.proxy_access", "portal.mobile_app", "portal.languages",
-        "portal.wcag_level", "portal.third_party_app_access", "exchange.direct_messaging", "exchange.direct_hisp",
-        "exchange.ccda", "exchange.hie", "exchange.tefca_qhin", "exchange.immunization_registry", "exchange.eprescribing",
-        "exchange.epcs", "exchange.lab_interfaces", "exchange.imaging_interfaces", "exchange.adt_notifications",
-        "reporting.ecqm", "reporting.mips", "reporting.population_health", "reporting.registries",
-        "revenue_cycle.billing_integration", "revenue_cycle.icd10", "revenue_cycle.cpt", "revenue_cycle.x12",
-        "hipaa.baa_offered", "hipaa.encryption_at_rest_algorithm", "hipaa.tls_minimum", "hipaa.mfa_users",
-        "hipaa.mfa_admins", "hipaa.unique_user_ids", "hipaa.automatic_logoff_minutes", "hipaa.emergency_access",
-        "hipaa.audit_log_retention_years", "hipaa.last_risk_analysis", "hipaa.breach_notification_days",
-        "hipaa.breach_notification_process", "hipaa.backups", "hipaa.rpo_hours", "hipaa.rto_hours",
-        "hipaa.last_penetration_test", "hipaa.soc2", "hipaa.hitrust", "hipaa.workforce_training",
-        "information_blocking.api_fees", "information_blocking.service_base_urls",
+        "product.hosting",
+        "product.chpl_product_numbers",
+        "certification.cms_ehr_certification_id",
+        "certification.certified_criteria",
+        "standards.fhir_version",
+        "standards.us_core",
+        "standards.smart_app_launch",
+        "standards.bulk_data",
+        "standards.uscdi",
+        "portal.view_download_transmit",
+        "portal.secure_messaging",
+        "portal.scheduling",
+        "portal.bill_pay",
+        "portal.proxy_access",
+        "portal.mobile_app",
+        "portal.languages",
+        "portal.wcag_level",
+        "portal.third_party_app_access",
+        "exchange.direct_messaging",
+        "exchange.direct_hisp",
+        "exchange.ccda",
+        "exchange.hie",
+        "exchange.tefca_qhin",
+        "exchange.immunization_registry",
+        "exchange.eprescribing",
+        "exchange.epcs",
+        "exchange.lab_interfaces",
+        "exchange.imaging_interfaces",
+        "exchange.adt_notifications",
+        "reporting.ecqm",
+        "reporting.mips",
+        "reporting.population_health",
+        "reporting.registries",
+        "revenue_cycle.billing_integration",
+        "revenue_cycle.icd10",
+        "revenue_cycle.cpt",
+        "revenue_cycle.x12",
+        "hipaa.baa_offered",
+        "hipaa.encryption_at_rest_algorithm",
+        "hipaa.tls_minimum",
+        "hipaa.mfa_users",
+        "hipaa.mfa_admins",
+        "hipaa.unique_user_ids",
+        "hipaa.automatic_logoff_minutes",
+        "hipaa.emergency_access",
+        "hipaa.audit_log_retention_years",
+        "hipaa.last_risk_analysis",
+        "hipaa.breach_notification_days",
+        "hipaa.breach_notification_process",
+        "hipaa.backups",
+        "hipaa.rpo_hours",
+        "hipaa.rto_hours",
+        "hipaa.last_penetration_test",
+        "hipaa.soc2",
+        "hipaa.hitrust",
+        "hipaa.workforce_training",
+        "information_blocking.api_fees",
+        "information_blocking.service_base_urls",
     ]
     assert [p for p in wanted if field_info(p) is None] == []
 
@@ -104,9 +147,19 @@ def test_answers_are_normalised_for_the_evidence():
         "v.yaml",
         TODAY,
     ).to_evidence()
-    assert claims["product"] == {"hosting": "on-premises", "version": "19.4", "chpl_product_numbers": ["15.04.04.1932.WebC.84.01.0.221117"]}
+    assert claims["product"] == {
+        "hosting": "on-premises",
+        "version": "19.4",
+        "chpl_product_numbers": ["15.04.04.1932.WebC.84.01.0.221117"],
+    }
     assert claims["certification"]["certified_criteria"] == ["170.315 (g)(10)", "170.315 (b)(10)"]
-    assert claims["standards"] == {"fhir_version": "4.0.1", "us_core": "6.1.0", "smart_app_launch": "2.0.0", "bulk_data": False, "uscdi": "v3"}
+    assert claims["standards"] == {
+        "fhir_version": "4.0.1",
+        "us_core": "6.1.0",
+        "smart_app_launch": "2.0.0",
+        "bulk_data": False,
+        "uscdi": "v3",
+    }
     assert claims["hipaa"] == {"tls_minimum": "1.2", "last_risk_analysis": "2026-02-15", "soc2": "Type 2"}
     assert claims["revenue_cycle"]["x12"] == ["837P", "835"]
 
@@ -128,20 +181,20 @@ def test_there_is_an_example_for_every_demo_vendor():
 
 def test_each_problem_names_file_line_field_and_fix():
     text = (
-        "claims_version: 1\n"                                           # 1
-        "product:\n"                                                    # 2
-        "  vendr: Acme\n"                                               # 3
-        "  chpl_product_numbers: [15.04.04.1932.WebC.84.01]\n"          # 4
-        "hipaa:\n"                                                      # 5
-        "  baa_offered: \"yes\"\n"                                      # 6
-        "  last_risk_analysis: 2026-02-30\n"                            # 7
-        "  last_penetration_test: 2027-01-01\n"                         # 8
-        "  audit_log_retention_years: six\n"                            # 9
-        "  breach_notification_days: 6.5\n"                             # 10
-        "certification:\n"                                              # 11
-        "  cms_ehr_certification_id: ABC\n"                             # 12
-        "standards:\n"                                                  # 13
-        "  smart_app_launch: yes\n"                                     # 14
+        "claims_version: 1\n"  # 1
+        "product:\n"  # 2
+        "  vendr: Acme\n"  # 3
+        "  chpl_product_numbers: [15.04.04.1932.WebC.84.01]\n"  # 4
+        "hipaa:\n"  # 5
+        '  baa_offered: "yes"\n'  # 6
+        "  last_risk_analysis: 2026-02-30\n"  # 7
+        "  last_penetration_test: 2027-01-01\n"  # 8
+        "  audit_log_retention_years: six\n"  # 9
+        "  breach_notification_days: 6.5\n"  # 10
+        "certification:\n"  # 11
+        "  cms_ehr_certification_id: ABC\n"  # 12
+        "standards:\n"  # 13
+        "  smart_app_launch: yes\n"  # 14
     )
     got = problems(text)
     expect = [
@@ -169,12 +222,28 @@ def test_each_problem_names_file_line_field_and_fix():
         ("claims_version: 2\n", "vendor.yaml:1:17: claims_version:", "reads version 1"),
         ("claims_version: 1\nportal: yes\n", "vendor.yaml:2:9: portal:", "expected a section"),
         ("claims_version: 1\nstandard: {}\n", "vendor.yaml:2:1: standard:", "did you mean 'standards'?"),
-        ("claims_version: 1\nhipaa:\n  mfa_users: yes\n  mfa_users: no\n", "vendor.yaml:4:3: hipaa.mfa_users:", "given twice (first on line 3)"),
+        (
+            "claims_version: 1\nhipaa:\n  mfa_users: yes\n  mfa_users: no\n",
+            "vendor.yaml:4:3: hipaa.mfa_users:",
+            "given twice (first on line 3)",
+        ),
         ("claims_version: 1\nproduct:\n  vendor: [a\n", "vendor.yaml:4:1:", "not valid YAML"),
-        ("claims_version: 1\nproduct:\n  chpl_product_numbers: ['15.04.04.1932.WebC.84.01.0.221399']\n", "vendor.yaml:3:26:", "not a real certification date"),
-        ("claims_version: 1\nportal:\n  wcag_level: B\n", "vendor.yaml:3:15: portal.wcag_level:", "write one of 'A', 'AA', 'AAA' or 'none'"),
+        (
+            "claims_version: 1\nproduct:\n  chpl_product_numbers: ['15.04.04.1932.WebC.84.01.0.221399']\n",
+            "vendor.yaml:3:26:",
+            "not a real certification date",
+        ),
+        (
+            "claims_version: 1\nportal:\n  wcag_level: B\n",
+            "vendor.yaml:3:15: portal.wcag_level:",
+            "write one of 'A', 'AA', 'AAA' or 'none'",
+        ),
         ("claims_version: 1\nportal:\n  languages: yes\n", "vendor.yaml:3:14: portal.languages:", "expected a list, got yes"),
-        ("claims_version: 1\ninformation_blocking:\n  service_base_urls: our website\n", "vendor.yaml:3:22:", "full https:// link"),
+        (
+            "claims_version: 1\ninformation_blocking:\n  service_base_urls: our website\n",
+            "vendor.yaml:3:22:",
+            "full https:// link",
+        ),
         ("claims_version: 1\nhipaa:\n  automatic_logoff_minutes: -5\n", "vendor.yaml:3:29:", "cannot be negative"),
     ],
 )
@@ -216,7 +285,9 @@ def test_claims_check_reports_every_problem_and_exits_2(tmp_path: Path):
     bad.write_text("claims_version: 1\nhipaa:\n  baa_ofered: yes\n  last_risk_analysis: 2026-02-30\n", encoding="utf-8")
     res = run("claims", "check", str(bad))
     assert res.exit_code == 2
-    assert f"{bad}:3:3: hipaa.baa_ofered: unknown field 'baa_ofered' in section 'hipaa'; did you mean 'baa_offered'?" in res.output
+    assert (
+        f"{bad}:3:3: hipaa.baa_ofered: unknown field 'baa_ofered' in section 'hipaa'; did you mean 'baa_offered'?" in res.output
+    )
     assert f"{bad}:4:23: hipaa.last_risk_analysis: 2026-02-30 is not a real calendar date" in res.output
     assert "Traceback" not in res.output
 
@@ -229,7 +300,10 @@ def test_claims_check_missing_file(tmp_path: Path):
 def test_audit_and_probe_refuse_invalid_claims_before_probing(tmp_path: Path):
     bad = tmp_path / "vendor.yaml"
     bad.write_text("claims_version: 1\nstandards:\n  smart: 2.0\n", encoding="utf-8")
-    for command in (["audit", "http://127.0.0.1:9/fhir", "-o", str(tmp_path / "out")], ["probe", "http://127.0.0.1:9/fhir", "-o", str(tmp_path / "ev.json")]):
+    for command in (
+        ["audit", "http://127.0.0.1:9/fhir", "-o", str(tmp_path / "out")],
+        ["probe", "http://127.0.0.1:9/fhir", "-o", str(tmp_path / "ev.json")],
+    ):
         res = run(*command, "--claims", str(bad), "-q")
         assert res.exit_code == 2, res.output
         assert f"{bad}:3:3: standards.smart: unknown field 'smart'" in res.output

@@ -45,14 +45,43 @@ def test_audit_with_private_key_jwt(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     creds_file = tmp_path / "creds.yaml"
     creds_file.write_text(creds_yaml(sekmet_keys_dir, "ehrcheck-jwt"))
     out = tmp_path / "out"
-    proc = ehrcheck(["audit", sekmet_auth_url, "--credentials", str(creds_file), "-o", str(out), "--format", "html,md,json", "--sample", "2", "--bulk-timeout", "60"])
+    proc = ehrcheck(
+        [
+            "audit",
+            sekmet_auth_url,
+            "--credentials",
+            str(creds_file),
+            "-o",
+            str(out),
+            "--format",
+            "html,md,json",
+            "--sample",
+            "2",
+            "--bulk-timeout",
+            "60",
+        ]
+    )
     assert proc.returncode in (0, 1), proc.stderr
     # one line per finished probe on stderr, the authenticated ones included
     for probe in ("token", "scopes", "uscore", "bulk"):
         assert re.search(rf"completed\s+{probe}\b", proc.stderr), proc.stderr
     report = json.loads((out / "report.json").read_text())
     status = {f["rule_id"]: f["status"] for f in report["findings"]}
-    for rid in ("INT-300", "HIP-300", "HIP-301", "HIP-302", "HIP-303", "HIP-304", "HIP-305", "HIP-311", "INT-302", "INT-310", "INT-312", "INT-313", "INT-314"):
+    for rid in (
+        "INT-300",
+        "HIP-300",
+        "HIP-301",
+        "HIP-302",
+        "HIP-303",
+        "HIP-304",
+        "HIP-305",
+        "HIP-311",
+        "INT-302",
+        "INT-310",
+        "INT-312",
+        "INT-313",
+        "INT-314",
+    ):
         assert status[rid] == "pass", (rid, status[rid])
     evidence = json.loads((out / "evidence.json").read_text())
     assert evidence["probes"]["bulk"]["data"]["patient"]["status"]["state"] == "complete"
@@ -81,7 +110,10 @@ def test_client_secret_from_the_environment(sekmet_auth_url, sekmet_keys_dir, tm
 def test_bearer_token_report_to_stdout(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     token = json.loads((sekmet_keys_dir / "clients.json").read_text())["static_bearer_token"]
     evidence_file = tmp_path / "evidence.json"
-    proc = ehrcheck(["audit", sekmet_auth_url, "-o", "-", "--format", "json", "--evidence", str(evidence_file), "--sample", "1"], {"EHRCHECK_BEARER_TOKEN": token})
+    proc = ehrcheck(
+        ["audit", sekmet_auth_url, "-o", "-", "--format", "json", "--evidence", str(evidence_file), "--sample", "1"],
+        {"EHRCHECK_BEARER_TOKEN": token},
+    )
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(proc.stdout)
     status = {f["rule_id"]: f["status"] for f in report["findings"]}

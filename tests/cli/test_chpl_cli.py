@@ -34,10 +34,14 @@ def all_text(folder: Path) -> str:
 def test_audit_shows_the_certification_section(tmp_path: Path) -> None:
     out = tmp_path / "rep"
     claims = tmp_path / "claims.yaml"
-    claims.write_text("claims_version: 1\ncertification:\n  certified_criteria: ['170.315 (g)(10)', '170.315 (b)(10)', '170.315 (e)(3)']\n", encoding="utf-8")
+    claims.write_text(
+        "claims_version: 1\ncertification:\n  certified_criteria: ['170.315 (g)(10)', '170.315 (b)(10)', '170.315 (e)(3)']\n",
+        encoding="utf-8",
+    )
     with chpl_world() as lb:
-        res = run("audit", lb.base, "-o", str(out), "--chpl-id", FULL, "--chpl-url", lb.origin + "/rest",
-                  "--claims", str(claims), "-q")
+        res = run(
+            "audit", lb.base, "-o", str(out), "--chpl-id", FULL, "--chpl-url", lb.origin + "/rest", "--claims", str(claims), "-q"
+        )
     assert res.exit_code == 0, res.output
     md = (out / "report.md").read_text(encoding="utf-8")
     section = md.split("## Certification (CHPL) and service base URLs", 1)[1].split("\n## ", 1)[0]
@@ -55,8 +59,21 @@ def test_audit_shows_the_certification_section(tmp_path: Path) -> None:
 
 def test_probe_then_score_gives_the_same_certification_findings(tmp_path: Path) -> None:
     with chpl_world() as lb:
-        a = run("audit", lb.base, "-o", str(tmp_path / "a"), "--format", "json", "--chpl-id", ACTIVE,
-                "--chpl-id", WITHDRAWN, "--chpl-url", lb.origin + "/rest", "-q")
+        a = run(
+            "audit",
+            lb.base,
+            "-o",
+            str(tmp_path / "a"),
+            "--format",
+            "json",
+            "--chpl-id",
+            ACTIVE,
+            "--chpl-id",
+            WITHDRAWN,
+            "--chpl-url",
+            lb.origin + "/rest",
+            "-q",
+        )
     assert a.exit_code == 0, a.output
     res = run("score", str(tmp_path / "a" / "evidence.json"), "-o", str(tmp_path / "b.json"), "-q", key=None)
     assert res.exit_code == 0, res.output
@@ -69,8 +86,9 @@ def test_probe_then_score_gives_the_same_certification_findings(tmp_path: Path) 
 
 def test_without_a_key_the_rules_say_how_to_supply_one(tmp_path: Path) -> None:
     with chpl_world() as lb:
-        res = run("audit", lb.base, "-o", str(tmp_path / "r.json"), "--chpl-id", ACTIVE,
-                  "--chpl-url", lb.origin + "/rest", key=None)
+        res = run(
+            "audit", lb.base, "-o", str(tmp_path / "r.json"), "--chpl-id", ACTIVE, "--chpl-url", lb.origin + "/rest", key=None
+        )
         assert not chpl_requests(lb)
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "r.json").read_text())
@@ -100,7 +118,10 @@ def test_a_refused_key_exits_2_naming_the_status(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--chpl-id", "15.04.04.193.WebC.84.01.0.221117"], "--chpl-id: '15.04.04.193.WebC.84.01.0.221117' is not a CHPL product number: part 4 (developer code)"),
+        (
+            ["--chpl-id", "15.04.04.193.WebC.84.01.0.221117"],
+            "--chpl-id: '15.04.04.193.WebC.84.01.0.221117' is not a CHPL product number: part 4 (developer code)",
+        ),
         (["--chpl-id", "15.04.04"], "has 3 dot-separated parts, a CHPL product number has 9"),
         (["--chpl-url", "chpl.example.test"], "--chpl-url 'chpl.example.test' must start with http:// or https://"),
         (["--chpl-file", "{tmp}/nope.json"], "cannot read"),
@@ -113,7 +134,9 @@ def test_a_refused_key_exits_2_naming_the_status(tmp_path: Path) -> None:
 def test_bad_inputs_exit_2_before_any_request(tmp_path: Path, args: list[str], expected: str) -> None:
     (tmp_path / "bad.json").write_text('{"results":\n}', encoding="utf-8")
     (tmp_path / "other.json").write_text('{"resourceType": "Bundle"}', encoding="utf-8")
-    (tmp_path / "claims.yaml").write_text(f"claims_version: 1\nproduct:\n  chpl_product_numbers: ['{ACTIVE}', 'CHP-1']\n", encoding="utf-8")
+    (tmp_path / "claims.yaml").write_text(
+        f"claims_version: 1\nproduct:\n  chpl_product_numbers: ['{ACTIVE}', 'CHP-1']\n", encoding="utf-8"
+    )
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     with chpl_world() as lb:
         res = run("audit", lb.base, "-o", str(tmp_path / "rep"), *args)

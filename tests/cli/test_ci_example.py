@@ -19,7 +19,17 @@ from tests.support.loopback import Reply, serve
 
 EXAMPLES = ROOT / "examples" / "ci"
 ROUTES = {
-    "/fhir/metadata": Reply(200, {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "status": "active", "kind": "instance", "format": ["json"], "rest": [{"mode": "server"}]}),
+    "/fhir/metadata": Reply(
+        200,
+        {
+            "resourceType": "CapabilityStatement",
+            "fhirVersion": "4.0.1",
+            "status": "active",
+            "kind": "instance",
+            "format": ["json"],
+            "rest": [{"mode": "server"}],
+        },
+    ),
 }
 
 

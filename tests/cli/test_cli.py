@@ -108,7 +108,19 @@ def test_bad_evidence_files(tmp_path: Path):
     assert res.exit_code == 2 and "schema_version 99" in res.output
 
     tampered = tmp_path / "tampered.json"
-    tampered.write_text(json.dumps({"schema": "ehrcheck.evidence", "schema_version": 1, "tool_version": "0", "target": {"base_url": "x"}, "started_at": "", "finished_at": "", "probes": {"capability": {"status": "maybe"}}}))
+    tampered.write_text(
+        json.dumps(
+            {
+                "schema": "ehrcheck.evidence",
+                "schema_version": 1,
+                "tool_version": "0",
+                "target": {"base_url": "x"},
+                "started_at": "",
+                "finished_at": "",
+                "probes": {"capability": {"status": "maybe"}},
+            }
+        )
+    )
     res = run("score", str(tampered))
     assert res.exit_code == 2 and "probes.capability.status" in res.output
 

@@ -28,7 +28,10 @@ def _interrupt_once_stuck(args: list[str], srv) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ehrcheck", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     seen: list[str] = []
     try:
@@ -67,7 +70,9 @@ def test_ctrl_c_during_audit_keeps_partial_evidence_and_writes_no_report(tmp_pat
     # The partial evidence is a valid evidence file: it scores, offline, with the gaps as gaps.
     scored = subprocess.run(
         [sys.executable, "-m", "ehrcheck", "score", str(out / "evidence.json"), "-o", "-", "-f", "json", "-q"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert scored.returncode == 0, scored.stderr
     findings = {f["rule_id"]: f for f in json.loads(scored.stdout)["findings"]}

@@ -93,7 +93,7 @@ def test_ranked_side_by_side_html(demo: Path, tmp_path: Path):
     # after the summary: the capability matrix and contradicted claims the runs carry, then the rules
     carried = [s for s in compare(_results(demo)).sections if not s.title.startswith(("Rules:", "Summary"))]
     assert [s.title.split(" (")[0] for s in carried] == ["Capability matrix", "Claims contradicted by the server"]
-    rule_rows = [row for table in parser.tables[1 + len(carried):] for row in table[1:]]
+    rule_rows = [row for table in parser.tables[1 + len(carried) :] for row in table[1:]]
     reports = {s: json.loads((demo / s / "report.json").read_text()) for s in SLUGS}
     assert len(rule_rows) == len(reports[SLUGS[0]]["findings"])
     int001 = next(r for r in rule_rows if "INT-001" in r[0])
@@ -145,7 +145,11 @@ def test_matrix_and_claims_sections_when_runs_carry_them(demo: Path):
     assert not any(s.title.startswith("Capability matrix") for s in compare(results).sections)  # absent: no section
     rows = [
         [{"key": "portal", "capability": "Patient portal", "state": state, "marks": "EHR", "evidence": why}]
-        for state, why in (("observed", "standalone launch"), ("missing", "no SMART configuration"), ("observed", "standalone launch"))
+        for state, why in (
+            ("observed", "standalone launch"),
+            ("missing", "no SMART configuration"),
+            ("observed", "standalone launch"),
+        )
     ]
     claims = [
         [{"key": "INT-900", "claim": "SMART App Launch 2.0", "status": "verified", "observed": "permission-v2 listed"}],

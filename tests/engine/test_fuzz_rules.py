@@ -43,7 +43,8 @@ resources = st.lists(
 security = st.fixed_dictionaries(
     {},
     optional={
-        "service": st.lists(st.fixed_dictionaries({}, optional={"coding": codes | json_values, "text": text_or_junk}), max_size=2) | json_values,
+        "service": st.lists(st.fixed_dictionaries({}, optional={"coding": codes | json_values, "text": text_or_junk}), max_size=2)
+        | json_values,
         "extension": json_values,
         "cors": text_or_junk,
     },
@@ -61,9 +62,10 @@ capability_statements = st.fixed_dictionaries(
         "software": json_values,
         "implementation": json_values,
         "rest": st.lists(
-            st.fixed_dictionaries({"mode": st.sampled_from(["server", "client"]) | text_or_junk},
-                                  optional={"resource": resources, "security": security | json_values,
-                                            "interaction": codes, "operation": codes})
+            st.fixed_dictionaries(
+                {"mode": st.sampled_from(["server", "client"]) | text_or_junk},
+                optional={"resource": resources, "security": security | json_values, "interaction": codes, "operation": codes},
+            )
             | json_values,
             max_size=3,
         )

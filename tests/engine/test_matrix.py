@@ -10,20 +10,36 @@ from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt
 from ehrcheck.render import RENDERERS
 
 ISSUE_ROWS = [
-    "Demographics", "Problems and diagnoses", "Medications and allergies", "Lab results", "Imaging reports",
-    "Immunizations shared", "Scheduling", "Billing integration", "Records shared across providers (exchange)",
-    "Patient portal and patients' apps", "Population health (bulk export)",
-    "Compliance reporting (eCQM, Promoting Interoperability)", "ONC certification (CEHRT)", "HIPAA security program",
+    "Demographics",
+    "Problems and diagnoses",
+    "Medications and allergies",
+    "Lab results",
+    "Imaging reports",
+    "Immunizations shared",
+    "Scheduling",
+    "Billing integration",
+    "Records shared across providers (exchange)",
+    "Patient portal and patients' apps",
+    "Population health (bulk export)",
+    "Compliance reporting (eCQM, Promoting Interoperability)",
+    "ONC certification (CEHRT)",
+    "HIPAA security program",
 ]
 
 
 def evidence(probes: dict[str, Any], claims: dict[str, Any] | None = None, errored: tuple[str, ...] = ()) -> Evidence:
     attempts = {k: ProbeAttempt(status=AttemptStatus.completed, data=v) for k, v in probes.items()}
     attempts.update({k: ProbeAttempt(status=AttemptStatus.error, reason="timed out") for k in errored})
-    return Evidence.model_validate({
-        "tool_version": "test", "target": {"base_url": "https://ehr.example.test/fhir"},
-        "started_at": "2026-06-01T00:00:00Z", "finished_at": "2026-06-01T00:00:01Z", "probes": attempts, "claims": claims,
-    })
+    return Evidence.model_validate(
+        {
+            "tool_version": "test",
+            "target": {"base_url": "https://ehr.example.test/fhir"},
+            "started_at": "2026-06-01T00:00:00Z",
+            "finished_at": "2026-06-01T00:00:01Z",
+            "probes": attempts,
+            "claims": claims,
+        }
+    )
 
 
 def rows(ev: Evidence) -> dict[str, Any]:
@@ -33,13 +49,27 @@ def rows(ev: Evidence) -> dict[str, Any]:
 READ = {"interactions": ["read", "search-type"]}
 SHARING = {
     "capability": {
-        "found": True, "fhir_version": "4.0.1",
-        "resources": {"Patient": READ, "Condition": READ, "MedicationRequest": READ, "AllergyIntolerance": READ,
-                      "Immunization": READ, "Group": {"interactions": [], "operations": ["export"]}},
+        "found": True,
+        "fhir_version": "4.0.1",
+        "resources": {
+            "Patient": READ,
+            "Condition": READ,
+            "MedicationRequest": READ,
+            "AllergyIntolerance": READ,
+            "Immunization": READ,
+            "Group": {"interactions": [], "operations": ["export"]},
+        },
         "system_operations": [],
     },
-    "smart": {"found": True, "document": {}, "capabilities": ["launch-standalone", "context-standalone-patient", "permission-patient"]},
-    "transport": {"scheme": "https", "tls": {"negotiated_version": "TLSv1.3", "legacy": {"TLSv1.0": "rejected", "TLSv1.1": "rejected"}}},
+    "smart": {
+        "found": True,
+        "document": {},
+        "capabilities": ["launch-standalone", "context-standalone-patient", "permission-patient"],
+    },
+    "transport": {
+        "scheme": "https",
+        "tls": {"negotiated_version": "TLSv1.3", "legacy": {"TLSv1.0": "rejected", "TLSv1.1": "rejected"}},
+    },
     "access": {"patient_search": {"http_status": 401, "returned_patient_data": False}},
     "availability": {"reachable": True, "server_errors": 0},
 }
@@ -55,7 +85,12 @@ def test_rows_are_the_issue_rows_in_order_and_lead_the_reports():
     # HTML: the verdict and score chart hold the first screen (issue 6), the matrix follows them,
     # ahead of the claims table and every finding.
     html = RENDERERS["html"].fn(result)
-    assert html.index('id="scores-h"') < html.index('id="matrix-h"') < html.index('id="claims-h"') < html.index('id="pack-interoperability"')
+    assert (
+        html.index('id="scores-h"')
+        < html.index('id="matrix-h"')
+        < html.index('id="claims-h"')
+        < html.index('id="pack-interoperability"')
+    )
     assert '<th scope="row">Demographics</th>' in html
 
 
@@ -83,8 +118,15 @@ def test_claims_fill_in_what_cannot_be_observed_and_contradictions_show():
         "hipaa": {"tls_minimum": "1.2", "baa_offered": True},
     }
     no_bulk = {**SHARING["capability"], "resources": {"Patient": READ}}
-    plain = dict(SHARING, capability=no_bulk, smart={"found": True, "document": {}, "capabilities": ["launch-ehr"]},
-                 transport={"scheme": "https", "tls": {"negotiated_version": "TLSv1.2", "legacy": {"TLSv1.0": "accepted", "TLSv1.1": "rejected"}}})
+    plain = dict(
+        SHARING,
+        capability=no_bulk,
+        smart={"found": True, "document": {}, "capabilities": ["launch-ehr"]},
+        transport={
+            "scheme": "https",
+            "tls": {"negotiated_version": "TLSv1.2", "legacy": {"TLSv1.0": "accepted", "TLSv1.1": "rejected"}},
+        },
+    )
     r = rows(evidence(plain, claims))
     assert (r["exchange"].state, r["exchange"].marks) == ("claimed", "EHR")
     assert r["exchange"].claimed == "Direct: yes; HIE: CRISP"
@@ -110,8 +152,15 @@ def test_anonymous_patient_data_means_no_hipaa_program_was_observed():
 
 
 def test_chpl_listing_is_observed_certification():
-    chpl = {"listings": [{"chpl_product_number": "15.04.04.3099.Summ.26.00.1.250315", "status": "Active",
-                          "criteria_met": ["170.315 (b)(1)", "170.315 (c)(1)", "170.315 (g)(10)"]}]}
+    chpl = {
+        "listings": [
+            {
+                "chpl_product_number": "15.04.04.3099.Summ.26.00.1.250315",
+                "status": "Active",
+                "criteria_met": ["170.315 (b)(1)", "170.315 (c)(1)", "170.315 (g)(10)"],
+            }
+        ]
+    }
     r = rows(evidence(dict(SHARING, chpl=chpl)))
     assert (r["exchange"].state, r["exchange"].evidence) == ("observed", "CHPL: certified to (b)(1) transitions of care")
     assert r["compliance_reporting"].state == "observed"

@@ -19,7 +19,11 @@ from tests.support.loopback import Reply, serve
 ISSUE_PROFILES = ("solo", "small-group", "multi-specialty", "hospital", "fqhc", "behavioral-health")
 
 CAP = {
-    "resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "status": "active", "kind": "instance", "format": ["json"],
+    "resourceType": "CapabilityStatement",
+    "fhirVersion": "4.0.1",
+    "status": "active",
+    "kind": "instance",
+    "format": ["json"],
     "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}],
 }
 ROUTES = {
@@ -35,18 +39,27 @@ def run(*args: str, env: dict[str, str] | None = None):
 def _evidence(claims=None) -> Evidence:
     """An R4 server with Patient only, over plain HTTP, that refuses anonymous searches."""
     probes = {
-        "capability": {"found": True, "fhir_version": "4.0.1", "fhir_release": "R4",
-                       "resources": {"Patient": {"interactions": ["read"]}}},
+        "capability": {
+            "found": True,
+            "fhir_version": "4.0.1",
+            "fhir_release": "R4",
+            "resources": {"Patient": {"interactions": ["read"]}},
+        },
         "smart": {"found": False, "problem": "HTTP 404"},
         "access": {"patient_search": {"http_status": 401, "returned_patient_data": False}},
         "transport": {"scheme": "http", "tls": None},
         "availability": {"reachable": True, "server_errors": 0, "median_ms": 10},
     }
-    return Evidence.model_validate({
-        "tool_version": "test", "target": {"base_url": "http://ehr.example.test/fhir"},
-        "started_at": "2026-06-01T00:00:00Z", "finished_at": "2026-06-01T00:00:01Z",
-        "probes": {k: ProbeAttempt(status=AttemptStatus.completed, data=v) for k, v in probes.items()}, "claims": claims,
-    })
+    return Evidence.model_validate(
+        {
+            "tool_version": "test",
+            "target": {"base_url": "http://ehr.example.test/fhir"},
+            "started_at": "2026-06-01T00:00:00Z",
+            "finished_at": "2026-06-01T00:00:01Z",
+            "probes": {k: ProbeAttempt(status=AttemptStatus.completed, data=v) for k, v in probes.items()},
+            "claims": claims,
+        }
+    )
 
 
 def test_the_issue_profiles_exist_with_weights_for_every_pack():

@@ -67,9 +67,13 @@ def test_waived_findings_stay_visible_and_stop_tripping_fail_on(probed, tmp_path
     assert crit, "the fixture server must fail a critical rule"
     target = report["target"]["base_url"]
     assert run("score", str(evidence), "-o", "-", "-f", "json", "-q", "--fail-on", "critical").exit_code == 1
-    waivers = _waivers(tmp_path, [{"rule": r, "target": target, "reason": "vendor fix due in Q3", "expires": FUTURE} for r in crit])
+    waivers = _waivers(
+        tmp_path, [{"rule": r, "target": target, "reason": "vendor fix due in Q3", "expires": FUTURE} for r in crit]
+    )
     out = tmp_path / "out"
-    res = run("score", str(evidence), "-o", str(out), "-f", "json,junit,sarif,md", "--fail-on", "critical", "--waivers", str(waivers))
+    res = run(
+        "score", str(evidence), "-o", str(out), "-f", "json,junit,sarif,md", "--fail-on", "critical", "--waivers", str(waivers)
+    )
     assert res.exit_code == 0, res.output
     assert "waived (still in the report)" in res.stderr
     findings = {f["rule_id"]: f for f in json.loads((out / "report.json").read_text())["findings"]}
@@ -121,7 +125,10 @@ def test_unused_waiver_warns_and_other_targets_are_ignored(probed, tmp_path: Pat
     [
         ("waivers:\n  - rule: INT-001\n    target: '*'\n    reason: x\n", ":2: missing expires"),
         ("waivers:\n  - rule: INT-001\n    target: '*'\n    reason: x\n    expires: soon\n", ":2: expires: 'soon' is not a date"),
-        ("waivers:\n  - rule: INT-001\n    target: '*'\n    reason: x\n    expires: 2030-01-01\n    owner: me\n", "unknown field(s) owner"),
+        (
+            "waivers:\n  - rule: INT-001\n    target: '*'\n    reason: x\n    expires: 2030-01-01\n    owner: me\n",
+            "unknown field(s) owner",
+        ),
         ("waivers: [\n", "not valid YAML"),
         ("- rule: INT-001\n", "a mapping with a 'waivers:' list"),
     ],

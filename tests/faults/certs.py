@@ -50,8 +50,12 @@ def legacy_only_context(ca: trustme.CA) -> ssl.SSLContext:
 
 def self_signed_context(host: str = "127.0.0.1") -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vendor self-signed"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Hostile Vendor")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "vendor self-signed"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Hostile Vendor"),
+        ]
+    )
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()

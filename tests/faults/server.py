@@ -28,9 +28,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REASONS = {
-    200: "OK", 202: "Accepted", 301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect",
-    401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-    502: "Bad Gateway", 503: "Service Unavailable",
+    200: "OK",
+    202: "Accepted",
+    301: "Moved Permanently",
+    302: "Found",
+    307: "Temporary Redirect",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
 }
 
 
@@ -68,8 +76,9 @@ def head(status: int, headers: dict[str, str]) -> bytes:
 # ---- the faults ------------------------------------------------------------------------------
 
 
-def reply(status: int = 200, body: bytes | str = b"", headers: dict[str, str] | None = None,
-          content_type: str = "application/fhir+json") -> Fault:
+def reply(
+    status: int = 200, body: bytes | str = b"", headers: dict[str, str] | None = None, content_type: str = "application/fhir+json"
+) -> Fault:
     """A plain, correct response (the baseline the faults differ from)."""
     data = body.encode() if isinstance(body, str) else body
 
@@ -80,8 +89,9 @@ def reply(status: int = 200, body: bytes | str = b"", headers: dict[str, str] | 
     return fault
 
 
-def json_reply(doc: Any, status: int = 200, headers: dict[str, str] | None = None,
-               content_type: str = "application/fhir+json") -> Fault:
+def json_reply(
+    doc: Any, status: int = 200, headers: dict[str, str] | None = None, content_type: str = "application/fhir+json"
+) -> Fault:
     return reply(status, json.dumps(doc), headers, content_type)
 
 
@@ -260,9 +270,7 @@ class FaultServer:
             loop.set_exception_handler(lambda _loop, _ctx: None)
             try:
                 self._stopping = asyncio.Event()
-                self._server = loop.run_until_complete(
-                    asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl_context)
-                )
+                self._server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl_context))
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
                 failure.append(exc)
@@ -320,8 +328,9 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
 
 
 @contextlib.contextmanager
-def fault_server(routes: dict[str, Fault], ssl_context: ssl.SSLContext | None = None,
-                 prefix: str = "/fhir") -> Iterator[FaultServer]:
+def fault_server(
+    routes: dict[str, Fault], ssl_context: ssl.SSLContext | None = None, prefix: str = "/fhir"
+) -> Iterator[FaultServer]:
     """Serve `routes` on 127.0.0.1 (a fresh port) for the duration of the block. The dict is read
     live, so routes that need the server's own address may be added once it is running."""
     server = FaultServer(routes, ssl_context, prefix).start()

@@ -56,14 +56,23 @@ SECRET = "PLANTED-fuzz-secret-991"
 
 SAMPLES: dict[str, list[Any]] = {
     "evidence": [sample_evidence()],
-    "claims": [{"product": {"vendor": "Riverbend Health", "product": "Riverbend EHR", "version": "4.2", "hosting": "cloud"},
-                "standards": {"fhir_version": "4.0.1", "smart_app_launch": "2.0.0"},
-                "hipaa": {"baa_offered": True, "audit_log_retention_years": 6, "last_risk_analysis": "2025-11-01"}}],
+    "claims": [
+        {
+            "product": {"vendor": "Riverbend Health", "product": "Riverbend EHR", "version": "4.2", "hosting": "cloud"},
+            "standards": {"fhir_version": "4.0.1", "smart_app_launch": "2.0.0"},
+            "hipaa": {"baa_offered": True, "audit_log_retention_years": 6, "last_risk_analysis": "2025-11-01"},
+        }
+    ],
     "pack": [
         {**yaml.safe_load((ROOT / "ehrcheck/rules/packs/portal.yaml").read_text()), "pack": "acme"},
     ],
-    "waivers": [{"waivers": [{"rule": "INT-001", "target": "https://ehr.example/fhir", "reason": "vendor fix due",
-                              "expires": "2026-12-31"}]}],
+    "waivers": [
+        {
+            "waivers": [
+                {"rule": "INT-001", "target": "https://ehr.example/fhir", "reason": "vendor fix due", "expires": "2026-12-31"}
+            ]
+        }
+    ],
     "credentials": [{"client_id": "ehrcheck-client", "auth_method": "client_secret_basic", "client_secret": SECRET}],
 }
 SAMPLES["run"] = [sample_evidence(), json.loads(RENDERERS["json"].fn(score_evidence(Evidence.model_validate(sample_evidence()))))]
@@ -142,9 +151,11 @@ def test_tampered_evidence_that_loads_always_scores_and_renders():
 @pytest.mark.parametrize(
     "content",
     [
-        pytest.param(b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                     + b"".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n".encode()
-                                for p, c in zip("bcdefgh", "cdefghi")), id="yaml alias bomb"),
+        pytest.param(
+            b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            + b"".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n".encode() for p, c in zip("bcdefgh", "cdefghi")),
+            id="yaml alias bomb",
+        ),
         pytest.param(b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", id="deep yaml"),
         pytest.param(b'{"schema": "ehrcheck.evidence", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", id="deep json"),
         pytest.param(b"\xff\xfe\x00\x00not text", id="not utf-8"),
@@ -166,15 +177,20 @@ def test_any_claims_value_in_evidence_scores_or_is_refused_cleanly(value):
 
 # ---- endpoint lists (`ehrcheck scan LIST`) ---------------------------------------------------
 
+
 def _fixture(relative: str) -> Any:
-    return json.loads((ROOT / "tests/fixtures" / relative).read_text(encoding="utf-8").replace("{{ORIGIN}}", "https://ehr.example"))
+    return json.loads(
+        (ROOT / "tests/fixtures" / relative).read_text(encoding="utf-8").replace("{{ORIGIN}}", "https://ehr.example")
+    )
 
 
 EPIC_LIST = _fixture("real/epic-r4-endpoints.lantern-list.json")  # Organizations contained in each Endpoint
 EPIC_LIST["entry"] = EPIC_LIST["entry"][:3]
 HTI1_LIST = _fixture("chpl/service-base-urls-hti1.json")  # Organizations pointing at Endpoints
 HTI1_LIST["entry"] = [HTI1_LIST["entry"][i] for i in (0, 3, 4)]  # org-1 and its Endpoint first: `retyped` keeps 3
-TEXT_LIST = "# a comment\nhttps://ehr.example/fhir/\n\nhttp://127.0.0.1:8080/r4/metadata\nnot a url\nHTTPS://EHR.example:443/fhir\n"
+TEXT_LIST = (
+    "# a comment\nhttps://ehr.example/fhir/\n\nhttp://127.0.0.1:8080/r4/metadata\nnot a url\nHTTPS://EHR.example:443/fhir\n"
+)
 CSV_LIST = 'name,url\nRiverbend,https://ehr.example/fhir\n"Summit, North",https://summit.example/r4/\nnobody,ftp://x\n'
 LIST_WARNING = r"((:\d+|: entry \d+|: item \d+): skipped '|: skipped \d+ Endpoint\(s\) with )"
 
@@ -243,7 +259,10 @@ def test_endpoint_list_samples_read_as_expected():
     assert [e.url for e in found] == ["https://ehr.example/fhir", "http://127.0.0.1:8080/r4"]
     assert len(warnings) == 1 and warnings[0].endswith(":5: skipped 'not a url': not an http(s) URL")
     found, warnings = _with_file(CSV_LIST.encode(), ".csv", _read_list)
-    assert [(e.url, e.name) for e in found] == [("https://ehr.example/fhir", "Riverbend"), ("https://summit.example/r4", "Summit, North")]
+    assert [(e.url, e.name) for e in found] == [
+        ("https://ehr.example/fhir", "Riverbend"),
+        ("https://summit.example/r4", "Summit, North"),
+    ]
     assert len(warnings) == 1 and ":4: skipped 'ftp://x'" in warnings[0]
     found, _ = _with_file(json.dumps(EPIC_LIST).encode(), ".json", _read_list)
     assert len(found) == 3 and all(e.name for e in found)
@@ -266,20 +285,27 @@ def test_unparseable_csv_and_deep_bundle_are_refused_naming_the_file():
 
 # A line's own characters, never a line break, a comma (CSV) or a quote; never a URL.
 _junk = st.text(st.characters(blacklist_characters='\r\n,"', blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(
-    lambda t: t.strip() and not t.strip().startswith("#") and "://" not in t)
-_url = st.builds("{}://{}:{}/{}".format, st.sampled_from(["http", "https"]), st.sampled_from(["ehr.example", "127.0.0.1"]),
-                 st.integers(min_value=1, max_value=65535), st.sampled_from(["fhir", "r4/", "api/FHIR/R4/metadata", ""]))
+    lambda t: t.strip() and not t.strip().startswith("#") and "://" not in t
+)
+_url = st.builds(
+    "{}://{}:{}/{}".format,
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["ehr.example", "127.0.0.1"]),
+    st.integers(min_value=1, max_value=65535),
+    st.sampled_from(["fhir", "r4/", "api/FHIR/R4/metadata", ""]),
+)
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("form", ["text", "csv"])
 @FUZZ
-@given(rows=st.lists(st.tuples(st.booleans(), _junk, _url), min_size=1, max_size=12),
-       newline=st.sampled_from(["\n", "\r\n"]))
+@given(rows=st.lists(st.tuples(st.booleans(), _junk, _url), min_size=1, max_size=12), newline=st.sampled_from(["\n", "\r\n"]))
 def test_every_junk_line_gets_a_warning_naming_its_line(form, rows, newline):
     lines = ["https://first.example/fhir"] if form == "text" else ["name,url", "First,https://first.example/fhir"]
-    lines += [(junk if is_junk else url) if form == "text" else f"Clinic {i},{junk if is_junk else url}"
-              for i, (is_junk, junk, url) in enumerate(rows)]
+    lines += [
+        (junk if is_junk else url) if form == "text" else f"Clinic {i},{junk if is_junk else url}"
+        for i, (is_junk, junk, url) in enumerate(rows)
+    ]
     junk_lines = {n for n, (is_junk, _j, _u) in enumerate(rows, len(lines) - len(rows) + 1) if is_junk}
     found, warnings = _with_file(newline.join(lines).encode(), ".txt" if form == "text" else ".csv", _read_list)
     warned = {int(m.group(1)) for w in warnings if (m := re.search(r":(\d+): skipped '", w))}
@@ -311,9 +337,25 @@ CHPL_PAGE = _fixture("real/chpl-search-page.json")
 CHPL_PAGE["results"] = CHPL_PAGE["results"][:2]
 CHPL_CRITERIA = _fixture("real/chpl-certification-criteria.json")
 CHPL_CRITERIA["criteria"] = CHPL_CRITERIA["criteria"][:6]
-TEXT_FACTS = ("chpl_product_number", "developer", "product", "version", "certification_body", "status", "status_since",
-              "edition", "certification_date", "decertification_date", "api_documentation_url", "service_base_url_list",
-              "rwt_plans_url", "rwt_results_url", "mandatory_disclosures_url", "svap_notice_url", "export_documentation_url")
+TEXT_FACTS = (
+    "chpl_product_number",
+    "developer",
+    "product",
+    "version",
+    "certification_body",
+    "status",
+    "status_since",
+    "edition",
+    "certification_date",
+    "decertification_date",
+    "api_documentation_url",
+    "service_base_url_list",
+    "rwt_plans_url",
+    "rwt_results_url",
+    "mandatory_disclosures_url",
+    "svap_notice_url",
+    "export_documentation_url",
+)
 
 
 def _listing_is_well_typed(listing: dict[str, Any]) -> None:
@@ -351,7 +393,11 @@ def _chpl_file(path: Path) -> Any:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kind", ["fields retyped", "noise"])
 def test_chpl_file_gives_listings_or_a_clean_error(kind):
-    contents = _json_of(retyped(CHPL_DETAILS) | retyped(CHPL_PAGE)) if kind == "fields retyped" else file_contents(CHPL_DETAILS, CHPL_PAGE)
+    contents = (
+        _json_of(retyped(CHPL_DETAILS) | retyped(CHPL_PAGE))
+        if kind == "fields retyped"
+        else file_contents(CHPL_DETAILS, CHPL_PAGE)
+    )
 
     @FUZZ
     @given(contents)
@@ -387,8 +433,13 @@ def test_service_base_url_bundle_is_assessed_scored_and_rendered(doc):
     facts = assess_bundle(doc, "https://ehr.example/fhir")
     addresses = facts.pop("addresses", [])
     assert all(isinstance(a, str) for a in addresses)
-    data = {"source": "file", "file": "endpoints.json", "fetched": True, **facts,
-            "sample": {"size": 0, "available": len(addresses), "checked": 0, "ok": 0, "results": []}}
+    data = {
+        "source": "file",
+        "file": "endpoints.json",
+        "fetched": True,
+        **facts,
+        "sample": {"size": 0, "available": len(addresses), "checked": 0, "ok": 0, "results": []},
+    }
     result = score_evidence(evidence_from(CAP, SMART, endpoints=attempt(data)))
     for renderer in RENDERERS.values():
         assert renderer.fn(result)

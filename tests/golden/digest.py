@@ -39,7 +39,11 @@ def digest(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def demo_digests(out: Path) -> dict[str, Any]:
-    return {d.name: digest(json.loads((d / "report.json").read_text())) for d in sorted(out.iterdir()) if (d / "report.json").is_file()}
+    return {
+        d.name: digest(json.loads((d / "report.json").read_text()))
+        for d in sorted(out.iterdir())
+        if (d / "report.json").is_file()
+    }
 
 
 def main() -> None:  # pragma: no cover - a maintenance command

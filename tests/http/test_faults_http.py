@@ -75,9 +75,17 @@ def test_fault_on_metadata_is_not_observed_with_its_reason(name, fault, words):
 # (name, fault on /metadata, words in the recorded problem): the server answered, and what it
 # answered shows there is no usable CapabilityStatement: a finding, not a gap in the evidence.
 FAILS = [
-    ("invalid JSON", reply(200, '{"resourceType": "CapabilityStatement", ', content_type="application/fhir+json"), "not valid JSON"),
+    (
+        "invalid JSON",
+        reply(200, '{"resourceType": "CapabilityStatement", ', content_type="application/fhir+json"),
+        "not valid JSON",
+    ),
     ("HTML login page", reply(200, HTML_LOGIN, content_type="text/html"), "HTML page"),
-    ("JSON of the wrong kind", json_reply({"resourceType": "Bundle", "type": "searchset"}), "a Bundle, not a CapabilityStatement"),
+    (
+        "JSON of the wrong kind",
+        json_reply({"resourceType": "Bundle", "type": "searchset"}),
+        "a Bundle, not a CapabilityStatement",
+    ),
     ("a JSON array", json_reply([1, 2, 3]), "a list, not a CapabilityStatement"),
 ]
 

@@ -68,14 +68,21 @@ def echo(c: Conn) -> str:
 
 def hostile_routes() -> dict:
     def capability(c: Conn):
-        leaky = {**CAP, "publisher": f"Acme {echo(c)}", "software": {"name": "EHR", "version": echo(c)},
-                 "implementation": {"description": f"debug: {echo(c)}", "url": f"https://x.example/?token={echo(c)}"}}
+        leaky = {
+            **CAP,
+            "publisher": f"Acme {echo(c)}",
+            "software": {"name": "EHR", "version": echo(c)},
+            "implementation": {"description": f"debug: {echo(c)}", "url": f"https://x.example/?token={echo(c)}"},
+        }
         return json_reply(leaky, headers={"X-Echo": echo(c), "Set-Cookie": f"sid={SERVER_COOKIE}"})
 
     def smart(c: Conn):
         # The issuer is this same loopback server (the openid probe follows it), carrying the echo.
-        return json_reply({**SMART, "issuer": f"{c.server.origin}/oidc?echo={echo(c)}", "echo": echo(c)},
-                          content_type="application/json", headers={"X-Echo": echo(c)})
+        return json_reply(
+            {**SMART, "issuer": f"{c.server.origin}/oidc?echo={echo(c)}", "echo": echo(c)},
+            content_type="application/json",
+            headers={"X-Echo": echo(c)},
+        )
 
     def openid_busy(c: Conn):
         # No credential is sent to the issuer, but the SMART document's echo came along in the

@@ -22,8 +22,26 @@ from tests.paths import ROOT, TESTS
 
 ARTIFACTS = Path(os.environ.get("EHRCHECK_ARTIFACTS", ROOT / ".run" / "artifacts"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-QUIET = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-KEY_SECTIONS = ("#verdict-h", "#scores-h", "svg.bars", "#matrix-h", "#matrix-detail-h", "#pack-interoperability", "#pack-hipaa", "#questions-h", "#appendix-h")
+QUIET = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KEY_SECTIONS = (
+    "#verdict-h",
+    "#scores-h",
+    "svg.bars",
+    "#matrix-h",
+    "#matrix-detail-h",
+    "#pack-interoperability",
+    "#pack-hipaa",
+    "#questions-h",
+    "#appendix-h",
+)
 FIRST_SCREEN = ("#verdict-h", "#scores-h", "svg.bars", "#matrix-h", ".chips li:last-child")
 AXE = TESTS / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_RUN = """async () => {
@@ -90,7 +108,9 @@ def test_report_meets_wcag_aa_and_works_with_the_keyboard(browser, demo_reports,
     assert page.evaluate(AXE_RUN) == []
     # Keyboard: the first Tab lands on the section links, and focus is visibly outlined.
     page.keyboard.press("Tab")
-    focused = page.evaluate("() => [document.activeElement.tagName, document.activeElement.getAttribute('href'), getComputedStyle(document.activeElement).outlineStyle]")
+    focused = page.evaluate(
+        "() => [document.activeElement.tagName, document.activeElement.getAttribute('href'), getComputedStyle(document.activeElement).outlineStyle]"
+    )
     assert focused[0] == "A" and focused[1] == "#verdict-h"
     assert focused[2] != "none"
     page.keyboard.press("Enter")
@@ -100,7 +120,12 @@ def test_report_meets_wcag_aa_and_works_with_the_keyboard(browser, demo_reports,
 
 def test_sekmet_audit_report_opens_clean(browser, sekmet_auth_url, tmp_path):
     # A real process: Playwright's sync API owns this thread's event loop.
-    proc = subprocess.run([sys.executable, "-m", "ehrcheck", "audit", sekmet_auth_url, "-o", str(tmp_path), "-q"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ehrcheck", "audit", sekmet_auth_url, "-o", str(tmp_path), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     page, problems, _ = open_report(browser, tmp_path / "report.html", "sekmet-auth")
     assert problems == []
@@ -123,7 +148,9 @@ def test_pdf_is_a_valid_multipage_document(demo_reports, tmp_path):
 
 def test_pdf_without_chromium_says_what_to_install(demo_reports, tmp_path, monkeypatch):
     monkeypatch.setenv("EHRCHECK_CHROMIUM", str(tmp_path / "no-such-browser"))
-    res = CliRunner().invoke(app, ["score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path / "out"), "--pdf"])
+    res = CliRunner().invoke(
+        app, ["score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path / "out"), "--pdf"]
+    )
     assert res.exit_code == 2
     assert "apt-get install chromium" in res.output
     assert not (tmp_path / "out").exists()  # nothing half-written
@@ -132,7 +159,9 @@ def test_pdf_without_chromium_says_what_to_install(demo_reports, tmp_path, monke
 def test_vendor_comparison_shares_the_design_and_meets_wcag_aa(browser, demo_reports, tmp_path):
     reports = [str(demo_reports / v / "report.json") for v in ("meadowlark-chart", "riverbend-ehr", "summit-health-cloud")]
     out = tmp_path / "comparison.html"
-    proc = subprocess.run([sys.executable, "-m", "ehrcheck", "compare", *reports, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ehrcheck", "compare", *reports, "-o", str(out)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     page, problems, requests = open_report(browser, out, "comparison")
     assert problems == [] and len(requests) == 1

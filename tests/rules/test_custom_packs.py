@@ -101,7 +101,9 @@ def test_custom_pack_weight_defaults_to_the_profile_average():
     assert pack_weight("default", "practice") == pytest.approx(sum(weights.values()) / len(weights))
     assert pack_weight("default", "hipaa") == weights["hipaa"]
     packs = [PackScore(pack=p, title=p, score=100.0, low=100.0, high=100.0, counts={}) for p in weights]
-    with_custom = overall_score(packs + [PackScore(pack="practice", title="x", score=0.0, low=0.0, high=0.0, counts={})], "default")
+    with_custom = overall_score(
+        packs + [PackScore(pack="practice", title="x", score=0.0, low=0.0, high=0.0, counts={})], "default"
+    )
     # one extra pack at the average weight among N built-ins pulls a perfect score to N/(N+1)
     assert with_custom.score == pytest.approx(round(100 * len(weights) / (len(weights) + 1), 1))
 
@@ -116,12 +118,20 @@ def test_repeatable_and_listed_by_rules_check(tmp_path: Path):
 @pytest.mark.parametrize(
     "rules, name, message",
     [
-        (RULE.format(id="INT-001", check="{fn: fhir_r4}"), "mine", "INT-001: that id belongs to the built-in interoperability pack"),
+        (
+            RULE.format(id="INT-001", check="{fn: fhir_r4}"),
+            "mine",
+            "INT-001: that id belongs to the built-in interoperability pack",
+        ),
         (RULE.format(id="HIP-900", check="{fn: fhir_r4}"), "mine", "the HIP- prefix is reserved"),
         (RULE.format(id="ACM-001", check="{fn: os_system}"), "mine", "unknown function 'os_system'"),
         (RULE.format(id="ACM-001", check="{path: capability.found, op: approx, value: 1}"), "mine", "rule ACM-001: check"),
         (RULE.format(id="acm-1", check="{fn: fhir_r4}"), "mine", "must look like INT-001"),
-        (RULE.format(id="ACM-001", check="{fn: fhir_r4}").replace("severity: medium", "severity: catastrophic"), "mine", "rule ACM-001: severity"),
+        (
+            RULE.format(id="ACM-001", check="{fn: fhir_r4}").replace("severity: medium", "severity: catastrophic"),
+            "mine",
+            "rule ACM-001: severity",
+        ),
         (RULE.format(id="ACM-001", check="{fn: fhir_r4}"), "hipaa", "is the name of a built-in pack"),
         (RULE.format(id="ACM-001", check="{fn: fhir_r4}") * 2, "mine", "ACM-001: appears twice"),
         ("  []\n", "mine", "a pack needs at least one rule"),

@@ -59,12 +59,51 @@ def test_hti1_bundle_names_come_from_organizations(tmp_path: Path):
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [
-            {"fullUrl": "https://dir.example/Endpoint/e1", "resource": {"resourceType": "Endpoint", "id": "e1", "status": "active",
-             "connectionType": {"code": "hl7-fhir-rest"}, "address": "https://a.example/fhir/"}},
-            {"resource": {"resourceType": "Organization", "id": "o1", "name": "Alpha Clinic", "endpoint": [{"reference": "Endpoint/e1"}]}},
-            {"resource": {"resourceType": "Endpoint", "id": "e2", "status": "off", "connectionType": {"code": "hl7-fhir-rest"}, "address": "https://b.example/fhir"}},
-            {"resource": {"resourceType": "Endpoint", "id": "e3", "status": "active", "connectionType": {"code": "direct-project"}, "address": "mailto:x@y"}},
-            {"resource": {"resourceType": "Endpoint", "id": "e4", "status": "active", "connectionType": {"code": "hl7-fhir-rest"}, "address": "not a url"}},
+            {
+                "fullUrl": "https://dir.example/Endpoint/e1",
+                "resource": {
+                    "resourceType": "Endpoint",
+                    "id": "e1",
+                    "status": "active",
+                    "connectionType": {"code": "hl7-fhir-rest"},
+                    "address": "https://a.example/fhir/",
+                },
+            },
+            {
+                "resource": {
+                    "resourceType": "Organization",
+                    "id": "o1",
+                    "name": "Alpha Clinic",
+                    "endpoint": [{"reference": "Endpoint/e1"}],
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Endpoint",
+                    "id": "e2",
+                    "status": "off",
+                    "connectionType": {"code": "hl7-fhir-rest"},
+                    "address": "https://b.example/fhir",
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Endpoint",
+                    "id": "e3",
+                    "status": "active",
+                    "connectionType": {"code": "direct-project"},
+                    "address": "mailto:x@y",
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Endpoint",
+                    "id": "e4",
+                    "status": "active",
+                    "connectionType": {"code": "hl7-fhir-rest"},
+                    "address": "not a url",
+                }
+            },
         ],
     }
     path = tmp_path / "endpoints.json"

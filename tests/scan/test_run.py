@@ -74,7 +74,7 @@ def test_scan_epic_directory_completes_with_a_summary(epic_on_loopback, tmp_path
     assert "Scan summary" in res.stderr and "Most common failures" in res.stderr
     html = (out / "index.html").read_text(encoding="utf-8")
     assert f"{len(urls)} endpoints from epic-loopback.json" in html
-    assert html.count("<tr><th scope=\"row\">") >= len(urls)
+    assert html.count('<tr><th scope="row">') >= len(urls)
     _Balanced().feed(html)
 
 

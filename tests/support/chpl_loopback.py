@@ -23,8 +23,12 @@ WITHDRAWN = "15.02.02.3007.A056.01.00.0.180214"  # real, Withdrawn by Developer 
 FULL = "15.99.99.9999.Test.01.00.1.250102"  # fictional, Active, Cures Update, Base EHR + (g)(10)
 CMS_ID = "2025CGJ1F3L7D47"
 CAPABILITY = {
-    "resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
-    "format": ["json"], "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}],
+    "resourceType": "CapabilityStatement",
+    "status": "active",
+    "kind": "instance",
+    "fhirVersion": "4.0.1",
+    "format": ["json"],
+    "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}],
 }
 DOCS_PAGE = "<!doctype html><html><head><title>FHIR API</title></head><body><h1>Developer documentation</h1></body></html>"
 LOGIN_PAGE = (
@@ -48,13 +52,31 @@ def chpl_routes(origin: str, key_status: int = 200) -> dict[str, Reply | list[Re
         rest = {p: refused for p in ("/rest/data/certification-criteria", "/rest/search/v3")}
     else:
         rest = {
-            "/rest/data/certification-criteria": Reply(200, fixture("real/chpl-certification-criteria.json"), {"Content-Type": "application/json"}),
+            "/rest/data/certification-criteria": Reply(
+                200, fixture("real/chpl-certification-criteria.json"), {"Content-Type": "application/json"}
+            ),
             "/rest/search/v3": Reply(200, fixture("real/chpl-search-page.json"), {"Content-Type": "application/json"}),
-            "/rest/certified_products/9956/details": Reply(200, fixture("chpl/details-9956-active.json", origin), {"Content-Type": "application/json"}),
-            "/rest/certified_products/9261/details": Reply(200, fixture("chpl/details-9261-withdrawn.json", origin), {"Content-Type": "application/json"}),
-            f"/rest/certified_products/{FULL}/details": Reply(200, fixture("chpl/details-99001-active-full.json", origin), {"Content-Type": "application/json"}),
-            "/rest/certification-ids/verify": Reply(200, {"results": [{"id": CMS_ID, "valid": True}]}, {"Content-Type": "application/json"}),
-            f"/rest/certification-ids/{CMS_ID}": Reply(200, {"ehrCertificationId": CMS_ID, "year": "2015 Cures Update", "products": [{"id": 99001, "chplProductNumber": FULL}]}, {"Content-Type": "application/json"}),
+            "/rest/certified_products/9956/details": Reply(
+                200, fixture("chpl/details-9956-active.json", origin), {"Content-Type": "application/json"}
+            ),
+            "/rest/certified_products/9261/details": Reply(
+                200, fixture("chpl/details-9261-withdrawn.json", origin), {"Content-Type": "application/json"}
+            ),
+            f"/rest/certified_products/{FULL}/details": Reply(
+                200, fixture("chpl/details-99001-active-full.json", origin), {"Content-Type": "application/json"}
+            ),
+            "/rest/certification-ids/verify": Reply(
+                200, {"results": [{"id": CMS_ID, "valid": True}]}, {"Content-Type": "application/json"}
+            ),
+            f"/rest/certification-ids/{CMS_ID}": Reply(
+                200,
+                {
+                    "ehrCertificationId": CMS_ID,
+                    "year": "2015 Cures Update",
+                    "products": [{"id": 99001, "chplProductNumber": FULL}],
+                },
+                {"Content-Type": "application/json"},
+            ),
         }
     return {
         **rest,

@@ -38,9 +38,7 @@ class Loopback:
 
 
 @contextlib.contextmanager
-def serve(
-    routes: dict[str, Reply | list[Reply]], prefix: str = "/fhir", ssl_context: Any = None
-) -> Iterator[Loopback]:
+def serve(routes: dict[str, Reply | list[Reply]], prefix: str = "/fhir", ssl_context: Any = None) -> Iterator[Loopback]:
     """Serve `routes` (path with optional query -> reply, or a list used one per request).
 
     The dict is read live, so a test may add routes once it knows the server's origin; reply

@@ -38,23 +38,52 @@ def variant_of(base_path: str, variants: tuple[str, ...] = VARIANTS) -> str:
 
 def _capability(variant: str, base: str) -> dict[str, Any]:
     if variant == "dstu2":
-        return {"resourceType": "Conformance", "fhirVersion": "1.0.2", "status": "active", "kind": "instance", "format": ["json"],
-                "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}]}
+        return {
+            "resourceType": "Conformance",
+            "fhirVersion": "1.0.2",
+            "status": "active",
+            "kind": "instance",
+            "format": ["json"],
+            "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}],
+        }
     resources = [
-        {"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}], "searchParam": [{"name": "patient", "type": "reference"}]}
+        {
+            "type": t,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": "patient", "type": "reference"}],
+        }
         for t in ("Patient", "AllergyIntolerance", "Condition", "Immunization", "MedicationRequest", "Observation")
     ]
     rest: dict[str, Any] = {"mode": "server", "resource": resources}
     if variant == "r4-smart":
         rest["security"] = {
-            "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
-            "extension": [{
-                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                "extension": [{"url": "authorize", "valueUri": f"{base}/auth/authorize"}, {"url": "token", "valueUri": f"{base}/auth/token"}],
-            }],
+            "service": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}
+                    ]
+                }
+            ],
+            "extension": [
+                {
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "authorize", "valueUri": f"{base}/auth/authorize"},
+                        {"url": "token", "valueUri": f"{base}/auth/token"},
+                    ],
+                }
+            ],
         }
-    return {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "status": "active", "kind": "instance", "date": "2026-01-01",
-            "format": ["json"], "software": {"name": "many-endpoints", "version": "1"}, "rest": [rest]}
+    return {
+        "resourceType": "CapabilityStatement",
+        "fhirVersion": "4.0.1",
+        "status": "active",
+        "kind": "instance",
+        "date": "2026-01-01",
+        "format": ["json"],
+        "software": {"name": "many-endpoints", "version": "1"},
+        "rest": [rest],
+    }
 
 
 def _smart(base: str) -> dict[str, Any]:
@@ -64,7 +93,13 @@ def _smart(base: str) -> dict[str, Any]:
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "fhirUser", "launch/patient", "patient/*.rs", "offline_access"],
-        "capabilities": ["launch-standalone", "client-public", "context-standalone-patient", "permission-patient", "permission-v2"],
+        "capabilities": [
+            "launch-standalone",
+            "client-public",
+            "context-standalone-patient",
+            "permission-patient",
+            "permission-v2",
+        ],
     }
 
 
@@ -104,7 +139,12 @@ def answer(method: str, target: str, origin: str, variants: tuple[str, ...] = VA
     if path.endswith("/.well-known/smart-configuration") and variant == "r4-smart":
         return 200, {"Content-Type": "application/json"}, json.dumps(_smart(base)).encode(), base_path
     if "/Patient" in path or "$export" in path:
-        return 401, {**js, "WWW-Authenticate": 'Bearer realm="fhir"'}, b'{"resourceType":"OperationOutcome","issue":[]}', base_path
+        return (
+            401,
+            {**js, "WWW-Authenticate": 'Bearer realm="fhir"'},
+            b'{"resourceType":"OperationOutcome","issue":[]}',
+            base_path,
+        )
     return 404, js, b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}', base_path
 
 

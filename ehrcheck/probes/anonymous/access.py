@@ -37,7 +37,9 @@ def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
             facts["total"] = doc["total"]
         if patients:
             # Which kinds of data leaked (name? birthDate? address?) without the data itself.
-            facts["patient_elements_present"] = sorted({str(k) for p in patients for k in p if k not in ("resourceType", "id", "meta")})
+            facts["patient_elements_present"] = sorted(
+                {str(k) for p in patients for k in p if k not in ("resourceType", "id", "meta")}
+            )
             ids = [str(p["id"]) for p in patients if isinstance(p.get("id"), str | int)]
             facts["patient_id_hashes"] = sorted({ctx.hash_id("Patient", i) for i in ids})
             if ctx.include_phi:

@@ -142,9 +142,7 @@ def validate_r4(doc: dict[str, Any]) -> dict[str, Any]:
     try:
         CapabilityStatement.model_validate(doc)
     except ValidationError as exc:
-        errors = [
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:10]
-        ]
+        errors = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:10]]
         return {"valid": False, "error_count": len(exc.errors()), "errors": errors}
     except Exception as exc:  # noqa: BLE001 - a model quirk is a validation note, not a crash
         return {"valid": False, "error_count": 1, "errors": [f"{exc.__class__.__name__}: {exc}"[:300]]}

@@ -77,9 +77,7 @@ def _document_facts(resp, fields: tuple[str, ...], what: str) -> dict[str, Any]:
 
 
 async def probe_smart(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
-    resp = await ctx.fetcher.get(
-        ctx.url(".well-known/smart-configuration"), recorder, headers={"Accept": "application/json"}
-    )
+    resp = await ctx.fetcher.get(ctx.url(".well-known/smart-configuration"), recorder, headers={"Accept": "application/json"})
     facts = _document_facts(resp, SMART_FIELDS, "GET [base]/.well-known/smart-configuration")
     caps = facts.get("document", {}).get("capabilities")
     facts["capabilities"] = sorted(str(c) for c in caps) if isinstance(caps, list) else []

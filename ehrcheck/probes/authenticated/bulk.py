@@ -78,7 +78,9 @@ def _absolute(ctx: ProbeContext, location: str) -> str:
     return str(httpx.URL(ctx.base_url + "/").join(location))
 
 
-async def poll(ctx: ProbeContext, session: AuthSession, rec: Recorder, status_url: str, deadline: float, task: str) -> dict[str, Any]:
+async def poll(
+    ctx: ProbeContext, session: AuthSession, rec: Recorder, status_url: str, deadline: float, task: str
+) -> dict[str, Any]:
     """Poll until complete, error or the deadline. Returns facts and, when complete, the manifest."""
     report = progress_of(ctx.settings)
     polls, waits, hinted = 0, [], 0
@@ -122,17 +124,17 @@ def manifest_facts(manifest: dict[str, Any], kickoff_url: str) -> dict[str, Any]
     outputs = manifest.get("output")
     items = [o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else []
     missing = [f for f in ("transactionTime", "request", "requiresAccessToken", "output") if f not in manifest]
-    bad_items = [
-        i for i, o in enumerate(items)
-        if not isinstance(o.get("type"), str) or not isinstance(o.get("url"), str)
-    ]
+    bad_items = [i for i, o in enumerate(items) if not isinstance(o.get("type"), str) or not isinstance(o.get("url"), str)]
     relative = [i for i, o in enumerate(items) if isinstance(o.get("url"), str) and not urlsplit(o["url"]).scheme]
     tt = manifest.get("transactionTime")
     return {
         "fields_missing": missing,
         "transaction_time_valid": isinstance(tt, str) and _instant(tt),
-        "request_matches": isinstance(manifest.get("request"), str) and manifest["request"].split("?")[0] == kickoff_url.split("?")[0],
-        "requires_access_token": manifest.get("requiresAccessToken") if isinstance(manifest.get("requiresAccessToken"), bool) else None,
+        "request_matches": isinstance(manifest.get("request"), str)
+        and manifest["request"].split("?")[0] == kickoff_url.split("?")[0],
+        "requires_access_token": manifest.get("requiresAccessToken")
+        if isinstance(manifest.get("requiresAccessToken"), bool)
+        else None,
         "output_count": len(items),
         "output_types": sorted({o["type"] for o in items if isinstance(o.get("type"), str)}),
         "outputs_without_type_or_url": len(bad_items),
@@ -152,7 +154,12 @@ def _instant(text: str) -> bool:
 
 
 async def download(
-    ctx: ProbeContext, session: AuthSession, rec: Recorder, item: dict[str, Any], needs_token: bool, validate_lines: int,
+    ctx: ProbeContext,
+    session: AuthSession,
+    rec: Recorder,
+    item: dict[str, Any],
+    needs_token: bool,
+    validate_lines: int,
     deadline: float,
 ) -> dict[str, Any]:
     """Stream one NDJSON file; memory stays bounded by one line. The read ends at the export's
@@ -163,8 +170,15 @@ async def download(
     if needs_token:
         headers.update(await session.auth_header(ctx, rec))
     facts: dict[str, Any] = {
-        "type": declared, "http_status": None, "lines": 0, "invalid_json": 0, "wrong_type": 0,
-        "overlong_lines": 0, "validated": 0, "structure_invalid": 0, "truncated": False,
+        "type": declared,
+        "http_status": None,
+        "lines": 0,
+        "invalid_json": 0,
+        "wrong_type": 0,
+        "overlong_lines": 0,
+        "validated": 0,
+        "structure_invalid": 0,
+        "truncated": False,
     }
     problems: list[str] = []
     timeout = max(ctx.fetcher.options.timeout, deadline - time.monotonic())
@@ -204,13 +218,17 @@ async def download(
 
 async def delete(ctx: ProbeContext, session: AuthSession, rec: Recorder, status_url: str) -> int | None:
     try:
-        resp = await ctx.fetcher.request("DELETE", status_url, rec, headers=await _headers(session, ctx, rec, {}), follow_redirects=False)
+        resp = await ctx.fetcher.request(
+            "DELETE", status_url, rec, headers=await _headers(session, ctx, rec, {}), follow_redirects=False
+        )
     except FetchError:
         return None
     return resp.status
 
 
-async def export(ctx: ProbeContext, session: AuthSession, rec: Recorder, path: str, deadline: float, download_files: bool, validate_lines: int) -> dict[str, Any]:
+async def export(
+    ctx: ProbeContext, session: AuthSession, rec: Recorder, path: str, deadline: float, download_files: bool, validate_lines: int
+) -> dict[str, Any]:
     """One export from kick-off to deleted job."""
     report = progress_of(ctx.settings)
     start = await kickoff(ctx, session, rec, path)
@@ -260,7 +278,9 @@ async def cancel_check(ctx: ProbeContext, session: AuthSession, rec: Recorder, p
     if not start["status_url"]:
         return facts
     facts["delete_status"] = await delete(ctx, session, rec, start["status_url"])
-    resp = await ctx.fetcher.get(start["status_url"], rec, headers=await _headers(session, ctx, rec, {"Accept": "application/json"}))
+    resp = await ctx.fetcher.get(
+        start["status_url"], rec, headers=await _headers(session, ctx, rec, {"Accept": "application/json"})
+    )
     doc, _ = parse_json(resp)
     facts["after_delete_status"] = resp.status
     facts["after_delete_operation_outcome"] = isinstance(doc, dict) and doc.get("resourceType") == "OperationOutcome"
@@ -272,7 +292,9 @@ async def find_group(ctx: ProbeContext, session: AuthSession, rec: Recorder) -> 
     given = ctx.settings.get("group_id")
     if given:
         return str(given), "given"
-    resp = await ctx.fetcher.get(ctx.url("Group?_count=1"), rec, headers=await _headers(session, ctx, rec, {"Accept": "application/fhir+json"}))
+    resp = await ctx.fetcher.get(
+        ctx.url("Group?_count=1"), rec, headers=await _headers(session, ctx, rec, {"Accept": "application/fhir+json"})
+    )
     doc, _ = parse_json(resp)
     for entry in (doc.get("entry") or []) if isinstance(doc, dict) else []:
         gid = (entry.get("resource") or {}).get("id") if isinstance(entry, dict) else None
@@ -300,7 +322,10 @@ async def probe_bulk(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
         report("bulk", 0, None, "Group/[id]/$export")
         group_id, how = await find_group(ctx, session, rec)
         if group_id:
-            out["group"] = {"found_by": how, **await export(ctx, session, rec, f"Group/{group_id}/$export", deadline, False, validate_lines)}
+            out["group"] = {
+                "found_by": how,
+                **await export(ctx, session, rec, f"Group/{group_id}/$export", deadline, False, validate_lines),
+            }
         else:
             out["group"] = {"found_by": None, "note": how}
         out["cancel"] = await cancel_check(ctx, session, rec, "Patient/$export")

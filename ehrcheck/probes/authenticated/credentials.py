@@ -115,9 +115,7 @@ def _key_secret_strings(key: Any) -> list[str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     lines = [ln for ln in pem.splitlines() if ln and not ln.startswith("-----")]
     if isinstance(key, rsa.RSAPrivateKey):
         d = key.private_numbers().d
@@ -253,7 +251,9 @@ def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None
             except FileNotFoundError:
                 raise UserInputError(f"{label}: no such file") from None
             except (OSError, UnicodeDecodeError) as exc:
-                raise UserInputError(f"{label}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+                raise UserInputError(
+                    f"{label}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})"
+                ) from None
         elif "private_key" in fields:
             label = f"{where('private_key')}: private_key"
             raw = fields["private_key"]

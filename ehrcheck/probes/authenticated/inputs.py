@@ -69,7 +69,16 @@ def authenticated_inputs(
             raise UserInputError(f"--patient '{pid[:70]}': give a bare resource id such as 123 (not Patient/123 or a URL)")
     creds = load_credentials(credentials_path, environ)
     if creds is None:
-        used = [flag for flag, value in (("--patient", ids), ("--us-core", us_core), ("--sample", sample), ("--bulk-timeout", bulk_timeout)) if value]
+        used = [
+            flag
+            for flag, value in (
+                ("--patient", ids),
+                ("--us-core", us_core),
+                ("--sample", sample),
+                ("--bulk-timeout", bulk_timeout),
+            )
+            if value
+        ]
         if used:
             raise UserInputError(f"{', '.join(used)} need credentials: give --credentials FILE (see docs/authenticated.md)")
         return AuthInputs()

@@ -169,9 +169,7 @@ class AuthSession:
             value = body.get("access_token")
             if resp.status != 200 or not isinstance(value, str) or not value:
                 code = oauth_error(resp)
-                raise ProbeError(
-                    f"no access token for scope '{scope}': HTTP {resp.status}" + (f" ({code})" if code else "")
-                )
+                raise ProbeError(f"no access token for scope '{scope}': HTTP {resp.status}" + (f" ({code})" if code else ""))
             lifetime = body.get("expires_in")
             lifetime = float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else 300.0
             self.remember(value)
@@ -292,7 +290,10 @@ async def probe_token(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
         )
     else:
         negative["wrong_secret"] = await _negative(
-            session, ctx, recorder, client_secret=creds.client_secret.reveal() + "-not-it"  # type: ignore[union-attr]
+            session,
+            ctx,
+            recorder,
+            client_secret=creds.client_secret.reveal() + "-not-it",  # type: ignore[union-attr]
         )
         negative["no_client_auth"] = await _negative(session, ctx, recorder, no_client_auth=True)
     negative["wrong_grant_type"] = await _negative(session, ctx, recorder, grant_type="not_a_grant_type")

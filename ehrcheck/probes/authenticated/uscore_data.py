@@ -63,8 +63,17 @@ class TypeRun:
     def tally(self, key: str) -> dict[str, Any]:
         return self.searches.setdefault(
             key,
-            {"requests": 0, "ok": 0, "http_errors": 0, "errors_with_operation_outcome": 0, "results": 0,
-             "mismatched": 0, "pages": 0, "seed_found": None, "statuses": {}},
+            {
+                "requests": 0,
+                "ok": 0,
+                "http_errors": 0,
+                "errors_with_operation_outcome": 0,
+                "results": 0,
+                "mismatched": 0,
+                "pages": 0,
+                "seed_found": None,
+                "statuses": {},
+            },
         )
 
     def keep(self, resource: dict[str, Any]) -> None:
@@ -131,7 +140,7 @@ class Audit:
 def _values(resource: dict[str, Any], path: str) -> list[Any]:
     """Values at a simple search path ('subject', 'effective', 'category'), choice types expanded."""
     out: list[Any] = []
-    keys = [k for k in resource if k == path or (k.startswith(path) and k[len(path):][:1].isupper())]
+    keys = [k for k in resource if k == path or (k.startswith(path) and k[len(path) :][:1].isupper())]
     for k in keys:
         v = resource[k]
         out.extend(v if isinstance(v, list) else [v])
@@ -272,7 +281,9 @@ async def find_patients(audit: Audit, given: list[str]) -> tuple[list[str], str]
     ids = [
         e["resource"]["id"]
         for e in doc.get("entry") or []
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict) and isinstance(e["resource"].get("id"), str)
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and isinstance(e["resource"].get("id"), str)
         and e["resource"].get("resourceType") == "Patient"
     ]
     return ids[: audit.sample], "search"
@@ -295,10 +306,13 @@ def seed_searches(rtype: str, shall: list[list[str]], categories: list[str]) -> 
 async def run_patient_type(audit: Audit, run: TypeRun, patients: list[str], profiles: list[dict[str, Any]], tick) -> None:
     spec = conformance()["searches"].get(run.resource_type, {})
     shall = spec.get("shall", [])
-    categories = sorted({
-        (f"{c['system']}|{c['code']}" if c.get("system") else c["code"])
-        for p in profiles for c in (p.get("selectors") or {}).get("category", [])
-    })
+    categories = sorted(
+        {
+            (f"{c['system']}|{c['code']}" if c.get("system") else c["code"])
+            for p in profiles
+            for c in (p.get("selectors") or {}).get("category", [])
+        }
+    )
     seeds = seed_searches(run.resource_type, shall, categories)
     if not seeds:
         return
@@ -388,8 +402,13 @@ async def resolve_references(audit: Audit, runs: dict[str, TypeRun], limit: int,
                 pool[rtype].keep(doc)  # Practitioner, Organization...: checked against their profiles too
         else:
             unresolved_types[rtype] = unresolved_types.get(rtype, 0) + 1
-    return {"found": len(refs), "checked": len(checked), "resolved": resolved,
-            "unresolved": len(checked) - resolved, "unresolved_by_type": dict(sorted(unresolved_types.items()))}
+    return {
+        "found": len(refs),
+        "checked": len(checked),
+        "resolved": resolved,
+        "unresolved": len(checked) - resolved,
+        "unresolved_by_type": dict(sorted(unresolved_types.items())),
+    }
 
 
 def profile_results(profile: dict[str, Any], resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -414,9 +433,7 @@ def profile_results(profile: dict[str, Any], resources: list[dict[str, Any]]) ->
         "structure_problems": problems[:5],
         "mandatory_checked": len(mandatory),
         "mandatory_violations": dict(sorted(violations.items())),
-        "resources_missing_mandatory": sum(
-            1 for r in resources if any(mandatory_missing(r, e) for e in mandatory)
-        ),
+        "resources_missing_mandatory": sum(1 for r in resources if any(mandatory_missing(r, e) for e in mandatory)),
         "must_support": {
             "total": len(ms),
             "covered": len(covered) if resources else 0,
@@ -463,8 +480,10 @@ async def probe_uscore(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     try:
         jobs = [run_patient_type(audit, runs[t], patients, by_type[t], tick) for t in patient_types]
         if "Patient" in runs:
+
             async def _patients() -> None:
                 reads.update(await run_patient_reads(audit, runs["Patient"], patients, tick))
+
             jobs.append(_patients())
         await asyncio.gather(*jobs)
         pool = {t: runs[t] for t in other_types}
@@ -516,7 +535,8 @@ async def probe_uscore(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
         "patient_reads": reads or None,
         "searches": search_summary,
         "shall_searches_not_run": {
-            t: sorted(set(keys) - set(search_summary.get(t, {}))) for t, keys in expected.items()
+            t: sorted(set(keys) - set(search_summary.get(t, {})))
+            for t, keys in expected.items()
             if set(keys) - set(search_summary.get(t, {}))
         },
         "references": references,

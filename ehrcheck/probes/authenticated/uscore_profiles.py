@@ -60,7 +60,7 @@ def _children(node: Any, step: str, element: dict[str, Any] | None) -> list[Any]
             values = [node[slice_name]] if slice_name in node else []
         else:
             prefix = name[:-3]
-            values = [v for k, v in node.items() if k.startswith(prefix) and k[len(prefix):][:1].isupper()]
+            values = [v for k, v in node.items() if k.startswith(prefix) and k[len(prefix) :][:1].isupper()]
     else:
         values = [node[name]] if name in node else []
     flat: list[Any] = []
@@ -102,10 +102,7 @@ def mandatory_missing(resource: dict[str, Any], element: dict[str, Any]) -> bool
 def must_support_elements(profile: dict[str, Any]) -> list[dict[str, Any]]:
     """Must-support (and USCDI-requirement) elements a server is expected to show somewhere.
     dataAbsentReason is left out: it stands in for a missing value, so complete data never has it."""
-    return [
-        e for e in profile["elements"]
-        if (e.get("must_support") or e.get("uscdi")) and "dataAbsentReason" not in e["id"]
-    ]
+    return [e for e in profile["elements"] if (e.get("must_support") or e.get("uscdi")) and "dataAbsentReason" not in e["id"]]
 
 
 def _selector_matches(resource: dict[str, Any], profile: dict[str, Any]) -> bool:

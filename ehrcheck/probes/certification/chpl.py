@@ -61,8 +61,9 @@ async def _get_json(ctx: ProbeContext, url: str, recorder: Recorder, key: str) -
     return 200, doc
 
 
-async def _lookup(ctx: ProbeContext, recorder: Recorder, base: str, key: str, number: str,
-                  criteria: dict[int, dict[str, Any]]) -> dict[str, Any]:
+async def _lookup(
+    ctx: ProbeContext, recorder: Recorder, base: str, key: str, number: str, criteria: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
     """Search, then details; a search row alone when the details are unavailable."""
     status, page = await _get_json(ctx, f"{base}/search/v3?searchTerm={quote(number)}&pageSize=100", recorder, key)
     rows = (listing_documents(page) or []) if status == 200 else []
@@ -75,7 +76,9 @@ async def _lookup(ctx: ProbeContext, recorder: Recorder, base: str, key: str, nu
             extra = normalise_listing(row, criteria)
             if extra["open_direct_review_nonconformities"] is not None:
                 listing["open_direct_review_nonconformities"] = extra["open_direct_review_nonconformities"]
-                listing["open_nonconformities"] = (listing["open_nonconformities"] or 0) + extra["open_direct_review_nonconformities"]
+                listing["open_nonconformities"] = (listing["open_nonconformities"] or 0) + extra[
+                    "open_direct_review_nonconformities"
+                ]
     elif row is not None:
         listing = normalise_listing(row, criteria)
     elif status >= 500 or status == 429:  # CHPL failing or throttling says nothing about the listing
@@ -98,7 +101,8 @@ async def _verify_certification_id(ctx: ProbeContext, recorder: Recorder, base: 
         if status == 200 and isinstance(lookup, dict):
             record["year"] = lookup.get("year")
             record["products"] = sorted(
-                str(p["chplProductNumber"]) for p in lookup.get("products") or []
+                str(p["chplProductNumber"])
+                for p in lookup.get("products") or []
                 if isinstance(p, dict) and p.get("chplProductNumber")
             )
     return record
@@ -154,7 +158,11 @@ async def probe_chpl(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     cms_id = s.get("cms_certification_id")
     data: dict[str, Any] = {"requested": numbers}
     if cms_id and s.get("cms_certification_id_malformed"):
-        data["certification_id"] = {"id": cms_id, "valid": False, "reason": "not in the form of a CMS EHR Certification ID (15 letters and digits)"}
+        data["certification_id"] = {
+            "id": cms_id,
+            "valid": False,
+            "reason": "not in the form of a CMS EHR Certification ID (15 letters and digits)",
+        }
         cms_id = None
     if documents is not None:
         data["source"] = "file"
@@ -168,7 +176,11 @@ async def probe_chpl(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
             else:
                 listings.append({**normalise_listing(doc), "requested_as": number})
         if cms_id:
-            data["certification_id"] = {"id": cms_id, "valid": None, "reason": "a CHPL file cannot verify a CMS EHR Certification ID; use the CHPL API"}
+            data["certification_id"] = {
+                "id": cms_id,
+                "valid": None,
+                "reason": "a CHPL file cannot verify a CMS EHR Certification ID; use the CHPL API",
+            }
     else:
         key = s.get("chpl_api_key")
         if not key:

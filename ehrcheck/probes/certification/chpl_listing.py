@@ -262,7 +262,8 @@ def listing_problem(doc: Any) -> str | None:
 
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true or false"}.get(
-        type(value), "null" if value is None else "a number")
+        type(value), "null" if value is None else "a number"
+    )
 
 
 def matches(doc: dict[str, Any], number: str) -> bool:

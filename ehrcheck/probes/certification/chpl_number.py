@@ -75,5 +75,7 @@ def parse_product_number(value: str) -> ProductNumber:
         if not pattern.match(part):
             raise ValueError(f"'{text}' is not a CHPL product number: part {i} ({name}) is '{part}', it must be {what}")
     if _yymmdd(parts[-1]) is None:
-        raise ValueError(f"'{text}' is not a CHPL product number: part 9 (certification date) '{parts[-1]}' is not a real YYMMDD date")
+        raise ValueError(
+            f"'{text}' is not a CHPL product number: part 9 (certification date) '{parts[-1]}' is not a real YYMMDD date"
+        )
     return ProductNumber(text)

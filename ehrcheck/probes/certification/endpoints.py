@@ -33,8 +33,13 @@ async def _bundle_from_chpl(ctx: ProbeContext) -> list[str]:
         raise ProbeSkipped("no service-base-URL Bundle to check: give --endpoints-bundle URL|FILE or a CHPL listing") from None
     if attempt.status.value != "completed":
         raise ProbeSkipped(f"no service-base-URL Bundle to check: the CHPL lookup {attempt.status.value} ({attempt.reason})")
-    urls = sorted({x["service_base_url_list"] for x in attempt.data.get("listings") or []
-                   if x.get("found") and isinstance(x.get("service_base_url_list"), str)})
+    urls = sorted(
+        {
+            x["service_base_url_list"]
+            for x in attempt.data.get("listings") or []
+            if x.get("found") and isinstance(x.get("service_base_url_list"), str)
+        }
+    )
     if not urls:
         raise ProbeSkipped("the CHPL listing names no service base URL list; give --endpoints-bundle URL|FILE to check one")
     return urls
@@ -55,12 +60,21 @@ async def _sample(ctx: ProbeContext, recorder: Recorder, addresses: list[str], s
         ok = resp.status == 200 and rtype == "CapabilityStatement"
         out: dict[str, Any] = {"address": address, "http_status": resp.status, "ok": ok}
         if not ok:
-            out["problem"] = f"HTTP {resp.status}" if resp.status != 200 else (problem or f"answered a {rtype or 'non-FHIR'} document, not a CapabilityStatement")
+            out["problem"] = (
+                f"HTTP {resp.status}"
+                if resp.status != 200
+                else (problem or f"answered a {rtype or 'non-FHIR'} document, not a CapabilityStatement")
+            )
         return out
 
     results = list(await asyncio.gather(*(one(a) for a in chosen)))
-    return {"size": size, "available": len(addresses), "checked": len(results),
-            "ok": sum(1 for r in results if r["ok"]), "results": results}
+    return {
+        "size": size,
+        "available": len(addresses),
+        "checked": len(results),
+        "ok": sum(1 for r in results if r["ok"]),
+        "results": results,
+    }
 
 
 async def probe_endpoints(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:

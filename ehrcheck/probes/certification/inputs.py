@@ -99,7 +99,9 @@ def certification_inputs(
         text = str(raw_cms).strip().upper()
         if not CMS_ID.match(text):
             if cms_id is not None:
-                raise UserInputError(f"{where}: '{raw_cms}' is not a CMS EHR Certification ID (15 letters and digits, like 2025CGJ1F3L7D47)")
+                raise UserInputError(
+                    f"{where}: '{raw_cms}' is not a CMS EHR Certification ID (15 letters and digits, like 2025CGJ1F3L7D47)"
+                )
             out.settings["cms_certification_id_malformed"] = True  # the vendor's answer: a finding, not a usage error
         out.settings["cms_certification_id"] = text
 

@@ -139,8 +139,16 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
 
     # Organizations and what they reference.
     referenced: set[int] = set()
-    orgs = {"count": len(org_ix), "missing_name": 0, "missing_address": 0, "missing_identifier": 0,
-            "missing_active": 0, "without_endpoints": 0, "unresolved_endpoint_refs": 0, "unresolved_part_of": 0}
+    orgs = {
+        "count": len(org_ix),
+        "missing_name": 0,
+        "missing_address": 0,
+        "missing_identifier": 0,
+        "missing_active": 0,
+        "without_endpoints": 0,
+        "unresolved_endpoint_refs": 0,
+        "unresolved_part_of": 0,
+    }
     org_endpoints: dict[int, list[int]] = {}
     for i in org_ix:
         res = resources[i] or {}
@@ -174,10 +182,22 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
             issues.add("org_no_endpoint", f"{label(i)} has no endpoint references and no partOf parent that has them")
 
     # Endpoints, and Organizations contained in them (the pre-HTI-1 layout).
-    eps = {"count": len(endpoint_ix), "missing_status": 0, "missing_connection_type": 0, "missing_address": 0,
-           "address_not_url": 0, "not_referenced": 0, "unique_addresses": 0}
-    contained = {"endpoints_with_contained_organization": 0, "organizations": 0, "with_address": 0,
-                 "with_identifier": 0, "references_without_hash": 0}
+    eps = {
+        "count": len(endpoint_ix),
+        "missing_status": 0,
+        "missing_connection_type": 0,
+        "missing_address": 0,
+        "address_not_url": 0,
+        "not_referenced": 0,
+        "unique_addresses": 0,
+    }
+    contained = {
+        "endpoints_with_contained_organization": 0,
+        "organizations": 0,
+        "with_address": 0,
+        "with_identifier": 0,
+        "references_without_hash": 0,
+    }
     addresses: list[str] = []
     for i in endpoint_ix:
         res = resources[i] or {}
@@ -215,9 +235,10 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
     facts["organizations"] = orgs
     if contained["organizations"]:
         facts["contained_organizations"] = contained
-        issues.add("contained", 
+        issues.add(
+            "contained",
             f"{contained['organizations']} Organizations are contained inside Endpoints (managingOrganization) "
-            "instead of being Bundle entries that reference their Endpoints"
+            "instead of being Bundle entries that reference their Endpoints",
         )
     facts["addresses"] = list(unique.values())  # in Bundle order, first spelling of each
     facts["issue_count"] = issues.count()

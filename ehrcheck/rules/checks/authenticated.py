@@ -28,8 +28,11 @@ def token_issued(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> 
     if valid.get("accepted"):
         return Outcome("pass", {"http_status": valid.get("http_status")})
     err = f" ({valid['error']})" if valid.get("error") else ""
-    return Outcome("fail", {"http_status": valid.get("http_status"), "error": valid.get("error")},
-                   f"The token endpoint answered {_status(valid.get('http_status'))}{err}.")
+    return Outcome(
+        "fail",
+        {"http_status": valid.get("http_status"), "error": valid.get("error")},
+        f"The token endpoint answered {_status(valid.get('http_status'))}{err}.",
+    )
 
 
 def _valid_token(view: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome | None]:
@@ -115,11 +118,21 @@ def assertion_rejected(view: dict[str, Any], args: dict[str, Any], as_of: dt.dat
         return Outcome("not_observed", None, f"The request with {label} got no answer: {result.get('fetch_error')}.")
     observed = {"http_status": result["http_status"], "error": result.get("error")}
     if case == "replayed_jti" and result.get("first_use_status") != 200:
-        return Outcome("not_observed", observed, f"The first use of the assertion was refused too ({_status(result.get('first_use_status'))}), so replay could not be tested.")
+        return Outcome(
+            "not_observed",
+            observed,
+            f"The first use of the assertion was refused too ({_status(result.get('first_use_status'))}), so replay could not be tested.",
+        )
     if result.get("token_issued"):
-        return Outcome("fail", observed, f"A request with {label} was ACCEPTED: HTTP {result['http_status']} with an access token.")
+        return Outcome(
+            "fail", observed, f"A request with {label} was ACCEPTED: HTTP {result['http_status']} with an access token."
+        )
     if result.get("rejected"):
-        return Outcome("pass", observed, f"Refused with HTTP {result['http_status']}" + (f" ({result['error']})." if result.get("error") else "."))
+        return Outcome(
+            "pass",
+            observed,
+            f"Refused with HTTP {result['http_status']}" + (f" ({result['error']})." if result.get("error") else "."),
+        )
     return Outcome("fail", observed, f"A request with {label} answered HTTP {result['http_status']}, not 400 or 401.")
 
 
@@ -132,10 +145,20 @@ def scope_enforced(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -
     s = view["scopes"]
     observed = {k: s.get(k) for k in ("scope_requested", "patient_status", "observation_status")}
     if s.get("observation_refused"):
-        return Outcome("pass", observed, f"Observation answered HTTP {s.get('observation_status')} to a {s.get('scope_requested')} token.")
+        return Outcome(
+            "pass", observed, f"Observation answered HTTP {s.get('observation_status')} to a {s.get('scope_requested')} token."
+        )
     if s.get("patient_status") != 200:
-        return Outcome("not_observed", observed, f"The Patient-only token could not read Patient either ({_status(s.get('patient_status'))}), so enforcement could not be told from a broken token.")
-    return Outcome("fail", observed, f"A {s.get('scope_requested')} token read Observation: HTTP {s.get('observation_status')}, {s.get('observation_entries', 0)} Observation(s) returned.")
+        return Outcome(
+            "not_observed",
+            observed,
+            f"The Patient-only token could not read Patient either ({_status(s.get('patient_status'))}), so enforcement could not be told from a broken token.",
+        )
+    return Outcome(
+        "fail",
+        observed,
+        f"A {s.get('scope_requested')} token read Observation: HTTP {s.get('observation_status')}, {s.get('observation_entries', 0)} Observation(s) returned.",
+    )
 
 
 # --- US Core data ------------------------------------------------------------------------------
@@ -159,7 +182,10 @@ def uscore_structure_valid(view: dict[str, Any], args: dict[str, Any], as_of: dt
     total = sum(p["resources"] for p in with_data.values())
     if not bad:
         return Outcome("pass", {"resources": total}, f"{total} resources in {len(with_data)} profiles checked.")
-    parts = [f"{pid}: {p['structure_invalid']} of {p['resources']} ({'; '.join(p.get('structure_problems') or [])[:160]})" for pid, p in sorted(bad.items())]
+    parts = [
+        f"{pid}: {p['structure_invalid']} of {p['resources']} ({'; '.join(p.get('structure_problems') or [])[:160]})"
+        for pid, p in sorted(bad.items())
+    ]
     return Outcome("fail", {pid: p["structure_invalid"] for pid, p in bad.items()}, "Invalid: " + _listing(parts, 5) + ".")
 
 
@@ -189,7 +215,9 @@ def uscore_must_support(view: dict[str, Any], args: dict[str, Any], as_of: dt.da
     if not gaps:
         return Outcome("pass", observed, f"All {total} must-support elements seen.")
     parts = [f"{pid} ({len(m)}: {_listing([e.split('.', 1)[1] for e in m], 3)})" for pid, m in sorted(gaps.items())]
-    return Outcome("fail", observed, f"{covered} of {total} must-support elements seen; never seen in " + _listing(parts, 4) + ".")
+    return Outcome(
+        "fail", observed, f"{covered} of {total} must-support elements seen; never seen in " + _listing(parts, 4) + "."
+    )
 
 
 @check
@@ -204,7 +232,11 @@ def uscore_profiles_have_data(view: dict[str, Any], args: dict[str, Any], as_of:
     observed = {"with_data": len(wanted) - len(empty), "in_scope": len(wanted)}
     if not empty:
         return Outcome("pass", observed, f"All {len(wanted)} USCDI profiles returned data.")
-    return Outcome("fail", observed, f"{len(wanted) - len(empty)} of {len(wanted)} USCDI profiles returned data; none for {_listing(empty, 6)}.")
+    return Outcome(
+        "fail",
+        observed,
+        f"{len(wanted) - len(empty)} of {len(wanted)} USCDI profiles returned data; none for {_listing(empty, 6)}.",
+    )
 
 
 @check
@@ -284,13 +316,17 @@ def patient_record_retrievable(view: dict[str, Any], args: dict[str, Any], as_of
     US Core resource types."""
     data = view["uscore"]
     reads = data.get("patient_reads") or {}
-    types = sorted({p["resource"] for p in (data.get("profiles") or {}).values() if p.get("resources") and p["resource"] != "Patient"})
+    types = sorted(
+        {p["resource"] for p in (data.get("profiles") or {}).values() if p.get("resources") and p["resource"] != "Patient"}
+    )
     need = int(args.get("min_types", 3))
     observed = {"patient_reads_ok": reads.get("ok"), "types_with_data": types}
     if not reads.get("requests"):
         return Outcome("not_observed", observed, "The Patient profile was not in scope, so no patient was read.")
     if not reads.get("ok") or reads.get("id_matches") != reads.get("ok"):
-        return Outcome("fail", observed, f"Reading Patient by id worked for {reads.get('ok', 0)} of {reads.get('requests')} patients.")
+        return Outcome(
+            "fail", observed, f"Reading Patient by id worked for {reads.get('ok', 0)} of {reads.get('requests')} patients."
+        )
     if len(types) < need:
         return Outcome("fail", observed, f"Only {len(types)} other resource types returned data ({_listing(types) or 'none'}).")
     return Outcome("pass", observed, f"Chart data in {len(types)} resource types: {_listing(types)}.")
@@ -326,7 +362,9 @@ def bulk_completes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -
     if status.get("state") == "complete":
         return Outcome("pass", observed, f"Complete after {status['polls']} status requests.")
     if status.get("state") == "timed_out":
-        return Outcome("fail", observed, f"Not complete after {bulk.get('timeout_s', 0):g} s ({status['polls']} status requests).")
+        return Outcome(
+            "fail", observed, f"Not complete after {bulk.get('timeout_s', 0):g} s ({status['polls']} status requests)."
+        )
     return Outcome("fail", observed, f"The status request answered HTTP {status.get('http_status')}.")
 
 
@@ -363,7 +401,16 @@ def bulk_files_valid(view: dict[str, Any], args: dict[str, Any], as_of: dt.date)
         if f.get("error") or f.get("http_status") != 200:
             problems.append(f"{name}: {f.get('error') or _status(f.get('http_status'))}")
             continue
-        bits = [f"{f[k]} {label}" for k, label in (("invalid_json", "lines not JSON"), ("wrong_type", "lines of another type"), ("structure_invalid", "invalid resources"), ("overlong_lines", "overlong lines")) if f.get(k)]
+        bits = [
+            f"{f[k]} {label}"
+            for k, label in (
+                ("invalid_json", "lines not JSON"),
+                ("wrong_type", "lines of another type"),
+                ("structure_invalid", "invalid resources"),
+                ("overlong_lines", "overlong lines"),
+            )
+            if f.get(k)
+        ]
         if not f.get("ndjson_content_type"):
             bits.append(f"served as {f.get('content_type') or 'no content type'}")
         if f.get("count_matches") is False:
@@ -385,7 +432,11 @@ def bulk_cancel(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> O
     observed = {k: cancel.get(k) for k in ("delete_status", "after_delete_status")}
     if cancel.get("cancelled"):
         return Outcome("pass", observed)
-    return Outcome("fail", observed, f"DELETE answered {_status(cancel.get('delete_status'))}; the status URL then answered {_status(cancel.get('after_delete_status'))}.")
+    return Outcome(
+        "fail",
+        observed,
+        f"DELETE answered {_status(cancel.get('delete_status'))}; the status URL then answered {_status(cancel.get('after_delete_status'))}.",
+    )
 
 
 @check
@@ -406,4 +457,3 @@ def bulk_requires_token(view: dict[str, Any], args: dict[str, Any], as_of: dt.da
     if problems:
         return Outcome("fail", observed, "; ".join(problems).capitalize() + ".")
     return Outcome("pass", observed)
-

@@ -95,9 +95,7 @@ def clinical_data_exposed(view: dict[str, Any], args: dict[str, Any], as_of: dt.
     minimum = int(args.get("minimum", 3))
     declared = cap.get("resources") or {}
     usable = sorted(
-        r
-        for r in uscdi_resources()
-        if r in declared and {"read", "search-type"} & set(_strings(declared[r].get("interactions")))
+        r for r in uscdi_resources() if r in declared and {"read", "search-type"} & set(_strings(declared[r].get("interactions")))
     )
     if "Patient" in usable or len(usable) >= minimum:
         return Outcome("pass", usable, f"Chart data types offered: {_listing(usable)}.")
@@ -147,9 +145,7 @@ def us_core_versions(cap: dict[str, Any]) -> tuple[list[str], str | None]:
     "unversioned" when US Core is only named (instantiates without a version, no profiles).
     """
     urls = (
-        _strings(cap.get("instantiates"))
-        + _strings(cap.get("implementation_guides"))
-        + _strings(cap.get("supported_profiles"))
+        _strings(cap.get("instantiates")) + _strings(cap.get("implementation_guides")) + _strings(cap.get("supported_profiles"))
     )
     explicit = sorted({u.split("|", 1)[1] for u in urls if u.startswith(US_CORE) and "|" in u})
     names = {_strip_version(u)[len(US_CORE_PROFILE) :] for u in urls if u.startswith(US_CORE_PROFILE)}
@@ -184,15 +180,12 @@ def us_core_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) 
         legacy = [v for v in explicit if _until(expires, v) is not None]
         still = [v for v in legacy if _expired(expires, v, as_of) is None]
         if still:
-            return Outcome(
-                "pass", observed, f"Declares US Core {still[0]}, accepted until {_until(expires, still[0])}."
-            )
+            return Outcome("pass", observed, f"Declares US Core {still[0]}, accepted until {_until(expires, still[0])}.")
         if legacy:
             return Outcome(
                 "fail",
                 observed,
-                f"Declares only US Core {', '.join(legacy)}, which expired for certification on "
-                f"{_until(expires, legacy[0])}.",
+                f"Declares only US Core {', '.join(legacy)}, which expired for certification on {_until(expires, legacy[0])}.",
             )
         return Outcome("fail", observed, f"Declares US Core {', '.join(explicit)}, older than the required versions.")
     if era is None:
@@ -282,11 +275,7 @@ def patient_search_on_clinical_resources(view: dict[str, Any], args: dict[str, A
     wanted = [r for r in _strings(args.get("resources")) if r in declared]
     if not wanted:
         return Outcome("fail", [], "None of the clinical resource types is declared.")
-    lacking = [
-        r
-        for r in wanted
-        if "patient" not in _strings(declared[r].get("search_params"))
-    ]
+    lacking = [r for r in wanted if "patient" not in _strings(declared[r].get("search_params"))]
     if lacking:
         return Outcome("fail", lacking, f"not searchable by patient: {_listing(lacking)}.")
     return Outcome("pass", wanted, f"{len(wanted)} clinical resource types are searchable by patient.")

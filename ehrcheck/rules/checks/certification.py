@@ -39,10 +39,7 @@ def _chpl_listings(view: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _active_listings(view: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        x for x in _chpl_listings(view)
-        if x.get("found", True) and str(x.get("status", "")).strip().lower() == "active"
-    ]
+    return [x for x in _chpl_listings(view) if x.get("found", True) and str(x.get("status", "")).strip().lower() == "active"]
 
 
 def _listing_state(x: dict[str, Any]) -> str:
@@ -97,7 +94,9 @@ def chpl_criteria(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) ->
 def _not_in_record(active: list[dict[str, Any]], field: str, what: str) -> Outcome | None:
     """A search-result record does not carry every field; that is not observed, not absent."""
     if active and all(x.get("record") == "search" and field not in x for x in active):
-        return Outcome("not_observed", None, f"The CHPL record read (a search result) does not show {what}; the listing's details do.")
+        return Outcome(
+            "not_observed", None, f"The CHPL record read (a search result) does not show {what}; the listing's details do."
+        )
     return None
 
 
@@ -165,7 +164,9 @@ def cms_certification_id(view: dict[str, Any], args: dict[str, Any], as_of: dt.d
     """The CMS EHR Certification ID the vendor gives is valid on CHPL and covers the audited listings."""
     claimed = _dotted(view, str(args.get("path", "claims.certification.cms_ehr_certification_id")))
     if not claimed:
-        return Outcome("not_observed", None, "The vendor's claims give no CMS EHR Certification ID (certification.cms_ehr_certification_id).")
+        return Outcome(
+            "not_observed", None, "The vendor's claims give no CMS EHR Certification ID (certification.cms_ehr_certification_id)."
+        )
     record = _get(view, "chpl", "certification_id") or {}
     if record.get("id") and str(record["id"]).strip().upper() != str(claimed).strip().upper():
         return Outcome("fail", record.get("id"), f"CHPL checked {record.get('id')}, not the claimed {claimed}.")
@@ -173,11 +174,17 @@ def cms_certification_id(view: dict[str, Any], args: dict[str, Any], as_of: dt.d
         why = f" ({record['reason']})" if record.get("reason") else ""
         return Outcome("fail", claimed, f"CHPL does not recognise {claimed} as a valid CMS EHR Certification ID{why}.")
     if record.get("valid") is not True:
-        return Outcome("not_observed", claimed, str(record.get("reason") or "CHPL gave no answer for the CMS EHR Certification ID."))
+        return Outcome(
+            "not_observed", claimed, str(record.get("reason") or "CHPL gave no answer for the CMS EHR Certification ID.")
+        )
     covered = set(_strings(record.get("products")))
     listed = {str(x.get("chpl_product_number")) for x in _active_listings(view)}
     if covered and listed and not covered & listed:
-        return Outcome("fail", claimed, f"{claimed} is valid but covers {_listing(sorted(covered))}, none of the audited listings ({_listing(sorted(listed))}).")
+        return Outcome(
+            "fail",
+            claimed,
+            f"{claimed} is valid but covers {_listing(sorted(covered))}, none of the audited listings ({_listing(sorted(listed))}).",
+        )
     return Outcome("pass", claimed, f"Covers {_listing(sorted(covered))}." if covered else None)
 
 
@@ -305,7 +312,11 @@ def endpoints_linked(view: dict[str, Any], args: dict[str, Any], as_of: dt.date)
         return early
     eps, orgs = data.get("endpoints") or {}, data.get("organizations") or {}
     if not orgs.get("count"):
-        return Outcome("fail", orgs, "The Bundle has no Organization entries, so no Endpoint is tied to an organisation." + _contained_note(data))
+        return Outcome(
+            "fail",
+            orgs,
+            "The Bundle has no Organization entries, so no Endpoint is tied to an organisation." + _contained_note(data),
+        )
     bad = []
     if eps.get("not_referenced"):
         bad.append(f"{eps['not_referenced']} of {eps.get('count')} Endpoints are referenced by no Organization")
@@ -317,7 +328,9 @@ def endpoints_linked(view: dict[str, Any], args: dict[str, Any], as_of: dt.date)
         bad.append(f"{orgs['unresolved_part_of']} partOf references do not resolve")
     if bad:
         return Outcome("fail", {"endpoints": eps, "organizations": orgs}, "; ".join(bad) + ".")
-    return Outcome("pass", None, f"Every Endpoint is referenced by one of {orgs['count']} Organizations, and every reference resolves.")
+    return Outcome(
+        "pass", None, f"Every Endpoint is referenced by one of {orgs['count']} Organizations, and every reference resolves."
+    )
 
 
 @check
@@ -329,7 +342,11 @@ def endpoints_org_details(view: dict[str, Any], args: dict[str, Any], as_of: dt.
     orgs = data.get("organizations") or {}
     if not orgs.get("count"):
         return Outcome("fail", orgs, "The Bundle has no Organization entries." + _contained_note(data))
-    gaps = {"name": orgs.get("missing_name", 0), "address": orgs.get("missing_address", 0), "identifier": orgs.get("missing_identifier", 0)}
+    gaps = {
+        "name": orgs.get("missing_name", 0),
+        "address": orgs.get("missing_address", 0),
+        "identifier": orgs.get("missing_identifier", 0),
+    }
     bad = [f"{v} without {k}" for k, v in gaps.items() if v]
     if bad:
         return Outcome("fail", orgs, f"Of {orgs['count']} Organizations: {', '.join(bad)}.")
@@ -349,8 +366,14 @@ def endpoints_sample_answer(view: dict[str, Any], args: dict[str, Any], as_of: d
     observed = {"checked": sample["checked"], "ok": sample.get("ok"), "of": sample.get("available")}
     if failed:
         shown = _listing(f"{r.get('address')} ({r.get('problem')})" for r in failed)
-        return Outcome("fail", observed, f"{len(failed)} of {sample['checked']} sampled addresses gave no CapabilityStatement: {shown}.")
-    return Outcome("pass", observed, f"All {sample['checked']} sampled addresses (of {sample.get('available')}) answered with a CapabilityStatement.")
+        return Outcome(
+            "fail", observed, f"{len(failed)} of {sample['checked']} sampled addresses gave no CapabilityStatement: {shown}."
+        )
+    return Outcome(
+        "pass",
+        observed,
+        f"All {sample['checked']} sampled addresses (of {sample.get('available')}) answered with a CapabilityStatement.",
+    )
 
 
 @check
@@ -365,7 +388,11 @@ def endpoints_lists_target(view: dict[str, Any], args: dict[str, Any], as_of: dt
     if target.get("listed"):
         return Outcome("pass", target.get("address"), f"Listed as {target.get('address')}.")
     note = " (an address differs only in letter case)" if target.get("listed_ignoring_case") else ""
-    return Outcome("fail", None, f"The audited endpoint is not among the list's {(data.get('endpoints') or {}).get('unique_addresses', 0)} addresses{note}.")
+    return Outcome(
+        "fail",
+        None,
+        f"The audited endpoint is not among the list's {(data.get('endpoints') or {}).get('unique_addresses', 0)} addresses{note}.",
+    )
 
 
 # --- combined, date-aware readiness ----------------------------------------------------------

@@ -145,14 +145,14 @@ def claimed_us_core(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) 
     if era is None:
         return Outcome("fail", observed, "The CapabilityStatement declares no US Core profile.")
     if era == "unversioned":
-        return Outcome("not_observed", observed, "US Core is named without a version or profiles, so the claimed version cannot be seen.")
+        return Outcome(
+            "not_observed", observed, "US Core is named without a version or profiles, so the claimed version cannot be seen."
+        )
     wanted = _version_tuple(str(claimed))[:2]
     needed = (7, 0) if wanted >= (7, 0) else (6, 0) if wanted >= (6, 0) else (3, 1)
     if US_CORE_ERA_FLOOR[era] >= needed:
         return Outcome("pass", observed, f"Claimed US Core {claimed}; the declared profiles fit (US Core {era}).")
-    return Outcome(
-        "fail", observed, f"The declared profiles only go as far as US Core {era}; the claim is {claimed}."
-    )
+    return Outcome("fail", observed, f"The declared profiles only go as far as US Core {era}; the claim is {claimed}.")
 
 
 @check
@@ -169,9 +169,7 @@ def claimed_smart_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.
             return Outcome("fail", None, why)
         if "permission-v2" in caps:
             return Outcome("pass", sorted(caps), f"Claimed SMART App Launch {claimed}; permission-v2 is listed.")
-        return Outcome(
-            "fail", sorted(caps), "The SMART configuration does not list permission-v2."
-        )
+        return Outcome("fail", sorted(caps), "The SMART configuration does not list permission-v2.")
     oauth = _get(view, "capability", "security", "oauth_uris")
     if doc is not None or oauth:
         return Outcome("pass", sorted(caps), f"Claimed SMART App Launch {claimed}; SMART discovery is published.")
@@ -260,7 +258,9 @@ def claimed_tls_minimum(view: dict[str, Any], args: dict[str, Any], as_of: dt.da
     unsettled = [v for v in below if legacy.get(v) != "rejected"]
     if unsettled:
         return Outcome(
-            "not_observed", legacy, f"Whether the server refuses {', '.join(unsettled)} was not observed (only TLS 1.0 and 1.1 are tried, where this machine can)."
+            "not_observed",
+            legacy,
+            f"Whether the server refuses {', '.join(unsettled)} was not observed (only TLS 1.0 and 1.1 are tried, where this machine can).",
         )
     return Outcome("pass", legacy, f"Negotiated {negotiated}; {', '.join(below) or 'nothing older'} refused.")
 
@@ -292,6 +292,10 @@ def claimed_version_current(view: dict[str, Any], args: dict[str, Any], as_of: d
         return Outcome("fail", False, f"The vendor states it does not support {what}; certification needs {minimum} or later.")
     if _version_tuple(str(claimed).lstrip("vV")) >= _version_tuple(minimum.lstrip("vV")):
         return Outcome(
-            "unverified", claimed, f"The vendor states {what} {claimed}, which meets the {minimum} certification needs on {as_of}."
+            "unverified",
+            claimed,
+            f"The vendor states {what} {claimed}, which meets the {minimum} certification needs on {as_of}.",
         )
-    return Outcome("fail", claimed, f"The vendor states {what} {claimed}, older than the {minimum} certification needs on {as_of}.")
+    return Outcome(
+        "fail", claimed, f"The vendor states {what} {claimed}, older than the {minimum} certification needs on {as_of}."
+    )

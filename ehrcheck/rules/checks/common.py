@@ -26,6 +26,7 @@ def check(fn: CheckFn) -> CheckFn:
     fn.is_check = True  # type: ignore[attr-defined]
     return fn
 
+
 US_CORE = "http://hl7.org/fhir/us/core/"
 US_CORE_PROFILE = US_CORE + "StructureDefinition/"
 USCDI_PROFILES_FILE = "us_core_6_1_0_uscdi_profiles.json"

@@ -84,9 +84,7 @@ def smart_config_published(view: dict[str, Any], args: dict[str, Any], as_of: dt
     if not smart.get("found"):
         return Outcome("fail", smart.get("http_status"), f"Problem: {smart.get('problem') or 'not found'}.")
     if not smart.get("json_content_type"):
-        return Outcome(
-            "fail", smart.get("content_type"), f"It is served as '{smart.get('content_type')}', not application/json."
-        )
+        return Outcome("fail", smart.get("content_type"), f"It is served as '{smart.get('content_type')}', not application/json.")
     return Outcome("pass", smart.get("http_status"))
 
 
@@ -199,8 +197,7 @@ def backend_services(view: dict[str, Any], args: dict[str, Any], as_of: dt.date)
     if "client_credentials" not in _strings(doc.get("grant_types_supported")):
         missing.append("client_credentials grant")
     observed = {
-        k: doc.get(k)
-        for k in ("token_endpoint_auth_methods_supported", "token_endpoint_auth_signing_alg_values_supported")
+        k: doc.get(k) for k in ("token_endpoint_auth_methods_supported", "token_endpoint_auth_signing_alg_values_supported")
     }
     if missing:
         return Outcome("fail", observed, f"missing: {', '.join(missing)}.")
@@ -219,12 +216,8 @@ def _openid(view: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome | None
     doc, _ = _smart(view)
     issuer = (doc or {}).get("issuer")
     if not isinstance(issuer, str) or not issuer.startswith(("http://", "https://")):
-        return None, Outcome(
-            "fail", None, "The SMART configuration names no issuer, so OpenID discovery cannot be found."
-        )
-    return None, Outcome(
-        "not_observed", None, "OpenID Connect discovery was not fetched (the openid probe did not complete)."
-    )
+        return None, Outcome("fail", None, "The SMART configuration names no issuer, so OpenID discovery cannot be found.")
+    return None, Outcome("not_observed", None, "OpenID Connect discovery was not fetched (the openid probe did not complete).")
 
 
 @check

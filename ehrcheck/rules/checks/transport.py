@@ -55,9 +55,7 @@ def legacy_tls_rejected(view: dict[str, Any], args: dict[str, Any], as_of: dt.da
     if result == "accepted":
         return Outcome("fail", result, f"The server still accepts {version}.")
     if result == "untestable":
-        return Outcome(
-            "not_observed", result, f"{version} could not be tested: this machine's TLS library cannot offer it."
-        )
+        return Outcome("not_observed", result, f"{version} could not be tested: this machine's TLS library cannot offer it.")
     return Outcome("not_observed", result, f"No {version} handshake result was recorded.")
 
 
@@ -149,9 +147,7 @@ def http_redirects_to_https(view: dict[str, Any], args: dict[str, Any], as_of: d
         return Outcome("pass", None, "http:// is closed.")
     if redirect.get("serves_content"):
         return Outcome("fail", redirect.get("status"), "http:// serves the API in clear text.")
-    return Outcome(
-        "fail", redirect.get("status"), f"http:// answers HTTP {redirect.get('status')} without moving to https://."
-    )
+    return Outcome("fail", redirect.get("status"), f"http:// answers HTTP {redirect.get('status')} without moving to https://.")
 
 
 # --- unauthenticated access ------------------------------------------------------------------

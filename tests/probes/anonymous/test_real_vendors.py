@@ -20,7 +20,9 @@ from tests.support.loopback import Reply, serve
 
 # Copied verbatim from shared/fixtures/real (see fixtures/real/SOURCE.md) so the suite does not
 # depend on a folder outside the repository.
-UNAUTHORIZED = Reply(401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}, {"WWW-Authenticate": "Bearer"})
+UNAUTHORIZED = Reply(
+    401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}, {"WWW-Authenticate": "Bearer"}
+)
 
 
 # Canonical URLs name things (profiles, extensions, code systems); they are never fetched.
@@ -43,7 +45,9 @@ def _audit(metadata: str, smart: str | None = None):
     with serve(routes) as srv:
         routes["/fhir/metadata"] = Reply(200, _load(metadata, srv.origin))
         if smart:
-            routes["/fhir/.well-known/smart-configuration"] = Reply(200, _load(smart, srv.origin), {"Content-Type": "application/json"})
+            routes["/fhir/.well-known/smart-configuration"] = Reply(
+                200, _load(smart, srv.origin), {"Content-Type": "application/json"}
+            )
         routes["/fhir/Patient"] = UNAUTHORIZED
         routes["/fhir/Patient/$export"] = UNAUTHORIZED
         evidence = asyncio.run(collect(srv.base, HttpOptions(timeout=5)))

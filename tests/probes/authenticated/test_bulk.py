@@ -28,8 +28,12 @@ def group_id(sekmet_auth_url, sekmet_keys_dir):
     static = json.loads((sekmet_keys_dir / "clients.json").read_text())["static_bearer_token"]
     headers = {"Authorization": f"Bearer {static}", "Accept": "application/fhir+json"}
     patients = httpx.get(f"{sekmet_auth_url}/Patient?_count=2", headers=headers).json()["entry"]
-    group = {"resourceType": "Group", "type": "person", "actual": True,
-             "member": [{"entity": {"reference": f"Patient/{e['resource']['id']}"}} for e in patients]}
+    group = {
+        "resourceType": "Group",
+        "type": "person",
+        "actual": True,
+        "member": [{"entity": {"reference": f"Patient/{e['resource']['id']}"}} for e in patients],
+    }
     resp = httpx.post(f"{sekmet_auth_url}/Group", json=group, headers={**headers, "Content-Type": "application/fhir+json"})
     assert resp.status_code == 201, resp.text
     return resp.json()["id"]
@@ -55,8 +59,13 @@ def test_bulk_export_end_to_end(sekmet_auth_url, sekmet_keys_dir, tmp_path, grou
     assert p["cleanup_delete_status"] == 202
     assert b["group"]["found_by"] == "given" and b["group"]["kickoff"]["accepted"]
     assert b["group"]["status"]["state"] == "complete"
-    assert b["cancel"] == {"kickoff_status": 202, "delete_status": 202, "after_delete_status": 404,
-                           "after_delete_operation_outcome": True, "cancelled": True}
+    assert b["cancel"] == {
+        "kickoff_status": 202,
+        "delete_status": 202,
+        "after_delete_status": 404,
+        "after_delete_operation_outcome": True,
+        "cancelled": True,
+    }
     findings = {f.rule_id: f.status.value for f in evaluate(ev, [find_rule(r) for r in BULK_RULES], dt.date(2026, 6, 1))}
     assert set(findings.values()) == {"pass"}, findings
     raw = ev.model_dump_json()
@@ -86,7 +95,13 @@ def _ndjson_routes(lines: list[bytes], ctype: str = "application/fhir+ndjson") -
 def test_ndjson_lines_are_read_in_bounded_memory():
     """A line longer than the bound is skipped whole (never held), and reading goes on after it."""
     big = b'{"resourceType":"Patient","note":"' + b"x" * 300_000 + b'"}'
-    lines = [b'{"resourceType":"Patient","id":"a"}', big, b"not json", b'{"resourceType":"Observation"}', b'{"resourceType":"Patient","id":"b"}']
+    lines = [
+        b'{"resourceType":"Patient","id":"a"}',
+        big,
+        b"not json",
+        b'{"resourceType":"Observation"}',
+        b'{"resourceType":"Patient","id":"b"}',
+    ]
 
     async def read(base: str) -> tuple[list, int]:
         fetcher = Fetcher.create(HttpOptions(timeout=5))
@@ -108,14 +123,26 @@ def test_ndjson_lines_are_read_in_bounded_memory():
 
 def test_broken_export_files_are_counted(tmp_path, sekmet_keys_dir):
     """A loopback Bulk server whose file is served as text/plain with junk lines."""
-    lines = [b'{"resourceType":"Patient","id":"a"}', b"garbage", b'{"resourceType":"Observation","id":"o"}', b'{"resourceType":"Patient","birthDate":"not-a-date"}']
-    routes = {"/token": Reply(200, {"access_token": "t" * 40, "token_type": "bearer", "expires_in": 300, "scope": "system/*.read"}),
-              "/fhir/Patient/$export": Reply(202, b"", {"Content-Location": "/fhir/status/1"}),
-              "/fhir/Group": Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}),
-              **_ndjson_routes(lines, "text/plain")}
+    lines = [
+        b'{"resourceType":"Patient","id":"a"}',
+        b"garbage",
+        b'{"resourceType":"Observation","id":"o"}',
+        b'{"resourceType":"Patient","birthDate":"not-a-date"}',
+    ]
+    routes = {
+        "/token": Reply(200, {"access_token": "t" * 40, "token_type": "bearer", "expires_in": 300, "scope": "system/*.read"}),
+        "/fhir/Patient/$export": Reply(202, b"", {"Content-Location": "/fhir/status/1"}),
+        "/fhir/Group": Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}),
+        **_ndjson_routes(lines, "text/plain"),
+    }
     with serve(routes, prefix="/fhir") as lb:
-        manifest = {"transactionTime": "2026-06-01T00:00:00Z", "request": lb.base + "/Patient/$export", "requiresAccessToken": True,
-                    "output": [{"type": "Patient", "url": lb.origin + "/files/Patient.ndjson", "count": 3}], "error": []}
+        manifest = {
+            "transactionTime": "2026-06-01T00:00:00Z",
+            "request": lb.base + "/Patient/$export",
+            "requiresAccessToken": True,
+            "output": [{"type": "Patient", "url": lb.origin + "/files/Patient.ndjson", "count": 3}],
+            "error": [],
+        }
         routes["/fhir/status/1"] = [Reply(202, b"", {"Retry-After": "0"}), Reply(200, manifest)]
         creds = credentials(sekmet_keys_dir, "ehrcheck-jwt", tmp_path, token_endpoint=lb.origin + "/token")
         ev = run(lb.base, creds, {"bulk": probe_bulk}, bulk_timeout=10)
@@ -124,14 +151,19 @@ def test_broken_export_files_are_counted(tmp_path, sekmet_keys_dir):
     assert (f["lines"], f["invalid_json"], f["wrong_type"], f["structure_invalid"]) == (4, 1, 1, 1)
     assert f["ndjson_content_type"] is False and f["count_matches"] is False
     assert b["kickoff_without_token"]["refused"] is False  # this toy server exports to anyone
-    statuses = {x.rule_id: x.status.value for x in evaluate(ev, [find_rule(r) for r in ("INT-314", "HIP-312", "INT-311")], dt.date(2026, 6, 1))}
+    statuses = {
+        x.rule_id: x.status.value
+        for x in evaluate(ev, [find_rule(r) for r in ("INT-314", "HIP-312", "INT-311")], dt.date(2026, 6, 1))
+    }
     assert statuses == {"INT-314": "fail", "HIP-312": "fail", "INT-311": "not_observed"}
 
 
 def test_export_that_never_finishes_stops_at_the_bound(tmp_path, sekmet_keys_dir):
-    routes = {"/token": Reply(200, {"access_token": "t" * 40, "token_type": "bearer", "expires_in": 300, "scope": "system/*.read"}),
-              "/fhir/Patient/$export": Reply(202, b"", {"Content-Location": "/fhir/status/1"}),
-              "/fhir/status/1": Reply(202, b"", {"Retry-After": "1"})}
+    routes = {
+        "/token": Reply(200, {"access_token": "t" * 40, "token_type": "bearer", "expires_in": 300, "scope": "system/*.read"}),
+        "/fhir/Patient/$export": Reply(202, b"", {"Content-Location": "/fhir/status/1"}),
+        "/fhir/status/1": Reply(202, b"", {"Retry-After": "1"}),
+    }
     with serve(routes, prefix="/fhir") as lb:
         creds = credentials(sekmet_keys_dir, "ehrcheck-jwt", tmp_path, token_endpoint=lb.origin + "/token")
         ev = run(lb.base, creds, {"bulk": probe_bulk}, bulk_timeout=1.5)

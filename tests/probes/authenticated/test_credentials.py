@@ -65,7 +65,10 @@ def test_environment_only(tmp_path, rsa_key):
 
 
 def test_environment_fills_what_the_file_leaves_out(tmp_path):
-    creds = load_credentials(write(tmp_path, "client_id: app\nauth_method: client_secret_post\n"), environ={"EHRCHECK_CLIENT_SECRET": SECRET, "EHRCHECK_CLIENT_ID": "other"})
+    creds = load_credentials(
+        write(tmp_path, "client_id: app\nauth_method: client_secret_post\n"),
+        environ={"EHRCHECK_CLIENT_SECRET": SECRET, "EHRCHECK_CLIENT_ID": "other"},
+    )
     assert creds.client_id == "app"  # the file wins
     assert creds.client_secret.reveal() == SECRET and creds.method == "client_secret_post"
 
@@ -129,19 +132,40 @@ def test_ec_key_on_the_wrong_curve(tmp_path):
 
 def test_cli_bad_credentials_exit_2_without_traceback(tmp_path):
     creds = write(tmp_path, f"client_id: app\nclient_secret: {SECRET}\nsurprise: 1\n")
-    res = CliRunner().invoke(app, ["probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "e.json")])
+    res = CliRunner().invoke(
+        app, ["probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "e.json")]
+    )
     assert res.exit_code == 2
     assert "unknown field(s) surprise" in res.output and "Traceback" not in res.output and SECRET not in res.output
     assert not (tmp_path / "e.json").exists()
 
 
 def test_cli_auth_flags_without_credentials(tmp_path):
-    res = CliRunner().invoke(app, ["probe", "http://127.0.0.1:9/fhir", "--sample", "2", "-o", str(tmp_path / "e.json")], env={"EHRCHECK_CLIENT_ID": "", "EHRCHECK_CLIENT_SECRET": "", "EHRCHECK_PRIVATE_KEY_FILE": "", "EHRCHECK_BEARER_TOKEN": "", "EHRCHECK_CREDENTIALS": ""})
+    res = CliRunner().invoke(
+        app,
+        ["probe", "http://127.0.0.1:9/fhir", "--sample", "2", "-o", str(tmp_path / "e.json")],
+        env={
+            "EHRCHECK_CLIENT_ID": "",
+            "EHRCHECK_CLIENT_SECRET": "",
+            "EHRCHECK_PRIVATE_KEY_FILE": "",
+            "EHRCHECK_BEARER_TOKEN": "",
+            "EHRCHECK_CREDENTIALS": "",
+        },
+    )
     assert res.exit_code == 2 and "--sample need credentials" in res.output
 
 
-@pytest.mark.parametrize(("args", "expect"), [(["--us-core", "some"], "--us-core: 'some'"), (["--sample", "0"], "--sample must be"), (["--patient", "Patient/1"], "give a bare resource id")])
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--us-core", "some"], "--us-core: 'some'"),
+        (["--sample", "0"], "--sample must be"),
+        (["--patient", "Patient/1"], "give a bare resource id"),
+    ],
+)
 def test_cli_bad_auth_flags(tmp_path, args, expect):
     creds = write(tmp_path, f"client_id: app\nclient_secret: {SECRET}\n")
-    res = CliRunner().invoke(app, ["probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), *args, "-o", str(tmp_path / "e.json")])
+    res = CliRunner().invoke(
+        app, ["probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), *args, "-o", str(tmp_path / "e.json")]
+    )
     assert res.exit_code == 2 and expect in res.output, res.output

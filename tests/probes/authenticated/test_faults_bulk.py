@@ -120,7 +120,9 @@ def test_gzip_ndjson_within_the_cap_reads_whole():
     import gzip
 
     body = gzip.compress(NDJSON)
-    with fault_server({"/files/Patient.ndjson": reply(200, body, {"Content-Encoding": "gzip"}, "application/fhir+ndjson")}) as srv:
+    with fault_server(
+        {"/files/Patient.ndjson": reply(200, body, {"Content-Encoding": "gzip"}, "application/fhir+ndjson")}
+    ) as srv:
         got, state, _rec = stream_lines(srv.origin + "/files/Patient.ndjson")
     assert got == NDJSON.splitlines() and state["truncated"] is False and state["bytes_read"] == len(NDJSON)
 
@@ -143,8 +145,10 @@ def test_redirect_to_another_origin_drops_every_credential():
 
 @pytest.mark.timeout(30)
 def test_redirect_within_the_origin_keeps_the_token():
-    routes = {"/files/Patient.ndjson": redirect("/files/real.ndjson"),
-              "/files/real.ndjson": reply(200, NDJSON, content_type="application/fhir+ndjson")}
+    routes = {
+        "/files/Patient.ndjson": redirect("/files/real.ndjson"),
+        "/files/real.ndjson": reply(200, NDJSON, content_type="application/fhir+ndjson"),
+    }
     with fault_server(routes) as srv:
         got, _state, _rec = stream_lines(srv.origin + "/files/Patient.ndjson", headers=dict(CREDENTIALS))
         landed = srv.requests[1].headers
@@ -157,8 +161,9 @@ def test_https_file_redirected_to_http_is_not_followed():
 
     ca = trustme.CA()
     with fault_server({"/files/plain.ndjson": reply(200, NDJSON)}) as plain:
-        with fault_server({"/files/Patient.ndjson": redirect(plain.origin + "/files/plain.ndjson")},
-                          ssl_context=server_context(ca)) as srv:
+        with fault_server(
+            {"/files/Patient.ndjson": redirect(plain.origin + "/files/plain.ndjson")}, ssl_context=server_context(ca)
+        ) as srv:
             options = HttpOptions(timeout=2.0, retries=0, verify=client_context(ca), trust_env=False)
             got, state, rec = stream_lines(srv.origin + "/files/Patient.ndjson", options, headers=dict(CREDENTIALS))
         assert plain.requests == []
@@ -180,10 +185,16 @@ def bulk_vendor(file_fault, storage_origin: str | None = None) -> dict[str, Any]
 
     def status(c: Conn):
         origin = storage_origin or f"http://127.0.0.1:{c.server.port}"
-        return json_reply({"transactionTime": "2026-06-01T00:00:00Z", "request": f"http://127.0.0.1:{c.server.port}/fhir/Patient/$export",
-                           "requiresAccessToken": True, "error": [],
-                           "output": [{"type": "Patient", "url": origin + "/files/Patient.ndjson", "count": 50}]},
-                          content_type="application/json")
+        return json_reply(
+            {
+                "transactionTime": "2026-06-01T00:00:00Z",
+                "request": f"http://127.0.0.1:{c.server.port}/fhir/Patient/$export",
+                "requiresAccessToken": True,
+                "error": [],
+                "output": [{"type": "Patient", "url": origin + "/files/Patient.ndjson", "count": 50}],
+            },
+            content_type="application/json",
+        )
 
     return {**healthy(export=dynamic(export)), "/fhir/status/1": dynamic(status), "/files/Patient.ndjson": file_fault}
 
@@ -226,7 +237,9 @@ def test_bulk_probe_stops_a_gzip_bomb_file_at_its_cap(tmp_path):
 def test_bulk_probe_never_sends_its_token_to_another_origin(tmp_path):
     with fault_server({"/files/Patient.ndjson": reply(200, NDJSON, content_type="application/fhir+ndjson")}) as storage:
         with fault_server(bulk_vendor(None)) as srv:
-            srv.routes["/fhir/status/1"] = bulk_vendor(None, storage_origin=f"http://127.0.0.1:{srv.port}/redirect")["/fhir/status/1"]
+            srv.routes["/fhir/status/1"] = bulk_vendor(None, storage_origin=f"http://127.0.0.1:{srv.port}/redirect")[
+                "/fhir/status/1"
+            ]
             srv.routes["/redirect/files/Patient.ndjson"] = redirect(storage.origin + "/files/Patient.ndjson")
             _evidence, attempt = run_bulk(srv.base, tmp_path)
             to_vendor = [r for r in srv.requests if r.path == "/redirect/files/Patient.ndjson"]

@@ -37,7 +37,9 @@ def _el(profile: str, element_id: str) -> dict:
 
 def test_generated_data_is_what_the_generator_makes():
     source = ROOT.parent / "shared" / "fixtures" / "us-core-6.1.0"
-    res = subprocess.run([sys.executable, "scripts/gen_us_core_data.py", str(source), "--check"], cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "scripts/gen_us_core_data.py", str(source), "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
 
 
@@ -45,7 +47,11 @@ def test_generated_data_has_the_shall_searches_and_profiles():
     from ehrcheck.probes.authenticated.uscore_profiles import conformance
 
     data = conformance()
-    assert data["searches"]["Observation"]["shall"] == [["patient", "category", "date"], ["patient", "category"], ["patient", "code"]]
+    assert data["searches"]["Observation"]["shall"] == [
+        ["patient", "category", "date"],
+        ["patient", "category"],
+        ["patient", "code"],
+    ]
     assert ["_id"] in data["searches"]["Patient"]["shall"] and ["gender", "name"] in data["searches"]["Patient"]["shall"]
     assert data["searches"]["Condition"]["params"]["patient"]["paths"] == ["subject"]
     bp = profiles_by_id()["us-core-blood-pressure"]
@@ -78,16 +84,25 @@ def test_slices_are_matched_by_pattern_and_extension_url():
 
 def test_profile_from_meta_or_from_codes():
     obs = [p for p in profiles_by_id().values() if p["resource"] == "Observation"]
-    hr = {"resourceType": "Observation", "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-          "category": [{"coding": [{"system": LAB, "code": "vital-signs"}]}]}
+    hr = {
+        "resourceType": "Observation",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "category": [{"coding": [{"system": LAB, "code": "vital-signs"}]}],
+    }
     assert assign_profile(hr, obs)[0]["id"] == "us-core-heart-rate"
     claimed = {**hr, "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-vital-signs|6.1.0"]}}
     assert assign_profile(claimed, obs) == (profiles_by_id()["us-core-vital-signs"], "meta.profile")
 
 
 def test_results_must_match_the_search():
-    obs = {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2024-05-02T10:00:00Z",
-           "category": [{"coding": [{"system": LAB, "code": "laboratory"}]}], "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}}
+    obs = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2024-05-02T10:00:00Z",
+        "category": [{"coding": [{"system": LAB, "code": "laboratory"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+    }
     assert matches(obs, {"patient": "p1", "category": f"{LAB}|laboratory", "date": "ge2024-05-01"}, "Observation")
     assert not matches(obs, {"patient": "p2"}, "Observation")
     assert not matches(obs, {"patient": "p1", "code": "http://loinc.org|8867-4"}, "Observation")
@@ -98,13 +113,20 @@ def test_results_must_match_the_search():
 
 def test_first_searches():
     assert seed_searches("AllergyIntolerance", [["patient"]], []) == [("patient", [{}])]
-    key, variants = seed_searches("Observation", [["patient", "category", "date"], ["patient", "category"], ["patient", "code"]], ["laboratory", "vital-signs"])[0]
+    key, variants = seed_searches(
+        "Observation",
+        [["patient", "category", "date"], ["patient", "category"], ["patient", "code"]],
+        ["laboratory", "vital-signs"],
+    )[0]
     assert key == "patient+category" and [v["category"] for v in variants] == ["laboratory", "vital-signs"]
     assert seed_searches("MedicationRequest", [["patient", "intent"]], [])[0][1][0]["intent"].startswith("proposal,plan,order")
 
 
 def test_profiles_in_scope():
-    declared = {"supported_profiles": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"], "resources": {"Patient": {}, "Observation": {}}}
+    declared = {
+        "supported_profiles": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"],
+        "resources": {"Patient": {}, "Observation": {}},
+    }
     assert [p["id"] for p in select_profiles("declared", declared)[0]] == ["us-core-patient"]
     chosen, basis = select_profiles("declared", {"resources": {"Patient": {}, "Condition": {}}})
     assert basis == "declared_resource_types" and {p["resource"] for p in chosen} == {"Patient", "Condition"}
@@ -136,13 +158,26 @@ def test_uscore_probe_against_sekmet(sekmet_auth_url, sekmet_keys_dir, tmp_path)
     assert d["totals"]["mismatched"] == 0 and d["totals"]["search_errors"] == 0
     assert d["references"]["checked"] > 0 and d["references"]["unresolved"] == 0
     assert d["invalid_search"] == {"http_status": 400, "refused": True, "operation_outcome": True}
-    findings = {f.rule_id: f.status.value for f in evaluate(ev, [find_rule(r) for r in ("INT-302", "INT-303", "INT-305", "INT-306", "INT-307", "INT-308", "PRT-300", "PRT-301")], dt.date(2026, 6, 1))}
+    findings = {
+        f.rule_id: f.status.value
+        for f in evaluate(
+            ev,
+            [find_rule(r) for r in ("INT-302", "INT-303", "INT-305", "INT-306", "INT-307", "INT-308", "PRT-300", "PRT-301")],
+            dt.date(2026, 6, 1),
+        )
+    }
     assert set(findings.values()) == {"pass"}, findings
 
     # Evidence holds no patient data: no ids, names or birth dates of the patients it read.
     raw = ev.model_dump_json()
-    token = httpx.post(sekmet_auth_url.rsplit("/fhir", 1)[0] + "/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.*"}, auth=("ehrcheck-secret", "s3cret")).json()["access_token"]
-    bundle = httpx.get(f"{sekmet_auth_url}/Patient?_count=10", headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}).json()
+    token = httpx.post(
+        sekmet_auth_url.rsplit("/fhir", 1)[0] + "/auth/token",
+        data={"grant_type": "client_credentials", "scope": "system/*.*"},
+        auth=("ehrcheck-secret", "s3cret"),
+    ).json()["access_token"]
+    bundle = httpx.get(
+        f"{sekmet_auth_url}/Patient?_count=10", headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+    ).json()
     for entry in bundle["entry"]:
         patient = entry["resource"]
         assert patient["id"] not in raw
@@ -156,8 +191,14 @@ def test_uscore_probe_against_sekmet(sekmet_auth_url, sekmet_keys_dir, tmp_path)
 
 def test_given_patient_and_sample_bound(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     creds = credentials(sekmet_keys_dir, "ehrcheck-secret", tmp_path)
-    token = httpx.post(sekmet_auth_url.rsplit("/fhir", 1)[0] + "/auth/token", data={"grant_type": "client_credentials"}, auth=("ehrcheck-secret", "s3cret")).json()["access_token"]
-    pid = httpx.get(f"{sekmet_auth_url}/Patient?_count=1", headers={"Authorization": f"Bearer {token}"}).json()["entry"][0]["resource"]["id"]
+    token = httpx.post(
+        sekmet_auth_url.rsplit("/fhir", 1)[0] + "/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("ehrcheck-secret", "s3cret"),
+    ).json()["access_token"]
+    pid = httpx.get(f"{sekmet_auth_url}/Patient?_count=1", headers={"Authorization": f"Bearer {token}"}).json()["entry"][0][
+        "resource"
+    ]["id"]
     ev = run(sekmet_auth_url, creds, {"uscore": probe_uscore}, sample=1, patients=[pid, "another"], us_core="all")
     d = ev.probes["uscore"].data
     assert d["patients"] == {"source": "given", "tested": 1}

@@ -26,20 +26,41 @@ def without(doc: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 CASES = [
-    ("no status", without(DETAILS, "currentStatus", "certificationEvents"),
-     f"listing {NUMBER} has no certification status (currentStatus, certificationEvents or certificationStatus)"),
-    ("no criteria", without(DETAILS, "certificationResults"),
-     f"listing {NUMBER} has no criteria (certificationResults or criteriaMet)"),
-    ("search row without criteria", {"results": [ROW, without(ROW, "criteriaMet") | {"chplProductNumber": NUMBER}]},
-     f"results[1]: listing {NUMBER} has no criteria"),
-    ("search row without a status", {"results": [without(ROW, "certificationStatus") | {"chplProductNumber": NUMBER}]},
-     f"results[0]: listing {NUMBER} has no certification status"),
-    ("search row without its number", {"results": [ROW, without(ROW, "chplProductNumber")]},
-     "not a CHPL listing document (results[1]: an object with neither chplProductNumber nor results[]"),
-    ("number not a string", DETAILS | {"chplProductNumber": 99001},
-     "not a CHPL listing document (chplProductNumber is not a CHPL product number string"),
-    ("status of the wrong type", without(DETAILS, "certificationEvents") | {"currentStatus": "Active"},
-     f"listing {NUMBER} has no certification status"),
+    (
+        "no status",
+        without(DETAILS, "currentStatus", "certificationEvents"),
+        f"listing {NUMBER} has no certification status (currentStatus, certificationEvents or certificationStatus)",
+    ),
+    (
+        "no criteria",
+        without(DETAILS, "certificationResults"),
+        f"listing {NUMBER} has no criteria (certificationResults or criteriaMet)",
+    ),
+    (
+        "search row without criteria",
+        {"results": [ROW, without(ROW, "criteriaMet") | {"chplProductNumber": NUMBER}]},
+        f"results[1]: listing {NUMBER} has no criteria",
+    ),
+    (
+        "search row without a status",
+        {"results": [without(ROW, "certificationStatus") | {"chplProductNumber": NUMBER}]},
+        f"results[0]: listing {NUMBER} has no certification status",
+    ),
+    (
+        "search row without its number",
+        {"results": [ROW, without(ROW, "chplProductNumber")]},
+        "not a CHPL listing document (results[1]: an object with neither chplProductNumber nor results[]",
+    ),
+    (
+        "number not a string",
+        DETAILS | {"chplProductNumber": 99001},
+        "not a CHPL listing document (chplProductNumber is not a CHPL product number string",
+    ),
+    (
+        "status of the wrong type",
+        without(DETAILS, "certificationEvents") | {"currentStatus": "Active"},
+        f"listing {NUMBER} has no certification status",
+    ),
 ]
 
 
@@ -56,8 +77,9 @@ def test_chpl_file_missing_fields_exits_2_naming_the_place(vendor, tmp_path: Pat
     chpl_file.write_text(json.dumps(doc), encoding="utf-8")
     out = tmp_path / ("reports" if command == "audit" else "evidence.json")
     before = len(vendor.requests)
-    res = CliRunner().invoke(app, [command, vendor.base, "--chpl-file", str(chpl_file), "--chpl-id", NUMBER,
-                                   "-o", str(out)], env={"CHPL_API_KEY": ""})
+    res = CliRunner().invoke(
+        app, [command, vendor.base, "--chpl-file", str(chpl_file), "--chpl-id", NUMBER, "-o", str(out)], env={"CHPL_API_KEY": ""}
+    )
     assert res.exit_code == 2, res.output
     assert isinstance(res.exception, SystemExit)
     text = " ".join(res.output.split())
@@ -72,8 +94,22 @@ def test_a_complete_listing_still_audits(vendor, tmp_path: Path):
     chpl_file = tmp_path / "listing.json"
     # Its links point at the loopback vendor: the probe checks them, and no request leaves 127.0.0.1.
     chpl_file.write_text(json.dumps(DETAILS).replace("{{ORIGIN}}", vendor.origin), encoding="utf-8")
-    res = CliRunner().invoke(app, ["probe", vendor.base, "--chpl-file", str(chpl_file), "--chpl-id", NUMBER,
-                                   "-o", str(tmp_path / "evidence.json"), "--timeout", "2"], env={"CHPL_API_KEY": ""})
+    res = CliRunner().invoke(
+        app,
+        [
+            "probe",
+            vendor.base,
+            "--chpl-file",
+            str(chpl_file),
+            "--chpl-id",
+            NUMBER,
+            "-o",
+            str(tmp_path / "evidence.json"),
+            "--timeout",
+            "2",
+        ],
+        env={"CHPL_API_KEY": ""},
+    )
     assert res.exit_code in (0, 1), res.output
     listing = json.loads((tmp_path / "evidence.json").read_text())["probes"]["chpl"]["data"]["listings"][0]
     assert listing["found"] is True and listing["status"] == "Active"

@@ -49,8 +49,13 @@ def statuses(evidence: Evidence) -> dict[str, str]:
 
 def test_epic_directory_is_read_with_its_contained_organizations() -> None:
     facts = assess_bundle(epic(), KP_GEORGIA + "/")
-    assert facts["bundle"] == {"type": "collection", "total_present": True, "entries": 265,
-                               "entries_without_resource": 0, "other_resource_types": []}
+    assert facts["bundle"] == {
+        "type": "collection",
+        "total_present": True,
+        "entries": 265,
+        "entries_without_resource": 0,
+        "other_resource_types": [],
+    }
     assert facts["endpoints"]["count"] == 265 and facts["endpoints"]["missing_connection_type"] == 0
     assert facts["endpoints"]["unique_addresses"] == 254  # some hospitals share an address
     assert facts["endpoints"]["not_referenced"] == 265
@@ -157,8 +162,15 @@ def test_epic_bundle_from_loopback_with_a_bounded_sample() -> None:
     assert [r["ok"] for r in sample["results"]] == [True, True, True, False]
     assert all(urlsplit(r["address"]).hostname == "127.0.0.1" for r in sample["results"])
     got = statuses(ev)
-    assert got == {"CRT-200": "fail", "CRT-201": "pass", "CRT-202": "pass", "CRT-203": "pass",
-                   "CRT-204": "fail", "CRT-205": "fail", "CRT-206": "warn"}
+    assert got == {
+        "CRT-200": "fail",
+        "CRT-201": "pass",
+        "CRT-202": "pass",
+        "CRT-203": "pass",
+        "CRT-204": "fail",
+        "CRT-205": "fail",
+        "CRT-206": "warn",
+    }
 
 
 def test_hti1_bundle_from_a_file_passes_but_publicity_is_not_observed(tmp_path) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 EVIDENCE_SCHEMA = "ehrcheck.evidence"
+# Bump when the JSON changes shape, and teach files/store.py to read the older version. Version 1
+# is the shape ehrcheck/evidence/ models; files written before those models existed are version 1 too.
 EVIDENCE_SCHEMA_VERSION = 1
 
 
@@ -69,6 +71,8 @@ class Evidence(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     probes: dict[str, ProbeAttempt] = Field(default_factory=dict)
     claims: dict[str, Any] | None = None
+    # Each probe's data as its model, parsed once (ehrcheck/evidence/registry.py `typed_data`).
+    _typed_data: dict[Any, Any] | None = PrivateAttr(default=None)
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

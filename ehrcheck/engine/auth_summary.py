@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ehrcheck.evidence.ids import AUTHENTICATED, ProbeId
 from ehrcheck.models import AttemptStatus, Evidence
 from ehrcheck.rules.auth_labels import NEGATIVE_LABEL
 
-AUTH_PROBES = ("token", "scopes", "uscore", "bulk")
+AUTH_PROBES = AUTHENTICATED
 
 
 def _not_run(evidence: Evidence, probe: str) -> str | None:
@@ -116,7 +117,7 @@ def auth_summary(evidence: Evidence) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {}
     # Every section has `not_run` (None when it ran): the templates are strict about missing keys.
-    for probe, build in (("token", _token), ("uscore", _uscore), ("bulk", _bulk), ("scopes", _scopes)):
+    for probe, build in ((ProbeId.token, _token), (ProbeId.uscore, _uscore), (ProbeId.bulk, _bulk), (ProbeId.scopes, _scopes)):
         problem = _not_run(evidence, probe)
         out[probe] = {"not_run": problem} if problem else {"not_run": None, **build(evidence.probes[probe].data)}
     return out

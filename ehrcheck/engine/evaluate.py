@@ -10,39 +10,46 @@ import datetime as dt
 import re
 from typing import Any
 
+from ehrcheck.evidence.ids import AUTHENTICATED, CLAIMS, ProbeId
+from ehrcheck.evidence.registry import typed_data
+from ehrcheck.evidence.view import View
 from ehrcheck.models import AttemptStatus, ClaimCheck, Evidence, Finding, Status
 from ehrcheck.rules.checks import CHECKS, Outcome
 from ehrcheck.rules.schema import FnCheck, OpCheck, Rule
 
 MISSING = object()
 
-NOT_OBSERVED_HINTS = {
+NOT_OBSERVED_HINTS: dict[str, str] = {
     # The authenticated tier runs only with credentials (see docs/authenticated.md).
-    **{
-        source: "no credentials were given (use --credentials FILE or EHRCHECK_CLIENT_ID etc.)"
-        for source in ("token", "scopes", "uscore", "bulk")
-    },
-    "claims": "no vendor claims file was given (use --claims FILE)",
-    "chpl": "no CHPL listing was looked up: give --chpl-id NUMBER with CHPL_API_KEY set, or --chpl-file FILE",
-    "endpoints": "no service-base-URL Bundle was checked: it comes from the CHPL listing (--chpl-id or --chpl-file) or --endpoints-bundle URL|FILE",
+    **{source: "no credentials were given (use --credentials FILE or EHRCHECK_CLIENT_ID etc.)" for source in AUTHENTICATED},
+    CLAIMS: "no vendor claims file was given (use --claims FILE)",
+    ProbeId.chpl: "no CHPL listing was looked up: give --chpl-id NUMBER with CHPL_API_KEY set, or --chpl-file FILE",
+    ProbeId.endpoints: "no service-base-URL Bundle was checked: it comes from the CHPL listing (--chpl-id or --chpl-file) or --endpoints-bundle URL|FILE",
 }
 
 
-def build_view(evidence: Evidence) -> tuple[dict[str, Any], dict[str, str]]:
-    """The data rules see, keyed by source, and the reason each unusable source is missing."""
+def build_view(evidence: Evidence) -> tuple[dict[str, Any], View, dict[str, str]]:
+    """The data rules see, keyed by source: as JSON for the operator checks' paths and as the
+    typed view for check functions; and the reason each unusable source is missing.
+
+    Probe data that does not match its model raises here: evidence from a file was checked when
+    it was loaded (files/store.py), so only a probe that wrote a bad field gets this far."""
     view: dict[str, Any] = {}
     missing: dict[str, str] = {}
+    typed = typed_data(evidence)
+    observed: dict[str, Any] = {}
     for probe_id, attempt in evidence.probes.items():
         if attempt.status == AttemptStatus.completed:
             view[probe_id] = attempt.data
+            observed[probe_id] = typed[ProbeId(probe_id)]
         else:
             missing[probe_id] = f"the {probe_id} probe {attempt.status.value}: {attempt.reason or 'no reason given'}"
     if evidence.claims is not None:
-        view["claims"] = evidence.claims
+        view[CLAIMS] = evidence.claims
     for source, hint in NOT_OBSERVED_HINTS.items():
         if source not in view:
             missing.setdefault(source, hint)
-    return view, missing
+    return view, View(**observed, claims=evidence.claims), missing
 
 
 def resolve(view: Any, path: str) -> Any:
@@ -166,7 +173,7 @@ def _claim_outcome(rule: Rule, status: Status) -> str | None:
     return None
 
 
-def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_of: dt.date) -> Finding:
+def evaluate_rule(rule: Rule, view: dict[str, Any], typed: View, missing: dict[str, str], as_of: dt.date) -> Finding:
     not_in_force = _out_of_force(rule, as_of)
     if not_in_force:
         return _finding(rule, Status.not_applicable, not_in_force, None)
@@ -195,17 +202,9 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], missing: dict[str, str], as_
     if rule.applies_if is not None and not apply_op(rule.applies_if, view)[0]:
         return _finding(rule, Status.not_applicable, "does not apply to this target", None)
     if isinstance(rule.check, FnCheck):
-        try:
-            outcome: Outcome = CHECKS[rule.check.fn](view, rule.check.args, as_of)
-        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
-            # Probes write well-formed facts; only evidence edited by hand reaches here.
-            return _finding(
-                rule,
-                Status.not_observed,
-                f"The evidence for this rule is malformed "
-                f"({exc.__class__.__name__}); re-run `ehrcheck probe` to gather it again.",
-                None,
-            )
+        # No except here: the evidence was validated against its models when it was loaded, so an
+        # exception from a check is a bug in the check, and must surface as one.
+        outcome: Outcome = CHECKS[rule.check.fn].fn(typed, rule.check.parsed_args(), as_of)
     else:
         holds, observed = apply_op(rule.check, view)
         outcome = Outcome("pass" if holds else "fail", observed)
@@ -248,5 +247,5 @@ def _finding(rule: Rule, status: Status, message: str, observed: Any, claim: Cla
 
 
 def evaluate(evidence: Evidence, rules: list[Rule], as_of: dt.date) -> list[Finding]:
-    view, missing = build_view(evidence)
-    return [evaluate_rule(rule, view, missing, as_of) for rule in rules]
+    view, typed, missing = build_view(evidence)
+    return [evaluate_rule(rule, view, typed, missing, as_of) for rule in rules]

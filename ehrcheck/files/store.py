@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ehrcheck.errors import UserInputError
+from ehrcheck.evidence.registry import EvidenceDataError, typed_data
 from ehrcheck.files.limits import read_user_json, refuse_hazardous_yaml
 from ehrcheck.models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
@@ -47,12 +48,18 @@ def load_evidence(path: Path) -> Evidence:
             f"(it reads version {EVIDENCE_SCHEMA_VERSION}); re-run `ehrcheck probe` to gather new evidence"
         )
     try:
-        return Evidence.model_validate(data)
+        evidence = Evidence.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
         raise UserInputError(f"{path}: field '{where}': {first.get('msg')}{more}") from None
+    try:
+        typed_data(evidence)  # each probe's data against its model, once; the checks reuse it
+    except EvidenceDataError as exc:
+        more = f" (and {exc.more} more problems)" if exc.more else ""
+        raise UserInputError(f"{path}: field '{exc.where}': {exc.message}{more}") from None
+    return evidence
 
 
 def load_claims(path: Path, today: dt.date | None = None) -> dict[str, Any]:

@@ -15,21 +15,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck import __version__
+from ehrcheck.evidence.ids import ProbeId
 from ehrcheck.http.client import Fetcher, HttpOptions
-from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Target
 from ehrcheck.http.redact import Secrets, redact_url
+from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Target
 from ehrcheck.probes.anonymous.access import probe_access
-from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
 from ehrcheck.probes.anonymous.capability import probe_capability
 from ehrcheck.probes.anonymous.discovery import probe_openid, probe_smart
 from ehrcheck.probes.anonymous.transport import probe_transport
+from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
 
 PROBES: dict[str, ProbeFn] = {
-    "capability": probe_capability,
-    "smart": probe_smart,
-    "openid": probe_openid,
-    "access": probe_access,
-    "transport": probe_transport,
+    ProbeId.capability: probe_capability,
+    ProbeId.smart: probe_smart,
+    ProbeId.openid: probe_openid,
+    ProbeId.access: probe_access,
+    ProbeId.transport: probe_transport,
 }
 
 PROBE_TITLES = {
@@ -44,13 +45,12 @@ PROBE_TITLES = {
 
 def normalise_base_url(url: str) -> str:
     url = url.strip()
-    if url.endswith("/metadata"):
-        url = url[: -len("/metadata")]
+    url = url.removesuffix("/metadata")
     return url.rstrip("/")
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _origin(url: str) -> tuple[str | None, int | None]:
@@ -84,7 +84,7 @@ def availability(attempts: dict[str, ProbeAttempt], base_url: str) -> ProbeAttem
         "reachable": bool(answered),
     }
     if not answered:
-        transport = attempts.get("transport")
+        transport = attempts.get(ProbeId.transport)
         tls = transport.data.get("tls") if transport else None
         if isinstance(tls, dict) and tls.get("negotiated_version"):
             data["reachable"] = data["tls_only"] = True
@@ -166,7 +166,7 @@ def assemble(
     interrupted) is an error attempt, so its rules say not_observed and why."""
     base = normalise_base_url(base_url)
     ordered = {k: attempts.get(k) or ProbeAttempt(status=AttemptStatus.error, reason=INTERRUPTED) for k in probe_ids}
-    ordered["availability"] = availability(ordered, base)
+    ordered[ProbeId.availability] = availability(ordered, base)
     evidence = Evidence(
         tool_version=__version__,
         target=Target(base_url=redact_url(base), label=label),

@@ -10,7 +10,7 @@ CRT, HIP) are reserved: a custom pack uses its own three letters (`ACM-001`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +19,11 @@ from pydantic import ValidationError
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import read_user_yaml
+from ehrcheck.rules.locate import args_field, args_location, node_line
+from ehrcheck.rules.locate import where as _at
 from ehrcheck.rules.schema import ID_PREFIX, FnCheck, Pack, builtin_packs
 
 MAX_ERRORS = 8
-
-
-def _node_line(node: yaml.Node | None, loc: Sequence[Any]) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location, as deep as it resolves."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            match = node.value[part]
-        else:
-            match = None
-        if match is None:
-            break  # a missing field: the line of its parent is the best place to point at
-        node = match
-        line = node.start_mark.line + 1
-    return line
-
-
-def _where(path: Path, line: int | None) -> str:
-    return f"{path}:{line}" if line else str(path)
 
 
 def _validation_messages(path: Path, data: Any, root: yaml.Node | None, exc: ValidationError) -> list[str]:
@@ -57,14 +38,14 @@ def _validation_messages(path: Path, data: Any, root: yaml.Node | None, exc: Val
             except (KeyError, IndexError, TypeError, AttributeError):
                 rid = f"#{loc[1] + 1}"
             field = f"rule {rid}: " + (".".join(str(p) for p in loc[2:]) or "(the rule)")
-        lines.append(f"{_where(path, _node_line(root, loc))}: {field}: {err.get('msg')}")
+        lines.append(f"{_at(path, node_line(root, loc))}: {field}: {err.get('msg')}")
     if len(exc.errors()) > MAX_ERRORS:
         lines.append(f"{path}: … and {len(exc.errors()) - MAX_ERRORS} more problems")
     return lines
 
 
 def _rule_line(root: yaml.Node | None, index: int, field: str | None = None) -> int | None:
-    return _node_line(root, ["rules", index] + ([field] if field else []))
+    return node_line(root, ["rules", index] + ([field] if field else []))
 
 
 def load_custom_pack(path: Path) -> Pack:
@@ -94,9 +75,9 @@ def _own_problems(path: Path, pack: Pack, root: yaml.Node | None) -> list[str]:
     builtin_ids = {r.id: p.pack for p in builtin_packs() for r in p.rules}
     seen: set[str] = set()
     if not pack.rules:
-        problems.append(f"{_where(path, _node_line(root, ['rules']))}: rules: a pack needs at least one rule")
+        problems.append(f"{_at(path, node_line(root, ['rules']))}: rules: a pack needs at least one rule")
     for i, rule in enumerate(pack.rules):
-        where = _where(path, _rule_line(root, i, "id"))
+        where = _at(path, _rule_line(root, i, "id"))
         if rule.id in builtin_ids:
             problems.append(
                 f"{where}: rule {rule.id}: that id belongs to the built-in {builtin_ids[rule.id]} pack; give your rule its own id"
@@ -111,9 +92,13 @@ def _own_problems(path: Path, pack: Pack, root: yaml.Node | None) -> list[str]:
         seen.add(rule.id)
         if isinstance(rule.check, FnCheck) and rule.check.fn not in CHECKS:
             problems.append(
-                f"{_where(path, _rule_line(root, i, 'check'))}: rule {rule.id}: check: unknown function "
+                f"{_at(path, _rule_line(root, i, 'check'))}: rule {rule.id}: check: unknown function "
                 f"'{rule.check.fn}'; custom packs may use the operators or these functions: {', '.join(sorted(CHECKS))}"
             )
+        elif isinstance(rule.check, FnCheck):
+            for loc, message in rule.check.args_problems()[:MAX_ERRORS]:
+                line = node_line(root, args_location(i, loc))
+                problems.append(f"{_at(path, line)}: rule {rule.id}: {args_field(loc)}: {message}")
     return problems
 
 

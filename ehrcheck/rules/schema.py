@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from ehrcheck.evidence.ids import EVIDENCE_SOURCES
 from ehrcheck.models import Reference, Severity
 
 PACK_ORDER = ("interoperability", "portal", "certification", "hipaa")
@@ -36,21 +37,6 @@ Op = Literal[
     "gte",
     "lte",
 ]
-EVIDENCE_SOURCES = (
-    "capability",
-    "smart",
-    "openid",
-    "access",
-    "transport",
-    "availability",
-    "claims",
-    "chpl",
-    "endpoints",
-    "token",
-    "scopes",
-    "uscore",
-    "bulk",
-)
 
 
 class OpCheck(BaseModel):
@@ -79,6 +65,25 @@ class FnCheck(BaseModel):
 
     fn: str
     args: dict[str, Any] = Field(default_factory=dict)
+    # `args` as the check's own model, validated when the pack is loaded (`args_problems`).
+    _parsed_args: Any = PrivateAttr(default=None)
+
+    def args_problems(self) -> list[tuple[tuple[Any, ...], str]]:
+        """What is wrong with `args` for this check, as (location under args, message); empty when
+        they fit, and then the parsed arguments are kept for `parsed_args`. `fn` must be a check."""
+        from ehrcheck.rules.checks import validate_args
+
+        self._parsed_args, problems = validate_args(self.fn, self.args)
+        return problems
+
+    def parsed_args(self) -> Any:
+        """The arguments as the check's model (validated when the pack was loaded)."""
+        if self._parsed_args is None:
+            problems = self.args_problems()
+            if problems:  # a Rule built in code, never through a pack loader
+                loc, message = problems[0]
+                raise ValueError(f"check {self.fn}: args.{'.'.join(map(str, loc))}: {message}")
+        return self._parsed_args
 
 
 class Rule(BaseModel):
@@ -171,7 +176,7 @@ PACK_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def load_pack_file(path: Path) -> Pack:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=PACK_LOADER)  # noqa: S506 - a safe loader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=PACK_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -204,8 +209,27 @@ def builtin_packs() -> tuple[Pack, ...]:
                 raise PackError(f"{name}.yaml: rule {rule.id} must start with {ID_PREFIX[name]}-")
             if isinstance(rule.check, FnCheck) and rule.check.fn not in CHECKS:
                 raise PackError(f"{name}.yaml: rule {rule.id}: unknown check function '{rule.check.fn}'")
+        check_args(_packs_dir() / f"{name}.yaml", pack)
         packs.append(pack)
     return tuple(packs)
+
+
+def check_args(path: Path, pack: Pack) -> None:
+    """Validate every rule's check arguments against its check's model; PackError with file:line."""
+    from ehrcheck.rules.locate import args_field, args_location, node_line, where
+
+    problems = []
+    root = None
+    for i, rule in enumerate(pack.rules):
+        if not isinstance(rule.check, FnCheck):
+            continue
+        for loc, message in rule.check.args_problems():
+            if root is None:  # only on error: the node tree is for line numbers
+                root = yaml.compose(path.read_text(encoding="utf-8"))
+            line = node_line(root, args_location(i, loc))
+            problems.append(f"{where(path, line)}: rule {rule.id}: {args_field(loc)}: {message}")
+    if problems:
+        raise PackError("\n".join(problems))
 
 
 def all_rules() -> list[Rule]:

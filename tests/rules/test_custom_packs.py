@@ -175,3 +175,34 @@ def test_cli_malformed_pack_is_exit_2_without_traceback(evidence: Path, tmp_path
     assert "Traceback" not in res.output
     res = run("score", str(evidence), "--pack", str(tmp_path / "missing.yaml"))
     assert res.exit_code == 2 and "cannot read" in res.output
+
+
+ARG_RULE = RULE.replace("needs: [capability]", "needs: [token]").replace(
+    "    check: {check}\n", "    check:\n      fn: token_lifetime\n      args:\n{args}"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "bad", "message"),
+    [
+        ("        max_secnds: 60\n", "max_secnds", "check.args.max_secnds: unknown argument"),
+        ("        max_seconds: sixty\n", "sixty", "check.args.max_seconds: Input should be a valid number"),
+    ],
+    ids=["misspelled", "mistyped"],
+)
+@pytest.mark.parametrize("command", ["score", "rules"])
+def test_a_bad_check_argument_is_a_located_error(evidence: Path, tmp_path: Path, args: str, bad: str, message: str, command: str):
+    """`args: {max_secnds: 60}` used to pass and silently score with the default 300 s."""
+    path = _pack(tmp_path, "mine", ARG_RULE.format(id="ACM-001", args=args))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if bad in text)
+    argv = ["score", str(evidence), "--pack", str(path), "-q"] if command == "score" else ["rules", "check", str(path)]
+    res = run(*argv)
+    assert res.exit_code == 2
+    assert f"{path}:{line}: rule ACM-001: {message}" in res.output.replace("\n", "")
+    assert "Traceback" not in res.output
+
+
+def test_good_check_arguments_pass_rules_check(tmp_path: Path):
+    path = _pack(tmp_path, "mine", ARG_RULE.format(id="ACM-001", args="        max_seconds: 60\n"))
+    res = run("rules", "check", str(path))
+    assert res.exit_code == 0, res.output

@@ -14,6 +14,7 @@ from ehrcheck.rules.schema import (
     PackError,
     all_rules,
     builtin_packs,
+    check_args,
     load_pack_file,
 )
 
@@ -96,3 +97,30 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(PackError) as err:
         load_pack_file(path)
     assert str(path) in str(err.value) and "not valid YAML" in str(err.value)
+
+
+def test_a_bad_check_argument_in_a_builtin_pack_is_located(tmp_path: Path) -> None:
+    """The built-in packs' check arguments are validated at load like a custom pack's: a typo in
+    interoperability.yaml names the file and line."""
+    original = (Path(checks.__file__).parents[1] / "packs" / "interoperability.yaml").read_text(encoding="utf-8")
+    assert "args: {minimum: 3}" in original  # clinical_data_exposed's argument
+    path = tmp_path / "interoperability.yaml"
+    path.write_text(original.replace("args: {minimum: 3}", "args: {minimun: 3}", 1), encoding="utf-8")
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "minimun" in text)
+    with pytest.raises(PackError) as err:
+        check_args(path, load_pack_file(path))
+    assert f"{path}:{line}: rule " in str(err.value)
+    assert "check.args.minimun: unknown argument" in str(err.value)
+    shipped = _copy(tmp_path, original)
+    check_args(shipped, load_pack_file(shipped))  # the file as shipped passes
+
+
+def _copy(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "as-shipped.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_check_declares_its_arguments() -> None:
+    for name, spec in checks.CHECKS.items():
+        assert spec.args.model_config.get("extra") == "forbid", name

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ehrcheck.probes.authenticated.credentials import Credentials, load_credentials
 from ehrcheck.errors import UserInputError
+from ehrcheck.evidence.ids import ProbeId
+from ehrcheck.probes.authenticated.credentials import Credentials, load_credentials
 from ehrcheck.probes.base import ProbeFn
 
 US_CORE_MODES = ("declared", "all")
@@ -94,5 +95,10 @@ def authenticated_inputs(
         settings["sample"] = sample
     if bulk_timeout is not None:
         settings["bulk_timeout"] = bulk_timeout
-    probes: dict[str, ProbeFn] = {"token": probe_token, "scopes": probe_scopes, "uscore": probe_uscore, "bulk": probe_bulk}
+    probes: dict[str, ProbeFn] = {
+        ProbeId.token: probe_token,
+        ProbeId.scopes: probe_scopes,
+        ProbeId.uscore: probe_uscore,
+        ProbeId.bulk: probe_bulk,
+    }
     return AuthInputs(credentials=creds, secrets=secrets, settings=settings, probes=probes)

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ehrcheck.probes.certification.chpl_listing import listing_documents, listing_problem
-from ehrcheck.probes.certification.chpl_number import parse_product_number
 from ehrcheck.errors import UserInputError
+from ehrcheck.evidence.ids import ProbeId
 from ehrcheck.files.limits import read_user_json
 from ehrcheck.probes.base import ProbeFn
+from ehrcheck.probes.certification.chpl_listing import listing_documents, listing_problem
+from ehrcheck.probes.certification.chpl_number import parse_product_number
 
 CHPL_KEY_ENV = "CHPL_API_KEY"
 CMS_ID = re.compile(r"^[A-Z0-9]{15}$")
@@ -132,7 +133,7 @@ def certification_inputs(
         key = (environ.get(CHPL_KEY_ENV) or "").strip()
         if key:
             out.settings["chpl_api_key"] = key
-        out.probes["chpl"] = probe_chpl
+        out.probes[ProbeId.chpl] = probe_chpl
 
     if endpoints_bundle:
         if endpoints_bundle.startswith(("http://", "https://")):
@@ -142,7 +143,7 @@ def certification_inputs(
             if not path.is_file():
                 raise UserInputError(f"--endpoints-bundle {endpoints_bundle}: no such file (give a file or an http(s) URL)")
             out.settings.update(endpoints_document=_read_json(path, "--endpoints-bundle"), endpoints_file=path.name)
-    if endpoints_bundle or "chpl" in out.probes:
+    if endpoints_bundle or ProbeId.chpl in out.probes:
         out.settings["endpoints_sample"] = endpoints_sample
-        out.probes["endpoints"] = probe_endpoints
+        out.probes[ProbeId.endpoints] = probe_endpoints
     return out

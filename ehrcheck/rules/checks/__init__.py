@@ -1,10 +1,11 @@
 """Named check functions for rules that a single operator cannot express.
 
-Each function is pure: `(view, args, as_of) -> Outcome`. `view` maps evidence sources
-("capability", "smart", ...) to the data their probes recorded; sources that were not observed are
-absent (the engine has already turned those into `not_observed`). Checks live in one module per
-area, each marked with `@check`; `CHECKS` below collects the marked functions of the modules in
-`AREAS`, so the registry is explicit and nothing registers itself at import time.
+Each function is pure: `(view, args, as_of) -> Outcome`. `view` (ehrcheck/evidence/view.py) holds
+each evidence source as its typed model; a source that was not observed is None (the engine has
+already turned a rule whose `needs` are missing into `not_observed`). `args` is the check's own
+argument model, declared with `@check(args=...)` and validated when the pack is loaded. Checks live
+in one module per area; `CHECKS` below collects the marked functions of the modules in `AREAS`, so
+the registry is explicit and nothing registers itself at import time.
 
 Conventions the functions share:
 
@@ -20,6 +21,9 @@ Conventions the functions share:
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
+
+from pydantic import ValidationError
 
 from ehrcheck.rules.checks import (
     access,
@@ -30,22 +34,38 @@ from ehrcheck.rules.checks import (
     discovery,
     transport,
 )
-from ehrcheck.rules.checks.common import CheckFn, Outcome
+from ehrcheck.rules.checks.common import CheckArgs, CheckFn, CheckSpec, Outcome
 
-__all__ = ["AREAS", "CHECKS", "CheckFn", "Outcome"]
+__all__ = ["AREAS", "CHECKS", "CheckArgs", "CheckFn", "CheckSpec", "Outcome", "validate_args"]
 
 AREAS: tuple[ModuleType, ...] = (capability, discovery, transport, access, claims, certification, authenticated)
 
 
-def _collect(areas: tuple[ModuleType, ...]) -> dict[str, CheckFn]:
-    found: dict[str, CheckFn] = {}
+def _collect(areas: tuple[ModuleType, ...]) -> dict[str, CheckSpec]:
+    found: dict[str, CheckSpec] = {}
     for area in areas:
         for name, fn in vars(area).items():
-            if getattr(fn, "is_check", False) and getattr(fn, "__module__", None) == area.__name__:
+            args = getattr(fn, "check_args", None)
+            if args is not None and getattr(fn, "__module__", None) == area.__name__:
                 if name in found:
                     raise RuntimeError(f"check {name!r} is defined in two areas")
-                found[name] = fn
+                found[name] = CheckSpec(name, fn, args)
     return found
 
 
-CHECKS: dict[str, CheckFn] = _collect(AREAS)
+CHECKS: dict[str, CheckSpec] = _collect(AREAS)
+
+
+def validate_args(fn: str, args: dict[str, Any]) -> tuple[CheckArgs | None, list[tuple[tuple[Any, ...], str]]]:
+    """A rule's check arguments as the check's model, or what is wrong with them as (location under
+    `args`, message) pairs. `fn` must name a check."""
+    try:
+        return CHECKS[fn].args.model_validate(args), []
+    except ValidationError as exc:
+        return None, [(tuple(e.get("loc", ())), _message(e)) for e in exc.errors()]
+
+
+def _message(error: Any) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "unknown argument"
+    return str(error.get("msg"))

@@ -6,30 +6,30 @@ See `ehrcheck.rules.checks` for the contract every check follows.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from ehrcheck.rules.checks.common import Outcome, _get, check
+from ehrcheck.evidence.view import View
+from ehrcheck.rules.checks.common import NoArgs, Outcome, check
 
 
-@check
-def unauthenticated_patient_search(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def unauthenticated_patient_search(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """GET Patient without a token is refused (401/403; US Core also allows 404).
 
     Patient entries in a 200 response are a disclosure of PHI to anyone on the internet; a 200
     without entries still means the API does not ask who is calling. A 5xx is not_observed: the
     server broke before showing whether it enforces authentication.
     """
-    search = _get(view, "access", "patient_search")
-    if not isinstance(search, dict) or search.get("error"):
-        return Outcome("not_observed", None, f"The Patient search got no answer: {(search or {}).get('error')}.")
-    status = search.get("http_status")
-    if not isinstance(status, int):
+    search = view.access.patient_search if view.access else None
+    if search is None or search.error:
+        return Outcome("not_observed", None, f"The Patient search got no answer: {search.error if search else None}.")
+    status = search.http_status
+    if status is None:
         return Outcome("not_observed", None, "The Patient search status was not recorded.")
-    if search.get("returned_patient_data"):
+    if search.returned_patient_data:
         return Outcome(
             "fail",
             status,
-            f"HTTP {status} returned {search.get('patient_entries')} Patient record(s) to an anonymous caller.",
+            f"HTTP {status} returned {search.patient_entries} Patient record(s) to an anonymous caller.",
         )
     if status in (401, 403):
         return Outcome("pass", status, f"HTTP {status}.")
@@ -44,16 +44,16 @@ def unauthenticated_patient_search(view: dict[str, Any], args: dict[str, Any], a
     return Outcome("warn", status, f"HTTP {status}: refused, but not with 401/403 as apps expect.")
 
 
-@check
-def unauthenticated_export(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def unauthenticated_export(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """An anonymous Patient/$export kick-off is refused and starts no bulk job."""
-    export = _get(view, "access", "bulk_export")
-    if not isinstance(export, dict) or export.get("error"):
-        return Outcome("not_observed", None, f"The $export kick-off got no answer: {(export or {}).get('error')}.")
-    status = export.get("http_status")
-    if not isinstance(status, int):
+    export = view.access.bulk_export if view.access else None
+    if export is None or export.error:
+        return Outcome("not_observed", None, f"The $export kick-off got no answer: {export.error if export else None}.")
+    status = export.http_status
+    if status is None:
         return Outcome("not_observed", None, "The $export kick-off status was not recorded.")
-    if export.get("started_without_auth") or status == 202:
+    if export.started_without_auth or status == 202:
         return Outcome("fail", status, "HTTP 202: a bulk export of patient data was started without credentials.")
     if 200 <= status < 300:
         return Outcome("fail", status, f"HTTP {status}: the kick-off was accepted without credentials.")

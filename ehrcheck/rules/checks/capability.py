@@ -9,18 +9,23 @@ import datetime as dt
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from ehrcheck.evidence.anonymous import CapabilityData
+from ehrcheck.evidence.view import View, need
 from ehrcheck.rules.checks.common import (
     NO_CAPABILITY,
     US_CORE,
     US_CORE_PROFILE,
     USCDI_PROFILES_FILE,
+    CheckArgs,
+    NoArgs,
     Outcome,
     _cap,
     _date,
     _expired,
-    _get,
     _listing,
     _strings,
     _strip_version,
@@ -28,15 +33,18 @@ from ehrcheck.rules.checks.common import (
     check,
 )
 
+# A version -> the date it stopped counting (YAML may give the date unquoted).
+Expiries = dict[str, dt.date | str]
 
-@check
-def fhir_r4(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+
+@check()
+def fhir_r4(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The endpoint speaks FHIR R4 (4.0.1), the version 45 CFR 170.215(a)(1) adopts."""
-    cap = view["capability"]
-    if not cap.get("found"):
+    cap = need(view.capability, "capability")
+    if not cap.found:
         return Outcome("fail", None, "No CapabilityStatement was returned.")
-    version = cap.get("fhir_version")
-    release = cap.get("fhir_release")
+    version = cap.fhir_version
+    release = cap.fhir_release
     if version == "4.0.1":
         return Outcome("pass", version)
     return Outcome("fail", version, f"The server declares FHIR {version} ({release}).")
@@ -53,8 +61,13 @@ def uscdi_resources() -> list[str]:
     return sorted({p["resource"] for p in uscdi_profiles() if p.get("required", True)})
 
 
-@check
-def resources_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class ResourcesDeclaredArgs(CheckArgs):
+    resources: list[str] = Field(default_factory=list)
+    interaction: str = "read"
+
+
+@check(args=ResourcesDeclaredArgs)
+def resources_declared(view: View, args: ResourcesDeclaredArgs, as_of: dt.date) -> Outcome:
     """Every resource type that carries USCDI data is declared with a read interaction.
 
     (g)(10) expects an API that serves all USCDI data classes; a type missing from the
@@ -64,11 +77,11 @@ def resources_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.dat
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    wanted = list(args.get("resources") or uscdi_resources())
-    interaction = args.get("interaction", "read")
-    declared = cap.get("resources") or {}
+    wanted = list(args.resources or uscdi_resources())
+    interaction = args.interaction
+    declared = cap.resources or {}
     missing = [r for r in wanted if r not in declared]
-    no_read = [r for r in wanted if r in declared and interaction not in _strings(declared[r].get("interactions"))]
+    no_read = [r for r in wanted if r in declared and interaction not in _strings(declared[r].interactions)]
     observed = {"missing": missing, f"without_{interaction}": no_read}
     if not missing and not no_read:
         return Outcome("pass", observed, f"All {len(wanted)} resource types are declared.")
@@ -80,8 +93,12 @@ def resources_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.dat
     return Outcome("fail", observed, "; ".join(parts) + ".")
 
 
-@check
-def clinical_data_exposed(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class ClinicalDataArgs(CheckArgs):
+    minimum: int = 3
+
+
+@check(args=ClinicalDataArgs)
+def clinical_data_exposed(view: View, args: ClinicalDataArgs, as_of: dt.date) -> Outcome:
     """The API exposes patient chart data at all: Patient, or at least `args.minimum` (default 3)
     USCDI resource types, readable or searchable.
 
@@ -92,18 +109,18 @@ def clinical_data_exposed(view: dict[str, Any], args: dict[str, Any], as_of: dt.
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    minimum = int(args.get("minimum", 3))
-    declared = cap.get("resources") or {}
+    minimum = args.minimum
+    declared = cap.resources or {}
     usable = sorted(
-        r for r in uscdi_resources() if r in declared and {"read", "search-type"} & set(_strings(declared[r].get("interactions")))
+        r for r in uscdi_resources() if r in declared and {"read", "search-type"} & set(_strings(declared[r].interactions))
     )
     if "Patient" in usable or len(usable) >= minimum:
         return Outcome("pass", usable, f"Chart data types offered: {_listing(usable)}.")
     return Outcome("fail", usable, f"Only {len(usable)} USCDI data type(s) can be read: {_listing(usable) or 'none'}.")
 
 
-@check
-def uscdi_profiles_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def uscdi_profiles_declared(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Every US Core profile that (g)(10) certification requires is listed in supportedProfile.
 
     The ONC (g)(10) test kit fails a server that does not state support for every USCDI profile
@@ -112,7 +129,7 @@ def uscdi_profiles_declared(view: dict[str, Any], args: dict[str, Any], as_of: d
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    have = {_strip_version(p) for p in _strings(cap.get("supported_profiles"))}
+    have = {_strip_version(p) for p in _strings(cap.supported_profiles)}
     required = [p for p in uscdi_profiles() if p.get("required", True)]
     missing = [p["url"].rsplit("/", 1)[-1] for p in required if p["url"] not in have]
     observed = {"required": len(required), "declared": len(required) - len(missing), "missing": missing}
@@ -136,7 +153,7 @@ US_CORE_7_MARKERS = (
 )
 
 
-def us_core_versions(cap: dict[str, Any]) -> tuple[list[str], str | None]:
+def us_core_versions(cap: CapabilityData) -> tuple[list[str], str | None]:
     """(explicit versions, inferred era) of the US Core a CapabilityStatement declares.
 
     Explicit versions come from `|x.y.z` suffixes on US Core canonicals in instantiates,
@@ -144,9 +161,7 @@ def us_core_versions(cap: dict[str, Any]) -> tuple[list[str], str | None]:
     exist from a given release on: "7.0.0+", "6.0.0+", or "pre-6.0.0" (3.1.1 to 5.0.1);
     "unversioned" when US Core is only named (instantiates without a version, no profiles).
     """
-    urls = (
-        _strings(cap.get("instantiates")) + _strings(cap.get("implementation_guides")) + _strings(cap.get("supported_profiles"))
-    )
+    urls = _strings(cap.instantiates) + _strings(cap.implementation_guides) + _strings(cap.supported_profiles)
     explicit = sorted({u.split("|", 1)[1] for u in urls if u.startswith(US_CORE) and "|" in u})
     names = {_strip_version(u)[len(US_CORE_PROFILE) :] for u in urls if u.startswith(US_CORE_PROFILE)}
     if not names and not explicit:
@@ -158,8 +173,13 @@ def us_core_versions(cap: dict[str, Any]) -> tuple[list[str], str | None]:
     return explicit, "pre-6.0.0" if names else None
 
 
-@check
-def us_core_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class UsCoreVersionArgs(CheckArgs):
+    minimum: str = "6.1.0"
+    expires: Expiries | None = None
+
+
+@check(args=UsCoreVersionArgs)
+def us_core_version(view: View, args: UsCoreVersionArgs, as_of: dt.date) -> Outcome:
     """The server declares a US Core version that (g)(10) accepts on the as-of date.
 
     45 CFR 170.215(b)(1)(ii) adopts US Core 6.1.0 (7.0.0 is an approved SVAP version); US Core
@@ -169,8 +189,8 @@ def us_core_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) 
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    minimum = _version_tuple(str(args.get("minimum", "6.1.0")))
-    expires: dict[str, Any] = args.get("expires") or {}
+    minimum = _version_tuple(args.minimum)
+    expires: dict[str, Any] = dict(args.expires or {})
     explicit, era = us_core_versions(cap)
     observed = {"versions": explicit, "inferred": era}
     if explicit:
@@ -213,8 +233,13 @@ def _until(expires: dict[str, Any], version: str) -> dt.date | None:
     return None
 
 
-@check
-def instantiates(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class InstantiatesArgs(CheckArgs):
+    canonical: str
+    expires: Expiries | None = None
+
+
+@check(args=InstantiatesArgs)
+def instantiates(view: View, args: InstantiatesArgs, as_of: dt.date) -> Outcome:
     """`instantiates` names a canonical CapabilityStatement (a `|version` suffix is accepted).
 
     Testers (Inferno) accept any version suffix; a version listed in `args.expires` no longer counts
@@ -223,20 +248,25 @@ def instantiates(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> 
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    canonical = str(args["canonical"])
-    have = _strings(cap.get("instantiates"))
+    canonical = args.canonical
+    have = _strings(cap.instantiates)
     matches = [u for u in have if _strip_version(u) == canonical]
     if not matches:
         return Outcome("fail", have, f"instantiates does not list {canonical}.")
-    expires: dict[str, Any] = args.get("expires") or {}
+    expires: dict[str, Any] = dict(args.expires or {})
     live = [u for u in matches if "|" not in u or _expired(expires, u.split("|", 1)[1], as_of) is None]
     if live:
         return Outcome("pass", matches)
     return Outcome("fail", matches, f"Only an expired version is instantiated: {', '.join(matches)}.")
 
 
-@check
-def search_params_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class SearchParamsArgs(CheckArgs):
+    resource: str
+    params: list[str] = Field(default_factory=list)
+
+
+@check(args=SearchParamsArgs)
+def search_params_declared(view: View, args: SearchParamsArgs, as_of: dt.date) -> Outcome:
     """A resource declares the search-type interaction and the listed search parameters.
 
     US Core makes these searches SHALL; apps (and other practices' systems) rely on them to find a
@@ -245,21 +275,25 @@ def search_params_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    resource = str(args["resource"])
-    res = (cap.get("resources") or {}).get(resource)
+    resource = args.resource
+    res = (cap.resources or {}).get(resource)
     if res is None:
         return Outcome("fail", None, f"{resource} is not declared at all.")
-    params = _strings(res.get("search_params"))
-    missing = [p for p in _strings(args.get("params")) if p not in params]
-    if "search-type" not in _strings(res.get("interactions")):
+    params = _strings(res.search_params)
+    missing = [p for p in args.params if p not in params]
+    if "search-type" not in _strings(res.interactions):
         missing.insert(0, "search-type interaction")
     if missing:
         return Outcome("fail", params, f"{resource} is missing: {', '.join(missing)}.")
     return Outcome("pass", params)
 
 
-@check
-def patient_search_on_clinical_resources(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class ClinicalResourcesArgs(CheckArgs):
+    resources: list[str] = Field(default_factory=list)
+
+
+@check(args=ClinicalResourcesArgs)
+def patient_search_on_clinical_resources(view: View, args: ClinicalResourcesArgs, as_of: dt.date) -> Outcome:
     """Each clinical resource the server declares can be searched by patient.
 
     US Core makes `patient` (alone or combined) a SHALL search on every patient-compartment
@@ -271,11 +305,11 @@ def patient_search_on_clinical_resources(view: dict[str, Any], args: dict[str, A
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    declared = cap.get("resources") or {}
-    wanted = [r for r in _strings(args.get("resources")) if r in declared]
+    declared = cap.resources or {}
+    wanted = [r for r in args.resources if r in declared]
     if not wanted:
         return Outcome("fail", [], "None of the clinical resource types is declared.")
-    lacking = [r for r in wanted if "patient" not in _strings(declared[r].get("search_params"))]
+    lacking = [r for r in wanted if "patient" not in _strings(declared[r].search_params)]
     if lacking:
         return Outcome("fail", lacking, f"not searchable by patient: {_listing(lacking)}.")
     return Outcome("pass", wanted, f"{len(wanted)} clinical resource types are searchable by patient.")
@@ -285,8 +319,15 @@ def _op_names(values: Any) -> set[str]:
     return {v.lstrip("$").lower() for v in _strings(values)}
 
 
-@check
-def bulk_export_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+ExportLevel = Literal["group", "patient", "system"]
+
+
+class ExportLevelsArgs(CheckArgs):
+    levels: list[ExportLevel] = Field(default_factory=list)
+
+
+@check(args=ExportLevelsArgs)
+def bulk_export_declared(view: View, args: ExportLevelsArgs, as_of: dt.date) -> Outcome:
     """The Bulk Data `$export` operation is declared at the given level (group, patient, system).
 
     Bulk Data 1.0.1 declares the operation as `export` on Group (group level), on Patient
@@ -297,14 +338,15 @@ def bulk_export_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.d
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    res = cap.get("resources") or {}
-    system = _op_names(cap.get("system_operations"))
+    res = cap.resources or {}
+    system = _op_names(cap.system_operations)
+    group, patient = res.get("Group"), res.get("Patient")
     found = {
-        "group": "export" in _op_names(_get(res, "Group", "operations")) or "group-export" in system,
-        "patient": "export" in _op_names(_get(res, "Patient", "operations")) or "patient-export" in system,
+        "group": "export" in _op_names(group.operations if group else None) or "group-export" in system,
+        "patient": "export" in _op_names(patient.operations if patient else None) or "patient-export" in system,
         "system": "export" in system,
     }
-    levels = _strings(args.get("levels")) or ["group"]
+    levels: list[str] = list(args.levels) or ["group"]
     missing = [lvl for lvl in levels if not found.get(lvl)]
     observed = {lvl: found.get(lvl, False) for lvl in levels}
     if missing:

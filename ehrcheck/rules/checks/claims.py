@@ -7,27 +7,39 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field, model_validator
+
+from ehrcheck.evidence.view import View
 from ehrcheck.rules.checks.access import unauthenticated_patient_search
 from ehrcheck.rules.checks.capability import (
+    ExportLevelsArgs,
     bulk_export_declared,
     us_core_versions,
     uscdi_profiles_declared,
 )
 from ehrcheck.rules.checks.common import (
+    CheckArgs,
+    NoArgs,
     Outcome,
     _cap,
     _date,
-    _dotted,
-    _get,
     _smart,
     _smart_capabilities,
-    _strings,
     _version_tuple,
     check,
 )
 from ehrcheck.rules.checks.transport import TLS_ORDER, _tls
+
+
+def _claims_path(path: str) -> str:
+    if not path.startswith("claims.") or not all(path.split(".")):
+        raise ValueError(f"'{path}' is not a claims path (claims.section.field)")
+    return path
+
+
+ClaimsPath = Annotated[str, AfterValidator(_claims_path)]
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:
@@ -46,8 +58,37 @@ def _as_values(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-@check
-def claim(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+CONDITIONS = ("equals", "in", "matches", "gte", "lte", "within_months")
+
+
+class ClaimArgs(CheckArgs):
+    path: ClaimsPath
+    what: str | None = None
+    equals: Any = None
+    in_: Any = None
+    matches: str | None = None
+    gte: float | None = None
+    lte: float | None = None
+    within_months: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in(cls, data: Any) -> Any:
+        # `in` is a Python keyword: the field is `in_`, the pack spells it `in`.
+        if isinstance(data, dict) and "in" in data:
+            data = {**{k: v for k, v in data.items() if k != "in"}, "in_": data["in"]}
+        return data
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ClaimArgs:
+        given = [c for c in CONDITIONS if ("in_" if c == "in" else c) in self.model_fields_set]
+        if len(given) > 1:
+            raise ValueError(f"give at most one condition, not {' and '.join(given)}")
+        return self
+
+
+@check(args=ClaimArgs)
+def claim(view: View, args: ClaimArgs, as_of: dt.date) -> Outcome:
     """A vendor attestation that no probe can confirm: at best `unverified`, never pass.
 
     `args.path` is a dotted path from the view (e.g. `claims.hipaa.baa_offered`); the condition is
@@ -55,29 +96,30 @@ def claim(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome
     `gte`, `lte` or `within_months` (a date no older than N months before as-of).
     Unanswered -> not_observed; answered but short of the requirement -> fail.
     """
-    path = str(args["path"])
-    what = str(args.get("what") or path.rsplit(".", 1)[-1].replace("_", " "))
-    value = _dotted(view, path)
+    path = args.path
+    what = args.what or path.rsplit(".", 1)[-1].replace("_", " ")
+    value = view.lookup(path)
     if value is None:
         return Outcome("not_observed", None, f"The vendor's claims do not answer: {what} ({path}).")
+    given = args.model_fields_set
     met: bool
-    if "equals" in args:
-        met = value == args["equals"]
-    elif "in" in args:
-        met = value in _as_values(args["in"])
-    elif "matches" in args:
-        met = isinstance(value, str) and re.search(str(args["matches"]), value, re.IGNORECASE) is not None
-    elif "gte" in args or "lte" in args:
+    if "equals" in given:
+        met = value == args.equals
+    elif "in_" in given:
+        met = value in _as_values(args.in_)
+    elif args.matches is not None:
+        met = isinstance(value, str) and re.search(args.matches, value, re.IGNORECASE) is not None
+    elif args.gte is not None or args.lte is not None:
         try:
             number = float(value)
         except (TypeError, ValueError):
             return Outcome("fail", value, f"The vendor's answer for {what} is not a number: {value!r}.")
-        met = number >= float(args["gte"]) if "gte" in args else number <= float(args["lte"])
-    elif "within_months" in args:
+        met = number >= args.gte if args.gte is not None else args.lte is not None and number <= args.lte
+    elif args.within_months is not None:
         day = _date(value)
         if day is None:
             return Outcome("fail", value, f"The vendor's answer for {what} is not a date: {value!r}.")
-        met = _months_before(as_of, int(args["within_months"])) <= day <= as_of
+        met = _months_before(as_of, args.within_months) <= day <= as_of
     else:
         met = bool(value)
     shown = value.isoformat() if isinstance(value, dt.date) else value
@@ -97,8 +139,14 @@ def claim(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome
 # --- CHPL (ONC Certified Health IT Product List) ---------------------------------------------
 
 
-def _claimed(view: dict[str, Any], args: dict[str, Any], default: str) -> Any:
-    return _dotted(view, str(args.get("path", default)))
+class ClaimedArgs(CheckArgs):
+    """The claims path to judge; each check has its own default."""
+
+    path: ClaimsPath | None = None
+
+
+def _claimed(view: View, args: ClaimedArgs, default: str) -> Any:
+    return view.lookup(args.path or default)
 
 
 def _same_version(claimed: str, seen: str, parts: int = 2) -> bool:
@@ -108,8 +156,8 @@ def _same_version(claimed: str, seen: str, parts: int = 2) -> bool:
 NOT_SUPPORTED = "The vendor states it is not supported, so there is nothing to verify."
 
 
-@check
-def claimed_fhir_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check(args=ClaimedArgs)
+def claimed_fhir_version(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
     """The FHIR version the vendor claims is the one its CapabilityStatement declares."""
     claimed = _claimed(view, args, "claims.standards.fhir_version")
     if claimed is False:
@@ -117,17 +165,17 @@ def claimed_fhir_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.d
     cap = _cap(view)
     if cap is None:
         return Outcome("fail", None, "No CapabilityStatement was returned.")
-    seen = str(cap.get("fhir_version"))
+    seen = str(cap.fhir_version)
     if _same_version(str(claimed), seen, 3):
         return Outcome("pass", seen, f"Claimed FHIR {claimed}; the server declares {seen}.")
-    return Outcome("fail", seen, f"The server declares FHIR {seen} ({cap.get('fhir_release')}); the claim is {claimed}.")
+    return Outcome("fail", seen, f"The server declares FHIR {seen} ({cap.fhir_release}); the claim is {claimed}.")
 
 
 US_CORE_ERA_FLOOR = {"7.0.0+": (7, 0), "6.0.0+": (6, 0), "pre-6.0.0": (3, 1)}
 
 
-@check
-def claimed_us_core(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check(args=ClaimedArgs)
+def claimed_us_core(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
     """The US Core version the vendor claims shows in the CapabilityStatement: declared with that
     `|version`, or (without versions) through profiles that exist only from that release on."""
     claimed = _claimed(view, args, "claims.standards.us_core")
@@ -155,8 +203,8 @@ def claimed_us_core(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) 
     return Outcome("fail", observed, f"The declared profiles only go as far as US Core {era}; the claim is {claimed}.")
 
 
-@check
-def claimed_smart_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check(args=ClaimedArgs)
+def claimed_smart_version(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
     """SMART App Launch 2.x shows as `permission-v2` in the SMART configuration; 1.x as a SMART
     configuration or the CapabilityStatement's oauth-uris extension."""
     claimed = _claimed(view, args, "claims.standards.smart_app_launch")
@@ -170,14 +218,15 @@ def claimed_smart_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.
         if "permission-v2" in caps:
             return Outcome("pass", sorted(caps), f"Claimed SMART App Launch {claimed}; permission-v2 is listed.")
         return Outcome("fail", sorted(caps), "The SMART configuration does not list permission-v2.")
-    oauth = _get(view, "capability", "security", "oauth_uris")
+    security = view.capability.security if view.capability else None
+    oauth = security.oauth_uris if security else None
     if doc is not None or oauth:
         return Outcome("pass", sorted(caps), f"Claimed SMART App Launch {claimed}; SMART discovery is published.")
     return Outcome("fail", None, f"No SMART discovery was published: {why}")
 
 
-@check
-def claimed_bulk_data(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check(args=ClaimedArgs)
+def claimed_bulk_data(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
     """A claimed Bulk Data version needs a declared `$export` (group, patient or system level)."""
     claimed = _claimed(view, args, "claims.standards.bulk_data")
     if claimed is False:
@@ -185,7 +234,7 @@ def claimed_bulk_data(view: dict[str, Any], args: dict[str, Any], as_of: dt.date
     cap = _cap(view)
     if cap is None:
         return Outcome("fail", None, "No CapabilityStatement was returned.")
-    levels = bulk_export_declared(view, {"levels": ["group", "patient", "system"]}, as_of).observed or {}
+    levels = bulk_export_declared(view, ExportLevelsArgs(levels=["group", "patient", "system"]), as_of).observed or {}
     found = [lvl for lvl, ok in levels.items() if ok]
     if found:
         note = "" if "group" in found else " (not at group level, which (g)(10) certification uses)"
@@ -193,8 +242,8 @@ def claimed_bulk_data(view: dict[str, Any], args: dict[str, Any], as_of: dt.date
     return Outcome("fail", levels, "The CapabilityStatement declares no $export operation.")
 
 
-@check
-def claimed_uscdi(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check(args=ClaimedArgs)
+def claimed_uscdi(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
     """USCDI v3 is served through the US Core 6.1.0 profiles (g)(10) requires; v4 and later through
     US Core 7.0.0; v1 and v2 through any US Core profiles."""
     claimed = _claimed(view, args, "claims.standards.uscdi")
@@ -210,7 +259,7 @@ def claimed_uscdi(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) ->
             return Outcome("pass", era, f"Claimed USCDI {claimed}; US Core 7.0.0 profiles are declared.")
         return Outcome("fail", era, "No US Core 7.0.0 profile (which carries it) is declared.")
     if wanted >= (3,):
-        profiles = uscdi_profiles_declared(view, {}, as_of)
+        profiles = uscdi_profiles_declared(view, NoArgs(), as_of)
         if profiles.status == "pass":
             return Outcome("pass", profiles.observed, f"Claimed USCDI {claimed}; {profiles.detail}")
         return Outcome("fail", profiles.observed, f"US Core 6.1.0 profiles are missing: {profiles.detail}")
@@ -219,8 +268,12 @@ def claimed_uscdi(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) ->
     return Outcome("pass", era, f"Claimed USCDI {claimed}; US Core profiles are declared.")
 
 
-@check
-def claimed_patient_app_access(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class PatientAppArgs(ClaimedArgs):
+    required: list[str] = Field(default_factory=list)
+
+
+@check(args=PatientAppArgs)
+def claimed_patient_app_access(view: View, args: PatientAppArgs, as_of: dt.date) -> Outcome:
     """Patients can connect their own apps when SMART advertises the standalone patient launch."""
     claimed = _claimed(view, args, "claims.portal.third_party_app_access")
     if claimed is False:
@@ -229,29 +282,28 @@ def claimed_patient_app_access(view: dict[str, Any], args: dict[str, Any], as_of
     if doc is None:
         return Outcome("fail", None, why)
     have = set(_smart_capabilities(view))
-    required = _strings(args.get("required")) or ["launch-standalone", "context-standalone-patient", "permission-patient"]
+    required = args.required or ["launch-standalone", "context-standalone-patient", "permission-patient"]
     missing = [c for c in required if c not in have]
     if missing:
         return Outcome("fail", sorted(have), f"SMART lacks: {', '.join(missing)}.")
     return Outcome("pass", sorted(have), f"Advertised: {', '.join(required)}.")
 
 
-@check
-def claimed_tls_minimum(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check(args=ClaimedArgs)
+def claimed_tls_minimum(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
     """No TLS version older than the claimed minimum is accepted, and the API is not plain HTTP."""
     claimed = str(_claimed(view, args, "claims.hipaa.tls_minimum"))
-    if _get(view, "transport", "scheme") == "http":
+    if view.transport is not None and view.transport.scheme == "http":
         return Outcome("fail", "http", "The API is served over plain HTTP, without TLS.")
     tls, problem = _tls(view)
-    if problem:
-        return problem
-    assert tls is not None
+    if tls is None:
+        return problem or Outcome("not_observed")
     floor = TLS_ORDER.get(f"TLSv{claimed}", TLS_ORDER["TLSv1.2"])
-    legacy = tls.get("legacy") or {}
+    legacy = tls.legacy or {}
     accepted = [v for v, r in sorted(legacy.items()) if r == "accepted" and TLS_ORDER.get(v, 99) < floor]
     if accepted:
         return Outcome("fail", legacy, f"The server accepts {', '.join(accepted)}; the claimed minimum is TLS {claimed}.")
-    negotiated = tls.get("negotiated_version")
+    negotiated = tls.negotiated_version
     if negotiated in TLS_ORDER and TLS_ORDER[negotiated] < floor:
         return Outcome("fail", negotiated, f"The server negotiated {negotiated}; the claimed minimum is TLS {claimed}.")
     below = [v for v in ("TLSv1.0", "TLSv1.1", "TLSv1.2") if TLS_ORDER[v] < floor]
@@ -265,11 +317,11 @@ def claimed_tls_minimum(view: dict[str, Any], args: dict[str, Any], as_of: dt.da
     return Outcome("pass", legacy, f"Negotiated {negotiated}; {', '.join(below) or 'nothing older'} refused.")
 
 
-@check
-def claimed_unique_access(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def claimed_unique_access(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """A vendor that says every user reaches patient data under their own identity cannot serve
     patient records to an anonymous caller."""
-    search = unauthenticated_patient_search(view, {}, as_of)
+    search = unauthenticated_patient_search(view, NoArgs(), as_of)
     if search.status == "fail":
         return Outcome("fail", search.observed, search.detail)
     if search.status in ("pass", "warn"):
@@ -277,17 +329,23 @@ def claimed_unique_access(view: dict[str, Any], args: dict[str, Any], as_of: dt.
     return search
 
 
-@check
-def claimed_version_current(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class VersionCurrentArgs(CheckArgs):
+    path: ClaimsPath
+    minimum: str
+    what: str | None = None
+
+
+@check(args=VersionCurrentArgs)
+def claimed_version_current(view: View, args: VersionCurrentArgs, as_of: dt.date) -> Outcome:
     """The standard version the vendor claims is at least `args.minimum` (the rule's dates say when
     that minimum is in force). A claim is at best unverified; a claim below the minimum, or `no`,
     falls short by the vendor's own answer."""
-    path = str(args["path"])
-    what = str(args.get("what") or path.rsplit(".", 1)[-1])
-    claimed = _dotted(view, path)
+    path = args.path
+    what = args.what or path.rsplit(".", 1)[-1]
+    claimed = view.lookup(path)
     if claimed is None:
         return Outcome("not_observed", None, f"The vendor's claims do not state the {what} version ({path}).")
-    minimum = str(args["minimum"])
+    minimum = args.minimum
     if claimed is False:
         return Outcome("fail", False, f"The vendor states it does not support {what}; certification needs {minimum} or later.")
     if _version_tuple(str(claimed).lstrip("vV")) >= _version_tuple(minimum.lstrip("vV")):

@@ -6,7 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ehrcheck.evidence.anonymous import CapabilityData, SmartDocument
+from ehrcheck.evidence.view import View
 
 
 @dataclass(frozen=True)
@@ -16,15 +21,42 @@ class Outcome:
     detail: str | None = None
 
 
-CheckFn = Callable[[dict[str, Any], dict[str, Any], dt.date], Outcome]
+class CheckArgs(BaseModel):
+    """A check's arguments (`check.args` in a pack). An unknown or mistyped argument is an error
+    when the pack is loaded, with the file and line, instead of a default silently used."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check(fn: CheckFn) -> CheckFn:
-    """Mark a function as a named check. Marking registers nothing: `ehrcheck.rules.checks` collects
-    the marked functions of the area modules it lists, so the registry is explicit and import order
-    cannot change it."""
-    fn.is_check = True  # type: ignore[attr-defined]
-    return fn
+class NoArgs(CheckArgs):
+    """For checks that take no arguments."""
+
+
+A = TypeVar("A", bound=CheckArgs)
+CheckFn = Callable[[View, Any, dt.date], Outcome]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A named check: the function and the model of its arguments."""
+
+    name: str
+    fn: CheckFn
+    args: type[CheckArgs]
+
+
+def check(
+    args: type[CheckArgs] = NoArgs,
+) -> Callable[[Callable[[View, A, dt.date], Outcome]], Callable[[View, A, dt.date], Outcome]]:
+    """Mark a function as a named check taking `args`. Marking registers nothing: `ehrcheck.rules.checks`
+    collects the marked functions of the area modules it lists, so the registry is explicit and
+    import order cannot change it."""
+
+    def mark(fn: Callable[[View, A, dt.date], Outcome]) -> Callable[[View, A, dt.date], Outcome]:
+        fn.check_args = args  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 US_CORE = "http://hl7.org/fhir/us/core/"
@@ -33,19 +65,6 @@ USCDI_PROFILES_FILE = "us_core_6_1_0_uscdi_profiles.json"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _get(view: Any, *path: str, default: Any = None) -> Any:
-    cur: Any = view
-    for part in path:
-        if not isinstance(cur, dict) or part not in cur:
-            return default
-        cur = cur[part]
-    return cur
-
-
-def _dotted(view: dict[str, Any], path: str) -> Any:
-    return _get(view, *path.split("."))
 
 
 def _strings(value: Any) -> list[str]:
@@ -101,22 +120,25 @@ def _expired(expiries: dict[str, Any], version: str, as_of: dt.date) -> dt.date 
     return None
 
 
-def _smart(view: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+def _smart(view: View) -> tuple[SmartDocument | None, str]:
     """The SMART configuration document, or None and a plain reason why there is none."""
-    smart = view.get("smart") or {}
-    if smart.get("found") and isinstance(smart.get("document"), dict):
-        return smart["document"], ""
-    problem = smart.get("problem") or "not found"
+    smart = view.smart
+    if smart is not None and smart.found and smart.document is not None:
+        return smart.document, ""
+    problem = (smart.problem if smart is not None else None) or "not found"
     return None, f"No SMART configuration was published at .well-known/smart-configuration ({problem})."
 
 
-def _smart_capabilities(view: dict[str, Any]) -> list[str]:
-    return _strings(_get(view, "smart", "capabilities")) or _strings(_get(view, "smart", "document", "capabilities"))
+def _smart_capabilities(view: View) -> list[str]:
+    smart = view.smart
+    if smart is None:
+        return []
+    return _strings(smart.capabilities) or _strings(smart.document.capabilities if smart.document else None)
 
 
-def _cap(view: dict[str, Any]) -> dict[str, Any] | None:
-    cap = view.get("capability") or {}
-    return cap if cap.get("found") else None
+def _cap(view: View) -> CapabilityData | None:
+    cap = view.capability
+    return cap if cap is not None and cap.found else None
 
 
 NO_CAPABILITY = Outcome("fail", None, "No CapabilityStatement was returned.")

@@ -8,11 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import Field, field_validator
+
+from ehrcheck.evidence.anonymous import OpenIdData, OpenIdDocument, Security, SmartDocument
+from ehrcheck.evidence.view import View, need
 from ehrcheck.rules.checks.common import (
     NO_CAPABILITY,
+    CheckArgs,
+    NoArgs,
     Outcome,
     _cap,
-    _get,
     _smart,
     _smart_capabilities,
     _strings,
@@ -20,8 +25,17 @@ from ehrcheck.rules.checks.common import (
 )
 
 
-@check
-def oauth_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+def _known(names: list[str], document: type[SmartDocument | OpenIdDocument]) -> list[str]:
+    unknown = [n for n in names if n not in document.model_fields]
+    if unknown:
+        raise ValueError(
+            f"not a field of the discovery document: {', '.join(unknown)} (known: {', '.join(document.model_fields)})"
+        )
+    return names
+
+
+@check()
+def oauth_declared(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The API says it is protected by OAuth 2.0 (SMART on FHIR), in either discovery place.
 
     Evidence is the SMART configuration (SMART 2.0) or the CapabilityStatement's rest.security
@@ -29,28 +43,27 @@ def oauth_declared(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -
     is read when present; when it is absent and the CapabilityStatement shows nothing, the answer is
     not_observed rather than fail.
     """
-    cap = view.get("capability") or {}
-    sec = cap.get("security") or {}
-    services = _strings(sec.get("services"))
+    sec = (view.capability.security if view.capability else None) or Security()
+    services = _strings(sec.services)
     smart_doc, _ = _smart(view)
     signals = []
     if smart_doc is not None:
         signals.append("SMART configuration")
     if any("smart-on-fhir" in s.lower() or "oauth" in s.lower() for s in services):
         signals.append("rest.security service " + ", ".join(services))
-    if sec.get("oauth_uris"):
+    if sec.oauth_uris:
         signals.append("oauth-uris extension")
     if signals:
         return Outcome("pass", signals, f"Declared by: {'; '.join(signals)}.")
-    if "smart" not in view:
+    if view.smart is None:
         return Outcome(
             "not_observed", None, "The CapabilityStatement declares no OAuth security and the SMART probe did not run."
         )
     return Outcome("fail", services, "Neither a SMART configuration nor an OAuth security declaration was found.")
 
 
-@check
-def security_matches_smart(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def security_matches_smart(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """rest.security carries the SMART-on-FHIR service code, and any oauth-uris agree with the well-known.
 
     SMART 2.0 deprecates the CapabilityStatement mechanism but apps written for SMART 1.0 still read
@@ -59,37 +72,43 @@ def security_matches_smart(view: dict[str, Any], args: dict[str, Any], as_of: dt
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    sec = cap.get("security") or {}
+    sec = cap.security or Security()
     problems = []
-    if "SMART-on-FHIR" not in _strings(sec.get("services")):
+    if "SMART-on-FHIR" not in _strings(sec.services):
         problems.append("rest.security.service lacks the SMART-on-FHIR code")
-    oauth = sec.get("oauth_uris") or {}
+    oauth = sec.oauth_uris or {}
     doc, _ = _smart(view)
     if doc is not None:
         for ext, field in (("authorize", "authorization_endpoint"), ("token", "token_endpoint")):
-            if oauth.get(ext) and doc.get(field) and oauth[ext].rstrip("/") != str(doc[field]).rstrip("/"):
-                problems.append(f"oauth-uris '{ext}' ({oauth[ext]}) differs from {field} ({doc[field]})")
+            value = getattr(doc, field)
+            if oauth.get(ext) and value and oauth[ext].rstrip("/") != str(value).rstrip("/"):
+                problems.append(f"oauth-uris '{ext}' ({oauth[ext]}) differs from {field} ({value})")
     if problems:
-        return Outcome("fail", {"services": sec.get("services"), "oauth_uris": oauth}, "; ".join(problems) + ".")
-    return Outcome("pass", {"services": sec.get("services"), "oauth_uris": oauth})
+        return Outcome("fail", {"services": sec.services, "oauth_uris": oauth}, "; ".join(problems) + ".")
+    return Outcome("pass", {"services": sec.services, "oauth_uris": oauth})
 
 
 # --- SMART App Launch ------------------------------------------------------------------------
 
 
-@check
-def smart_config_published(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def smart_config_published(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """GET [base]/.well-known/smart-configuration returns a JSON object served as application/json."""
-    smart = view["smart"]
-    if not smart.get("found"):
-        return Outcome("fail", smart.get("http_status"), f"Problem: {smart.get('problem') or 'not found'}.")
-    if not smart.get("json_content_type"):
-        return Outcome("fail", smart.get("content_type"), f"It is served as '{smart.get('content_type')}', not application/json.")
-    return Outcome("pass", smart.get("http_status"))
+    smart = need(view.smart, "smart")
+    if not smart.found:
+        return Outcome("fail", smart.http_status, f"Problem: {smart.problem or 'not found'}.")
+    if not smart.json_content_type:
+        return Outcome("fail", smart.content_type, f"It is served as '{smart.content_type}', not application/json.")
+    return Outcome("pass", smart.http_status)
 
 
-@check
-def smart_capabilities(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class SmartCapabilitiesArgs(CheckArgs):
+    required: list[str] = Field(default_factory=list)
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
+
+
+@check(args=SmartCapabilitiesArgs)
+def smart_capabilities(view: View, args: SmartCapabilitiesArgs, as_of: dt.date) -> Outcome:
     """The SMART configuration lists every capability in `args.required`.
 
     `args.aliases` maps a required name to names that count for it (SMART 2.2's
@@ -99,38 +118,58 @@ def smart_capabilities(view: dict[str, Any], args: dict[str, Any], as_of: dt.dat
     if doc is None:
         return Outcome("fail", None, why)
     have = set(_smart_capabilities(view))
-    aliases: dict[str, Any] = args.get("aliases") or {}
-    required = _strings(args.get("required"))
-    missing = [c for c in required if c not in have and not (set(_strings(aliases.get(c))) & have)]
+    aliases = args.aliases
+    required = args.required
+    missing = [c for c in required if c not in have and not (set(aliases.get(c) or []) & have)]
     if missing:
         return Outcome("fail", sorted(have), f"missing: {', '.join(missing)}.")
     return Outcome("pass", sorted(have))
 
 
-@check
-def smart_fields_present(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class SmartFieldsArgs(CheckArgs):
+    fields: list[str] = Field(default_factory=list)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: list[str]) -> list[str]:
+        return _known(v, SmartDocument)
+
+
+@check(args=SmartFieldsArgs)
+def smart_fields_present(view: View, args: SmartFieldsArgs, as_of: dt.date) -> Outcome:
     """The SMART configuration carries a non-empty value for every field in `args.fields`."""
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
-    fields = _strings(args.get("fields"))
-    missing = [f for f in fields if not doc.get(f)]
-    observed = {f: doc.get(f) for f in fields}
+    fields = args.fields
+    missing = [f for f in fields if not getattr(doc, f)]
+    observed = {f: getattr(doc, f) for f in fields}
     if missing:
         return Outcome("fail", observed, f"missing: {', '.join(missing)}.")
     return Outcome("pass", observed)
 
 
-@check
-def smart_field_includes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class SmartFieldIncludesArgs(CheckArgs):
+    field: str
+    values: list[str] = Field(default_factory=list)
+    any: bool = False
+
+    @field_validator("field")
+    @classmethod
+    def _field(cls, v: str) -> str:
+        return _known([v], SmartDocument)[0]
+
+
+@check(args=SmartFieldIncludesArgs)
+def smart_field_includes(view: View, args: SmartFieldIncludesArgs, as_of: dt.date) -> Outcome:
     """A list field of the SMART configuration contains the listed values (all, or `any: true`)."""
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
-    field = str(args["field"])
-    have = _strings(doc.get(field))
-    wanted = _strings(args.get("values"))
-    if args.get("any"):
+    field = args.field
+    have = _strings(getattr(doc, field))
+    wanted = args.values
+    if args.any:
         if set(wanted) & set(have):
             return Outcome("pass", have)
         return Outcome("fail", have, f"{field} lists none of: {', '.join(wanted)}.")
@@ -140,8 +179,8 @@ def smart_field_includes(view: dict[str, Any], args: dict[str, Any], as_of: dt.d
     return Outcome("pass", have)
 
 
-@check
-def pkce_s256(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def pkce_s256(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """PKCE: `code_challenge_methods_supported` lists S256 and does not list `plain`.
 
     SMART 2.0 makes the field REQUIRED with S256 and forbids `plain`, which gives no protection
@@ -150,7 +189,7 @@ def pkce_s256(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Out
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
-    methods = _strings(doc.get("code_challenge_methods_supported"))
+    methods = _strings(doc.code_challenge_methods_supported)
     problems = []
     if "S256" not in methods:
         problems.append("S256 is not listed" if methods else "code_challenge_methods_supported is missing")
@@ -161,13 +200,13 @@ def pkce_s256(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Out
     return Outcome("pass", methods)
 
 
-@check
-def patient_scopes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def patient_scopes(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """scopes_supported advertises patient-level scopes (`patient/...`), what patient apps request."""
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
-    scopes = _strings(doc.get("scopes_supported"))
+    scopes = _strings(doc.scopes_supported)
     if not scopes:
         return Outcome("fail", None, "scopes_supported is not published.")
     patient = [s for s in scopes if s.startswith("patient/")]
@@ -176,8 +215,8 @@ def patient_scopes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -
     return Outcome("fail", scopes[:10], "No patient/ scope is advertised.")
 
 
-@check
-def backend_services(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def backend_services(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """SMART Backend Services, the authorization Bulk Data 1.0.1 requires, is advertised.
 
     Needs the client-confidential-asymmetric capability, private_key_jwt in
@@ -190,76 +229,95 @@ def backend_services(view: dict[str, Any], args: dict[str, Any], as_of: dt.date)
     missing = []
     if "client-confidential-asymmetric" not in _smart_capabilities(view):
         missing.append("capability client-confidential-asymmetric")
-    if "private_key_jwt" not in _strings(doc.get("token_endpoint_auth_methods_supported")):
+    if "private_key_jwt" not in _strings(doc.token_endpoint_auth_methods_supported):
         missing.append("private_key_jwt authentication")
-    if not {"RS384", "ES384"} & set(_strings(doc.get("token_endpoint_auth_signing_alg_values_supported"))):
+    if not {"RS384", "ES384"} & set(_strings(doc.token_endpoint_auth_signing_alg_values_supported)):
         missing.append("RS384/ES384 signing")
-    if "client_credentials" not in _strings(doc.get("grant_types_supported")):
+    if "client_credentials" not in _strings(doc.grant_types_supported):
         missing.append("client_credentials grant")
     observed = {
-        k: doc.get(k) for k in ("token_endpoint_auth_methods_supported", "token_endpoint_auth_signing_alg_values_supported")
+        "token_endpoint_auth_methods_supported": doc.token_endpoint_auth_methods_supported,
+        "token_endpoint_auth_signing_alg_values_supported": doc.token_endpoint_auth_signing_alg_values_supported,
     }
     if missing:
         return Outcome("fail", observed, f"missing: {', '.join(missing)}.")
     return Outcome("pass", observed)
 
 
-def _openid(view: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome | None]:
+def _openid(view: View) -> tuple[OpenIdData | None, Outcome | None]:
     """The OpenID discovery evidence, or the outcome to report when it is not there.
 
     The openid probe only runs when the SMART configuration names an issuer, so its absence means
     "no issuer to follow" (a fail) when the issuer is missing, and "not observed" otherwise.
     """
-    openid = view.get("openid")
+    openid = view.openid
     if openid is not None:
         return openid, None
     doc, _ = _smart(view)
-    issuer = (doc or {}).get("issuer")
+    issuer = doc.issuer if doc else None
     if not isinstance(issuer, str) or not issuer.startswith(("http://", "https://")):
         return None, Outcome("fail", None, "The SMART configuration names no issuer, so OpenID discovery cannot be found.")
     return None, Outcome("not_observed", None, "OpenID Connect discovery was not fetched (the openid probe did not complete).")
 
 
-@check
-def openid_discovery(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class OpenIdFieldsArgs(CheckArgs):
+    fields: list[str] = Field(default_factory=list)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: list[str]) -> list[str]:
+        return _known(v, OpenIdDocument)
+
+
+def _doc_field(openid: OpenIdData, field: str) -> Any:
+    return getattr(openid.document, field) if openid.document is not None else None
+
+
+@check(args=OpenIdFieldsArgs)
+def openid_discovery(view: View, args: OpenIdFieldsArgs, as_of: dt.date) -> Outcome:
     """[issuer]/.well-known/openid-configuration is published and its issuer equals SMART's issuer.
 
     OpenID Connect Discovery 1.0 §4.3: the issuer in the document must be identical to the one
     used to find it, or ID tokens cannot be validated.
     """
     openid, problem = _openid(view)
-    if problem:
-        return problem
-    assert openid is not None
-    if not openid.get("found"):
-        return Outcome("fail", openid.get("http_status"), f"Problem: {openid.get('problem') or 'not found'}.")
-    if not openid.get("issuer_matches"):
-        got = _get(openid, "document", "issuer")
+    if openid is None:
+        return problem or Outcome("not_observed")
+    if not openid.found:
+        return Outcome("fail", openid.http_status, f"Problem: {openid.problem or 'not found'}.")
+    if not openid.issuer_matches:
+        got = _doc_field(openid, "issuer")
         return Outcome(
             "fail",
             got,
-            f"The document's issuer ({got}) differs from SMART's issuer ({openid.get('issuer_requested')}).",
+            f"The document's issuer ({got}) differs from SMART's issuer ({openid.issuer_requested}).",
         )
-    missing = [f for f in _strings(args.get("fields")) if not _get(openid, "document", f)]
+    missing = [f for f in args.fields if not _doc_field(openid, f)]
     if missing:
-        return Outcome("fail", openid.get("fields_present"), f"The discovery document lacks: {', '.join(missing)}.")
-    return Outcome("pass", openid.get("issuer_requested"))
+        return Outcome("fail", openid.fields_present, f"The discovery document lacks: {', '.join(missing)}.")
+    return Outcome("pass", openid.issuer_requested)
 
 
-@check
-def openid_field_includes(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class OpenIdFieldIncludesArgs(CheckArgs):
+    field: str
+    value: str
+
+    @field_validator("field")
+    @classmethod
+    def _field(cls, v: str) -> str:
+        return _known([v], OpenIdDocument)[0]
+
+
+@check(args=OpenIdFieldIncludesArgs)
+def openid_field_includes(view: View, args: OpenIdFieldIncludesArgs, as_of: dt.date) -> Outcome:
     """A list field of the OpenID discovery document contains `args.value` (e.g. RS256)."""
     openid, problem = _openid(view)
-    if problem:
-        return problem
-    assert openid is not None
-    if not openid.get("found"):
+    if openid is None:
+        return problem or Outcome("not_observed")
+    if not openid.found:
         return Outcome("fail", None, "OpenID Connect discovery document was not found.")
-    field, value = str(args["field"]), str(args["value"])
-    have = _strings(_get(openid, "document", field))
+    field, value = args.field, args.value
+    have = _strings(_doc_field(openid, field))
     if value in have:
         return Outcome("pass", have)
     return Outcome("fail", have, f"{field} does not list {value}" + (f" (lists {', '.join(have)})." if have else "."))
-
-
-# --- transport security ----------------------------------------------------------------------

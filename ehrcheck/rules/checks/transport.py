@@ -6,31 +6,37 @@ See `ehrcheck.rules.checks` for the contract every check follows.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Literal
 
-from ehrcheck.rules.checks.common import Outcome, _date, _get, _listing, _strings, check
+from ehrcheck.evidence.anonymous import Certificate, Tls
+from ehrcheck.evidence.view import View
+from ehrcheck.rules.checks.common import CheckArgs, NoArgs, Outcome, _date, _listing, _strings, check
 
 TLS_ORDER = {"SSLv2": 0, "SSLv3": 1, "TLSv1": 2, "TLSv1.0": 2, "TLSv1.1": 3, "TLSv1.2": 4, "TLSv1.3": 5}
+TlsVersion = Literal["SSLv2", "SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
-def _tls(view: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome | None]:
-    tls = _get(view, "transport", "tls")
-    if not isinstance(tls, dict):
+def _tls(view: View) -> tuple[Tls | None, Outcome | None]:
+    tls = view.transport.tls if view.transport else None
+    if tls is None:
         return None, Outcome("not_observed", None, "No TLS handshake was recorded.")
-    if tls.get("error"):
-        return None, Outcome("not_observed", None, f"The TLS survey could not complete: {tls['error']}")
+    if tls.error:
+        return None, Outcome("not_observed", None, f"The TLS survey could not complete: {tls.error}")
     return tls, None
 
 
-@check
-def tls_min_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class TlsMinimumArgs(CheckArgs):
+    minimum: TlsVersion = "TLSv1.2"
+
+
+@check(args=TlsMinimumArgs)
+def tls_min_version(view: View, args: TlsMinimumArgs, as_of: dt.date) -> Outcome:
     """The negotiated TLS version is at least `args.minimum` (TLS 1.2 for (g)(10) and (d)(9))."""
     tls, problem = _tls(view)
-    if problem:
-        return problem
-    assert tls is not None
-    version = tls.get("negotiated_version")
-    minimum = str(args.get("minimum", "TLSv1.2"))
+    if tls is None:
+        return problem or Outcome("not_observed")
+    version = tls.negotiated_version
+    minimum = args.minimum
     if version not in TLS_ORDER:
         return Outcome("not_observed", version, f"The negotiated version '{version}' is not recognised.")
     if TLS_ORDER[version] >= TLS_ORDER[minimum]:
@@ -38,18 +44,21 @@ def tls_min_version(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) 
     return Outcome("fail", version, f"Negotiated {version}, older than {minimum}.")
 
 
-@check
-def legacy_tls_rejected(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class LegacyTlsArgs(CheckArgs):
+    version: Literal["TLSv1.0", "TLSv1.1"]
+
+
+@check(args=LegacyTlsArgs)
+def legacy_tls_rejected(view: View, args: LegacyTlsArgs, as_of: dt.date) -> Outcome:
     """A handshake pinned to a legacy version (TLSv1.0 / TLSv1.1) is refused by the server.
 
     'untestable' means our own TLS library cannot offer that version, so nothing was observed.
     """
     tls, problem = _tls(view)
-    if problem:
-        return problem
-    assert tls is not None
-    version = str(args["version"])
-    result = _get(tls, "legacy", version)
+    if tls is None:
+        return problem or Outcome("not_observed")
+    version = args.version
+    result = (tls.legacy or {}).get(version)
     if result == "rejected":
         return Outcome("pass", result)
     if result == "accepted":
@@ -59,71 +68,75 @@ def legacy_tls_rejected(view: dict[str, Any], args: dict[str, Any], as_of: dt.da
     return Outcome("not_observed", result, f"No {version} handshake result was recorded.")
 
 
-@check
-def tls_cipher_strength(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class CipherArgs(CheckArgs):
+    min_bits: int = 128
+
+
+@check(args=CipherArgs)
+def tls_cipher_strength(view: View, args: CipherArgs, as_of: dt.date) -> Outcome:
     """The negotiated cipher uses at least `args.min_bits` bits of symmetric key."""
     tls, problem = _tls(view)
-    if problem:
-        return problem
-    assert tls is not None
-    bits, cipher = tls.get("cipher_bits"), tls.get("cipher")
-    if not isinstance(bits, int):
+    if tls is None:
+        return problem or Outcome("not_observed")
+    bits, cipher = tls.cipher_bits, tls.cipher
+    if bits is None:
         return Outcome("not_observed", cipher, "The cipher strength was not recorded.")
-    if bits >= int(args.get("min_bits", 128)):
+    if bits >= args.min_bits:
         return Outcome("pass", cipher, f"{cipher} ({bits}-bit).")
     return Outcome("fail", cipher, f"{cipher} uses only {bits}-bit keys.")
 
 
-@check
-def certificate_trusted(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def certificate_trusted(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The certificate chain verifies against the trusted roots (no self-signed or unknown issuer)."""
     tls, problem = _tls(view)
-    if problem:
-        return problem
-    assert tls is not None
-    if tls.get("verified") is True:
-        return Outcome("pass", _get(tls, "certificate", "issuer"))
-    if tls.get("verified") is False:
-        return Outcome("fail", tls.get("verify_error"), f"Verification failed: {tls.get('verify_error')}.")
+    if tls is None:
+        return problem or Outcome("not_observed")
+    if tls.verified is True:
+        return Outcome("pass", tls.certificate.issuer if tls.certificate else None)
+    if tls.verified is False:
+        return Outcome("fail", tls.verify_error, f"Verification failed: {tls.verify_error}.")
     return Outcome("not_observed", None, "Certificate verification was not recorded.")
 
 
-@check
-def certificate_hostname_match(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def certificate_hostname_match(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The certificate's subject alternative names cover the host name the practice connects to."""
     tls, problem = _tls(view)
-    if problem:
-        return problem
-    assert tls is not None
-    cert = tls.get("certificate") or {}
-    match = cert.get("hostname_match")
-    names = _strings(cert.get("san_dns")) + _strings(cert.get("san_ip"))
+    if tls is None:
+        return problem or Outcome("not_observed")
+    cert = tls.certificate or Certificate()
+    match = cert.hostname_match
+    names = _strings(cert.san_dns) + _strings(cert.san_ip)
     if match is True:
         return Outcome("pass", names)
     if match is False:
-        host = _get(view, "transport", "host")
+        host = view.transport.host if view.transport else None
         return Outcome("fail", names, f"The certificate names {_listing(names) or 'no hosts'}, not {host}.")
     return Outcome("not_observed", None, "No certificate was recorded.")
 
 
-@check
-def certificate_validity(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+class ValidityArgs(CheckArgs):
+    min_days: int = 0
+
+
+@check(args=ValidityArgs)
+def certificate_validity(view: View, args: ValidityArgs, as_of: dt.date) -> Outcome:
     """The certificate is valid on the as-of date with at least `args.min_days` days left.
 
     Computed from `not_after` against `as_of` (never the probe's own days_left), so re-scoring old
     evidence on another day is reproducible. min_days 0 is the 'not expired' rule.
     """
     tls, problem = _tls(view)
-    if problem:
-        return problem
-    assert tls is not None
-    cert = tls.get("certificate") or {}
-    not_after = _date(cert.get("not_after"))
+    if tls is None:
+        return problem or Outcome("not_observed")
+    cert = tls.certificate or Certificate()
+    not_after = _date(cert.not_after)
     if not_after is None:
-        return Outcome("not_observed", cert.get("not_after"), "The certificate's expiry date was not recorded.")
-    not_before = _date(cert.get("not_before"))
+        return Outcome("not_observed", cert.not_after, "The certificate's expiry date was not recorded.")
+    not_before = _date(cert.not_before)
     days = (not_after - as_of).days
-    min_days = int(args.get("min_days", 0))
+    min_days = args.min_days
     if days < 0:
         return Outcome("fail", str(not_after), f"The certificate expired on {not_after}.")
     if not_before is not None and as_of < not_before:
@@ -133,21 +146,18 @@ def certificate_validity(view: dict[str, Any], args: dict[str, Any], as_of: dt.d
     return Outcome("pass", str(not_after), f"Valid until {not_after} ({days} days after {as_of}).")
 
 
-@check
-def http_redirects_to_https(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def http_redirects_to_https(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Plain http:// on port 80 either redirects to https:// or is closed; it never serves content."""
-    redirect = _get(view, "transport", "http_redirect")
-    if not isinstance(redirect, dict):
+    redirect = view.transport.http_redirect if view.transport else None
+    if redirect is None:
         return Outcome("not_observed", None, "The http:// variant of the URL was not tried.")
-    if redirect.get("untested"):
-        return Outcome("not_observed", None, f"The http:// variant was not tried: {redirect['untested']}.")
-    if redirect.get("redirects_to_https"):
-        return Outcome("pass", redirect.get("status"), f"http:// answers HTTP {redirect.get('status')} to https://.")
-    if redirect.get("http_closed"):
+    if redirect.untested:
+        return Outcome("not_observed", None, f"The http:// variant was not tried: {redirect.untested}.")
+    if redirect.redirects_to_https:
+        return Outcome("pass", redirect.status, f"http:// answers HTTP {redirect.status} to https://.")
+    if redirect.http_closed:
         return Outcome("pass", None, "http:// is closed.")
-    if redirect.get("serves_content"):
-        return Outcome("fail", redirect.get("status"), "http:// serves the API in clear text.")
-    return Outcome("fail", redirect.get("status"), f"http:// answers HTTP {redirect.get('status')} without moving to https://.")
-
-
-# --- unauthenticated access ------------------------------------------------------------------
+    if redirect.serves_content:
+        return Outcome("fail", redirect.status, "http:// serves the API in clear text.")
+    return Outcome("fail", redirect.status, f"http:// answers HTTP {redirect.status} without moving to https://.")

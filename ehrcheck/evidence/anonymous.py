@@ -1,0 +1,252 @@
+"""What the anonymous probes record (docs/evidence.md, "Probes"): capability, smart, openid, access,
+transport, availability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ehrcheck.evidence.base import Facts
+
+
+class HttpFacts(Facts):
+    """The status line of the one response a fact comes from (probes/base.py `http_summary`)."""
+
+    http_status: int | None = None
+    content_type: str | None = None
+    elapsed_ms: float | None = None
+
+
+# --- capability ------------------------------------------------------------------------------
+
+
+class Software(Facts):
+    name: str | None = None
+    version: str | None = None
+
+
+class Implementation(Facts):
+    description: str | None = None
+    url: str | None = None
+
+
+class ResourceDecl(Facts):
+    """One `rest.resource` of the CapabilityStatement."""
+
+    interactions: list[str] | None = None
+    search_params: list[str] | None = None
+    operations: list[str] | None = None
+    supported_profiles: list[str] | None = None
+    search_include: list[str] | None = None
+    search_rev_include: list[str] | None = None
+
+
+class Security(Facts):
+    declared: bool | None = None
+    services: list[str] | None = None
+    cors: bool | None = None
+    oauth_uris: dict[str, str] | None = None
+
+
+class Validation(Facts):
+    valid: bool | None = None
+    error_count: int | None = None
+    errors: list[str] | None = None
+
+
+class CapabilityData(HttpFacts):
+    found: bool | None = None
+    problem: str | None = None
+    accept_used: str | None = None
+    body_bytes: int | None = None
+    resource_type: str | None = None
+    fhir_version: str | None = None
+    fhir_release: str | None = None
+    status: str | None = None
+    kind: str | None = None
+    date: str | None = None
+    publisher: str | None = None
+    formats: list[str] | None = None
+    patch_formats: list[str] | None = None
+    software: Software | None = None
+    implementation: Implementation | None = None
+    instantiates: list[str] | None = None
+    implementation_guides: list[str] | None = None
+    rest_modes: list[str] | None = None
+    resources: dict[str, ResourceDecl] | None = None
+    resource_count: int | None = None
+    system_interactions: list[str] | None = None
+    system_operations: list[str] | None = None
+    supported_profiles: list[str] | None = None
+    security: Security | None = None
+    validation: Validation | None = None
+
+
+# --- smart, openid ---------------------------------------------------------------------------
+
+
+class SmartDocument(Facts):
+    """The fields SMART App Launch 2.0/2.2 defines, as the server sent them (probes/anonymous/discovery.py
+    keeps only these; others are listed by name in `extra_fields`)."""
+
+    issuer: Any = None
+    jwks_uri: Any = None
+    authorization_endpoint: Any = None
+    grant_types_supported: Any = None
+    token_endpoint: Any = None
+    token_endpoint_auth_methods_supported: Any = None
+    token_endpoint_auth_signing_alg_values_supported: Any = None
+    registration_endpoint: Any = None
+    associated_endpoints: Any = None
+    user_access_brand_bundle: Any = None
+    user_access_brand_identifier: Any = None
+    scopes_supported: Any = None
+    response_types_supported: Any = None
+    management_endpoint: Any = None
+    introspection_endpoint: Any = None
+    revocation_endpoint: Any = None
+    capabilities: Any = None
+    code_challenge_methods_supported: Any = None
+
+
+class OpenIdDocument(Facts):
+    """The OpenID Connect Discovery fields the openid probe keeps, as the server sent them."""
+
+    issuer: Any = None
+    authorization_endpoint: Any = None
+    token_endpoint: Any = None
+    userinfo_endpoint: Any = None
+    jwks_uri: Any = None
+    registration_endpoint: Any = None
+    scopes_supported: Any = None
+    response_types_supported: Any = None
+    grant_types_supported: Any = None
+    subject_types_supported: Any = None
+    id_token_signing_alg_values_supported: Any = None
+    token_endpoint_auth_methods_supported: Any = None
+    claims_supported: Any = None
+    code_challenge_methods_supported: Any = None
+
+
+class DiscoveryFacts(HttpFacts):
+    found: bool | None = None
+    problem: str | None = None
+    json_content_type: bool | None = None
+    extra_fields: list[str] | None = None
+    fields_present: list[str] | None = None
+
+
+class SmartData(DiscoveryFacts):
+    document: SmartDocument | None = None
+    capabilities: list[str] | None = None
+
+
+class OpenIdData(DiscoveryFacts):
+    document: OpenIdDocument | None = None
+    issuer_requested: str | None = None
+    issuer_is_discovery_url: bool | None = None
+    issuer_matches: bool | None = None
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+class Phi(Facts):
+    """Only with --include-phi: what the probe saw, verbatim."""
+
+    patient_ids: list[Any] | None = None
+    resources: list[Any] | None = None
+
+
+class AnonymousRequest(HttpFacts):
+    error: str | None = None
+    www_authenticate: bool | None = None
+    body_resource_type: Any = None
+    entry_count: int | None = None
+    entry_types: list[str] | None = None
+    patient_entries: int | None = None
+    total: Any = None  # the Bundle's own `total`, as sent
+    patient_elements_present: list[str] | None = None
+    patient_id_hashes: list[str] | None = None
+    phi: Phi | None = None
+    issue_codes: list[str] | None = None
+
+
+class PatientSearch(AnonymousRequest):
+    returned_patient_data: bool | None = None
+
+
+class BulkKickoff(AnonymousRequest):
+    content_location: bool | None = None
+    started_without_auth: bool | None = None
+    cancel_status: int | None = None
+    cancel_error: str | None = None
+
+
+class AccessData(Facts):
+    patient_search: PatientSearch | None = None
+    bulk_export: BulkKickoff | None = None
+
+
+# --- transport -------------------------------------------------------------------------------
+
+
+class Certificate(Facts):
+    subject: str | None = None
+    issuer: str | None = None
+    self_signed: bool | None = None
+    not_before: str | None = None
+    not_after: str | None = None
+    days_left: int | None = None
+    san_dns: list[str] | None = None
+    san_ip: list[str] | None = None
+    hostname_match: bool | None = None
+    key_type: str | None = None
+    parse_error: str | None = None
+
+
+class Tls(Facts):
+    error: str | None = None
+    verified: bool | None = None
+    verify_error: str | None = None
+    modern_error: str | None = None
+    negotiated_version: str | None = None
+    cipher: str | None = None
+    cipher_bits: int | None = None
+    certificate: Certificate | None = None
+    legacy: dict[str, str] | None = None  # "TLSv1.0" -> accepted | rejected | untestable
+
+
+class Hsts(Facts):
+    header: str | None = None
+    max_age: int | None = None
+
+
+class HttpRedirect(Facts):
+    status: int | None = None
+    redirects_to_https: bool | None = None
+    serves_content: bool | None = None
+    http_closed: bool | None = None
+    untested: str | None = None
+    error: str | None = None
+
+
+class TransportData(Facts):
+    scheme: str | None = None
+    host: str | None = None
+    tls: Tls | None = None
+    hsts: Hsts | None = None
+    http_redirect: HttpRedirect | None = None
+
+
+# --- availability ----------------------------------------------------------------------------
+
+
+class AvailabilityData(Facts):
+    requests: int | None = None
+    answered: int | None = None
+    failed: int | None = None
+    server_errors: int | None = None
+    median_ms: int | float | None = None
+    max_ms: int | float | None = None
+    reachable: bool | None = None
+    tls_only: bool | None = None

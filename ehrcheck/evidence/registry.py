@@ -1,0 +1,83 @@
+"""The registry: each probe id and the model of the `data` it records.
+
+Probe data is stored in the evidence file as plain JSON (what the probe wrote, key for key); it is
+read through these models once per document (`typed_data`), so a malformed field is found when the
+evidence is loaded, not as a `KeyError` inside a check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ehrcheck.evidence.anonymous import AccessData, AvailabilityData, CapabilityData, OpenIdData, SmartData, TransportData
+from ehrcheck.evidence.authenticated import BulkData, ScopesData, TokenData, UsCoreData
+from ehrcheck.evidence.base import Facts
+from ehrcheck.evidence.certification import ChplData, EndpointsData
+from ehrcheck.evidence.ids import ProbeId
+from ehrcheck.models import Evidence
+
+DATA_MODELS: dict[ProbeId, type[Facts]] = {
+    ProbeId.capability: CapabilityData,
+    ProbeId.smart: SmartData,
+    ProbeId.openid: OpenIdData,
+    ProbeId.access: AccessData,
+    ProbeId.transport: TransportData,
+    ProbeId.availability: AvailabilityData,
+    ProbeId.chpl: ChplData,
+    ProbeId.endpoints: EndpointsData,
+    ProbeId.token: TokenData,
+    ProbeId.scopes: ScopesData,
+    ProbeId.uscore: UsCoreData,
+    ProbeId.bulk: BulkData,
+}
+
+
+class EvidenceDataError(ValueError):
+    """A probe's data does not match its model: `where` is the dotted path from the document's root."""
+
+    def __init__(self, where: str, message: str, more: int = 0) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where, self.message, self.more = where, message, more
+
+
+def parse_data(probe_id: str, data: dict[str, Any]) -> Facts:
+    """One probe's data as its model; EvidenceDataError names the first bad field."""
+    try:
+        model = DATA_MODELS[ProbeId(probe_id)]
+    except ValueError:
+        known = ", ".join(ProbeId)
+        raise EvidenceDataError(f"probes.{probe_id}", f"unknown probe (known: {known})") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        places = {_in_data(data, e.get("loc", ())): e.get("msg", "invalid") for e in exc.errors()}
+        loc, message = next(iter(places.items()))
+        where = ".".join(["probes", probe_id, "data", *(str(p) for p in loc)])
+        raise EvidenceDataError(where, message, len(places) - 1) from None
+
+
+def _in_data(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The part of an error location that is in the document: pydantic appends the member type
+    of a union (`expires_in.int`), which is no field of the file. (Every field is optional, so a
+    key the document lacks is never the problem.)"""
+    kept = []
+    for part in loc:
+        if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            break
+        kept.append(part)
+    return tuple(kept)
+
+
+def typed_data(evidence: Evidence) -> dict[ProbeId, Facts]:
+    """Every probe's data as its model, parsed once per document and kept with it (a scan scores
+    thousands of documents, and a CapabilityStatement's facts can be large)."""
+    cached = evidence._typed_data
+    if cached is None:
+        parsed = {pid: parse_data(pid, attempt.data) for pid, attempt in evidence.probes.items()}
+        cached = {ProbeId(pid): data for pid, data in parsed.items()}
+        evidence._typed_data = cached
+    return cached

@@ -12,7 +12,7 @@ from typing import Any
 
 from ehrcheck.evidence.ids import AUTHENTICATED, CLAIMS, ProbeId
 from ehrcheck.evidence.registry import typed_data
-from ehrcheck.evidence.view import View
+from ehrcheck.evidence.view import SourceMissing, View
 from ehrcheck.models import AttemptStatus, ClaimCheck, Evidence, Finding, Status
 from ehrcheck.rules.checks import CHECKS, Outcome
 from ehrcheck.rules.schema import FnCheck, OpCheck, Rule
@@ -202,9 +202,13 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], typed: View, missing: dict[s
     if rule.applies_if is not None and not apply_op(rule.applies_if, view)[0]:
         return _finding(rule, Status.not_applicable, "does not apply to this target", None)
     if isinstance(rule.check, FnCheck):
-        # No except here: the evidence was validated against its models when it was loaded, so an
-        # exception from a check is a bug in the check, and must surface as one.
-        outcome: Outcome = CHECKS[rule.check.fn].fn(typed, rule.check.parsed_args(), as_of)
+        # The evidence was validated against its models when it was loaded, so an exception from a
+        # check is a bug in the check and surfaces as one. The one exception caught is a pack that
+        # pairs a check with `needs` lacking what it reads (a custom pack can): that is named.
+        try:
+            outcome: Outcome = CHECKS[rule.check.fn].fn(typed, rule.check.parsed_args(), as_of)
+        except SourceMissing as exc:
+            return _finding(rule, Status.not_observed, f"{str(exc).capitalize()}; add it to the rule's needs.", None)
     else:
         holds, observed = apply_op(rule.check, view)
         outcome = Outcome("pass" if holds else "fail", observed)

@@ -21,7 +21,7 @@ class SourceMissing(LookupError):
 def need(source: T | None, name: str = "a source") -> T:
     """The source a rule `needs` (so the engine has made sure it is there)."""
     if source is None:
-        raise SourceMissing(f"a check read {name}, which its rule does not list in needs")
+        raise SourceMissing(f"the check reads {name} evidence, which its rule does not list in needs")
     return source
 
 

@@ -107,3 +107,13 @@ def test_a_bug_in_a_check_surfaces(monkeypatch: pytest.MonkeyPatch) -> None:
     evidence = build_evidence({"evidence": {"capability": {"found": True, "fhir_version": "4.0.1"}}})
     with pytest.raises(KeyError, match="typo"):
         evaluate(evidence, [rule], dt.date(2026, 6, 1))
+
+
+def test_a_check_reading_a_source_its_rule_does_not_need_is_named() -> None:
+    """A custom pack may pair a check with the wrong `needs`: not a traceback, a finding that says so."""
+    base = next(r for r in all_rules() if isinstance(r.check, FnCheck) and r.check.fn == "fhir_r4")
+    rule = base.model_copy(update={"needs": ["capability"], "check": FnCheck(fn="token_issued")})
+    evidence = build_evidence({"evidence": {"capability": {"found": True}}})
+    finding = evaluate(evidence, [rule], dt.date(2026, 6, 1))[0]
+    assert finding.status.value == "not_observed"
+    assert finding.message == "The check reads token evidence, which its rule does not list in needs; add it to the rule's needs."

@@ -1,6 +1,6 @@
 """The `ehrcheck` command line. Thin: parse flags, call the pipeline, write files, pick the exit code.
 
-One module per command group (audit.py: audit, probe, score; compare.py: compare, diff; claims.py;
+One module per command group (audit.py: audit, probe, score; launch.py; compare.py: compare, diff; claims.py;
 rules.py; scan.py; demo.py), registered below in one place; what they share lives in common.py
 (errors, parsing), options.py (shared flags), output.py (the output plan), gather.py (running the
 probes) and gates.py (waivers, summary, exit code).
@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from ehrcheck import __version__
-from ehrcheck.cli import audit, claims, compare, demo, rules, scan
+from ehrcheck.cli import audit, claims, compare, demo, launch, rules, scan
 
 app = typer.Typer(
     name="ehrcheck",
@@ -36,6 +36,7 @@ app.add_typer(claims_app, name="claims")
 app.command()(audit.audit)
 app.command()(audit.probe)
 app.command()(audit.score)
+app.command()(launch.launch)
 app.command()(demo.demo)
 app.command()(compare.compare)
 app.command("diff")(compare.diff_cmd)

@@ -33,6 +33,9 @@ from ehrcheck.cli.options import (
     FailUnderOpt,
     FormatOpt,
     IncludePhiOpt,
+    LaunchOpt,
+    LaunchTimeoutOpt,
+    NoBrowserOpt,
     OutputOpt,
     PackOpt,
     PatientOpt,
@@ -87,6 +90,9 @@ def audit(
     sample: SampleOpt = None,
     bulk_timeout: BulkTimeoutOpt = None,
     include_phi: IncludePhiOpt = False,
+    launch: LaunchOpt = None,
+    no_browser: NoBrowserOpt = False,
+    launch_timeout: LaunchTimeoutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
@@ -128,6 +134,9 @@ def audit(
             bulk_timeout=bulk_timeout,
             include_phi=include_phi,
             partial_to=evidence_path,
+            launch=launch,
+            no_browser=no_browser,
+            launch_timeout=launch_timeout,
         )
         text = evidence_text(evidence)
         if evidence_path is not None:
@@ -165,6 +174,9 @@ def probe(
     sample: SampleOpt = None,
     bulk_timeout: BulkTimeoutOpt = None,
     include_phi: IncludePhiOpt = False,
+    launch: LaunchOpt = None,
+    no_browser: NoBrowserOpt = False,
+    launch_timeout: LaunchTimeoutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Gather evidence only, to score later (offline, or under other rules) with `ehrcheck score`."""
@@ -194,6 +206,9 @@ def probe(
             bulk_timeout=bulk_timeout,
             include_phi=include_phi,
             partial_to=output,
+            launch=launch,
+            no_browser=no_browser,
+            launch_timeout=launch_timeout,
         )
         write_atomic(output, evidence_text(evidence))
     if not quiet:

@@ -117,6 +117,15 @@ def chpl_key_problem(evidence) -> str | None:
     return api_key_problem(evidence)
 
 
+def launch_timed_out(evidence) -> str | None:
+    from ehrcheck.probes.launch.probe import BROWSER_TIMEOUT
+
+    attempt = evidence.probes.get("launch")
+    if attempt is not None and (attempt.reason or "").startswith(BROWSER_TIMEOUT):
+        return f"user launch: {attempt.reason}; sign in and allow access in the browser, or raise --launch-timeout"
+    return None
+
+
 def unreachable_reason(evidence) -> str | None:
     avail = evidence.probes.get("availability")
     if avail and not avail.data.get("reachable"):
@@ -134,6 +143,16 @@ def auth_setup(credentials, patients, us_core, sample, bulk_timeout, claims_data
 
         auth.settings["progress"] = ProbeProgress(console)
     return auth
+
+
+def launch_setup(launch, credentials, no_browser, launch_timeout, backend_uscore: bool, console: Console):
+    """The user-launch probe, when --launch is given; the person is reached through the browser or,
+    with --no-browser, by pasting the redirect URL back on stdin."""
+    from ehrcheck.console.launch import PasteBack, SystemBrowser
+    from ehrcheck.probes.launch.inputs import launch_inputs
+
+    agent = PasteBack(console) if no_browser else SystemBrowser(console)
+    return launch_inputs(launch, credentials, agent, launch_timeout, no_browser=no_browser, backend_uscore=backend_uscore)
 
 
 def probe_evidence(
@@ -157,6 +176,9 @@ def probe_evidence(
     bulk_timeout,
     include_phi: bool,
     partial_to: Path | None,
+    launch: str | None = None,
+    no_browser: bool = False,
+    launch_timeout: float | None = None,
 ):
     """What `audit` and `probe` share: validate every probe input, then gather the evidence.
     Inputs are all checked before the first request, so a typo never costs a half-run."""
@@ -166,15 +188,23 @@ def probe_evidence(
     options = http_options(timeout, ca_bundle)
     cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
     auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
+    user = launch_setup(launch, credentials, no_browser, launch_timeout, "uscore" in auth.probes, console)
+    secrets = auth.secrets
+    if user.secrets:
+        from ehrcheck.http.redact import Secrets
+
+        secrets = secrets if secrets is not None else Secrets()
+        for value in user.secrets:
+            secrets.add(value)
     evidence = gather(
         base_url,
         options,
         console,
         quiet,
         label,
-        {**cert.probes, **auth.probes},
-        {**cert.settings, **auth.settings},
-        auth.secrets,
+        {**cert.probes, **auth.probes, **user.probes},
+        {**cert.settings, **auth.settings, **user.settings},
+        secrets,
         include_phi=include_phi,
         partial_to=partial_to,
         claims=claims_data,
@@ -189,6 +219,7 @@ def exit_if_unusable(evidence, console: Console, saved_to: Path | None) -> None:
 
     reason = unreachable_reason(evidence)
     problem = f"{evidence.target.base_url} could not be reached: {reason}" if reason else chpl_key_problem(evidence)
+    problem = problem or launch_timed_out(evidence)
     if problem:
         saved = f" (evidence saved to {saved_to})" if saved_to else ""
         console.print(f"[bold red]error:[/] {escape(problem)}{saved}", highlight=False)

@@ -209,3 +209,32 @@ BulkTimeoutOpt = Annotated[
         "--bulk-timeout", envvar="EHRCHECK_BULK_TIMEOUT", help="Seconds to wait for a Bulk Data export to complete. Default 120."
     ),
 ]
+
+
+LaunchOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--launch",
+        envvar="EHRCHECK_LAUNCH",
+        help="Run a SMART user launch as the app registered in the credentials file's app: section: standalone (a patient signs in) or ehr (launched from the EHR). See docs/launch.md.",
+    ),
+]
+
+
+NoBrowserOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-browser",
+        help="User launch: print the authorization URL and read the redirect URL pasted on stdin, instead of opening a browser.",
+    ),
+]
+
+
+LaunchTimeoutOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--launch-timeout",
+        envvar="EHRCHECK_LAUNCH_TIMEOUT",
+        help="User launch: seconds to wait for each sign-in to come back. Default 300.",
+    ),
+]

@@ -186,9 +186,13 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: must be a YAML mapping of fields such as client_id, private_key_file")
+    # `app:` is a user-launch app registration, read by probes/launch/registration.py.
+    data = {k: v for k, v in data.items() if k != "app"}
     unknown = sorted(str(k) for k in data if k not in FILE_KEYS)
     if unknown:
-        raise UserInputError(f"{path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(FILE_KEYS))}")
+        raise UserInputError(
+            f"{path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(FILE_KEYS))}, and app (docs/launch.md)"
+        )
     for key, value in data.items():
         if value is not None and not isinstance(value, str | int | float) and key != "private_key":
             raise UserInputError(f"{path}: field {key} must be a single value")

@@ -443,7 +443,21 @@ def profile_results(profile: dict[str, Any], resources: list[dict[str, Any]]) ->
 
 
 async def probe_uscore(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
-    session = session_of(ctx)
+    """With backend credentials, for sampled patients; after a user launch (`launch_tokens`, see
+    probes/launch), for the launched patient with the patient's own token."""
+    launched = ctx.settings.get("launch_tokens")
+    if launched is None:
+        return await uscore_data(ctx, recorder, session_of(ctx), list(ctx.settings.get("patients") or []), "backend")
+    try:
+        session, patients = await launched.for_uscore(ctx)
+        return await uscore_data(ctx, recorder, session, patients, "launch")
+    finally:
+        launched.finished()  # the launch goes on to refresh and revoke this token
+
+
+async def uscore_data(
+    ctx: ProbeContext, recorder: Recorder, session: Any, given: list[str], authorized_by: str
+) -> dict[str, Any]:
     rec = ScrubbingRecorder(recorder, ctx.base_url)
     sample = max(1, int(ctx.settings.get("sample") or DEFAULT_SAMPLE))
     max_pages = max(1, int(ctx.settings.get("max_pages") or DEFAULT_MAX_PAGES))
@@ -453,7 +467,9 @@ async def probe_uscore(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     profiles, basis = select_profiles(mode, cap.data if cap.status.value == "completed" else {})
     audit = Audit(ctx, session, rec, sample, max_pages)
     try:
-        patients, patient_source = await find_patients(audit, list(ctx.settings.get("patients") or []))
+        patients, patient_source = await find_patients(audit, given)
+        if authorized_by == "launch":
+            patient_source = "launch context"
     except FetchError as exc:
         raise ProbeError(f"the FHIR server could not be reached: {exc}") from None
     if not patients:
@@ -526,6 +542,7 @@ async def probe_uscore(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     expected = {t: ["+".join(c) for c in searches.get(t, {}).get("shall", [])] for t in sorted(runs)}
     return {
         "us_core_version": conformance()["us_core_version"],
+        "authorized_by": authorized_by,
         "selection": basis,
         "patients": {"source": patient_source, "tested": len(patients)},
         "sample": sample,

@@ -1,0 +1,66 @@
+"""The person at the keyboard during a user launch: the CLI's two `UserAgent`s.
+
+`SystemBrowser` opens each authorization URL in the system browser (Python's `webbrowser`, which
+honours $BROWSER); `PasteBack` (--no-browser, for SSH and headless machines) prints it and reads
+the redirect URL the browser ended on from stdin. Either way the loopback listener also accepts
+the redirect, so whichever arrives first counts. URLs are printed without markup or links.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
+
+from rich.console import Console
+
+
+class SystemBrowser:
+    def __init__(self, console: Console):
+        self.console = console
+
+    def authorize(self, url: str, purpose: str, deliver: Callable[[str], bool]) -> None:
+        self.console.print(f"user launch: opening the browser to {purpose}", highlight=False, markup=False)
+        self.console.print(f"  if it does not open, visit: {url}", highlight=False, markup=False, soft_wrap=True)
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+    def await_ehr_launch(self, launch_uri: str) -> None:
+        self.console.print(
+            f"user launch: waiting for the EHR to launch the app at {launch_uri} (start it from the EHR sandbox)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+class PasteBack(SystemBrowser):
+    def __init__(self, console: Console, stdin=None):
+        super().__init__(console)
+        self.stdin = stdin or sys.stdin
+
+    def authorize(self, url: str, purpose: str, deliver: Callable[[str], bool]) -> None:
+        self.console.print(f"user launch: open this URL in a browser to {purpose}:", highlight=False, markup=False)
+        self.console.print(url, highlight=False, markup=False, soft_wrap=True)
+        self.console.print(
+            "then paste the address the browser ends on (the redirect URI) and press Enter:", highlight=False, markup=False
+        )
+        threading.Thread(target=self._read, args=(deliver,), daemon=True).start()
+
+    def _read(self, deliver: Callable[[str], bool]) -> None:
+        while True:
+            line = self.stdin.readline()
+            if not line:
+                return
+            if line.strip():
+                try:
+                    accepted = deliver(line.strip())
+                except Exception:  # noqa: BLE001 - the run ended (timeout) while we waited
+                    return
+                if accepted:
+                    return
+                self.console.print(
+                    "that address does not carry the state ehrcheck sent; paste the redirect of this request",
+                    highlight=False,
+                    markup=False,
+                )

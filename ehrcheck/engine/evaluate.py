@@ -22,6 +22,7 @@ MISSING = object()
 NOT_OBSERVED_HINTS: dict[str, str] = {
     # The authenticated tier runs only with credentials (see docs/authenticated.md).
     **{source: "no credentials were given (use --credentials FILE or EHRCHECK_CLIENT_ID etc.)" for source in AUTHENTICATED},
+    ProbeId.launch: "no user launch was run (use ehrcheck launch URL, or --launch standalone|ehr with an app registration; docs/launch.md)",
     CLAIMS: "no vendor claims file was given (use --claims FILE)",
     ProbeId.chpl: "no CHPL listing was looked up: give --chpl-id NUMBER with CHPL_API_KEY set, or --chpl-file FILE",
     ProbeId.endpoints: "no service-base-URL Bundle was checked: it comes from the CHPL listing (--chpl-id or --chpl-file) or --endpoints-bundle URL|FILE",

@@ -24,6 +24,7 @@ class ProbeId(StrEnum):
     scopes = "scopes"
     uscore = "uscore"
     bulk = "bulk"
+    launch = "launch"  # a SMART user launch (probes/launch)
 
 
 ANONYMOUS = (ProbeId.capability, ProbeId.smart, ProbeId.openid, ProbeId.access, ProbeId.transport)

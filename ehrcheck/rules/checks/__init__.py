@@ -32,13 +32,14 @@ from ehrcheck.rules.checks import (
     certification,
     claims,
     discovery,
+    launch,
     transport,
 )
 from ehrcheck.rules.checks.common import CheckArgs, CheckFn, CheckSpec, Outcome
 
 __all__ = ["AREAS", "CHECKS", "CheckArgs", "CheckFn", "CheckSpec", "Outcome", "validate_args"]
 
-AREAS: tuple[ModuleType, ...] = (capability, discovery, transport, access, claims, certification, authenticated)
+AREAS: tuple[ModuleType, ...] = (capability, discovery, transport, access, claims, certification, authenticated, launch)
 
 
 def _collect(areas: tuple[ModuleType, ...]) -> dict[str, CheckSpec]:

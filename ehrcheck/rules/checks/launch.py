@@ -69,7 +69,7 @@ def launch_completed(view: dict[str, Any], args: dict[str, Any], as_of: dt.date)
 @check
 def launch_token_response(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
     """access_token, token_type bearer, numeric expires_in, scope, and the patient in context."""
-    data, token, early = _token(view)
+    _data, token, early = _token(view)
     if early:
         return early
     problems = [f"missing {f}" for f in token.get("fields_missing") or []]  # type: ignore[union-attr]
@@ -188,7 +188,7 @@ def launch_fhir_user(view: dict[str, Any], args: dict[str, Any], as_of: dt.date)
 @check
 def launch_patient_read(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
     """The patient in context can be read with the launch's token."""
-    data, token, early = _token(view)
+    data, _token_facts, early = _token(view)
     if early:
         return early
     read = data.get("patient_read")

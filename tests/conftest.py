@@ -77,3 +77,9 @@ def tls_client_ctx(tls_ca):
     ctx = ssl.create_default_context()
     tls_ca.configure_trust(ctx)
     return ctx
+
+
+@pytest.fixture(scope="session")
+def smart_url() -> str:
+    """Origin of the SMART launch stack (tests/authserver/smart.mjs); its FHIR base is + /fhir."""
+    return _required_env("EHRCHECK_TEST_SMART").rstrip("/")

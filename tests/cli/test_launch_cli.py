@@ -34,7 +34,14 @@ def ehrcheck(
 ) -> subprocess.CompletedProcess:
     env = {**os.environ, "BROWSER": browser or "", "NO_COLOR": "1", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "ehrcheck", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ehrcheck", *args],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

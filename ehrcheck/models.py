@@ -270,3 +270,6 @@ class RunResult(BaseModel):
     # The authenticated tier's token checks, per-profile US Core results and bulk export
     # (see ehrcheck/auth_summary.py); None when no credentials were given.
     authenticated: dict[str, Any] | None = None
+    # The "User launches" section (engine/launch_summary.py): present in every report, saying how
+    # to run a launch when none ran.
+    launch: dict[str, Any] | None = None

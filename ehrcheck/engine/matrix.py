@@ -229,6 +229,11 @@ def _portal(f: Facts) -> MatrixRow:
         observed.append(f"SMART advertises {', '.join(standalone)} (patients connect their own apps)")
     if f.certified is not None and "(e)(1)" in f.certified:
         observed.append("CHPL: certified to (e)(1) view, download and transmit")
+    # User launches (issue 15): a standalone launch that read the patient's record is verified access.
+    if f.status("PRT-400") == Status.passed and f.status("PRT-402") == Status.passed:
+        observed.insert(
+            0, "Verified: a standalone SMART launch read the patient's record with the patient's own token (PRT-400, PRT-402)"
+        )
     return _row(
         "patient_portal",
         "Patient portal and patients' apps",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ehrcheck.engine.auth_summary import auth_summary
 from ehrcheck.engine.certification_summary import certification_summary
 from ehrcheck.engine.evaluate import evaluate
+from ehrcheck.engine.launch_summary import launch_summary
 from ehrcheck.models import Evidence, RunResult
 from ehrcheck.rules.schema import Pack, builtin_packs
 from ehrcheck.claims.table import claims_table, vendor_questions
@@ -59,6 +60,7 @@ def score_evidence(
         vendor_questions=vendor_questions(findings),
         certification=certification_summary(evidence, findings),
         authenticated=auth_summary(evidence),
+        launch=launch_summary(evidence, findings),
         probe_summary={
             pid: {
                 "status": a.status.value,

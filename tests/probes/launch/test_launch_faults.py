@@ -11,7 +11,24 @@ from tests.support.launch import HttpPerson, app, findings, run_launch
 from tests.support.smart_fake import CLIENT_SECRET, fake_smart
 
 SCOPE = "openid fhirUser launch/patient offline_access patient/*.rs"
-RULES = ["HIP-400", "HIP-401", "HIP-402", "HIP-403", "HIP-404", "HIP-405", "HIP-406", "HIP-407", "HIP-408", "INT-402", "INT-403", "PRT-400", "PRT-401", "PRT-402", "PRT-403", "PRT-404"]
+RULES = [
+    "HIP-400",
+    "HIP-401",
+    "HIP-402",
+    "HIP-403",
+    "HIP-404",
+    "HIP-405",
+    "HIP-406",
+    "HIP-407",
+    "HIP-408",
+    "INT-402",
+    "INT-403",
+    "PRT-400",
+    "PRT-401",
+    "PRT-402",
+    "PRT-403",
+    "PRT-404",
+]
 FAULTS = [
     ("accept_wrong_verifier", {"HIP-401": "fail"}),
     ("accept_code_reuse", {"HIP-402": "fail"}),

@@ -13,7 +13,24 @@ from tests.support.smart_login import follow
 
 pytestmark = pytest.mark.servers
 
-STANDALONE_RULES = ["PRT-400", "PRT-401", "PRT-402", "PRT-403", "PRT-404", "INT-402", "INT-403", "HIP-400", "HIP-401", "HIP-402", "HIP-403", "HIP-404", "HIP-405", "HIP-406", "HIP-407", "HIP-408"]
+STANDALONE_RULES = [
+    "PRT-400",
+    "PRT-401",
+    "PRT-402",
+    "PRT-403",
+    "PRT-404",
+    "INT-402",
+    "INT-403",
+    "HIP-400",
+    "HIP-401",
+    "HIP-402",
+    "HIP-403",
+    "HIP-404",
+    "HIP-405",
+    "HIP-406",
+    "HIP-407",
+    "HIP-408",
+]
 
 
 def test_standalone_launch_completes_and_every_rule_passes(smart_url):

@@ -85,6 +85,11 @@ class LaunchTokens:
             raise ProbeError("the launch's access token is gone")
         return {"Authorization": f"Bearer {self.access.reveal()}"}
 
+    def give_up(self, problem: str) -> None:
+        """The launch ended without a token: the US Core probe stops waiting and says why."""
+        if not self._ready.is_set():
+            self.set(None, None, problem)
+
     def finished(self) -> None:
         self._done.set()
 
@@ -111,7 +116,11 @@ def _body(resp: Response) -> dict[str, Any]:
 
 
 def _url(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
+    """An endpoint from a discovery document, if it is a plain http(s) URL: it is printed for the
+    person and put in a Location header, so no whitespace or control characters."""
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")) or len(value) > 2000:
+        return None
+    return value if all(0x20 < ord(ch) < 0x7F for ch in value) else None
 
 
 async def find_endpoints(ctx: ProbeContext) -> Endpoints:
@@ -349,8 +358,8 @@ async def probe_launch(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
                 raise ProbeError(f"cannot listen on the redirect/launch URI's port on 127.0.0.1: {exc.strerror or exc}") from None
             await main_launch(ctx, run, out, mode, tokens)
         finally:
-            if tokens is not None and not tokens._ready.is_set():
-                tokens.set(None, None, "the launch did not complete")
+            if tokens is not None:
+                tokens.give_up("the launch did not complete")
         if mode == "standalone" and out.get("token", {}).get("accepted"):
             await standalone_extras(ctx, run, out)
     except FetchError as exc:

@@ -62,3 +62,12 @@ def test_each_fault_fails_its_rule_and_only_its_rule(quirk, expected):
     assert {r: status[r] for r in expected} == expected, {r: got[r].message for r in expected}
     others = {r: s for r, s in status.items() if r not in expected and s != "pass"}
     assert others == {}, {r: got[r].message for r in others}
+
+
+def test_an_authorization_endpoint_with_control_characters_is_not_used():
+    from ehrcheck.probes.launch.probe import _url
+
+    assert _url("https://auth.example/authorize") == "https://auth.example/authorize"
+    assert _url("https://auth.example/a\x1b[31m") is None
+    assert _url("https://auth.example/a\r\nSet-Cookie: x=1") is None
+    assert _url("javascript:alert(1)") is None

@@ -118,9 +118,10 @@ def chpl_key_problem(evidence) -> str | None:
 
 
 def launch_timed_out(evidence) -> str | None:
+    from ehrcheck.evidence.ids import ProbeId
     from ehrcheck.probes.launch.probe import BROWSER_TIMEOUT
 
-    attempt = evidence.probes.get("launch")
+    attempt = evidence.probes.get(ProbeId.launch)
     if attempt is not None and (attempt.reason or "").startswith(BROWSER_TIMEOUT):
         return f"user launch: {attempt.reason}; sign in and allow access in the browser, or raise --launch-timeout"
     return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ehrcheck.evidence.ids import ProbeId
 from ehrcheck.models import AttemptStatus, Evidence, Finding, Status
 from ehrcheck.rules.schema import all_rules
 
@@ -13,7 +14,7 @@ HOW = "No user launch was run: ehrcheck launch URL (or audit --launch standalone
 
 
 def launch_rule_ids() -> list[str]:
-    return [r.id for r in all_rules() if "launch" in r.needs]
+    return [r.id for r in all_rules() if ProbeId.launch in r.needs]
 
 
 def patient_access_verified(evidence: Evidence, findings: list[Finding]) -> bool:
@@ -23,7 +24,7 @@ def patient_access_verified(evidence: Evidence, findings: list[Finding]) -> bool
 
 
 def launch_summary(evidence: Evidence, findings: list[Finding]) -> dict[str, Any]:
-    attempt = evidence.probes.get("launch")
+    attempt = evidence.probes.get(ProbeId.launch)
     if attempt is None:
         return {"ran": False, "note": HOW, "rows": []}
     if attempt.status != AttemptStatus.completed:

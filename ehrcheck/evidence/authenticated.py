@@ -151,6 +151,7 @@ class UsCoreTotals(Facts):
 
 class UsCoreData(Facts):
     us_core_version: str | None = None
+    authorized_by: str | None = None  # backend (credentials) or launch (the launched patient's token)
     selection: str | None = None
     patients: PatientsTested | None = None
     sample: int | None = None

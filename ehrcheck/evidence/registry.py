@@ -16,6 +16,7 @@ from ehrcheck.evidence.authenticated import BulkData, ScopesData, TokenData, UsC
 from ehrcheck.evidence.base import Facts
 from ehrcheck.evidence.certification import ChplData, EndpointsData
 from ehrcheck.evidence.ids import ProbeId
+from ehrcheck.evidence.launch import LaunchData
 from ehrcheck.models import Evidence
 
 DATA_MODELS: dict[ProbeId, type[Facts]] = {
@@ -31,6 +32,7 @@ DATA_MODELS: dict[ProbeId, type[Facts]] = {
     ProbeId.scopes: ScopesData,
     ProbeId.uscore: UsCoreData,
     ProbeId.bulk: BulkData,
+    ProbeId.launch: LaunchData,
 }
 
 

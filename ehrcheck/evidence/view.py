@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from ehrcheck.evidence.anonymous import AccessData, AvailabilityData, CapabilityData, OpenIdData, SmartData, TransportData
 from ehrcheck.evidence.authenticated import BulkData, ScopesData, TokenData, UsCoreData
 from ehrcheck.evidence.certification import ChplData, EndpointsData
+from ehrcheck.evidence.launch import LaunchData
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ class View:
     scopes: ScopesData | None = None
     uscore: UsCoreData | None = None
     bulk: BulkData | None = None
+    launch: LaunchData | None = None
     claims: dict[str, Any] | None = None  # validated against ehrcheck/claims/schema.py when loaded
 
     def lookup(self, path: str) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ehrcheck.engine.evaluate import evaluate
+from ehrcheck.evidence.ids import ProbeId
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.http.redact import Secrets
 from ehrcheck.models import Evidence, Finding
@@ -83,10 +84,10 @@ def run_launch(
         "launch_timeout": timeout,
         "sample": 1,
     }
-    probes: dict[str, Any] = {"launch": probe_launch}
+    probes: dict[str, Any] = {ProbeId.launch: probe_launch}
     if uscore:
         settings["launch_tokens"] = LaunchTokens()
-        probes["uscore"] = probe_uscore
+        probes[ProbeId.uscore] = probe_uscore
     return asyncio.run(
         collect(base, HttpOptions(timeout=10), extra_probes=probes, settings=settings, secrets=Secrets(registration.secrets()))
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ehrcheck.errors import UserInputError
+from ehrcheck.evidence.ids import ProbeId
 from ehrcheck.probes.base import ProbeFn
 
 MODES = ("standalone", "ehr")
@@ -56,8 +57,8 @@ def launch_inputs(
     settings: dict[str, Any] = {"launch_app": app, "launch_agent": agent, "launch_mode": chosen}
     if timeout is not None:
         settings["launch_timeout"] = timeout
-    probes: dict[str, ProbeFn] = {"launch": probe_launch}
+    probes: dict[str, ProbeFn] = {ProbeId.launch: probe_launch}
     if not backend_uscore:  # the chart is read with the patient's own token
         settings["launch_tokens"] = LaunchTokens()
-        probes["uscore"] = probe_uscore
+        probes[ProbeId.uscore] = probe_uscore
     return LaunchInputs(settings=settings, probes=probes, secrets=app.secrets())

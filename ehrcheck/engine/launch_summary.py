@@ -43,11 +43,12 @@ def launch_summary(evidence: Evidence, findings: list[Finding]) -> dict[str, Any
     rows.sort(key=lambda r: r["rule"])
     client = data.get("client") or {}
     verified = patient_access_verified(evidence, findings)
+    n = data.get("authorizations", 0)
     return {
         "ran": True,
         "note": (
-            f"A {data.get('mode')} launch as a {client.get('client_type', 'registered')} app "
-            f"({data.get('authorizations', 0)} authorizations)."
+            f"{'An EHR' if data.get('mode') == 'ehr' else 'A standalone'} launch as a {client.get('client_type', 'registered')} app "
+            f"({n} authorization{'' if n == 1 else 's'})."
         ),
         "strength": "verified" if verified else "observed",
         "strength_note": (

@@ -115,15 +115,30 @@ class WaiverNote(BaseModel):
     expires: str  # ISO date
 
 
+# How strong a piece of evidence is, weakest first (docs/rules.md, "Evidence strength"):
+#   declared   a document the product publishes lists it (CapabilityStatement, SMART discovery, CHPL)
+#   observed   a probe got a real answer: data, or a refusal of the right kind
+#   verified   the authenticated probes got conforming data
+#   claimed    only the vendor says so (claims file)
+#   contradicted  claims against evidence, or declared against observed
+#   missing    looked for, not there;  unknown  could not be looked for
+Strength = Literal["declared", "observed", "verified", "claimed", "contradicted", "missing", "unknown"]
+STRENGTH_ORDER = {"unknown": 0, "missing": 0, "contradicted": 0, "claimed": 1, "declared": 2, "observed": 3, "verified": 4}
+
+ClaimOutcome = Literal["verified", "partly_verified", "contradicted", "unverified", "falls_short"]
+
+
 class ClaimCheck(BaseModel):
-    """How a finding judged a vendor claim: verified or contradicted by what a probe observed,
+    """How a finding judged a vendor claim: verified (everything the claim implies was seen),
+    partly_verified (some of it; `missing` names the rest), contradicted by what a probe observed,
     unverified (claimed, not observed), or falls_short (the vendor's own answer misses the mark)."""
 
     model_config = ConfigDict(extra="forbid")
 
     path: str  # claims.standards.smart_app_launch
     claimed: str  # the answer as the vendor gave it, as text
-    outcome: Literal["verified", "contradicted", "unverified", "falls_short"]
+    outcome: ClaimOutcome
+    missing: list[str] = Field(default_factory=list)  # what a partly verified claim lacks
 
 
 class Finding(BaseModel):
@@ -146,6 +161,8 @@ class Finding(BaseModel):
     gate: str | None = None
     waiver: WaiverNote | None = None
     claim: ClaimCheck | None = None
+    # From a proposed rule (the HIPAA Security Rule NPRM): reported, never scored or gated as law.
+    proposed: bool = False
 
 
 class PackScore(BaseModel):
@@ -157,16 +174,50 @@ class PackScore(BaseModel):
     low: float
     high: float
     counts: dict[str, int]
+    # Why the pack has no score although it has rules: "needs --chpl-id or --chpl-file" when
+    # its critical rules could not be observed, or "proposed rule, not in force". Empty = judged.
+    not_judged: str = ""
+
+
+class VerdictFact(BaseModel):
+    """One reason behind a verdict answer, tied to the finding it rests on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    rule_id: str  # a finding of the same run
+    status: Status  # that finding's status: problems name failed findings, support passed ones
+    strength: Strength
+
+
+class VerdictAnswer(BaseModel):
+    """The answer to one verdict question, with its reasons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    answer: str  # a stable key per question (see ehrcheck/engine/verdict.py)
+    label: str  # the answer in plain words
+    sentence: str = ""  # the answer as the verdict sentence puts it
+    strength: Strength | None = None
+    reasons: list[VerdictFact] = Field(default_factory=list)
 
 
 class Verdict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    level: str  # siloed_emr | interoperable_ehr | certified_ehr_ready | unknown
+    # unsafe | siloed_emr | limited_ehr | outdated_ehr | interoperable_ehr | certified_ehr_ready | unknown
+    level: str
     label: str
     sentence: str
     facts: list[str]
     meaning: str = ""  # what the verdict means for the chosen practice profile, in plain words
+    reasons: list[VerdictFact] = Field(default_factory=list)  # the facts, with the findings behind them
+    # The separate questions the label, sentence and facts are generated from (engine/verdict.py).
+    shares: VerdictAnswer | None = None
+    safe: VerdictAnswer | None = None
+    certification: VerdictAnswer | None = None
+    evidence: VerdictAnswer | None = None
 
 
 class MatrixRow(BaseModel):
@@ -176,7 +227,7 @@ class MatrixRow(BaseModel):
 
     key: str
     capability: str
-    state: Literal["observed", "claimed", "contradicted", "missing", "unknown"]
+    state: Strength  # how strong the evidence for the capability is
     marks: Literal["EHR", "EMR", "unknown"]
     evidence: str = ""  # what was observed: the resource, operation or finding
     claimed: str = ""  # what the vendor claims about it
@@ -194,7 +245,8 @@ class ClaimRow(BaseModel):
     path: str
     claimed: str
     observed: str
-    status: Literal["verified", "contradicted", "unverified", "falls_short"]
+    status: ClaimOutcome
+    missing: list[str] = Field(default_factory=list)
 
 
 class ProfileRequirement(BaseModel):
@@ -226,7 +278,7 @@ class VendorQuestion(BaseModel):
     rule_id: str
     title: str
     question: str
-    reason: Literal["contradicted", "failed", "warning", "unverified"]
+    reason: Literal["contradicted", "failed", "warning", "unverified", "partly_verified", "not_observed"]
     detail: str = ""
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ehrcheck.render.labels import MATRIX_LABEL, STRENGTH_MEANING
 from ehrcheck.rules.schema import FnCheck, OpCheck, Pack, Rule, builtin_packs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +80,8 @@ def _rule_section(rule: Rule) -> list[str]:
 
 def _pack_section(pack: Pack) -> list[str]:
     lines = [f"## {_cell(pack.title)} (`{pack.pack}`, {len(pack.rules)} rules)", "", _cell(pack.description), ""]
+    if pack.proposed:
+        lines += ["**Proposed rule, not in force:** these findings are reported and never scored, gated or counted in the verdict.", ""]
     lines += ["| id | title | severity | weight | evidence | references |", "|---|---|---|---|---|---|"]
     for r in pack.rules:
         gate = f" (gate: {r.gate})" if r.gate else ""
@@ -102,9 +105,36 @@ def render() -> str:
         "",
         f"{total} rules in {len(packs)} packs. A rule's evidence is the probe data (or vendor claims, or",
         "CHPL data) it reads; when that evidence is missing the rule is *not observed*, and a vendor claim",
-        "that no probe can confirm is at best *unverified*. Gate rules decide the verdict: a failed",
-        "`interoperable` gate makes the product a siloed EMR; a failed or open `certified` gate keeps it",
-        "from being called CEHRT-ready.",
+        "that no probe can confirm is at best *unverified*.",
+        "",
+        "## The verdict and its gates",
+        "",
+        "The verdict answers four separate questions (`ehrcheck/engine/verdict.py`), and its label,",
+        "sentence and facts are generated from the answers:",
+        "",
+        "1. *Does it share the chart through a standard API?* `shares` gates: any FHIR version declared or",
+        "   observed makes it an EHR (DSTU2 or STU3: an EHR with an outdated API; no patient records",
+        "   declared: an EHR with a limited API); only a product with no standard API is a siloed EMR.",
+        "2. *Is it safe to connect?* `safe` gates are blockers: FHIR data returned without a token, tokens",
+        "   accepted over plain http, an invalid certificate. A failed blocker leads the verdict.",
+        "3. *Is it ready for (g)(10) certification on the as-of date?* `certified` gates: a failed one means",
+        "   not ready; an open one means \"meets every gate ehrcheck could check; not observed: ...\".",
+        "4. *How strong is the evidence?* See below.",
+        "",
+        "Every fact in the verdict names a finding of the same run and carries its status. A pack whose",
+        "critical rules could none of them be observed shows \"not judged: needs ...\" instead of a score.",
+        "",
+        "## Evidence strength",
+        "",
+        "Every matrix row, claim and verdict fact says how strong its evidence is, weakest first:",
+        "",
+        "| strength | meaning |",
+        "|---|---|",
+        *[f"| {MATRIX_LABEL[k]} | {STRENGTH_MEANING[k]} |" for k in ("declared", "observed", "verified", "claimed", "contradicted", "missing", "unknown")],
+        "",
+        "Declared is never shown as observed. A claim is *verified* only when every capability it implies",
+        "was seen; otherwise *partly verified*, naming what is missing. A HIPAA program cannot be observed",
+        "from outside: its row is the vendor's attestation beside the technical safeguards observed.",
         "",
         "| pack | rules |",
         "|---|---|",

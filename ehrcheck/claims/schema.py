@@ -564,7 +564,7 @@ class Hipaa(Section):
     )
     workforce_training: bool | None = ask(
         "Workforce security training",
-        "Does every workforce member get HIPAA security training at least yearly?",
+        "Does every workforce member get HIPAA security awareness training?",
         "yes or no",
         True,
     )

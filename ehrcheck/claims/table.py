@@ -5,13 +5,20 @@ from __future__ import annotations
 from ehrcheck.models import SEVERITY_ORDER, ClaimRow, Finding, Status, VendorQuestion
 from ehrcheck.claims.schema import label
 
-OUTCOME_ORDER = {"contradicted": 0, "falls_short": 1, "unverified": 2, "verified": 3}
-REASON_ORDER = {"contradicted": 0, "failed": 1, "warning": 2, "unverified": 3}
+OUTCOME_ORDER = {"contradicted": 0, "falls_short": 1, "partly_verified": 2, "unverified": 3, "verified": 4}
+REASON_ORDER = {"contradicted": 0, "failed": 1, "partly_verified": 2, "warning": 3, "unverified": 4, "not_observed": 5}
+# Rules not observed still become questions when this serious: without a claims file the BAA,
+# encryption at rest, breach notice and audit controls would otherwise never be asked about.
+ASK_WHEN_NOT_OBSERVED = ("critical", "high")
 
 
 def _settled(findings: list[Finding]) -> set[str]:
-    """Claim paths a probe verified or contradicted."""
-    return {f.claim.path for f in findings if f.claim is not None and f.claim.outcome in ("verified", "contradicted")}
+    """Claim paths a probe verified (wholly or partly) or contradicted."""
+    return {
+        f.claim.path
+        for f in findings
+        if f.claim is not None and f.claim.outcome in ("verified", "partly_verified", "contradicted")
+    }
 
 
 def claims_table(findings: list[Finding]) -> list[ClaimRow]:
@@ -27,6 +34,7 @@ def claims_table(findings: list[Finding]) -> list[ClaimRow]:
             claimed=f.claim.claimed,
             observed=f.message,
             status=f.claim.outcome,
+            missing=list(f.claim.missing),
         )
         for f in findings
         if f.claim is not None and not (f.claim.outcome == "unverified" and f.claim.path in settled)
@@ -38,15 +46,17 @@ def _reason(f: Finding) -> str | None:
     if f.status == Status.fail:
         return "contradicted" if f.claim is not None and f.claim.outcome == "contradicted" else "failed"
     if f.status == Status.warn:
-        return "warning"
+        return "partly_verified" if f.claim is not None and f.claim.outcome == "partly_verified" else "warning"
     if f.status == Status.unverified:
         return "unverified"
+    if f.status == Status.not_observed and f.severity.value in ASK_WHEN_NOT_OBSERVED:
+        return "not_observed"
     return None
 
 
 def vendor_questions(findings: list[Finding]) -> list[VendorQuestion]:
-    """A question for every failed, contradicted, warned or unverified finding, most serious
-    first. A claim a probe verified or contradicted needs no "please confirm" question from a rule
+    """A question for every failed, contradicted, warned or unverified finding, and for every
+    critical or high one that was not observed, most serious first. A claim a probe verified or contradicted needs no "please confirm" question from a rule
     that could only take the vendor's word for it; the same question is asked once."""
     settled = _settled(findings)
     picked: list[tuple[str, Finding]] = []

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ehrcheck.models import ProbeAttempt, RunResult
-from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, ordered_findings, score_text
+from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, ordered_findings, pack_score_text, score_text
 
 STATUS_STYLE = {
     "pass": "green",
@@ -18,7 +18,10 @@ STATUS_STYLE = {
     "not_applicable": "dim",
 }
 VERDICT_STYLE = {
+    "unsafe": "bold red",
     "siloed_emr": "bold red",
+    "limited_ehr": "bold yellow",
+    "outdated_ehr": "bold yellow",
     "interoperable_ehr": "bold yellow",
     "certified_ehr_ready": "bold green",
     "unknown": "bold cyan",
@@ -39,8 +42,11 @@ def summary(console: Console, result: RunResult, max_findings: int = 12) -> None
         f"[{VERDICT_STYLE[result.verdict.level]}]Verdict: {result.verdict.label}[/] — {result.verdict.sentence}",
         highlight=False,
     )
-    for fact in result.verdict.facts:
-        console.print(f"  • {fact}", highlight=False)
+    for answer in (result.verdict.shares, result.verdict.safe, result.verdict.certification, result.verdict.evidence):
+        if answer is not None:
+            console.print(f"  {escape(answer.question)} [bold]{escape(answer.label)}[/]", highlight=False)
+    for fact in result.verdict.reasons or []:
+        console.print(f"  • {escape(fact.text)} ({fact.rule_id})", highlight=False)
     if result.verdict.meaning:
         console.print(f"  [bold]What it means for your practice:[/] {escape(result.verdict.meaning)}", highlight=False)
 
@@ -54,7 +60,7 @@ def summary(console: Console, result: RunResult, max_findings: int = 12) -> None
     for p in [*result.packs, result.overall]:
         scores.add_row(
             p.title,
-            score_text(p.score, p.low, p.high),
+            pack_score_text(p),
             str(p.counts["pass"]),
             str(p.counts["fail"]),
             str(p.counts["warn"]),

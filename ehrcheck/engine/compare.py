@@ -1,8 +1,10 @@
 """Vendors side by side: several run results -> one comparison model. Pure; renderers format it.
 
 Columns are the vendors, ranked under the chosen practice profile: the verdict first (a
-certified-ready EHR outranks an interoperable one, which outranks a siloed EMR), then the
-overall score re-weighted with that profile's pack weights, then the name. Rows are the verdict,
+certified-ready EHR outranks an interoperable one, then an EHR with an outdated API, one with a
+limited API, a siloed EMR, and last a product unsafe to connect; see verdict.RANK), then the
+strength of the evidence (verified, observed, declared), then the overall score re-weighted with
+that profile's pack weights, then the name. Rows are the verdict,
 the overall and pack scores, the capability matrix and claims contradictions (when the runs carry
 them), and every rule's status; a row whose cells differ is flagged so renderers can highlight it.
 """
@@ -13,10 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehrcheck.models import SEVERITY_ORDER, Finding, PackScore, RunResult
+from ehrcheck.models import SEVERITY_ORDER, STRENGTH_ORDER, Finding, PackScore, RunResult
 from ehrcheck.engine.scoring import PROFILES, overall_score
-
-VERDICT_RANK = {"certified_ehr_ready": 3, "interoperable_ehr": 2, "siloed_emr": 1, "unknown": 0}
+from ehrcheck.engine.verdict import RANK as VERDICT_RANK
 STATUS_WORD = {
     "pass": "Pass",
     "fail": "Fail",
@@ -86,6 +87,8 @@ class Comparison:
 def _score_text(p: PackScore | None) -> str:
     if p is None:
         return "—"
+    if p.not_judged and p.pack != "overall":
+        return p.not_judged
     if p.score is None:
         return f"not scored ({p.low:.0f}–{p.high:.0f})"
     if round(p.low) == round(p.high):
@@ -95,7 +98,9 @@ def _score_text(p: PackScore | None) -> str:
 
 def _rank_key(name: str, result: RunResult, overall: PackScore) -> tuple[Any, ...]:
     score = overall.score if overall.score is not None else -1.0
-    return (-VERDICT_RANK.get(result.verdict.level, 0), -score, -overall.high, name.lower())
+    # Same verdict: verified evidence outranks observed, observed outranks declared only.
+    evidence = result.verdict.evidence.strength if result.verdict.evidence and result.verdict.evidence.strength else "unknown"
+    return (-VERDICT_RANK.get(result.verdict.level, 0), -STRENGTH_ORDER[evidence], -score, -overall.high, name.lower())
 
 
 def _finding_cell(f: Finding | None) -> Cell:

@@ -163,10 +163,13 @@ def _out_of_force(rule: Rule, as_of: dt.date) -> str | None:
 
 def _claim_outcome(rule: Rule, status: Status) -> str | None:
     """verified / contradicted need an observation besides the claim; the vendor's own answer
-    alone can only be unverified, or fall short."""
+    alone can only be unverified, or fall short. A reconciliation check that answers `warn` saw
+    part of what the claim implies: partly verified (its detail names what is missing)."""
     observed = any(n != "claims" for n in rule.needs)
     if status == Status.passed:
         return "verified" if observed else "unverified"
+    if status == Status.warn and observed:
+        return "partly_verified"
     if status in (Status.fail, Status.warn):
         return "contradicted" if observed else "falls_short"
     if status in (Status.unverified, Status.not_observed):
@@ -220,7 +223,9 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], typed: View, missing: dict[s
         if status == Status.not_observed:
             status = Status.unverified  # claimed, and the probe could not settle it
         result = _claim_outcome(rule, status)
-        check = check.model_copy(update={"outcome": result}) if result else None
+        missing = [str(m) for m in outcome.observed.get("missing") or []] if isinstance(outcome.observed, dict) else []
+        update: dict[str, Any] = {"outcome": result, "missing": missing if result == "partly_verified" else []}
+        check = check.model_copy(update=update) if result else None
     if status == Status.passed:
         message = rule.pass_message
     elif status in (Status.fail, Status.warn):
@@ -251,6 +256,8 @@ def _finding(rule: Rule, status: Status, message: str, observed: Any, claim: Cla
     )
 
 
-def evaluate(evidence: Evidence, rules: list[Rule], as_of: dt.date) -> list[Finding]:
+def evaluate(evidence: Evidence, rules: list[Rule], as_of: dt.date, proposed: frozenset[str] = frozenset()) -> list[Finding]:
+    """`proposed` names the packs of proposed rules: their findings are marked, never scored as law."""
     view, typed, missing = build_view(evidence)
-    return [evaluate_rule(rule, view, typed, missing, as_of) for rule in rules]
+    findings = [evaluate_rule(rule, view, typed, missing, as_of) for rule in rules]
+    return [f.model_copy(update={"proposed": True}) if f.pack in proposed else f for f in findings]

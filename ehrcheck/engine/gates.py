@@ -2,7 +2,7 @@
 
 `--fail-under N` compares the overall point score (a run with no score counts as 0).
 `--fail-on SEVERITY` trips on any failed finding of that severity or worse that is not waived;
-warnings and findings that could not be observed never trip it.
+warnings, findings that could not be observed and proposed rules (not law) never trip it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def gate_failures(result: RunResult, fail_under: float | None, fail_on: Severity
     if fail_on is not None:
         limit = SEVERITY_ORDER[fail_on]
         hits = sorted(
-            (f for f in result.findings if f.status == Status.fail and f.waiver is None and SEVERITY_ORDER[f.severity] <= limit),
+            (f for f in result.findings if f.status == Status.fail and f.waiver is None and not f.proposed and SEVERITY_ORDER[f.severity] <= limit),
             key=lambda f: (SEVERITY_ORDER[f.severity], f.rule_id),
         )
         if hits:

@@ -1,10 +1,11 @@
 """The EMR-vs-EHR capability matrix: a pure function of the evidence (with its claims) and findings.
 
-An EMR keeps one practice's chart; an EHR shares it. Each row says whether a capability was
-observed (which resource, operation or finding shows it), only claimed by the vendor, contradicted
-by what was observed, missing, or could not be judged; and whether that marks an EMR or an EHR.
-Chart data that is only kept inside the product marks an EMR; the same data served through the
-standard API marks an EHR.
+An EMR keeps one practice's chart; an EHR shares it. Each row says how strong the evidence for a
+capability is (ehrcheck.models.Strength): *declared* (a CapabilityStatement, SMART discovery or
+CHPL listing lists it), *observed* (a probe got a real answer: data, or a refusal of the right kind),
+*verified* (the authenticated probes got conforming data), only *claimed* by the vendor,
+*contradicted* (claims against evidence, or declared against observed), *missing*, or not judged;
+and whether that marks an EMR or an EHR. Declared is never shown as observed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ehrcheck.engine.evaluate import claimed_text
-from ehrcheck.models import AttemptStatus, Evidence, Finding, MatrixRow, Status
+from ehrcheck.models import STRENGTH_ORDER, AttemptStatus, Evidence, Finding, MatrixRow, Status, Strength
 
 READABLE = {"read", "search-type"}
+EHR_STRENGTHS = ("declared", "observed", "verified")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Facts:
     claims: dict[str, Any]
     certified: set[str] | None  # criteria of Active CHPL listings; None when CHPL was not looked up
     findings: dict[str, Finding]
+    seen: dict[str, Strength]  # resource type -> observed / verified, from data that came back
+    patient_search_status: int | None  # what an anonymous GET Patient answered
 
     def claim(self, path: str) -> Any:
         cur: Any = self.claims
@@ -70,6 +74,8 @@ def facts(evidence: Evidence, findings: list[Finding]) -> Facts:
             if str(x.get("status", "")).strip().lower() == "active"
             for c in x.get("criteria_met") or []
         }
+    access = probes.get("access")
+    search = (access.data.get("patient_search") or {}) if access is not None and access.status == AttemptStatus.completed else {}
     return Facts(
         capability=cap,
         capability_observed=cap_ok,
@@ -77,7 +83,28 @@ def facts(evidence: Evidence, findings: list[Finding]) -> Facts:
         claims=evidence.claims or {},
         certified=certified,
         findings={f.rule_id: f for f in findings},
+        seen=_seen(evidence, search),
+        patient_search_status=search.get("http_status") if isinstance(search.get("http_status"), int) else None,
     )
+
+
+def _seen(evidence: Evidence, search: dict[str, Any]) -> dict[str, Strength]:
+    """Resource types that came back as data: verified when the US Core checks found them
+    structurally valid with their mandatory elements, observed otherwise."""
+    seen: dict[str, Strength] = {}
+    uscore = evidence.probes.get("uscore")
+    if uscore is not None and uscore.status == AttemptStatus.completed:
+        for result in (uscore.data.get("profiles") or {}).values():
+            if not isinstance(result, dict) or not result.get("resources"):
+                continue
+            rtype = str(result.get("resource"))
+            good = not result.get("structure_invalid") and not result.get("resources_missing_mandatory")
+            strength: Strength = "verified" if good and seen.get(rtype, "verified") == "verified" else "observed"
+            seen[rtype] = strength
+    if search.get("returned_patient_data"):
+        for rtype in search.get("entry_types") or ["Patient"]:
+            seen.setdefault(str(rtype), "observed")
+    return seen
 
 
 def _declared(f: Facts, resources: tuple[str, ...]) -> list[str]:
@@ -100,6 +127,13 @@ def _said(value: Any) -> bool:
     return value is True
 
 
+def _denied(value: Any) -> bool:
+    """A claim that says the capability is not there: no, none, false."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("none", "no")
+    return value is False
+
+
 def _claims_text(f: Facts, paths: dict[str, str]) -> str:
     """'Direct messaging: yes; HIE: CRISP' for the answered paths (label -> path)."""
     parts = []
@@ -115,13 +149,18 @@ def _row(
     key: str,
     capability: str,
     *,
-    observed: list[str],
+    shown: list[str],
+    strength: Strength = "declared",
     missing_note: str,
     claimed: str,
     claimed_yes: bool,
+    claimed_no: bool = False,
     contradicted: list[Finding],
+    conflict: str = "",
     can_observe: bool,
 ) -> MatrixRow:
+    """One row. `shown` is what the evidence shows and `strength` how strongly; `conflict` a
+    declared-against-observed or claimed-against-declared disagreement."""
     if contradicted:
         return MatrixRow(
             key=key,
@@ -132,17 +171,31 @@ def _row(
             claimed=claimed,
             note="The vendor claims it, but what the server shows contradicts the claim.",
         )
-    if observed:
+    if conflict:
         return MatrixRow(
             key=key,
             capability=capability,
-            state="observed",
-            marks="EHR",
-            evidence="; ".join(observed),
+            state="contradicted",
+            marks="unknown",
+            evidence=conflict,
             claimed=claimed,
-            note="Observed: shared through standard interfaces.",
+            note="Two sources disagree; ask the vendor which is right.",
         )
-    if claimed_yes:
+    if shown:
+        return MatrixRow(
+            key=key,
+            capability=capability,
+            state=strength,
+            marks="EHR",
+            evidence="; ".join(shown),
+            claimed=claimed,
+            note={
+                "declared": "Declared: the product's documents list it; no data was seen.",
+                "observed": "Observed: a real answer came back through standard interfaces.",
+                "verified": "Verified: conforming data came back through the authenticated checks.",
+            }.get(strength, ""),
+        )
+    if claimed_yes and not claimed_no:
         return MatrixRow(
             key=key,
             capability=capability,
@@ -173,22 +226,45 @@ def _row(
     )
 
 
-def _chart_row(f: Facts, key: str, capability: str, resources: tuple[str, ...], claims: dict[str, str]) -> MatrixRow:
-    """A kind of chart data: observed when the FHIR API serves its resources."""
-    seen = _declared(f, resources)
+def _chart_row(
+    f: Facts, key: str, capability: str, resources: tuple[str, ...], claims: dict[str, str], denies: tuple[str, ...] = ()
+) -> MatrixRow:
+    """A kind of chart data: declared when the CapabilityStatement lists its resources as
+    readable, observed or verified when such resources actually came back. `denies` names the
+    claims whose "no" speaks to the same capability, so that a declaration against it is a
+    contradiction (an interface the vendor lacks says nothing about its FHIR API)."""
+    listed = _declared(f, resources)
+    came = {r: f.seen[r] for r in resources if r in f.seen}
     claimed = _claims_text(f, claims)
+    claimed_no = any(_denied(f.claim(p)) for p in denies)
     if f.capability is None:
         why = "No FHIR CapabilityStatement was returned." if f.capability_observed else "The FHIR metadata could not be read."
     else:
         why = f"The FHIR API does not serve {' or '.join(resources)}."
+    shown: list[str] = []
+    strength: Strength = "declared"
+    conflict = ""
+    if came:
+        strength = max(came.values(), key=lambda s: STRENGTH_ORDER[s])
+        verb = "conforming US Core data came back" if strength == "verified" else "came back as data"
+        shown.append(f"{', '.join(sorted(came))} {verb}")
+    elif listed:
+        template = " (kind: capability, a product template, not this deployment)" if (f.capability or {}).get("kind") == "capability" else ""
+        shown.append(f"The CapabilityStatement lists {', '.join(listed)}{template}")
+        if "Patient" in resources and any(x.startswith("Patient") for x in listed) and f.patient_search_status == 404:
+            conflict = f"Declared against observed: the CapabilityStatement lists {listed[0]}, but GET Patient answered 404."
+        elif claimed_no:
+            conflict = f"The vendor says it is not offered ({claimed}), but the CapabilityStatement lists {', '.join(listed)}{template}."
     return _row(
         key,
         capability,
-        observed=[f"FHIR API serves {', '.join(seen)}"] if seen else [],
+        shown=shown,
+        strength=strength,
         missing_note=why,
         claimed=claimed,
         claimed_yes=any(_said(f.claim(p)) for p in claims.values()),
         contradicted=[],
+        conflict=conflict,
         can_observe=f.capability_observed,
     )
 
@@ -203,12 +279,13 @@ def _certified_row(
         note = "CHPL was not looked up (use --chpl-id or --chpl-file)."
     else:
         have = [label for crit, label in criteria.items() if crit in f.certified]
-        observed = [f"CHPL: certified to {', '.join(have)}"] if have else []
+        observed = [f"An Active CHPL listing is certified to {', '.join(have)}"] if have else []
         note = f"No Active CHPL listing is certified to {', '.join(criteria.values())}."
     return _row(
         key,
         capability,
-        observed=observed,
+        shown=observed,
+        strength="declared",
         missing_note=note,
         claimed=claimed,
         claimed_yes=any(_said(f.claim(p)) for p in claims.values()),
@@ -226,18 +303,20 @@ def _portal(f: Facts) -> MatrixRow:
     standalone = [c for c in ("launch-standalone", "context-standalone-patient", "permission-patient") if c in f.smart]
     observed = []
     if "launch-standalone" in standalone:
-        observed.append(f"SMART advertises {', '.join(standalone)} (patients connect their own apps)")
+        observed.append(f"SMART discovery lists {', '.join(standalone)} (patients connect their own apps)")
     if f.certified is not None and "(e)(1)" in f.certified:
-        observed.append("CHPL: certified to (e)(1) view, download and transmit")
+        observed.append("An Active CHPL listing is certified to (e)(1) view, download and transmit")
     # User launches (issue 15): a standalone launch that read the patient's record is verified access.
-    if f.status("PRT-400") == Status.passed and f.status("PRT-402") == Status.passed:
+    launched = f.status("PRT-400") == Status.passed and f.status("PRT-402") == Status.passed
+    if launched:
         observed.insert(
             0, "Verified: a standalone SMART launch read the patient's record with the patient's own token (PRT-400, PRT-402)"
         )
     return _row(
         "patient_portal",
         "Patient portal and patients' apps",
-        observed=observed,
+        shown=observed,
+        strength="verified" if launched else "declared",
         missing_note="SMART discovery does not advertise the standalone patient launch.",
         claimed=_claims_text(f, claims),
         # A portal that gives patients neither their record nor app access is a front desk, not EHR access.
@@ -269,10 +348,19 @@ def _bulk(f: Facts) -> MatrixRow:
         if present
     ]
     claims = {"Bulk Data": "standards.bulk_data", "population health": "reporting.population_health"}
+    shown = [f"$export declared at {', '.join(levels)} level"] if levels else []
+    strength: Strength = "declared"
+    completed, files = f.findings.get("INT-312"), f.findings.get("INT-314")
+    if completed is not None and completed.status == Status.passed:
+        strength = "verified" if files is not None and files.status == Status.passed else "observed"
+        shown = [
+            "an authenticated export completed" + (" and its NDJSON files held valid resources" if strength == "verified" else "")
+        ]
     return _row(
         "population_health",
         "Population health (bulk export)",
-        observed=[f"$export declared at {', '.join(levels)} level"] if levels else [],
+        shown=shown,
+        strength=strength,
         missing_note="No $export operation is declared."
         if f.capability is not None
         else "No FHIR CapabilityStatement was returned.",
@@ -284,18 +372,22 @@ def _bulk(f: Facts) -> MatrixRow:
 
 
 def _hipaa(f: Facts) -> MatrixRow:
-    https, login = f.findings.get("HIP-001"), f.findings.get("HIP-012")
-    observed = []
+    """A HIPAA program cannot be observed from outside: the row is what the vendor attests, with
+    the technical safeguards that were actually observed beside it. It is never "observed"."""
+    safeguards = []
     problems = []
-    for finding, good, bad in (
-        (https, "HTTPS", "plain HTTP"),
-        (login, "patient data refused without a login", "patient data served without a login"),
+    for rule_id, good, bad in (
+        ("HIP-001", "HTTPS", "plain HTTP"),
+        ("HIP-005", "a trusted certificate", "an untrusted certificate"),
+        ("HIP-012", "patient data refused without a login", "patient data served without a login"),
+        ("HIP-013", "bulk export refused without a login", "bulk export started without a login"),
     ):
+        finding = f.findings.get(rule_id)
         if finding is None:
             continue
         if finding.status == Status.passed:
-            observed.append(good)
-        elif finding.status in (Status.fail, Status.warn):
+            safeguards.append(good)
+        elif finding.status == Status.fail:
             problems.append(bad)
     claims = {
         "BAA": "hipaa.baa_offered",
@@ -303,26 +395,52 @@ def _hipaa(f: Facts) -> MatrixRow:
         "audit logs (years)": "hipaa.audit_log_retention_years",
         "encryption at rest": "hipaa.encryption_at_rest",
     }
+    claimed = _claims_text(f, claims)
+    technical = (
+        f"Technical safeguards observed: {', '.join(safeguards)}." if safeguards else "No technical safeguard could be observed."
+    )
+    if problems:
+        technical = f"Observed against it: {'; '.join(problems)}." + (f" Also observed: {', '.join(safeguards)}." if safeguards else "")
     contradicted = f.contradicted("HIP-100", "HIP-101")
-    if problems and not contradicted:
+    if contradicted or (problems and _said(f.claim("hipaa.baa_offered"))):
+        return MatrixRow(
+            key="hipaa_program",
+            capability="HIPAA security program",
+            state="contradicted",
+            marks="EMR",
+            evidence=" ".join([technical, *(f"{c.rule_id}: {c.message}" for c in contradicted)]),
+            claimed=claimed,
+            note="The vendor attests to a program, but the safeguards observed contradict it.",
+        )
+    if problems:
         return MatrixRow(
             key="hipaa_program",
             capability="HIPAA security program",
             state="missing",
             marks="EMR",
-            evidence="Observed: " + "; ".join(problems),
-            claimed=_claims_text(f, claims),
+            evidence=technical,
+            claimed=claimed,
             note="Basic safeguards for sharing patient data are missing.",
         )
-    return _row(
-        "hipaa_program",
-        "HIPAA security program",
-        observed=[f"Observed: {', '.join(observed)}"] if len(observed) == 2 else [],
-        missing_note="Transport security and login enforcement were not both observed.",
-        claimed=_claims_text(f, claims),
-        claimed_yes=_said(f.claim("hipaa.baa_offered")),
-        contradicted=contradicted,
-        can_observe=bool(observed),
+    if _said(f.claim("hipaa.baa_offered")):
+        return MatrixRow(
+            key="hipaa_program",
+            capability="HIPAA security program",
+            state="claimed",
+            marks="EHR",
+            evidence=technical,
+            claimed=claimed,
+            note="Attested by the vendor (a program cannot be observed from outside); the technical safeguards beside it were observed.",
+        )
+    denied = _denied(f.claim("hipaa.baa_offered"))
+    return MatrixRow(
+        key="hipaa_program",
+        capability="HIPAA security program",
+        state="missing" if denied else "unknown",
+        marks="EMR" if denied else "unknown",
+        evidence=technical,
+        claimed=claimed,
+        note="The vendor does not offer a BAA." if denied else "A HIPAA program cannot be observed from outside; ask for the vendor's attestation (claims file).",
     )
 
 
@@ -339,7 +457,8 @@ def _onc(f: Facts) -> MatrixRow:
     return _row(
         "onc_certification",
         "ONC certification (CEHRT)",
-        observed=observed,
+        shown=observed,
+        strength="observed",
         missing_note=note,
         claimed=_claims_text(f, claims),
         claimed_yes=any(_said(f.claim(p)) for p in claims.values()),
@@ -373,7 +492,12 @@ ROWS: tuple[Callable[[Facts], MatrixRow], ...] = (
         f, "immunizations", "Immunizations shared", ("Immunization",), {"immunization registry": "exchange.immunization_registry"}
     ),
     lambda f: _chart_row(
-        f, "scheduling", "Scheduling", ("Appointment", "Slot", "Schedule"), {"online scheduling": "portal.scheduling"}
+        f,
+        "scheduling",
+        "Scheduling",
+        ("Appointment", "Slot", "Schedule"),
+        {"online scheduling": "portal.scheduling"},
+        denies=("portal.scheduling",),
     ),
     lambda f: _chart_row(
         f,
@@ -414,11 +538,15 @@ def capability_matrix(evidence: Evidence, findings: list[Finding]) -> list[Matri
 
 
 def tally(rows: list[MatrixRow]) -> dict[str, int]:
-    """The one-line summary above the matrix: EHR marks observed, EHR marks only claimed, EMR
-    marks, and rows that could not be judged."""
+    """The one-line summary above the matrix: EHR marks by evidence strength (verified, observed,
+    declared, only claimed), EMR marks, and rows that could not be judged."""
+    ehr = [r for r in rows if r.marks == "EHR"]
     return {
-        "observed": sum(1 for r in rows if r.marks == "EHR" and r.state == "observed"),
-        "claimed": sum(1 for r in rows if r.marks == "EHR" and r.state == "claimed"),
+        "verified": sum(1 for r in ehr if r.state == "verified"),
+        "observed": sum(1 for r in ehr if r.state == "observed"),
+        "declared": sum(1 for r in ehr if r.state == "declared"),
+        "claimed": sum(1 for r in ehr if r.state == "claimed"),
+        "shown": sum(1 for r in ehr if r.state in EHR_STRENGTHS),
         "emr": sum(1 for r in rows if r.marks == "EMR"),
         "unknown": sum(1 for r in rows if r.marks == "unknown"),
     }

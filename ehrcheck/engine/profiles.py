@@ -18,7 +18,8 @@ from ehrcheck.models import Finding, PracticeProfile, ProfileRequirement, Status
 # tests check that every id exists.
 BULK = ("INT-014", "INT-015", "INT-016", "INT-031", "INT-103")
 EXCHANGE = ("INT-006", "INT-007", "INT-010", "INT-011", "INT-012", "INT-032", "INT-104")
-HIPAA_BASICS = ("HIP-001", "HIP-002", "HIP-012", "HIP-013", "HIP-017", "HIP-018", "HIP-019", "HIP-021")
+# Current law only: MFA (HIP-018) is in the proposed-rule pack, which is never scored.
+HIPAA_BASICS = ("HIP-001", "HIP-002", "HIP-012", "HIP-013", "HIP-017", "HIP-019", "HIP-021", "HIP-022")
 CERTIFICATION_GATES = ("CRT-001", "CRT-002", "CRT-003", "CRT-004")
 
 
@@ -42,6 +43,9 @@ GENERAL_MEANINGS = {
     "interoperable_ehr": "It shares the chart through standard APIs; confirm its certification before counting on it for CMS Promoting Interoperability.",
     "certified_ehr_ready": "It shares the chart through standard APIs and shows every certification signal ehrcheck checks.",
     "unknown": "Too little could be observed to judge it; get the answers to the questions below before deciding.",
+    "unsafe": "Do not connect it or load patient data until the safety blockers above are fixed, whatever else it offers.",
+    "limited_ehr": "It has a standard FHIR API, but the API does not show that the patient chart comes out of it; ask which patient data it serves before counting on it for sharing or patient access.",
+    "outdated_ehr": "It shares the chart, but through an API version that (g)(10) certification no longer accepts; ask when its FHIR R4 API with US Core 6.1.0 arrives before counting on it for CMS Promoting Interoperability.",
 }
 
 PROFILES: dict[str, Profile] = {
@@ -125,9 +129,9 @@ PROFILES: dict[str, Profile] = {
     "behavioral-health": Profile(
         name="behavioral-health",
         title="Behavioral health practice",
-        description="Sensitive records: the HIPAA program (BAA, MFA, audit logs) weighs most; ask about 42 CFR Part 2 consent and data segmentation.",
+        description="Sensitive records: the HIPAA program (BAA, audit controls, breach notice) weighs most; ask about 42 CFR Part 2 consent and data segmentation.",
         pack_weights={"interoperability": 20, "portal": 20, "certification": 20, "hipaa": 40},
-        required=("HIP-012", "HIP-017", "HIP-018", "HIP-020"),
+        required=("HIP-012", "HIP-017", "HIP-020", "HIP-022"),
         rule_factors={**_factors(1.5, HIPAA_BASICS), "HIP-020": 1.5},
         meanings={
             "siloed_emr": "For a behavioral health practice this keeps records in one place and shares little; that limits exposure but also coordination with primary care, and it will not support Promoting Interoperability.",

@@ -14,7 +14,8 @@ from ehrcheck.rules.schema import Pack, builtin_packs
 from ehrcheck.claims.table import claims_table, vendor_questions
 from ehrcheck.engine.matrix import capability_matrix
 from ehrcheck.engine.profiles import get_profile, meaning, summary, weigh
-from ehrcheck.engine.scoring import overall_score, score_findings, verdict
+from ehrcheck.engine.scoring import overall_score, score_findings
+from ehrcheck.engine.verdict import decide
 
 
 def default_as_of(evidence: Evidence) -> dt.date:
@@ -37,11 +38,12 @@ def score_evidence(
     packs = (*builtin_packs(), *extra_packs)
     rules = [rule for pack in packs for rule in pack.rules]
     # Findings carry the weight they have under the profile, so reports show what was counted.
-    findings = weigh(practice, evaluate(evidence, rules, as_of))
-    pack_scores = [score_findings(p.pack, p.title, [f for f in findings if f.pack == p.pack]) for p in packs]
+    proposed = frozenset(p.pack for p in packs if p.proposed)
+    findings = weigh(practice, evaluate(evidence, rules, as_of, proposed))
+    pack_scores = [score_findings(p.pack, p.title, [f for f in findings if f.pack == p.pack], p.proposed) for p in packs]
     availability = evidence.probes.get("availability")
     reachable = bool(availability and availability.data.get("reachable"))
-    decided = verdict(findings, reachable)
+    decided = decide(findings, evidence, as_of, reachable)
     decided = decided.model_copy(update={"meaning": meaning(practice, decided, findings)})
     return RunResult(
         tool_version=evidence.tool_version,

@@ -50,19 +50,58 @@ def score_text(score: float | None, low: float, high: float) -> str:
     return f"{score:.0f} (range {low:.0f}–{high:.0f})"
 
 
+# Evidence strength (ehrcheck.models.Strength), weakest to strongest, as every report names it.
+def pack_score_text(pack: Any) -> str:
+    """A PackScore as reports print it: a pack that could not be judged says what it needs, and
+    never shows a number (a 0 drawn for a pack nobody could check would be a false verdict)."""
+    if pack.not_judged and pack.pack != "overall":
+        return pack.not_judged
+    text = score_text(pack.score, pack.low, pack.high)
+    if pack.pack == "overall" and pack.not_judged:
+        text += f"; not counted: {pack.not_judged}"
+    return text
+
+
 MATRIX_LABEL = {
+    "verified": "Verified",
     "observed": "Observed",
+    "declared": "Declared",
     "claimed": "Claimed",
     "contradicted": "Contradicted",
     "missing": "Missing",
     "unknown": "Not judged",
 }
-MATRIX_BADGE = {"observed": "pass", "claimed": "unverified", "contradicted": "fail", "missing": "warn", "unknown": "not_observed"}
-CLAIM_LABEL = {"contradicted": "Contradicted", "falls_short": "Falls short", "unverified": "Unverified", "verified": "Verified"}
-CLAIM_BADGE = {"verified": "pass", "contradicted": "fail", "unverified": "unverified", "falls_short": "warn"}
+MATRIX_BADGE = {
+    "verified": "pass",
+    "observed": "pass",
+    "declared": "unverified",
+    "claimed": "unverified",
+    "contradicted": "fail",
+    "missing": "warn",
+    "unknown": "not_observed",
+}
+STRENGTH_MEANING = {
+    "declared": "a document the product publishes lists it (CapabilityStatement, SMART discovery, CHPL listing); nothing came back yet",
+    "observed": "a probe got a real answer: data, or a refusal of the right kind",
+    "verified": "the authenticated checks got data that conforms (US Core structure and mandatory elements, valid Bulk files)",
+    "claimed": "only the vendor says so (claims file)",
+    "contradicted": "the sources disagree: a claim against the evidence, or a declaration against what was observed",
+    "missing": "looked for and not there",
+    "unknown": "could not be looked for (the hint says what it needs)",
+}
+CLAIM_LABEL = {
+    "contradicted": "Contradicted",
+    "falls_short": "Falls short",
+    "unverified": "Unverified",
+    "partly_verified": "Partly verified",
+    "verified": "Verified",
+}
+CLAIM_BADGE = {"verified": "pass", "partly_verified": "warn", "contradicted": "fail", "unverified": "unverified", "falls_short": "warn"}
 REASON_LABEL = {
     "contradicted": "contradicts your claim",
     "failed": "failed",
     "warning": "warning",
+    "partly_verified": "only partly shown",
     "unverified": "please confirm",
+    "not_observed": "not observed, please answer",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, observed_text, ordered_findings, score_text
+from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, STRENGTH_MEANING, observed_text, ordered_findings, pack_score_text, score_text
 from ehrcheck.resources import data_dir
 
 
@@ -26,6 +26,8 @@ def environment():
         STATUS_ICON=STATUS_ICON,
         observed_text=observed_text,
         score_text=score_text,
+        pack_score=pack_score_text,
+        STRENGTH_MEANING=STRENGTH_MEANING,
         ordered_findings=ordered_findings,
     )
     return env

@@ -71,7 +71,9 @@ def _own_problems(path: Path, pack: Pack, root: yaml.Node | None) -> list[str]:
     from ehrcheck.rules.checks import CHECKS
 
     problems = []
-    reserved = {prefix: name for name, prefix in ID_PREFIX.items()}
+    reserved: dict[str, str] = {}
+    for name, prefix in ID_PREFIX.items():
+        reserved.setdefault(prefix, name)  # HIP- is hipaa's, though hipaa-proposed shares it
     builtin_ids = {r.id: p.pack for p in builtin_packs() for r in p.rules}
     seen: set[str] = set()
     if not pack.rules:

@@ -20,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ehrcheck.evidence.ids import EVIDENCE_SOURCES
 from ehrcheck.models import Reference, Severity
 
-PACK_ORDER = ("interoperability", "portal", "certification", "hipaa")
-ID_PREFIX = {"interoperability": "INT", "portal": "PRT", "certification": "CRT", "hipaa": "HIP"}
+PACK_ORDER = ("interoperability", "portal", "certification", "hipaa", "hipaa-proposed")
+# hipaa-proposed holds HIPAA rules that only the January 2025 Security Rule NPRM would make law;
+# they keep their HIP- ids (ids are never reused), so two packs share the prefix.
+ID_PREFIX = {"interoperability": "INT", "portal": "PRT", "certification": "CRT", "hipaa": "HIP", "hipaa-proposed": "HIP"}
 RULE_ID = re.compile(r"^[A-Z]{3}-\d{3}$")
 
 Op = Literal[
@@ -102,7 +104,9 @@ class Rule(BaseModel):
     references: list[Reference] = Field(min_length=1)
     remediation: str
     vendor_question: str
-    gate: Literal["interoperable", "certified"] | None = None
+    # What the rule decides in the verdict (engine/verdict.py): `shares` whether the chart is
+    # shared through a standard API, `safe` a safety blocker, `certified` a (g)(10) certification gate.
+    gate: Literal["shares", "safe", "certified"] | None = None
     tags: list[str] = Field(default_factory=list)
     # The vendor claim this rule judges (a `claims.` path). When the vendor does not make it, the
     # rule is `unclaimed`; when it is made but the other evidence is missing, it is unverified.
@@ -144,6 +148,8 @@ class Pack(BaseModel):
     pack: str
     title: str
     description: str
+    # A pack of proposed rules (not in force): its findings are reported, never scored or gated.
+    proposed: bool = False
     rules: list[Rule]
 
 

@@ -1,4 +1,4 @@
-"""The EMR-vs-EHR capability matrix: observed, claimed, contradicted, missing or not judged."""
+"""The EMR-vs-EHR capability matrix: declared, observed, verified, claimed, contradicted, missing or not judged."""
 
 from __future__ import annotations
 
@@ -94,15 +94,52 @@ def test_rows_are_the_issue_rows_in_order_and_lead_the_reports():
     assert '<th scope="row">Demographics</th>' in html
 
 
-def test_data_served_by_the_api_marks_an_ehr_and_data_kept_inside_marks_an_emr():
+def test_data_the_api_declares_marks_an_ehr_as_declared_never_observed():
     r = rows(evidence(SHARING))
-    assert (r["demographics"].state, r["demographics"].marks) == ("observed", "EHR")
-    assert "Patient (read, search-type)" in r["demographics"].evidence
+    # A CapabilityStatement listing Patient is a declaration; a 401 returned no data at all.
+    assert (r["demographics"].state, r["demographics"].marks) == ("declared", "EHR")
+    assert "lists Patient (read, search-type)" in r["demographics"].evidence
     assert (r["lab_results"].state, r["lab_results"].marks) == ("missing", "EMR")
     assert "does not serve Observation or DiagnosticReport" in r["lab_results"].evidence
-    assert (r["population_health"].state, r["population_health"].evidence) == ("observed", "$export declared at Group level")
-    assert r["patient_portal"].state == "observed" and "launch-standalone" in r["patient_portal"].evidence
-    assert (r["hipaa_program"].state, r["hipaa_program"].marks) == ("observed", "EHR")
+    assert (r["population_health"].state, r["population_health"].evidence) == ("declared", "$export declared at Group level")
+    assert r["patient_portal"].state == "declared" and "launch-standalone" in r["patient_portal"].evidence
+    # A HIPAA program cannot be observed from outside: without a claim it is not judged, and the
+    # row names the technical safeguards that were observed.
+    assert (r["hipaa_program"].state, r["hipaa_program"].marks) == ("unknown", "unknown")
+    assert "patient data refused without a login" in r["hipaa_program"].evidence
+    assert all(row.state != "observed" for row in r.values())
+
+
+def test_data_that_came_back_is_observed_and_conforming_data_verified():
+    uscore = {
+        "profiles": {
+            "us-core-patient": {"resource": "Patient", "resources": 3, "structure_invalid": 0, "resources_missing_mandatory": 0},
+            "us-core-condition-problems-health-concerns": {
+                "resource": "Condition",
+                "resources": 2,
+                "structure_invalid": 1,
+                "resources_missing_mandatory": 0,
+            },
+        },
+        "totals": {"resources": 5},
+    }
+    r = rows(evidence(dict(SHARING, uscore=uscore)))
+    assert (r["demographics"].state, r["demographics"].marks) == ("verified", "EHR")
+    assert r["problems"].state == "observed"  # came back, but not all of it conforms
+
+
+def test_declared_against_observed_is_a_contradiction():
+    not_found = dict(SHARING, access={"patient_search": {"http_status": 404, "returned_patient_data": False}})
+    row = rows(evidence(not_found))["demographics"]
+    assert (row.state, row.marks) == ("contradicted", "unknown")
+    assert "answered 404" in row.evidence
+
+
+def test_a_vendor_no_against_a_generic_listing_is_a_contradiction_not_observed():
+    generic = {**SHARING["capability"], "kind": "capability", "resources": {**SHARING["capability"]["resources"], "Appointment": READ}}
+    r = rows(evidence(dict(SHARING, capability=generic), {"claims_version": 1, "portal": {"scheduling": False}}))
+    assert r["scheduling"].state == "contradicted"
+    assert "product template" in r["scheduling"].evidence and "not offered" in r["scheduling"].evidence
     # CHPL was not looked up: certification and exchange cannot be judged from outside
     assert (r["onc_certification"].state, r["onc_certification"].marks) == ("unknown", "unknown")
     assert r["exchange"].state == "unknown"
@@ -134,7 +171,7 @@ def test_claims_fill_in_what_cannot_be_observed_and_contradictions_show():
     assert (r["lab_results"].state, r["lab_results"].claimed) == ("claimed", "lab interfaces: yes")
     for key, rule in (("population_health", "INT-103"), ("patient_portal", "PRT-100"), ("hipaa_program", "HIP-100")):
         assert (r[key].state, r[key].marks) == ("contradicted", "EMR"), key
-        assert r[key].evidence.startswith(rule), key
+        assert rule in r[key].evidence, key
 
 
 def test_a_silent_metadata_probe_is_not_judged_and_no_api_is_missing():
@@ -162,13 +199,19 @@ def test_chpl_listing_is_observed_certification():
         ]
     }
     r = rows(evidence(dict(SHARING, chpl=chpl)))
-    assert (r["exchange"].state, r["exchange"].evidence) == ("observed", "CHPL: certified to (b)(1) transitions of care")
-    assert r["compliance_reporting"].state == "observed"
+    # CHPL lists the criteria (declared); the listing's Active status itself was observed.
+    assert (r["exchange"].state, r["exchange"].evidence) == (
+        "declared",
+        "An Active CHPL listing is certified to (b)(1) transitions of care",
+    )
+    assert r["compliance_reporting"].state == "declared"
     assert (r["onc_certification"].state, r["onc_certification"].marks) == ("observed", "EHR")
 
 
-def test_tally_counts_observed_and_claimed_marks_apart():
+def test_tally_counts_each_evidence_strength_apart():
     matrix = capability_matrix(evidence(SHARING, {"claims_version": 1, "exchange": {"ccda": True}}), [])
     counts = tally(matrix)
+    shown = counts.pop("shown")
+    assert shown == counts["verified"] + counts["observed"] + counts["declared"]
     assert sum(counts.values()) == len(ISSUE_ROWS)
-    assert counts["claimed"] >= 1 and counts["observed"] >= 5
+    assert counts["claimed"] >= 1 and counts["declared"] >= 5 and counts["observed"] == 0

@@ -75,6 +75,8 @@ def fact(f: Finding, strength: Strength) -> VerdictFact:
     the finding); an open finding says what was not observed and what it needs."""
     if f.status in OPEN:
         text = f"Not observed: {f.title[0].lower()}{f.title[1:]} ({needs_text(f) or _first_sentence(f.message)})."
+    elif f.gate == "safe" and f.status == Status.fail:
+        text = f.message.strip() or f.title  # a blocker's detail is the point: what came back, and how
     else:
         text = _first_sentence(f.message) or f.title
     return VerdictFact(text=text, rule_id=f.rule_id, status=f.status, strength=strength)

@@ -33,13 +33,14 @@ from ehrcheck.rules.checks import (
     claims,
     discovery,
     launch,
+    safety,
     transport,
 )
 from ehrcheck.rules.checks.common import CheckArgs, CheckFn, CheckSpec, Outcome
 
 __all__ = ["AREAS", "CHECKS", "CheckArgs", "CheckFn", "CheckSpec", "Outcome", "validate_args"]
 
-AREAS: tuple[ModuleType, ...] = (capability, discovery, transport, access, claims, certification, authenticated, launch)
+AREAS: tuple[ModuleType, ...] = (capability, discovery, transport, access, safety, claims, certification, authenticated, launch)
 
 
 def _collect(areas: tuple[ModuleType, ...]) -> dict[str, CheckSpec]:

@@ -7,17 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ehrcheck.evidence.anonymous import AnonymousRequest
 from ehrcheck.evidence.view import View
 from ehrcheck.rules.checks.common import NoArgs, Outcome, check
 
 
+def _fhir_body(request: AnonymousRequest) -> bool:
+    return isinstance(request.body_resource_type, str)
+
+
 @check()
 def unauthenticated_patient_search(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
-    """GET Patient without a token is refused (401/403; US Core also allows 404).
+    """GET Patient without a token must be refused with 401, as the (g)(10) test kit requires.
 
-    Patient entries in a 200 response are a disclosure of PHI to anyone on the internet; a 200
-    without entries still means the API does not ask who is calling. A 5xx is not_observed: the
-    server broke before showing whether it enforces authentication.
+    Only FHIR Patient resources coming back are patient data returned without a login (fail). A
+    403, a redirect or a login page is a refusal of the wrong kind (warn: apps cannot tell they
+    should authenticate). A 404 is not a refusal: the endpoint may simply not exist, so nothing
+    was observed; nor was anything when the server broke (5xx).
     """
     search = view.access.patient_search if view.access else None
     if search is None or search.error:
@@ -29,24 +35,47 @@ def unauthenticated_patient_search(view: View, args: NoArgs, as_of: dt.date) -> 
         return Outcome(
             "fail",
             status,
-            f"HTTP {status} returned {search.patient_entries} Patient record(s) to an anonymous caller.",
+            f"HTTP {status} returned {search.patient_entries} FHIR Patient record(s) to an anonymous caller.",
         )
-    if status in (401, 403):
-        return Outcome("pass", status, f"HTTP {status}.")
+    if status == 401:
+        return Outcome("pass", status, "HTTP 401.")
+    if status == 403:
+        return Outcome("warn", status, "HTTP 403: refused, but the (g)(10) test kit requires 401 for a request without a token.")
     if status == 404:
-        return Outcome("pass", status, "HTTP 404 (allowed by US Core; 401 is clearer to apps).")
+        return Outcome(
+            "not_observed", status, "HTTP 404: no Patient endpoint answered, so whether it requires a login was not observed."
+        )
     if status >= 500:
         return Outcome(
             "not_observed", status, f"The server failed with HTTP {status} before showing whether it requires a login."
         )
+    if 200 <= status < 300 and _fhir_body(search):
+        return Outcome(
+            "warn",
+            status,
+            f"HTTP {status}: a {search.body_resource_type} came back without any credentials, though no patient in it.",
+        )
     if 200 <= status < 300:
-        return Outcome("fail", status, f"HTTP {status}: the search was accepted without any credentials.")
-    return Outcome("warn", status, f"HTTP {status}: refused, but not with 401/403 as apps expect.")
+        return Outcome("warn", status, f"HTTP {status} without FHIR data (a login page?): refused, but not with 401 as apps expect.")
+    return Outcome("warn", status, f"HTTP {status}: refused, but not with 401 as apps expect.")
+
+
+def _patient_export_declared(view: View) -> bool | None:
+    cap = view.capability
+    if cap is None or not cap.found:
+        return None
+    patient = (cap.resources or {}).get("Patient")
+    ops = {str(o).lstrip("$").lower() for o in (patient.operations if patient else None) or []}
+    system = {str(o).lstrip("$").lower() for o in cap.system_operations or []}
+    return "export" in ops or "patient-export" in system
 
 
 @check()
 def unauthenticated_export(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
-    """An anonymous Patient/$export kick-off is refused and starts no bulk job."""
+    """An anonymous Patient/$export kick-off is refused and starts no bulk job.
+
+    The kick-off must target an export the server offers: a 404 where no Patient-level export is
+    declared is not applicable, and elsewhere not observed (nothing was refused)."""
     export = view.access.bulk_export if view.access else None
     if export is None or export.error:
         return Outcome("not_observed", None, f"The $export kick-off got no answer: {export.error if export else None}.")
@@ -55,10 +84,16 @@ def unauthenticated_export(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
         return Outcome("not_observed", None, "The $export kick-off status was not recorded.")
     if export.started_without_auth or status == 202:
         return Outcome("fail", status, "HTTP 202: a bulk export of patient data was started without credentials.")
-    if 200 <= status < 300:
+    if 200 <= status < 300 and (_fhir_body(export) or export.content_location):
         return Outcome("fail", status, f"HTTP {status}: the kick-off was accepted without credentials.")
+    if status == 404:
+        if _patient_export_declared(view) is False:
+            return Outcome("not_applicable", status, "No Patient-level $export is declared, so there was no kick-off to refuse.")
+        return Outcome("not_observed", status, "HTTP 404: no Patient/$export answered, so no refusal was observed.")
     if status >= 500:
         return Outcome("not_observed", status, f"The server failed with HTTP {status}.")
+    if 200 <= status < 300:
+        return Outcome("warn", status, f"HTTP {status} without FHIR data: no export was started, but it was not refused with 401.")
     return Outcome("pass", status, f"HTTP {status}: no export was started.")
 
 

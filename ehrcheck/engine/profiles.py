@@ -32,6 +32,7 @@ class Profile:
     required: tuple[str, ...] = ()
     rule_factors: Mapping[str, float] = field(default_factory=dict)
     meanings: Mapping[str, str] = field(default_factory=dict)
+    address: str = ""  # "For a solo practice": leads a general meaning the profile does not word itself
 
 
 def _factors(factor: float, *groups: tuple[str, ...]) -> dict[str, float]:
@@ -58,6 +59,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "solo": Profile(
         name="solo",
+        address="For a solo practice",
         title="Solo practice",
         description="One clinician and a small staff, no IT department: patient access and the HIPAA basics the vendor must carry weigh most.",
         pack_weights={"interoperability": 20, "portal": 30, "certification": 20, "hipaa": 30},
@@ -72,6 +74,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "small-group": Profile(
         name="small-group",
+        address="For a small group",
         title="Small group practice (2-10 clinicians)",
         description="A few clinicians sharing one chart: patient access, HIPAA basics and standard APIs weigh about equally.",
         pack_weights={"interoperability": 30, "portal": 25, "certification": 20, "hipaa": 25},
@@ -86,6 +89,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "multi-specialty": Profile(
         name="multi-specialty",
+        address="For a multi-specialty group",
         title="Multi-specialty group",
         description="Many specialties and referral partners: exchange with other systems and population-level (bulk) export weigh double.",
         pack_weights={"interoperability": 40, "portal": 15, "certification": 25, "hipaa": 20},
@@ -100,6 +104,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "hospital": Profile(
         name="hospital",
+        address="For a hospital",
         title="Hospital",
         description="Medicare Promoting Interoperability requires certified EHR technology; exchange and bulk export weigh double.",
         pack_weights={"interoperability": 40, "portal": 10, "certification": 30, "hipaa": 20},
@@ -114,6 +119,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "fqhc": Profile(
         name="fqhc",
+        address="For an FQHC",
         title="Federally Qualified Health Center",
         description="Certification is mandatory: an FQHC reports quality and Promoting Interoperability measures that need certified EHR technology.",
         pack_weights={"interoperability": 25, "portal": 20, "certification": 35, "hipaa": 20},
@@ -128,6 +134,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "behavioral-health": Profile(
         name="behavioral-health",
+        address="For a behavioral health practice",
         title="Behavioral health practice",
         description="Sensitive records: the HIPAA program (BAA, audit controls, breach notice) weighs most; ask about 42 CFR Part 2 consent and data segmentation.",
         pack_weights={"interoperability": 20, "portal": 20, "certification": 20, "hipaa": 40},
@@ -195,7 +202,11 @@ def summary(profile: Profile, findings: list[Finding]) -> PracticeProfile:
 def meaning(profile: Profile, verdict: Verdict, findings: list[Finding]) -> str:
     """What the verdict means for this practice, in plain words: the profile's sentence for the
     level, then the required rules it misses or leaves open, then any contradicted claims."""
-    parts = [profile.meanings.get(verdict.level) or GENERAL_MEANINGS.get(verdict.level, "")]
+    own = profile.meanings.get(verdict.level)
+    general = GENERAL_MEANINGS.get(verdict.level, "")
+    if not own and general and profile.address:
+        own = f"{profile.address}: {general[0].lower()}{general[1:]}"
+    parts = [own or general]
     reqs = requirements(profile, findings)
     unmet = [r.title for r in reqs if r.met == "unmet"]
     open_ = [r.title for r in reqs if r.met == "open"]

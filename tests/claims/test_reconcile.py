@@ -58,7 +58,13 @@ def judge(rule_id: str, ev: Evidence, as_of: dt.date = AS_OF) -> Finding:
 
 SMART_V2_PATIENT = {
     "found": True,
-    "document": {},
+    # Everything a SMART 2.0 claim implies (the checks read this; permission-v2 alone is "partly").
+    "document": {
+        "authorization_endpoint": "https://ehr.example.test/auth",
+        "token_endpoint": "https://ehr.example.test/token",
+        "grant_types_supported": ["authorization_code"],
+        "code_challenge_methods_supported": ["S256"],
+    },
     "capabilities": ["launch-standalone", "context-standalone-patient", "permission-patient", "permission-v2"],
 }
 SMART_V1_EHR = {"found": True, "document": {}, "capabilities": ["launch-ehr", "permission-v1"]}
@@ -295,3 +301,23 @@ def test_rescoring_evidence_with_claims_is_byte_identical():
     again = Evidence.model_validate(json.loads(json.dumps(ev.to_json_dict())))
     render = RENDERERS["json"].fn
     assert render(score_evidence(ev, profile="solo")) == render(score_evidence(again, profile="solo"))
+
+
+def test_a_smart_2_claim_with_only_permission_v2_is_partly_verified_naming_what_is_missing() -> None:
+    """permission-v2 alone used to verify "SMART App Launch 2.0.0"; the claim implies more."""
+    from ehrcheck.claims.table import claims_table
+
+    only_flag = {"found": True, "document": {}, "capabilities": ["launch-standalone", "permission-v2"]}
+    ev = Evidence.model_validate(
+        {
+            "tool_version": "test",
+            "target": {"base_url": "https://ehr.example.test/fhir"},
+            "started_at": "2026-06-01T00:00:00Z",
+            "finished_at": "2026-06-01T00:00:01Z",
+            "probes": {"smart": ProbeAttempt(status=AttemptStatus.completed, data=only_flag)},
+            "claims": {"claims_version": 1, "standards": {"smart_app_launch": "2.0.0"}},
+        }
+    )
+    rows = {r.rule_id: r for r in claims_table(evaluate(ev, [find_rule("INT-102")], dt.date(2026, 6, 1)))}
+    assert rows["INT-102"].status == "partly_verified"
+    assert rows["INT-102"].missing == ["authorization_code grant", "PKCE S256", "authorization_endpoint", "token_endpoint"]

@@ -193,3 +193,33 @@ def test_compare_ranks_a_limited_api_below_products_that_declare_patients(tls_ca
     results = [_served(by_name[n], tls_ca)[1] for n in ("azure-r4-401", "cerner-dstu2-401", "r4-login-redirect")]
     ranked = [c.verdict_level for c in compare(results).columns]
     assert ranked == ["interoperable_ehr", "outdated_ehr", "limited_ehr"]
+
+
+def test_a_pack_that_could_not_be_judged_says_so_and_draws_no_score(tls_ca: Any) -> None:
+    """Without --chpl-id or --chpl-file the certification pack is not judged: no 0 drawn."""
+    from ehrcheck.render import RENDERERS
+
+    _evidence, result = _served(next(t for t in PANEL if t["name"] == "cerner-dstu2-401"), tls_ca)
+    cert = next(p for p in result.packs if p.pack == "certification")
+    assert (cert.score, cert.not_judged) == (None, "not judged: needs --chpl-id or --chpl-file")
+    assert result.overall.score is not None and "Certification (CEHRT)" in result.overall.not_judged
+    md = RENDERERS["md"].fn(result)
+    assert "| Certification (CEHRT) | not judged: needs --chpl-id or --chpl-file |" in md
+    assert "## Certification (CEHRT) — not judged: needs --chpl-id or --chpl-file" in md
+    # The verdict does not overclaim: the certification answer names what was not observed.
+    assert result.verdict.certification is not None
+    assert result.verdict.certification.answer == "not_ready"
+
+
+def test_without_chpl_a_product_that_passes_every_observable_gate_is_not_called_certified(
+    demo_runs: dict[str, tuple[Evidence, RunResult]],
+) -> None:
+    evidence, _ = demo_runs["summit-health-cloud"]
+    probes = {k: v for k, v in evidence.probes.items() if k not in ("chpl", "endpoints")}
+    result = score_evidence(evidence.model_copy(update={"probes": probes}))
+    v = result.verdict
+    assert v.level == "interoperable_ehr" and v.certification is not None
+    assert v.certification.answer == "not_judged"
+    assert "could check" in v.sentence and "--chpl-id or --chpl-file" in v.sentence
+    assert {r.rule_id for r in v.certification.reasons} >= {"CRT-001", "CRT-002"}
+    assert not broken(evidence, result)

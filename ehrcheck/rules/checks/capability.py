@@ -175,6 +175,8 @@ def us_core_versions(cap: CapabilityData) -> tuple[list[str], str | None]:
 
 class UsCoreVersionArgs(CheckArgs):
     minimum: str = "6.1.0"
+    # Each version that counts, with its source; when given, only these count (not "6.1.0 or later").
+    accepted: dict[str, str] | None = None
     expires: Expiries | None = None
 
 
@@ -183,18 +185,34 @@ def us_core_version(view: View, args: UsCoreVersionArgs, as_of: dt.date) -> Outc
     """The server declares a US Core version that (g)(10) accepts on the as-of date.
 
     45 CFR 170.215(b)(1)(ii) adopts US Core 6.1.0 (7.0.0 is an approved SVAP version); US Core
-    3.1.1 (170.215(b)(1)(i)) expired on 2026-01-01. `args.minimum` is the oldest current version,
-    `args.expires` maps older versions to the date they stopped counting.
+    3.1.1 (170.215(b)(1)(i)) expired on 2026-01-01. `args.accepted` maps each version that counts
+    to its source (only those count, not "6.1.0 or later"); without it, `args.minimum` is the
+    oldest current version. `args.expires` maps older versions to the date they stopped counting.
     """
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
     minimum = _version_tuple(args.minimum)
+    accepted = dict(args.accepted or {})
     expires: dict[str, Any] = dict(args.expires or {})
     explicit, era = us_core_versions(cap)
-    observed = {"versions": explicit, "inferred": era}
+    observed: dict[str, Any] = {"versions": explicit, "inferred": era}
+    if accepted:
+        observed["accepted"] = accepted
     if explicit:
-        current = [v for v in explicit if _version_tuple(v) >= minimum]
+        if accepted:
+            current = [v for v in explicit if v in accepted]
+            if current:
+                return Outcome("pass", observed, "Declares " + ", ".join(f"US Core {v} ({accepted[v]})" for v in current) + ".")
+            newer = [v for v in explicit if _version_tuple(v) > max(_version_tuple(a) for a in accepted)]
+            if newer:
+                return Outcome(
+                    "fail",
+                    observed,
+                    f"Declares US Core {', '.join(newer)}, which is not a version (g)(10) accepts "
+                    f"({', '.join(f'{k}: {v}' for k, v in accepted.items())}).",
+                )
+        current = [v for v in explicit if _version_tuple(v) >= minimum] if not accepted else []
         if current:
             return Outcome("pass", observed, f"Declares US Core {', '.join(current)}.")
         legacy = [v for v in explicit if _until(expires, v) is not None]
@@ -213,6 +231,13 @@ def us_core_version(view: View, args: UsCoreVersionArgs, as_of: dt.date) -> Outc
     if era == "unversioned":
         return Outcome("fail", observed, "US Core is named without a version and no US Core profile is listed.")
     if era in ("7.0.0+", "6.0.0+"):
+        if accepted:
+            return Outcome(
+                "warn",
+                observed,
+                f"Lists US Core profiles introduced in US Core {era[:-1]} or later, without a version; only "
+                f"{' or '.join(accepted)} count, so ask which version they are.",
+            )
         return Outcome("pass", observed, f"Declares US Core profiles introduced in US Core {era[:-1]} or later.")
     ends = [d for d in (_date(u) for u in expires.values()) if d is not None]
     if ends and as_of < max(ends):

@@ -464,6 +464,7 @@ def endpoints_lists_target(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 
 class G10Args(CheckArgs):
     us_core_minimum: str = "6.1.0"
+    us_core_accepted: dict[str, str] | None = None
     us_core_expires: Expiries | None = None
     smart_v1_until: dt.date | str | None = None
 
@@ -485,7 +486,8 @@ def g10_standards(view: View, args: G10Args, as_of: dt.date) -> Outcome:
     (met if version == "4.0.1" else shortfalls).append(
         "FHIR R4 4.0.1" if version == "4.0.1" else f"FHIR {version} ({cap.fhir_release}), not R4 4.0.1"
     )
-    us_core = us_core_version(view, UsCoreVersionArgs(minimum=args.us_core_minimum, expires=args.us_core_expires), as_of)
+    us_core_args = UsCoreVersionArgs(minimum=args.us_core_minimum, accepted=args.us_core_accepted, expires=args.us_core_expires)
+    us_core = us_core_version(view, us_core_args, as_of)
     if us_core.status == "pass":
         met.append("US Core: " + (us_core.detail or ""))
     else:

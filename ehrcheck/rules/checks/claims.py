@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
+from ehrcheck.evidence.anonymous import SmartDocument
 from ehrcheck.evidence.view import View
 from ehrcheck.rules.checks.access import unauthenticated_patient_search
 from ehrcheck.rules.checks.capability import (
@@ -27,6 +28,7 @@ from ehrcheck.rules.checks.common import (
     _date,
     _smart,
     _smart_capabilities,
+    _strings,
     _version_tuple,
     check,
 )
@@ -203,10 +205,32 @@ def claimed_us_core(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
     return Outcome("fail", observed, f"The declared profiles only go as far as US Core {era}; the claim is {claimed}.")
 
 
+# What a "SMART App Launch 2.x" claim implies in discovery (SMART 2.0.0 Conformance): v2 scopes,
+# a launch, the REQUIRED authorization-code grant and PKCE with S256, and where to log in.
+SMART_2_IMPLIES = ("permission-v2", "launch-standalone or launch-ehr", "authorization_code grant", "PKCE S256")
+
+
+def _smart_2_missing(doc: SmartDocument, caps: set[str]) -> list[str]:
+    missing = []
+    if "permission-v2" not in caps:
+        missing.append("permission-v2")
+    if not caps & {"launch-standalone", "launch-ehr"}:
+        missing.append("launch-standalone or launch-ehr")
+    if "authorization_code" not in _strings(doc.grant_types_supported):
+        missing.append("authorization_code grant")
+    methods = _strings(doc.code_challenge_methods_supported)
+    if "S256" not in methods or "plain" in methods:
+        missing.append("PKCE S256")
+    missing += [f for f in ("authorization_endpoint", "token_endpoint") if not isinstance(getattr(doc, f), str)]
+    return missing
+
+
 @check(args=ClaimedArgs)
 def claimed_smart_version(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
-    """SMART App Launch 2.x shows as `permission-v2` in the SMART configuration; 1.x as a SMART
-    configuration or the CapabilityStatement's oauth-uris extension."""
+    """A claim of SMART App Launch 2.x is verified only when discovery shows everything it implies
+    (permission-v2, a launch, the authorization-code grant, PKCE S256, the endpoints): with
+    permission-v2 but not the rest it is partly verified (warn, naming what is missing); without
+    permission-v2 it is contradicted. 1.x shows as a SMART configuration or oauth-uris."""
     claimed = _claimed(view, args, "claims.standards.smart_app_launch")
     if claimed is False:
         return Outcome("not_applicable", None, NOT_SUPPORTED)
@@ -215,9 +239,14 @@ def claimed_smart_version(view: View, args: ClaimedArgs, as_of: dt.date) -> Outc
     if _version_tuple(str(claimed))[:1] >= (2,):
         if doc is None:
             return Outcome("fail", None, why)
-        if "permission-v2" in caps:
-            return Outcome("pass", sorted(caps), f"Claimed SMART App Launch {claimed}; permission-v2 is listed.")
-        return Outcome("fail", sorted(caps), "The SMART configuration does not list permission-v2.")
+        missing = _smart_2_missing(doc, set(caps))
+        observed = {"capabilities": sorted(caps), "missing": missing}
+        if "permission-v2" not in caps:
+            also = ", ".join(missing[1:]) or "nothing else"
+            return Outcome("fail", observed, f"The SMART configuration does not list permission-v2; also missing: {also}.")
+        if missing:
+            return Outcome("warn", observed, f"Partly shown: permission-v2 is listed, but missing: {', '.join(missing)}.")
+        return Outcome("pass", observed, f"Claimed SMART App Launch {claimed}; {', '.join(SMART_2_IMPLIES)} are all shown.")
     security = view.capability.security if view.capability else None
     oauth = security.oauth_uris if security else None
     if doc is not None or oauth:

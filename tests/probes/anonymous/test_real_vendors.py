@@ -72,8 +72,10 @@ def test_dstu2_conformance_is_recorded_and_not_certifiable(name):
     assert cap["security"]["oauth_uris"].get("token")  # SMART v1-era OAuth is still recognised
     findings = {f.rule_id: f for f in result.findings}
     assert findings["INT-002"].status.value == "fail"
-    assert result.verdict.level in ("siloed_emr", "interoperable_ehr")
-    assert result.verdict.level != "certified_ehr_ready"
+    # A DSTU2 API shares the chart: an EHR with an outdated API, never "siloed". Served here over
+    # plain HTTP while asking for tokens, it is also unsafe (HIP-023), which leads the verdict.
+    assert result.verdict.shares is not None and result.verdict.shares.answer == "outdated"
+    assert result.verdict.level == "unsafe" and findings["HIP-023"].status.value == "fail"
 
 
 def test_azure_r4_declares_many_profiles():
@@ -88,6 +90,7 @@ def test_azure_r4_declares_many_profiles():
     assert findings["INT-001"].status.value == "pass"
     assert findings["INT-002"].status.value == "pass"
     assert result.verdict.level != "siloed_emr"
+    assert result.verdict.shares is not None and result.verdict.shares.answer == "limited"  # no Patient declared
 
 
 def test_cerner_smart_configuration_is_read_field_by_field():

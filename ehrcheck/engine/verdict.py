@@ -23,6 +23,8 @@ from typing import Any
 from ehrcheck.models import AttemptStatus, Evidence, Finding, Status, Strength, Verdict, VerdictAnswer, VerdictFact
 
 OPEN = (Status.not_observed, Status.unverified)
+# Which failed blocker leads: patient data handed out first, then tokens in the clear, then certificates.
+BLOCKER_ORDER = ("HIP-012", "HIP-013", "HIP-312", "HIP-023", "HIP-005", "HIP-006", "HIP-008")
 OUTDATED_RELEASES = ("DSTU1", "DSTU2", "STU3")
 
 # The level is what compare ranks and reports colour; the label is what a practice manager reads.
@@ -175,7 +177,10 @@ def _shares(by_id: dict[str, Finding], evidence: Evidence) -> VerdictAnswer:
 def _safe(findings: list[Finding]) -> VerdictAnswer:
     question = "Is it safe to connect?"
     blockers = [f for f in findings if f.gate == "safe" and not f.proposed]
-    failed = [f for f in blockers if f.status == Status.fail]
+    failed = sorted(
+        (f for f in blockers if f.status == Status.fail),
+        key=lambda f: (BLOCKER_ORDER.index(f.rule_id) if f.rule_id in BLOCKER_ORDER else len(BLOCKER_ORDER), f.rule_id),
+    )
     if failed:
         return VerdictAnswer(
             question=question,

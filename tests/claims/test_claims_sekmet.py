@@ -27,7 +27,10 @@ standards: {fhir_version: 4.0.1, us_core: no, smart_app_launch: 2.0.0, bulk_data
 portal: {third_party_app_access: no}
 """
 CONTRADICTED = {"INT-101", "INT-104", "PRT-100", "HIP-100", "HIP-101"}
-VERIFIED = {"INT-100", "INT-102", "INT-103"}
+VERIFIED = {"INT-100", "INT-103"}
+# sekmet lists permission-v2 but no launch, authorization_code grant or PKCE: "SMART 2.0.0" is only
+# partly verified (it used to be "verified" on permission-v2 alone).
+PARTLY = {"INT-102"}
 AS_OF = "2026-06-01"  # judged on a fixed day, whatever the clock says
 
 
@@ -48,6 +51,9 @@ def test_overstated_claims_against_sekmet(sekmet_open_url: str, tmp_path: Path):
     outcome = {c["rule_id"]: c["status"] for c in report["claims"]}
     assert {r for r, s in outcome.items() if s == "contradicted"} == CONTRADICTED
     assert {r for r, s in outcome.items() if s == "verified"} == VERIFIED
+    assert {r for r, s in outcome.items() if s == "partly_verified"} == PARTLY
+    smart = next(c for c in report["claims"] if c["rule_id"] == "INT-102")
+    assert "authorization_code grant" in smart["missing"] and "PKCE S256" in smart["missing"]
     findings = {f["rule_id"]: f for f in report["findings"]}
     assert "plain HTTP" in findings["HIP-100"]["message"]
     assert "launch-standalone" in findings["PRT-100"]["message"]
@@ -100,6 +106,7 @@ def test_honest_claims_against_sekmet_are_verified(sekmet_open_url: str, tmp_pat
     # Honest is not the same as enough: "no US Core" falls short of certification in 2026.
     assert {c["rule_id"]: c["status"] for c in report["claims"]} == {
         **{r: "verified" for r in VERIFIED},
+        **{r: "partly_verified" for r in PARTLY},
         "CRT-102": "falls_short",
     }
     assert not [q for q in report["vendor_questions"] if q["reason"] == "contradicted"]

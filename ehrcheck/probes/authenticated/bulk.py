@@ -312,25 +312,28 @@ async def probe_bulk(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     report = progress_of(ctx.settings)
     out: dict[str, Any] = {"timeout_s": timeout}
     try:
-        resp = await ctx.fetcher.get(ctx.url("Patient/$export"), rec, headers=KICKOFF_HEADERS)
+        # Group/[id]/$export is the path (g)(10) certifies: it is followed end to end (files,
+        # tokenless kick-off, cancel); Patient/$export is optional and exported without reading files.
+        group_id, how = await find_group(ctx, session, rec)
+        certified = f"Group/{group_id}/$export" if group_id else "Patient/$export"
+        resp = await ctx.fetcher.get(ctx.url(certified), rec, headers=KICKOFF_HEADERS)
         out["kickoff_without_token"] = {"http_status": resp.status, "refused": resp.status in (400, 401, 403)}
         if resp.status == 202 and resp.headers.get("content-location"):
             # Started without a token: a finding, and a job we must not leave behind.
             await ctx.fetcher.request("DELETE", _absolute(ctx, resp.headers["content-location"]), rec, follow_redirects=False)
-        report("bulk", 0, None, "Patient/$export")
-        out["patient"] = await export(ctx, session, rec, "Patient/$export", deadline, True, validate_lines)
-        report("bulk", 0, None, "Group/[id]/$export")
-        group_id, how = await find_group(ctx, session, rec)
         if group_id:
+            report("bulk", 0, None, "Group/[id]/$export")
             out["group"] = {
                 "found_by": how,
-                **await export(ctx, session, rec, f"Group/{group_id}/$export", deadline, False, validate_lines),
+                **await export(ctx, session, rec, certified, deadline, True, validate_lines),
             }
         else:
             out["group"] = {"found_by": None, "note": how}
-        out["cancel"] = await cancel_check(ctx, session, rec, "Patient/$export")
+        report("bulk", 0, None, "Patient/$export")
+        out["patient"] = await export(ctx, session, rec, "Patient/$export", deadline, not group_id, validate_lines)
+        out["cancel"] = await cancel_check(ctx, session, rec, certified)
     except FetchError as exc:
-        if "patient" not in out:
+        if "kickoff_without_token" not in out:
             raise ProbeError(f"the FHIR server could not be reached: {exc}") from None
         out["interrupted"] = str(exc)
     return out

@@ -81,7 +81,10 @@ def _rule_section(rule: Rule) -> list[str]:
 def _pack_section(pack: Pack) -> list[str]:
     lines = [f"## {_cell(pack.title)} (`{pack.pack}`, {len(pack.rules)} rules)", "", _cell(pack.description), ""]
     if pack.proposed:
-        lines += ["**Proposed rule, not in force:** these findings are reported and never scored, gated or counted in the verdict.", ""]
+        lines += [
+            "**Proposed rule, not in force:** these findings are reported and never scored, gated or counted in the verdict.",
+            "",
+        ]
     lines += ["| id | title | severity | weight | evidence | references |", "|---|---|---|---|---|---|"]
     for r in pack.rules:
         gate = f" (gate: {r.gate})" if r.gate else ""
@@ -118,11 +121,11 @@ def render() -> str:
         "2. *Is it safe to connect?* `safe` gates are blockers: FHIR data returned without a token, tokens",
         "   accepted over plain http, an invalid certificate. A failed blocker leads the verdict.",
         "3. *Is it ready for (g)(10) certification on the as-of date?* `certified` gates: a failed one means",
-        "   not ready; an open one means \"meets every gate ehrcheck could check; not observed: ...\".",
+        '   not ready; an open one means "meets every gate ehrcheck could check; not observed: ...".',
         "4. *How strong is the evidence?* See below.",
         "",
         "Every fact in the verdict names a finding of the same run and carries its status. A pack whose",
-        "critical rules could none of them be observed shows \"not judged: needs ...\" instead of a score.",
+        'critical rules could none of them be observed shows "not judged: needs ..." instead of a score.',
         "",
         "## Evidence strength",
         "",
@@ -130,7 +133,10 @@ def render() -> str:
         "",
         "| strength | meaning |",
         "|---|---|",
-        *[f"| {MATRIX_LABEL[k]} | {STRENGTH_MEANING[k]} |" for k in ("declared", "observed", "verified", "claimed", "contradicted", "missing", "unknown")],
+        *[
+            f"| {MATRIX_LABEL[k]} | {STRENGTH_MEANING[k]} |"
+            for k in ("declared", "observed", "verified", "claimed", "contradicted", "missing", "unknown")
+        ],
         "",
         "Declared is never shown as observed. A claim is *verified* only when every capability it implies",
         "was seen; otherwise *partly verified*, naming what is missing. A HIPAA program cannot be observed",

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ehrcheck.models import ProbeAttempt, RunResult
-from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, ordered_findings, pack_score_text, score_text
+from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, ordered_findings, pack_score_text
 
 STATUS_STYLE = {
     "pass": "green",

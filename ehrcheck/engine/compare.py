@@ -18,6 +18,7 @@ from typing import Any
 from ehrcheck.models import SEVERITY_ORDER, STRENGTH_ORDER, Finding, PackScore, RunResult
 from ehrcheck.engine.scoring import PROFILES, overall_score
 from ehrcheck.engine.verdict import RANK as VERDICT_RANK
+
 STATUS_WORD = {
     "pass": "Pass",
     "fail": "Fail",

@@ -29,7 +29,11 @@ def gate_failures(result: RunResult, fail_under: float | None, fail_on: Severity
     if fail_on is not None:
         limit = SEVERITY_ORDER[fail_on]
         hits = sorted(
-            (f for f in result.findings if f.status == Status.fail and f.waiver is None and not f.proposed and SEVERITY_ORDER[f.severity] <= limit),
+            (
+                f
+                for f in result.findings
+                if f.status == Status.fail and f.waiver is None and not f.proposed and SEVERITY_ORDER[f.severity] <= limit
+            ),
             key=lambda f: (SEVERITY_ORDER[f.severity], f.rule_id),
         )
         if hits:

@@ -249,12 +249,18 @@ def _chart_row(
         verb = "conforming US Core data came back" if strength == "verified" else "came back as data"
         shown.append(f"{', '.join(sorted(came))} {verb}")
     elif listed:
-        template = " (kind: capability, a product template, not this deployment)" if (f.capability or {}).get("kind") == "capability" else ""
+        template = (
+            " (kind: capability, a product template, not this deployment)"
+            if (f.capability or {}).get("kind") == "capability"
+            else ""
+        )
         shown.append(f"The CapabilityStatement lists {', '.join(listed)}{template}")
         if "Patient" in resources and any(x.startswith("Patient") for x in listed) and f.patient_search_status == 404:
             conflict = f"Declared against observed: the CapabilityStatement lists {listed[0]}, but GET Patient answered 404."
         elif claimed_no:
-            conflict = f"The vendor says it is not offered ({claimed}), but the CapabilityStatement lists {', '.join(listed)}{template}."
+            conflict = (
+                f"The vendor says it is not offered ({claimed}), but the CapabilityStatement lists {', '.join(listed)}{template}."
+            )
     return _row(
         key,
         capability,
@@ -400,7 +406,9 @@ def _hipaa(f: Facts) -> MatrixRow:
         f"Technical safeguards observed: {', '.join(safeguards)}." if safeguards else "No technical safeguard could be observed."
     )
     if problems:
-        technical = f"Observed against it: {'; '.join(problems)}." + (f" Also observed: {', '.join(safeguards)}." if safeguards else "")
+        technical = f"Observed against it: {'; '.join(problems)}." + (
+            f" Also observed: {', '.join(safeguards)}." if safeguards else ""
+        )
     contradicted = f.contradicted("HIP-100", "HIP-101")
     if contradicted or (problems and _said(f.claim("hipaa.baa_offered"))):
         return MatrixRow(
@@ -440,7 +448,9 @@ def _hipaa(f: Facts) -> MatrixRow:
         marks="EMR" if denied else "unknown",
         evidence=technical,
         claimed=claimed,
-        note="The vendor does not offer a BAA." if denied else "A HIPAA program cannot be observed from outside; ask for the vendor's attestation (claims file).",
+        note="The vendor does not offer a BAA."
+        if denied
+        else "A HIPAA program cannot be observed from outside; ask for the vendor's attestation (claims file).",
     )
 
 

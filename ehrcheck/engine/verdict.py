@@ -64,7 +64,7 @@ NEEDS_FLAG = {
     "bulk": "--credentials FILE",
 }
 
-_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?=\s+[A-Z(]|$)", re.S)
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?=\s+[A-Z(]|$)", re.DOTALL)
 
 
 def _first_sentence(text: str) -> str:
@@ -105,14 +105,12 @@ def _data_seen(by_id: dict[str, Finding], evidence: Evidence) -> tuple[Strength 
     resources = 0
     if uscore is not None and uscore.status == AttemptStatus.completed:
         resources = int(((uscore.data.get("totals") or {}).get("resources")) or 0)
-    if resources and structure is not None and structure.status == Status.passed:
-        if mandatory is None or mandatory.status == Status.passed:
-            return "verified", structure
-    if resources and structure is not None and structure.status in (Status.fail, Status.warn):
-        return "observed", structure
+    if resources and structure is not None:
+        conforming = structure.status == Status.passed and (mandatory is None or mandatory.status == Status.passed)
+        return ("verified" if conforming else "observed"), structure
     anonymous = by_id.get("HIP-012")
     access = evidence.probes.get("access")
-    leaked = access is not None and bool(((access.data.get("patient_search") or {}).get("returned_patient_data")))
+    leaked = access is not None and bool((access.data.get("patient_search") or {}).get("returned_patient_data"))
     if leaked and anonymous is not None and anonymous.status == Status.fail:
         return "observed", anonymous
     return None, None
@@ -144,7 +142,9 @@ def _shares(by_id: dict[str, Finding], evidence: Evidence) -> VerdictAnswer:
         if (patient is not None and patient.status == Status.passed) or seen:
             if patient is not None and patient.status == Status.passed:
                 reasons.append(fact(patient, "declared"))
-            return VerdictAnswer(question=question, answer="yes", label=f"Yes, through a {api} API", strength=strength, reasons=reasons)
+            return VerdictAnswer(
+                question=question, answer="yes", label=f"Yes, through a {api} API", strength=strength, reasons=reasons
+            )
         if patient is not None:
             reasons.append(fact(patient, "declared"))
         return VerdictAnswer(
@@ -156,7 +156,9 @@ def _shares(by_id: dict[str, Finding], evidence: Evidence) -> VerdictAnswer:
         )
     if seen:
         # No CapabilityStatement, yet FHIR resources came back: the API exists, observed.
-        return VerdictAnswer(question=question, answer="yes", label="Yes, through a FHIR API (observed)", strength=seen, reasons=reasons)
+        return VerdictAnswer(
+            question=question, answer="yes", label="Yes, through a FHIR API (observed)", strength=seen, reasons=reasons
+        )
     if metadata is not None and metadata.status == Status.fail:
         return VerdictAnswer(
             question=question,
@@ -288,6 +290,12 @@ def _with_sentences(shares: VerdictAnswer, safe: VerdictAnswer, cert: VerdictAns
         cert.sentence = f"It meets every certification gate ehrcheck could check on {day}; {rest}."
 
 
+def _unique(facts: list[VerdictFact]) -> list[VerdictFact]:
+    """Each finding once, in order (the sharing and certification answers may cite the same one)."""
+    seen: set[str] = set()
+    return [f for f in facts if not (f.rule_id in seen or seen.add(f.rule_id))]  # type: ignore[func-returns-value]
+
+
 def decide(findings: list[Finding], evidence: Evidence, as_of: dt.date, reachable: bool) -> Verdict:
     by_id = {f.rule_id: f for f in findings}
     shares = _shares(by_id, evidence)
@@ -302,7 +310,7 @@ def decide(findings: list[Finding], evidence: Evidence, as_of: dt.date, reachabl
     elif safe.answer == "no":
         level = "unsafe"
         sentence = f"{safe.sentence} {shares.sentence}"
-        reasons = safe.reasons[:3] + [r for r in shares.reasons if r.status != Status.passed][:1]
+        reasons = _unique(safe.reasons[:2] + [r for r in shares.reasons if r.status != Status.passed])[:3]
     elif shares.answer in ("no", "unknown"):
         level = "siloed_emr" if shares.answer == "no" else "unknown"
         sentence = shares.sentence
@@ -314,7 +322,7 @@ def decide(findings: list[Finding], evidence: Evidence, as_of: dt.date, reachabl
         caution = safe.sentence if safe.answer != "yes" else ""
         sentence = " ".join(p for p in (shares.sentence, caution, cert.sentence) if p)
         lead = [r for r in shares.reasons if r.status != Status.passed] or shares.reasons[:1]
-        reasons = (lead + cert.reasons + [r for r in safe.reasons if r.status in OPEN])[:3]
+        reasons = _unique(lead + cert.reasons + [r for r in safe.reasons if r.status in OPEN])[:3]
     return Verdict(
         level=level,
         label=LABELS[level],

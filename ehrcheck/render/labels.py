@@ -96,7 +96,13 @@ CLAIM_LABEL = {
     "partly_verified": "Partly verified",
     "verified": "Verified",
 }
-CLAIM_BADGE = {"verified": "pass", "partly_verified": "warn", "contradicted": "fail", "unverified": "unverified", "falls_short": "warn"}
+CLAIM_BADGE = {
+    "verified": "pass",
+    "partly_verified": "warn",
+    "contradicted": "fail",
+    "unverified": "unverified",
+    "falls_short": "warn",
+}
 REASON_LABEL = {
     "contradicted": "contradicts your claim",
     "failed": "failed",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, STRENGTH_MEANING, observed_text, ordered_findings, pack_score_text, score_text
+from ehrcheck.render.labels import (
+    STATUS_ICON,
+    STATUS_LABEL,
+    STRENGTH_MEANING,
+    observed_text,
+    ordered_findings,
+    pack_score_text,
+    score_text,
+)
 from ehrcheck.resources import data_dir
 
 

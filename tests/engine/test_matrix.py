@@ -136,7 +136,11 @@ def test_declared_against_observed_is_a_contradiction():
 
 
 def test_a_vendor_no_against_a_generic_listing_is_a_contradiction_not_observed():
-    generic = {**SHARING["capability"], "kind": "capability", "resources": {**SHARING["capability"]["resources"], "Appointment": READ}}
+    generic = {
+        **SHARING["capability"],
+        "kind": "capability",
+        "resources": {**SHARING["capability"]["resources"], "Appointment": READ},
+    }
     r = rows(evidence(dict(SHARING, capability=generic), {"claims_version": 1, "portal": {"scheduling": False}}))
     assert r["scheduling"].state == "contradicted"
     assert "product template" in r["scheduling"].evidence and "not offered" in r["scheduling"].evidence

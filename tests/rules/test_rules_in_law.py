@@ -79,7 +79,9 @@ def _claims_only(claims: dict) -> Evidence:
 
 
 def test_a_proposed_rule_is_reported_but_never_scored_or_gated() -> None:
-    result = score_evidence(_claims_only({"claims_version": 1, "hipaa": {"mfa_users": False, "mfa_admins": False}}), dt.date(2026, 6, 1))
+    result = score_evidence(
+        _claims_only({"claims_version": 1, "hipaa": {"mfa_users": False, "mfa_admins": False}}), dt.date(2026, 6, 1)
+    )
     mfa = next(f for f in result.findings if f.rule_id == "HIP-018")
     assert mfa.proposed and mfa.status.value == "warn"
     proposed = next(p for p in result.packs if p.pack == "hipaa-proposed")

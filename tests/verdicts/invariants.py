@@ -21,8 +21,10 @@ def _declared_us_core(evidence: Evidence) -> set[str]:
     cap = evidence.probes.get("capability")
     if cap is None or cap.status != AttemptStatus.completed:
         return set()
-    text = " ".join(str(p) for p in cap.data.get("supported_profiles") or []) + " " + " ".join(
-        str(i) for i in cap.data.get("instantiates") or []
+    text = (
+        " ".join(str(p) for p in cap.data.get("supported_profiles") or [])
+        + " "
+        + " ".join(str(i) for i in cap.data.get("instantiates") or [])
     )
     return set(re.findall(r"\|(\d+\.\d+\.\d+)", text))
 
@@ -87,9 +89,15 @@ def broken(evidence: Evidence, result: RunResult) -> list[str]:
     ehr_rows = [m for m in result.matrix if m.marks == "EHR" and m.state in ("declared", "observed", "verified")]
     if v.level == "siloed_emr" and any(m.key == "demographics" for m in ehr_rows):
         problems.append("siloed while the matrix shows demographics shared")
-    observed_rows = [m.key for m in result.matrix if m.state in ("observed", "verified") and m.key not in ("onc_certification", "population_health")]
+    observed_rows = [
+        m.key
+        for m in result.matrix
+        if m.state in ("observed", "verified") and m.key not in ("onc_certification", "population_health")
+    ]
     if observed_rows and not (v.evidence and v.evidence.strength in ("observed", "verified")):
-        problems.append(f"matrix rows {observed_rows} are observed but the verdict's evidence is {v.evidence and v.evidence.strength}")
+        problems.append(
+            f"matrix rows {observed_rows} are observed but the verdict's evidence is {v.evidence and v.evidence.strength}"
+        )
     # 6. Proposed rules never reach a score.
     for p in result.packs:
         if p.pack == "hipaa-proposed" and p.score is not None:

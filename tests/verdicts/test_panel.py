@@ -55,7 +55,16 @@ def _synthetic_r4(origin: str) -> dict:
             {
                 "mode": "server",
                 "security": {
-                    "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
                     "extension": [
                         {
                             "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",

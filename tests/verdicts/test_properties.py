@@ -80,7 +80,10 @@ def evidence(draw: Any) -> Evidence:
             "negotiated_version": "TLSv1.3",
             "verified": draw(st.booleans()),
             "legacy": {"TLSv1.0": "rejected", "TLSv1.1": "rejected"},
-            "certificate": {"not_after": draw(st.sampled_from(("2027-01-01T00:00:00Z", "2025-01-01T00:00:00Z"))), "hostname_match": True},
+            "certificate": {
+                "not_after": draw(st.sampled_from(("2027-01-01T00:00:00Z", "2025-01-01T00:00:00Z"))),
+                "hostname_match": True,
+            },
         }
     probes = {
         "capability": ProbeAttempt(status=AttemptStatus.completed, data=draw(capability())),
@@ -92,7 +95,11 @@ def evidence(draw: Any) -> Evidence:
         caps = draw(st.lists(st.sampled_from(SMART_CAPS), unique=True))
         probes["smart"] = ProbeAttempt(
             status=AttemptStatus.completed,
-            data={"found": True, "capabilities": caps, "document": {"capabilities": caps, "token_endpoint": f"{scheme}://auth.example.test/token"}},
+            data={
+                "found": True,
+                "capabilities": caps,
+                "document": {"capabilities": caps, "token_endpoint": f"{scheme}://auth.example.test/token"},
+            },
         )
     return Evidence.model_validate(
         {

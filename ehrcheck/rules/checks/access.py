@@ -56,7 +56,9 @@ def unauthenticated_patient_search(view: View, args: NoArgs, as_of: dt.date) -> 
             f"HTTP {status}: a {search.body_resource_type} came back without any credentials, though no patient in it.",
         )
     if 200 <= status < 300:
-        return Outcome("warn", status, f"HTTP {status} without FHIR data (a login page?): refused, but not with 401 as apps expect.")
+        return Outcome(
+            "warn", status, f"HTTP {status} without FHIR data (a login page?): refused, but not with 401 as apps expect."
+        )
     return Outcome("warn", status, f"HTTP {status}: refused, but not with 401 as apps expect.")
 
 
@@ -93,7 +95,9 @@ def unauthenticated_export(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     if status >= 500:
         return Outcome("not_observed", status, f"The server failed with HTTP {status}.")
     if 200 <= status < 300:
-        return Outcome("warn", status, f"HTTP {status} without FHIR data: no export was started, but it was not refused with 401.")
+        return Outcome(
+            "warn", status, f"HTTP {status} without FHIR data: no export was started, but it was not refused with 401."
+        )
     return Outcome("pass", status, f"HTTP {status}: no export was started.")
 
 

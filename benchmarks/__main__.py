@@ -84,7 +84,7 @@ def interleaved(commands: list[list[str]], times: int, envs: list[dict[str, str]
     last: list[Run] = []
     for i in range(times + 1):
         last = []
-        for (wall, cpu), argv, env in zip(out, commands, envs):
+        for (wall, cpu), argv, env in zip(out, commands, envs, strict=True):
             r = run(argv, env=env)
             if r.returncode not in (0, 1):
                 raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}:\n{r.stderr[-2000:]}")
@@ -92,7 +92,7 @@ def interleaved(commands: list[list[str]], times: int, envs: list[dict[str, str]
             if i:
                 wall.add(r.wall)
                 cpu.add(r.cpu)
-    return [(w, c, r) for (w, c), r in zip(out, last)]
+    return [(w, c, r) for (w, c), r in zip(out, last, strict=True)]
 
 
 def startup(plan: Plan, res: Results) -> None:
@@ -224,7 +224,7 @@ def batch_versus_peer(plan: Plan, res: Results, tls: servers.TlsFiles, work: Pat
         registry = work / "registry.json"
         peer.write_registry(urls, registry)
         walls_mine, walls_theirs, cpu_mine, cpu_theirs = Samples(), Samples(), Samples(), Samples()
-        for i in range(plan.batch_runs):
+        for _ in range(plan.batch_runs):
             shutil.rmtree(work / "batch-scan", ignore_errors=True)
             mine = run(
                 [

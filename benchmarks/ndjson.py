@@ -56,8 +56,8 @@ class Pass:
 
 async def _validate(origin: str, files: list[Path]) -> tuple[int, int]:
     from ehrcheck.http.client import Fetcher, HttpOptions, Recorder
-    from ehrcheck.probes.base import ProbeContext
     from ehrcheck.probes.authenticated.bulk import download
+    from ehrcheck.probes.base import ProbeContext
 
     fetcher = Fetcher.create(HttpOptions(timeout=120, trust_env=False))
     ctx = ProbeContext(base_url=origin, fetcher=fetcher, timeout=120)

@@ -14,9 +14,9 @@ from .measure import Samples
 
 def score_all(files: list[Path]) -> tuple[float, float]:
     """(wall, cpu) seconds to score every file once."""
+    from ehrcheck.engine.scorecard import score_evidence
     from ehrcheck.files.store import load_evidence
     from ehrcheck.render import RENDERERS
-    from ehrcheck.engine.scorecard import score_evidence
 
     render = RENDERERS["json"].fn
     wall, cpu = time.perf_counter(), time.process_time()

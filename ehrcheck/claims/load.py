@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ehrcheck.claims.schema import CLAIMS_VERSION, SECTIONS, Claims, field_info
 
@@ -101,7 +102,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> ClaimsProblem:
 def parse(text: str) -> tuple[Any, Marks, list[ClaimsProblem]]:
     """YAML text -> (data, marks, duplicate-key problems). Raises yaml.YAMLError on bad syntax."""
     data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    node = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    node = yaml.compose(text, Loader=_Loader)
     marks: Marks = {}
     problems: list[ClaimsProblem] = []
     if node is not None:
@@ -125,7 +126,7 @@ def _example_text(example: Any) -> str:
     return str(example)
 
 
-def _describe(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
+def _describe(err: ErrorDetails, loc: tuple[Any, ...], data: Any) -> str:
     """What is wrong and how to fix it, in the questionnaire's words."""
     kind = err.get("type", "")
     section = loc[0] if loc and isinstance(loc[0], str) else None

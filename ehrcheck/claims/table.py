@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ehrcheck.models import SEVERITY_ORDER, ClaimRow, Finding, Status, VendorQuestion
 from ehrcheck.claims.schema import label
+from ehrcheck.models import SEVERITY_ORDER, ClaimRow, Finding, Status, VendorQuestion
 
 OUTCOME_ORDER = {"contradicted": 0, "falls_short": 1, "partly_verified": 2, "unverified": 3, "verified": 4}
 REASON_ORDER = {"contradicted": 0, "failed": 1, "partly_verified": 2, "warning": 3, "unverified": 4, "not_observed": 5}
@@ -74,7 +74,5 @@ def vendor_questions(findings: list[Finding]) -> list[VendorQuestion]:
         if f.vendor_question in seen:
             continue
         seen.add(f.vendor_question)
-        out.append(
-            VendorQuestion(rule_id=f.rule_id, title=f.title, question=f.vendor_question, reason=reason, detail=f.message)  # type: ignore[arg-type]
-        )
+        out.append(VendorQuestion(rule_id=f.rule_id, title=f.title, question=f.vendor_question, reason=reason, detail=f.message))
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -53,7 +53,7 @@ def scan(
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
     profile: Annotated[
-        Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
+        str | None, typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
     ] = None,
     pack: PackOpt = None,
     keep_evidence: Annotated[

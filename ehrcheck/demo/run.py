@@ -43,18 +43,18 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from ehrcheck import __version__
-from ehrcheck.probes.certification.inputs import CertificationInputs, certification_inputs
-from ehrcheck.probes.certification.chpl_number import parse_product_number
 from ehrcheck.claims.load import example_claims
+from ehrcheck.engine.scorecard import score_evidence
 from ehrcheck.files.store import evidence_text, write_atomic
 from ehrcheck.http.client import HttpOptions
+from ehrcheck.http.tls_ca import EphemeralCA, ServerTLS, normalise_min_version
 from ehrcheck.models import Evidence
+from ehrcheck.probes.certification.chpl_number import parse_product_number
+from ehrcheck.probes.certification.inputs import CertificationInputs, certification_inputs
 from ehrcheck.probes.runner import collect
 from ehrcheck.render import RENDERERS
 from ehrcheck.render.labels import score_text
 from ehrcheck.resources import data_dir
-from ehrcheck.engine.scorecard import score_evidence
-from ehrcheck.http.tls_ca import EphemeralCA, ServerTLS, normalise_min_version
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -302,7 +302,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(min(length, 1 << 20))
-        status, headers, body = self.server.app.respond(self.command, self.path)
+        app = self.server.app
+        assert app is not None  # run() sets it before the server starts serving
+        status, headers, body = app.respond(self.command, self.path)
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -333,7 +335,7 @@ class _VendorServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return  # a refused or abandoned handshake: exactly what some probes test
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         except (ssl.SSLError, OSError):
             pass  # the client went away mid-connection
         finally:
@@ -531,7 +533,7 @@ def run_demo(
 
     results: list[DemoResult] = []
     verdicts: dict[str, str] = {}
-    for spec, evidence in zip(specs, evidences):
+    for spec, evidence in zip(specs, evidences, strict=True):
         evidence.claims = example_claims(spec.slug)  # examples/claims/<slug>.yaml, when there is one
         run = score_evidence(evidence)
         vendor_dir = out_dir / spec.slug

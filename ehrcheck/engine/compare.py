@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehrcheck.models import SEVERITY_ORDER, STRENGTH_ORDER, Finding, PackScore, RunResult
 from ehrcheck.engine.scoring import PROFILES, overall_score
 from ehrcheck.engine.verdict import RANK as VERDICT_RANK
+from ehrcheck.models import SEVERITY_ORDER, STRENGTH_ORDER, Finding, PackScore, RunResult
 
 STATUS_WORD = {
     "pass": "Pass",
@@ -207,7 +207,7 @@ def _claims_section(results: Sequence[RunResult]) -> Section | None:
     labels: dict[str, str] = {}
     contradicted: set[str] = set()
     cells: list[dict[str, Cell]] = []
-    for table, findings in zip(tables, from_findings):
+    for table, findings in zip(tables, from_findings, strict=True):
         row_cells: dict[str, Cell] = {}
         for item in table:
             status = _first(item, "status", "state", "result").lower()

@@ -237,6 +237,6 @@ def render_diff_json(d: RunDiff) -> str:
     data = dataclasses.asdict(d)
     data["regressions"] = len(d.regressions)
     data["unchanged"] = d.unchanged
-    for s, obj in zip(data["scores"], d.scores):
+    for s, obj in zip(data["scores"], d.scores, strict=True):
         s["delta"] = obj.delta
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -183,7 +183,7 @@ MET = {
 def requirements(profile: Profile, findings: list[Finding]) -> list[ProfileRequirement]:
     by_id = {f.rule_id: f for f in findings}
     return [
-        ProfileRequirement(rule_id=rid, title=by_id[rid].title, status=by_id[rid].status, met=MET[by_id[rid].status])  # type: ignore[arg-type]
+        ProfileRequirement(rule_id=rid, title=by_id[rid].title, status=by_id[rid].status, met=MET[by_id[rid].status])
         for rid in profile.required
         if rid in by_id
     ]

@@ -5,17 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from ehrcheck.claims.table import claims_table, vendor_questions
 from ehrcheck.engine.auth_summary import auth_summary
 from ehrcheck.engine.certification_summary import certification_summary
 from ehrcheck.engine.evaluate import evaluate
 from ehrcheck.engine.launch_summary import launch_summary
-from ehrcheck.models import Evidence, RunResult
-from ehrcheck.rules.schema import Pack, builtin_packs
-from ehrcheck.claims.table import claims_table, vendor_questions
 from ehrcheck.engine.matrix import capability_matrix
 from ehrcheck.engine.profiles import get_profile, meaning, summary, weigh
 from ehrcheck.engine.scoring import overall_score, score_findings
 from ehrcheck.engine.verdict import decide
+from ehrcheck.models import Evidence, RunResult
+from ehrcheck.rules.schema import Pack, builtin_packs
 
 
 def default_as_of(evidence: Evidence) -> dt.date:

@@ -11,9 +11,9 @@ A pack of proposed rules (the HIPAA Security Rule NPRM) is reported and never sc
 
 from __future__ import annotations
 
-from ehrcheck.models import Finding, PackScore, Status
 from ehrcheck.engine.profiles import PROFILES as PRACTICE_PROFILES
 from ehrcheck.engine.verdict import needs_text
+from ehrcheck.models import Finding, PackScore, Status
 
 CREDIT = {Status.passed: 1.0, Status.warn: 0.5, Status.fail: 0.0}
 OPEN = (Status.not_observed, Status.unverified)
@@ -95,7 +95,9 @@ def overall_score(packs: list[PackScore], profile: str) -> PackScore:
     scored = [p for p in packs if p.score is not None]
     wsum = sum(weight[p.pack] for p in scored)
     unscored = any(p.score is None and not p.not_judged and weight[p.pack] > 0 for p in packs)
-    score = None if unscored or not wsum else round(sum(p.score * weight[p.pack] for p in scored) / wsum, 1)  # type: ignore[operator]
+    score = (
+        None if unscored or not wsum else round(sum(p.score * weight[p.pack] for p in scored if p.score is not None) / wsum, 1)
+    )
     wall = sum(weight[p.pack] for p in packs) or 1
     low = round(sum(p.low * weight[p.pack] for p in packs) / wall, 1)
     high = round(sum(p.high * weight[p.pack] for p in packs) / wall, 1)

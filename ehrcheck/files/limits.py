@@ -9,6 +9,7 @@ clear reason before the real parsing starts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         current, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(current, dict):
             children = current.values()
         elif isinstance(current, list):
@@ -37,6 +39,11 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def _line(event: yaml.Event) -> int:
+    """The 1-based line an event starts on (the parser always sets the mark; the stubs allow None)."""
+    return event.start_mark.line + 1 if event.start_mark else 1
+
+
 def yaml_refusal(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:
     """(line, why) when `text` is refused (an alias, or nesting deeper than `limit`); None if it
     is acceptable or not valid YAML at all (the caller's parser reports syntax errors)."""
@@ -44,13 +51,13 @@ def yaml_refusal(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
-                return event.start_mark.line + 1, (
+                return _line(event), (
                     f"uses the YAML alias *{event.anchor}; write the value out in full (ehrcheck does not accept aliases)"
                 )
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > limit:
-                    return event.start_mark.line + 1, f"nests more than {limit} levels deep"
+                    return _line(event), f"nests more than {limit} levels deep"
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:

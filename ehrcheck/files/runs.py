@@ -18,8 +18,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ehrcheck.errors import UserInputError
-from ehrcheck.files.store import load_evidence
 from ehrcheck.files.limits import read_user_json
+from ehrcheck.files.store import load_evidence
 from ehrcheck.models import EVIDENCE_SCHEMA, Evidence, RunResult
 from ehrcheck.rules.schema import Pack
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from ehrcheck import __version__
-from ehrcheck.models import Exchange
 from ehrcheck.http.redact import SECRET_HEADERS, Secrets, redact_headers, redact_url
+from ehrcheck.models import Exchange
 
 USER_AGENT = f"ehrcheck/{__version__} (+https://github.com/ehrcheck/ehrcheck)"
 MAX_BODY_BYTES = 20 * 1024 * 1024  # a CapabilityStatement over 20 MB is a finding, not a read

@@ -68,7 +68,7 @@ class EphemeralCA:
 
     def __init__(self, name: str = "ehrcheck demo CA", days: int = VALIDITY_DAYS):
         self.days = days
-        self._now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)  # tolerate clock skew
+        self._now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate clock skew
         self._key = ec.generate_private_key(ec.SECP256R1())
         subject = _name(name, "ehrcheck demo (not a real CA)")
         ski = x509.SubjectKeyIdentifier.from_public_key(self._key.public_key())

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehrcheck.http.client import FetchError, Fetcher, Recorder, Response
 from ehrcheck.files.limits import MAX_DEPTH, too_deep
+from ehrcheck.http.client import Fetcher, FetchError, Recorder, Response
 from ehrcheck.models import AttemptStatus, ProbeAttempt
 
 

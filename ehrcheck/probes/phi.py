@@ -12,8 +12,8 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ehrcheck.http.client import Recorder
-from ehrcheck.models import Exchange
 from ehrcheck.http.redact import REDACTED
+from ehrcheck.models import Exchange
 
 # Values of these say what was asked for (a LOINC code, a category, a page size), never who.
 SAFE_PARAMS = frozenset(

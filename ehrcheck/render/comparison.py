@@ -27,12 +27,12 @@ def render_comparison_md(comparison: Comparison) -> str:
 def render_comparison_json(comparison: Comparison) -> str:
     def plain(obj: object) -> object:
         if hasattr(obj, "model_dump"):
-            return obj.model_dump(mode="json")  # type: ignore[union-attr]
+            return obj.model_dump(mode="json")
         raise TypeError(type(obj).__name__)
 
     data = dataclasses.asdict(comparison)
-    for section, sec in zip(data["sections"], comparison.sections):
-        for row, r in zip(section["rows"], sec.rows):
+    for section, sec in zip(data["sections"], comparison.sections, strict=True):
+        for row, r in zip(section["rows"], sec.rows, strict=True):
             row["differs"] = r.differs
     return json.dumps(data, indent=2, ensure_ascii=False, default=plain) + "\n"
 

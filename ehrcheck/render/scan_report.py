@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ehrcheck.scan.run import ScanStats, iter_results
 from ehrcheck.render.templates import environment
+from ehrcheck.scan.run import ScanStats, iter_results
 
 
 def write_scan_overview(results: Path, target: Path, stats: ScanStats, titles: dict[str, str], meta: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ def environment():
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
         # Escape HTML only: Markdown is plain text, and &#34; there would be visible noise.
-        autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False, default=False),
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from ehrcheck.scan.endpoint_list import Endpoint
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.store import evidence_text, write_atomic
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.models import Evidence, RunResult, Status
 from ehrcheck.rules.schema import Pack
+from ehrcheck.scan.endpoint_list import Endpoint
 
 RESULTS = "results.jsonl"
 RECORD_VERSION = 1
@@ -146,8 +146,8 @@ def summarise(
 
 
 async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path) -> dict[str, Any]:
-    from ehrcheck.probes.runner import collect
     from ehrcheck.engine.scorecard import score_evidence
+    from ehrcheck.probes.runner import collect
 
     http = HttpOptions(timeout=options.timeout, verify=options.verify)
     try:

@@ -209,7 +209,7 @@ def test_each_problem_names_file_line_field_and_fix():
         ("vendor.yaml:14:21: standards.smart_app_launch:", "give the version (such as 2.0.0)"),
     ]
     assert len(got) == len(expect), got
-    for line, (where, what) in zip(got, expect):
+    for line, (where, what) in zip(got, expect, strict=True):
         assert line.startswith(where) and what in line, line
 
 

@@ -156,13 +156,13 @@ def test_matrix_and_claims_sections_when_runs_carry_them(demo: Path):
         [{"key": "INT-900", "claim": "SMART App Launch 2.0", "status": "contradicted", "observed": "no permission-v2"}],
         [{"key": "INT-901", "claim": "Bulk export", "status": "unverified", "observed": ""}],
     ]
-    carrying = [r.model_copy(update={"matrix": m, "claims": c}) for r, m, c in zip(results, rows, claims)]
+    carrying = [r.model_copy(update={"matrix": m, "claims": c}) for r, m, c in zip(results, rows, claims, strict=True)]
     c = compare(carrying)
     matrix = next(s for s in c.sections if s.title.startswith("Capability matrix"))
     assert matrix.rows[0].label == "Patient portal" and matrix.rows[0].differs
     contradicted = next(s for s in c.sections if s.title.startswith("Claims contradicted"))
     assert [r.label for r in contradicted.rows] == ["SMART App Launch 2.0"]  # never-contradicted claims stay out
-    by_vendor = {col.name: cell.text for col, cell in zip(c.columns, contradicted.rows[0].cells)}
+    by_vendor = {col.name: cell.text for col, cell in zip(c.columns, contradicted.rows[0].cells, strict=True)}
     assert sorted(by_vendor.values()) == ["Contradicted", "Verified", "—"]
 
 

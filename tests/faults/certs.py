@@ -39,7 +39,7 @@ def server_context(
 
 
 def expired_context(ca: trustme.CA) -> ssl.SSLContext:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return server_context(ca, "127.0.0.1", not_before=now - dt.timedelta(days=400), not_after=now - dt.timedelta(days=30))
 
 
@@ -56,7 +56,7 @@ def self_signed_context(host: str = "127.0.0.1") -> ssl.SSLContext:
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Hostile Vendor"),
         ]
     )
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

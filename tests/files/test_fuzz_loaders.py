@@ -153,7 +153,7 @@ def test_tampered_evidence_that_loads_always_scores_and_renders():
     [
         pytest.param(
             b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-            + b"".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n".encode() for p, c in zip("bcdefgh", "cdefghi")),
+            + b"".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n".encode() for p, c in zip("bcdefgh", "cdefghi", strict=True)),
             id="yaml alias bomb",
         ),
         pytest.param(b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", id="deep yaml"),
@@ -380,7 +380,7 @@ def _chpl_file(path: Path) -> Any:
         return exc
     documents = inputs.settings["chpl_documents"]
     listings = [normalise_listing(doc) for doc in documents]
-    for doc, listing in zip(documents, listings):
+    for doc, listing in zip(documents, listings, strict=True):
         _listing_is_well_typed(listing)
         assert matches(doc, listing["chpl_product_number"])
     chpl = attempt({"requested": [], "source": "file", "file": path.name, "listings": listings, "links": {}})

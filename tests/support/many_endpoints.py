@@ -33,7 +33,7 @@ SUFFIXES = ("/.well-known/smart-configuration", "/.well-known/openid-configurati
 
 
 def variant_of(base_path: str, variants: tuple[str, ...] = VARIANTS) -> str:
-    return variants[hashlib.sha1(base_path.encode()).digest()[0] % len(variants)]
+    return variants[hashlib.sha1(base_path.encode(), usedforsecurity=False).digest()[0] % len(variants)]
 
 
 def _capability(variant: str, base: str) -> dict[str, Any]:

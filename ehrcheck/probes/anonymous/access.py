@@ -15,7 +15,6 @@ import httpx
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.probes.base import ProbeContext, http_summary, parse_json
 
-
 PHI_SAMPLE = 5  # with --include-phi, at most this many resources are kept verbatim
 
 
@@ -27,7 +26,7 @@ def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
     rtype = doc.get("resourceType") if isinstance(doc.get("resourceType"), str) else None
     facts: dict[str, Any] = {"body_resource_type": rtype}
     if rtype == "Bundle":
-        entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
+        entries: list[Any] = doc["entry"] if isinstance(doc.get("entry"), list) else []
         resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         patients = [r for r in resources if r.get("resourceType") == "Patient"]
         facts["entry_count"] = len([e for e in entries if isinstance(e, dict)])
@@ -45,7 +44,7 @@ def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
             if ctx.include_phi:
                 facts["phi"] = {"patient_ids": sorted(set(ids)), "resources": patients[:PHI_SAMPLE]}
     elif rtype == "OperationOutcome":
-        issues = doc.get("issue") if isinstance(doc.get("issue"), list) else []
+        issues: list[Any] = doc["issue"] if isinstance(doc.get("issue"), list) else []
         facts["issue_codes"] = sorted({str(i.get("code")) for i in issues if isinstance(i, dict)})
     return facts
 

@@ -73,7 +73,7 @@ def _cert_facts(der: bytes | None, host: str, now: dt.datetime) -> dict[str, Any
     if not der:
         return {}
     from cryptography import x509
-    from cryptography.x509.oid import ExtensionOID, NameOID
+    from cryptography.x509.oid import NameOID
 
     cert = x509.load_der_x509_certificate(der)
 
@@ -84,7 +84,7 @@ def _cert_facts(der: bytes | None, host: str, now: dt.datetime) -> dict[str, Any
         return ", ".join(parts) or n.rfc4514_string()
 
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = san.get_values_for_type(x509.DNSName)
         ip_names = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
@@ -125,7 +125,7 @@ def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float
     A server that only speaks TLS 1.0/1.1 fails the modern handshake; its certificate and version
     are then read through the newest legacy version it accepts, so that it is reported as what
     it is (a legacy-only server) rather than as a server we could not survey."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     sni = None if _is_ip(host) else host
     facts: dict[str, Any] = {}
     version = cipher = der = None

@@ -28,11 +28,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.probes.authenticated.token import AuthSession, session_of
 from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
 from ehrcheck.probes.fhir_structure import structure_problems
 from ehrcheck.probes.phi import ScrubbingRecorder
 from ehrcheck.probes.progress import progress_of
-from ehrcheck.probes.authenticated.token import AuthSession, session_of
 
 KICKOFF_HEADERS = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
 NDJSON_TYPES = ("application/fhir+ndjson", "application/ndjson", "application/x-ndjson")
@@ -83,7 +83,8 @@ async def poll(
 ) -> dict[str, Any]:
     """Poll until complete, error or the deadline. Returns facts and, when complete, the manifest."""
     report = progress_of(ctx.settings)
-    polls, waits, hinted = 0, [], 0
+    polls, hinted = 0, 0
+    waits: list[float] = []
     backoff = BACKOFF_START
     while True:
         resp = await ctx.fetcher.get(status_url, rec, headers=await _headers(session, ctx, rec, {"Accept": "application/json"}))
@@ -246,7 +247,7 @@ async def export(
             items = [o for o in manifest.get("output") or [] if isinstance(o, dict) and isinstance(o.get("url"), str)]
             if download_files and items:
                 needs_token = facts["requires_access_token"] is not False
-                files = []
+                files: list[dict[str, Any]] = []
                 for i, item in enumerate(items[:MAX_FILES]):
                     if files and time.monotonic() >= deadline:
                         break  # the export's time is up: one file was checked, the rest are counted

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import read_user_yaml
 
@@ -134,6 +133,7 @@ def load_private_key(text: str, where: str) -> tuple[Any, str | None, str | None
 
     stripped = text.strip()
     kid = alg = None
+    key: Any  # checked below: only RSA and EC private keys get through
     if stripped.startswith("{"):
         try:
             jwk = json.loads(stripped)
@@ -240,7 +240,13 @@ def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None
     token_endpoint = fields.get("token_endpoint")
     if token_endpoint is not None and not str(token_endpoint).startswith(("http://", "https://")):
         raise UserInputError(f"{where('token_endpoint')}: token_endpoint must be an http(s) URL")
-    common = {"client_id": client_id, "method": method, "scope": scope, "token_endpoint": token_endpoint, "source": source}
+    common: dict[str, Any] = {
+        "client_id": client_id,
+        "method": method,
+        "scope": scope,
+        "token_endpoint": token_endpoint,
+        "source": source,
+    }
 
     if method == "private_key_jwt":
         if "private_key" in fields and "private_key_file" in fields:

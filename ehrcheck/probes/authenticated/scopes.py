@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.probes.authenticated.token import session_of
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped, parse_json
 from ehrcheck.probes.phi import ScrubbingRecorder
-from ehrcheck.probes.authenticated.token import session_of
 
 ACCEPT = {"Accept": "application/fhir+json"}
 

@@ -23,8 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehrcheck.probes.authenticated.credentials import Credentials, Secret
 from ehrcheck.http.client import FetchError, Recorder, Response
+from ehrcheck.probes.authenticated.credentials import Credentials, Secret
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -24,10 +24,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder
-from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
-from ehrcheck.probes.fhir_structure import structure_problems
-from ehrcheck.probes.phi import ScrubbingRecorder
-from ehrcheck.probes.progress import progress_of
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
 from ehrcheck.probes.authenticated.uscore_profiles import (
     assign_profile,
@@ -36,6 +32,10 @@ from ehrcheck.probes.authenticated.uscore_profiles import (
     must_support_elements,
     nodes,
 )
+from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
+from ehrcheck.probes.fhir_structure import structure_problems
+from ehrcheck.probes.phi import ScrubbingRecorder
+from ehrcheck.probes.progress import progress_of
 
 ACCEPT = {"Accept": "application/fhir+json"}
 DEFAULT_SAMPLE = 3
@@ -119,7 +119,7 @@ class Audit:
                 if isinstance(res, dict) and res.get("resourceType") == run.resource_type and mode != "include":
                     found.append(res)
             url = next(
-                (l.get("url") for l in doc.get("link") or [] if isinstance(l, dict) and l.get("relation") == "next"),
+                (link.get("url") for link in doc.get("link") or [] if isinstance(link, dict) and link.get("relation") == "next"),
                 None,
             )
             # The token goes only to the FHIR server's own origin, never to a link elsewhere.
@@ -416,7 +416,8 @@ def profile_results(profile: dict[str, Any], resources: list[dict[str, Any]]) ->
     covered = [e["id"] for e in ms if any(nodes(r, e) for r in resources)]
     mandatory = [e for e in profile["elements"] if int(e.get("min") or 0) >= 1]
     violations: dict[str, int] = {}
-    invalid, problems = 0, []
+    invalid = 0
+    problems: list[str] = []
     for r in resources:
         found = structure_problems(r, limit=3)
         if found:

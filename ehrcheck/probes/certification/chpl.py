@@ -25,10 +25,10 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ehrcheck.probes.certification.chpl_listing import criteria_index, listing_documents, matches, normalise_listing
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.models import Evidence
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped, parse_json
+from ehrcheck.probes.certification.chpl_listing import criteria_index, listing_documents, matches, normalise_listing
 
 DEFAULT_CHPL_URL = "https://chpl.healthit.gov/rest"
 NO_KEY_HINT = "no CHPL API key: set CHPL_API_KEY (free from https://chpl.healthit.gov/#/resources/chpl_api) or give --chpl-file"
@@ -148,7 +148,7 @@ async def check_link(ctx: ProbeContext, recorder: Recorder, url: str) -> dict[st
 async def _check_links(ctx: ProbeContext, recorder: Recorder, listings: list[dict[str, Any]]) -> dict[str, Any]:
     urls = sorted({x[f] for x in listings if x.get("found") for f in LINK_FIELDS if isinstance(x.get(f), str)})
     results = await asyncio.gather(*(check_link(ctx, recorder, u) for u in urls))
-    return dict(zip(urls, results))
+    return dict(zip(urls, results, strict=True))
 
 
 async def probe_chpl(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def _day(value: Any) -> str | None:
         return None
     if isinstance(value, int | float):
         try:
-            return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc).date().isoformat()
+            return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC).date().isoformat()
         except (OverflowError, OSError, ValueError):  # NaN, or a date beyond year 9999
             return None
     if isinstance(value, str):

@@ -71,7 +71,7 @@ def parse_product_number(value: str) -> ProductNumber:
             f"{'' if len(parts) == 1 else 's'}, a CHPL product number has 9 (like {EXAMPLE}) "
             "or is a legacy CHP-###### number"
         )
-    for i, (part, (name, pattern, what)) in enumerate(zip(parts, PARTS), start=1):
+    for i, (part, (name, pattern, what)) in enumerate(zip(parts, PARTS, strict=True), start=1):
         if not pattern.match(part):
             raise ValueError(f"'{text}' is not a CHPL product number: part {i} ({name}) is '{part}', it must be {what}")
     if _yymmdd(parts[-1]) is None:

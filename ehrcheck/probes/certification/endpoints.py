@@ -18,8 +18,8 @@ import asyncio
 from typing import Any
 
 from ehrcheck.http.client import FetchError, Recorder
-from ehrcheck.probes.certification.service_base_urls import assess_bundle
 from ehrcheck.probes.base import ProbeContext, ProbeSkipped, parse_json
+from ehrcheck.probes.certification.service_base_urls import assess_bundle
 
 DEFAULT_SAMPLE = 5
 SAMPLE_CONCURRENCY = 4

@@ -126,7 +126,7 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
     facts["valid_bundle"] = doc.get("type") == "collection" and bool(entries)
 
     index: dict[str, int] = {}
-    for i, (entry, res) in enumerate(zip(entries, resources)):
+    for i, (entry, res) in enumerate(zip(entries, resources, strict=True)):
         if res:
             for key in _keys(entry, res):
                 index.setdefault(key, i)
@@ -215,7 +215,7 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
             eps["address_not_url"] += 1
             issues.add("ep_address_url", f"{label(i)} address is not an http(s) URL: {str(address)[:80]}")
         else:
-            addresses.append(address.strip())
+            addresses.append(str(address).strip())
         if i not in referenced:
             eps["not_referenced"] += 1
             issues.add("ep_not_referenced", f"{label(i)} is not referenced by any Organization in the Bundle")

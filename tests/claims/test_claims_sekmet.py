@@ -8,9 +8,7 @@ import html
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from ehrcheck.cli import app
+from tests.support.cli import run
 
 # What sekmet's open instance really offers: FHIR R4 over plain HTTP, SMART permission-v2 for
 # backend clients, $export; no US Core profiles, no standalone patient launch, no login.
@@ -38,9 +36,7 @@ def _audit(url: str, claims_text: str, tmp_path: Path, name: str) -> Path:
     claims = tmp_path / f"{name}.yaml"
     claims.write_text(claims_text, encoding="utf-8")
     out = tmp_path / name
-    res = CliRunner().invoke(
-        app, ["audit", url, "--claims", str(claims), "--profile", "small-group", "--as-of", AS_OF, "-o", str(out), "-q"]
-    )
+    res = run("audit", url, "--claims", str(claims), "--profile", "small-group", "--as-of", AS_OF, "-o", str(out), "-q")
     assert res.exit_code == 0, res.output
     return out
 
@@ -70,9 +66,7 @@ def test_overstated_claims_against_sekmet(sekmet_open_url: str, tmp_path: Path):
     evidence = json.loads((out / "evidence.json").read_text())
     assert evidence["claims"]["standards"]["us_core"] == "6.1.0"
     rescored = tmp_path / "rescored.json"
-    res = CliRunner().invoke(
-        app, ["score", str(out / "evidence.json"), "--profile", "small-group", "--as-of", AS_OF, "-o", str(rescored), "-q"]
-    )
+    res = run("score", str(out / "evidence.json"), "--profile", "small-group", "--as-of", AS_OF, "-o", str(rescored), "-q")
     assert res.exit_code == 0 and json.loads(rescored.read_text())["claims"] == report["claims"]
 
     md = (out / "report.md").read_text()

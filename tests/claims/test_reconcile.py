@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -15,39 +14,17 @@ from ehrcheck.engine.evaluate import evaluate
 from ehrcheck.engine.scorecard import score_evidence
 from ehrcheck.engine.scoring import score_findings
 from ehrcheck.models import (
-    AttemptStatus,
-    ClaimCheck,
     Evidence,
     Finding,
-    ProbeAttempt,
     Severity,
     Status,
 )
 from ehrcheck.render import RENDERERS
 from ehrcheck.rules.schema import Rule, find_rule
+from tests.support.evidence import evidence, finding
 
 AS_OF = dt.date(2026, 6, 1)
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
-
-
-def evidence(
-    probes: dict[str, Any] | None = None,
-    claims: dict[str, Any] | None = None,
-    errored: tuple[str, ...] = (),
-    finished: str = "2026-06-01T00:00:01Z",
-) -> Evidence:
-    attempts = {k: ProbeAttempt(status=AttemptStatus.completed, data=v) for k, v in (probes or {}).items()}
-    attempts.update({k: ProbeAttempt(status=AttemptStatus.error, reason="connection refused") for k in errored})
-    return Evidence.model_validate(
-        {
-            "tool_version": "test",
-            "target": {"base_url": "https://ehr.example.test/fhir"},
-            "started_at": "2026-06-01T00:00:00Z",
-            "finished_at": finished,
-            "probes": attempts,
-            "claims": claims,
-        }
-    )
 
 
 def judge(rule_id: str, ev: Evidence, as_of: dt.date = AS_OF) -> Finding:
@@ -183,26 +160,8 @@ def test_attestations_are_unverified_or_fall_short_never_contradicted():
     assert "yes" in yes.message and "True" not in yes.message
 
 
-def _finding(
-    rule_id: str,
-    status: Status,
-    weight: float,
-    outcome: str | None = None,
-    path: str = "claims.x.y",
-    question: str | None = None,
-    severity: Severity = Severity.high,
-) -> Finding:
-    return Finding(
-        rule_id=rule_id,
-        pack="interoperability",
-        title=f"title {rule_id}",
-        status=status,
-        severity=severity,
-        weight=weight,
-        message=f"message {rule_id}",
-        vendor_question=question or f"question {rule_id}?",
-        claim=ClaimCheck(path=path, claimed="yes", outcome=outcome) if outcome else None,  # type: ignore[arg-type]
-    )
+def _finding(rule_id: str, status: Status, weight: float, outcome: str | None = None, path: str = "claims.x.y", **more):
+    return finding(rule_id, status, weight, claim_outcome=outcome, claim_path=path, **more)
 
 
 def test_a_contradiction_weighs_more_than_a_plain_miss():
@@ -268,7 +227,7 @@ def test_as_of_decides_which_requirement_applies():
 
 
 def test_as_of_defaults_to_the_day_the_evidence_was_gathered():
-    ev = evidence({}, {"standards": {"us_core": "3.1.1"}}, finished="2025-07-01T12:00:00Z")
+    ev = evidence({}, {"standards": {"us_core": "3.1.1"}}, finished_at="2025-07-01T12:00:00Z")
     result = score_evidence(ev)
     assert result.as_of == "2025-07-01"
     assert {f.rule_id: f.status for f in result.findings}["CRT-102"] == Status.not_applicable

@@ -7,21 +7,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from ehrcheck.claims.load import ClaimsError, load_claims_text
 from ehrcheck.claims.schema import SECTIONS, field_info
 from ehrcheck.claims.template import questionnaire
-from ehrcheck.cli import app
 from ehrcheck.rules.schema import all_rules
 from tests.paths import ROOT
+from tests.support.cli import run
 
 TODAY = dt.date(2026, 6, 1)
 EXAMPLES = ROOT / "examples" / "claims"
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 def problems(text: str) -> list[str]:

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
+from tests.support import cli
 from tests.support.chpl_loopback import (
     ACTIVE,
     FIXTURES,
@@ -23,8 +22,7 @@ KEY = "planted-chpl-key-cli-51e2"
 
 
 def run(*args: str, key: str | None = KEY):
-    env = {"CHPL_API_KEY": key} if key is not None else {"CHPL_API_KEY": ""}
-    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    return cli.run(*args, env={"CHPL_API_KEY": key if key is not None else ""})
 
 
 def all_text(folder: Path) -> str:

@@ -9,20 +9,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.demo.run import run_demo
 from ehrcheck.engine.compare import compare
 from ehrcheck.models import RunResult
 from tests.paths import ROOT
+from tests.support.cli import run
 
 SLUGS = ("meadowlark-chart", "riverbend-ehr", "summit-health-cloud")
 PACK = ROOT / "examples" / "ci" / "practice-pack.yaml"
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

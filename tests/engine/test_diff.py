@@ -8,17 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.demo.run import run_demo
 from ehrcheck.engine.diff import diff_runs, fingerprint
 from ehrcheck.engine.scorecard import score_evidence
 from ehrcheck.models import Evidence
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+from tests.support.cli import run
 
 
 @pytest.fixture(scope="module")

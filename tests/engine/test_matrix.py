@@ -6,8 +6,9 @@ from typing import Any
 
 from ehrcheck.engine.matrix import ROWS, capability_matrix, tally
 from ehrcheck.engine.scorecard import score_evidence
-from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt
+from ehrcheck.models import Evidence
 from ehrcheck.render import RENDERERS
+from tests.support.evidence import evidence
 
 ISSUE_ROWS = [
     "Demographics",
@@ -25,21 +26,6 @@ ISSUE_ROWS = [
     "ONC certification (CEHRT)",
     "HIPAA security program",
 ]
-
-
-def evidence(probes: dict[str, Any], claims: dict[str, Any] | None = None, errored: tuple[str, ...] = ()) -> Evidence:
-    attempts = {k: ProbeAttempt(status=AttemptStatus.completed, data=v) for k, v in probes.items()}
-    attempts.update({k: ProbeAttempt(status=AttemptStatus.error, reason="timed out") for k in errored})
-    return Evidence.model_validate(
-        {
-            "tool_version": "test",
-            "target": {"base_url": "https://ehr.example.test/fhir"},
-            "started_at": "2026-06-01T00:00:00Z",
-            "finished_at": "2026-06-01T00:00:01Z",
-            "probes": attempts,
-            "claims": claims,
-        }
-    )
 
 
 def rows(ev: Evidence) -> dict[str, Any]:

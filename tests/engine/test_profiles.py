@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
-from ehrcheck.engine.profiles import BULK, EXCHANGE, PROFILES, get_profile
+from ehrcheck.engine.profiles import BULK, EXCHANGE, GENERAL_MEANINGS, PROFILES, get_profile
 from ehrcheck.engine.scorecard import score_evidence
 from ehrcheck.engine.scoring import PROFILES as PACK_WEIGHTS
-from ehrcheck.engine.profiles import GENERAL_MEANINGS
 from ehrcheck.engine.verdict import LABELS as VERDICT_LABELS
-from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Status
+from ehrcheck.models import Evidence, Status
 from ehrcheck.rules.schema import all_rules, builtin_packs
+from tests.support.cli import run
+from tests.support.evidence import evidence
 from tests.support.loopback import Reply, serve
 
 ISSUE_PROFILES = ("solo", "small-group", "multi-specialty", "hospital", "fqhc", "behavioral-health")
@@ -34,10 +33,6 @@ ROUTES = {
 }
 
 
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False, env=env)
-
-
 def _evidence(claims=None) -> Evidence:
     """An R4 server with Patient only, over plain HTTP, that refuses anonymous searches."""
     probes = {
@@ -52,16 +47,7 @@ def _evidence(claims=None) -> Evidence:
         "transport": {"scheme": "http", "tls": None},
         "availability": {"reachable": True, "server_errors": 0, "median_ms": 10},
     }
-    return Evidence.model_validate(
-        {
-            "tool_version": "test",
-            "target": {"base_url": "http://ehr.example.test/fhir"},
-            "started_at": "2026-06-01T00:00:00Z",
-            "finished_at": "2026-06-01T00:00:01Z",
-            "probes": {k: ProbeAttempt(status=AttemptStatus.completed, data=v) for k, v in probes.items()},
-            "claims": claims,
-        }
-    )
+    return evidence(probes, claims, base_url="http://ehr.example.test/fhir")
 
 
 def test_the_issue_profiles_exist_with_weights_for_every_pack():

@@ -9,11 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.engine.waivers import load_waivers
 from ehrcheck.errors import UserInputError
+from tests.support.cli import run
 from tests.support.loopback import Reply, serve
 
 ROUTES = {
@@ -32,10 +31,6 @@ ROUTES = {
 }
 FUTURE = (dt.date.today() + dt.timedelta(days=90)).isoformat()
 PAST = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 
 from ehrcheck.http.client import Response
-from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Target
+from ehrcheck.models import Evidence, ProbeAttempt
 from ehrcheck.probes.anonymous.capability import summarise
 from ehrcheck.probes.anonymous.discovery import SMART_FIELDS, _document_facts
+from tests.support import evidence as factory
 
 from .audit import CAP, SMART
 
@@ -27,16 +28,16 @@ def json_response(doc: Any, content_type: str = "application/json", status: int 
 
 
 def attempt(data: dict[str, Any]) -> ProbeAttempt:
-    return ProbeAttempt(status=AttemptStatus.completed, data=data, duration_ms=10.0)
+    return factory.attempt(data, duration_ms=10.0)
 
 
 def evidence_from(capability: dict[str, Any], smart: dict[str, Any], **more: ProbeAttempt) -> Evidence:
     cap = {**summarise(capability), "found": True, "http_status": 200, "content_type": "application/fhir+json"}
-    return Evidence(
-        tool_version="0.1.0",
-        target=Target(base_url="https://ehr.example/fhir"),
+    return factory.evidence(
+        base_url="https://ehr.example/fhir",
         started_at="2026-03-01T10:00:00Z",
         finished_at="2026-03-01T10:00:02Z",
+        tool_version="0.1.0",
         probes={
             "capability": attempt(cap),
             "smart": attempt(_document_facts(json_response(smart), SMART_FIELDS, "smart")),

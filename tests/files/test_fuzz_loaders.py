@@ -20,9 +20,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.engine.scorecard import score_evidence
 from ehrcheck.engine.waivers import load_waivers
 from ehrcheck.errors import UserInputError
@@ -51,6 +49,7 @@ from tests.faults.audit import CAP, SMART
 from tests.faults.fuzzing import FUZZ, file_contents, json_values, mutated_text, retyped
 from tests.faults.samples import attempt, evidence_from, sample_evidence
 from tests.paths import ROOT
+from tests.support.cli import run
 
 SECRET = "PLANTED-fuzz-secret-991"
 
@@ -81,7 +80,7 @@ SAMPLES["run"] = [sample_evidence(), json.loads(RENDERERS["json"].fn(score_evide
 def _score_via_cli(path: Path) -> None:
     """`ehrcheck score FILE` in every format: reports, or one clean error and no report at all."""
     out = path.parent / "reports"
-    res = CliRunner().invoke(app, ["score", str(path), "-o", str(out), "-f", ",".join(RENDERERS), "-q"])
+    res = run("score", str(path), "-o", str(out), "-f", ",".join(RENDERERS), "-q")
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert "Traceback" not in res.output
     if res.exit_code == 2:
@@ -320,7 +319,7 @@ def test_scan_of_a_list_without_urls_exits_2_before_any_output(lines):
     with tempfile.TemporaryDirectory() as tmp:
         listing, out = Path(tmp) / "vendors.txt", Path(tmp) / "scan"
         listing.write_text("\n".join(lines), encoding="utf-8")
-        res = CliRunner().invoke(app, ["scan", str(listing), "-o", str(out)])
+        res = run("scan", str(listing), "-o", str(out))
         assert isinstance(res.exception, SystemExit) and res.exit_code == 2, (res.output, res.exception)
         assert "Traceback" not in res.output and "vendors.txt" in res.output
         assert "\x1b[2J" not in res.output  # a list's escape sequence is spelled out, never sent to the terminal

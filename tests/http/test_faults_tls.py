@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.http.client import Fetcher, FetchError, HttpOptions, Recorder
 from tests.faults.audit import CAP, healthy, run_audit
 from tests.faults.certs import (
@@ -26,6 +24,7 @@ from tests.faults.certs import (
     server_context,
 )
 from tests.faults.server import fault_server, json_reply, redirect
+from tests.support.cli import run
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +178,7 @@ def test_redirect_to_an_unusable_location_is_a_clean_error(location):
 @pytest.mark.timeout(60)
 def test_cli_audit_of_a_self_signed_server_writes_a_report(tmp_path: Path):
     with fault_server(healthy(), ssl_context=self_signed_context()) as srv:
-        res = CliRunner().invoke(app, ["audit", srv.base, "-o", str(tmp_path / "r"), "--timeout", "2", "-q"])
+        res = run("audit", srv.base, "-o", str(tmp_path / "r"), "--timeout", "2", "-q")
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     hip005 = next(f for f in report["findings"] if f["rule_id"] == "HIP-005")

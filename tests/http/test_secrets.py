@@ -17,14 +17,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.http.redact import REDACTED, Secrets
 from ehrcheck.probes.runner import collect
 from ehrcheck.render import RENDERERS
 from tests.faults.audit import CAP, FAST, SMART, healthy
 from tests.faults.server import Conn, dynamic, fault_server, json_reply, redirect, reply
+from tests.support.cli import run
 
 USER = "ehr-auditor"
 PASSWORD = "PLANTED-userinfo-pw-7f3a"  # in the base URL, so httpx sends it as Basic auth
@@ -110,10 +109,6 @@ def assert_clean(where: str, text: str, include_phi: bool = False) -> None:
     if not include_phi:
         for value in PHI_VALUES:
             assert value not in text, f"patient data {value!r} leaked into {where}"
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 @pytest.mark.timeout(120)

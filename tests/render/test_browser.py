@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.demo.run import run_demo
 from tests.paths import ROOT, TESTS
+from tests.support.cli import run
 
 ARTIFACTS = Path(os.environ.get("EHRCHECK_ARTIFACTS", ROOT / ".run" / "artifacts"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -134,9 +133,7 @@ def test_sekmet_audit_report_opens_clean(browser, sekmet_auth_url, tmp_path):
 
 
 def test_pdf_is_a_valid_multipage_document(demo_reports, tmp_path):
-    res = CliRunner().invoke(
-        app, ["score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path), "--pdf", "-q"]
-    )
+    res = run("score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path), "--pdf", "-q")
     assert res.exit_code == 0, res.output
     pdf = (tmp_path / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-")
@@ -148,9 +145,7 @@ def test_pdf_is_a_valid_multipage_document(demo_reports, tmp_path):
 
 def test_pdf_without_chromium_says_what_to_install(demo_reports, tmp_path, monkeypatch):
     monkeypatch.setenv("EHRCHECK_CHROMIUM", str(tmp_path / "no-such-browser"))
-    res = CliRunner().invoke(
-        app, ["score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path / "out"), "--pdf"]
-    )
+    res = run("score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path / "out"), "--pdf")
     assert res.exit_code == 2
     assert "apt-get install chromium" in res.output
     assert not (tmp_path / "out").exists()  # nothing half-written

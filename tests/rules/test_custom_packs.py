@@ -8,14 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.engine.scoring import PROFILES, overall_score, pack_weight
 from ehrcheck.errors import UserInputError
 from ehrcheck.models import PackScore
 from ehrcheck.rules.custom import load_custom_packs
 from tests.paths import ROOT
+from tests.support.cli import run
 from tests.support.loopback import Reply, serve
 
 EXAMPLE = ROOT / "examples" / "ci" / "practice-pack.yaml"
@@ -53,10 +52,6 @@ RULE = """\
     remediation: fix it
     vendor_question: will you fix it?
 """
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 def _pack(tmp_path: Path, name: str = "mine", rules: str | None = None, filename: str = "pack.yaml") -> Path:

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from ehrcheck.engine.evaluate import evaluate
-from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Status, Target
+from ehrcheck.models import Evidence, Status
 from ehrcheck.rules.schema import all_rules, find_rule
+from tests.support.evidence import evidence
 
 CASES_DIR = Path(__file__).parent / "cases"
 DEFAULT_AS_OF = dt.date(2026, 6, 1)
@@ -41,21 +42,8 @@ def _params() -> list[Any]:
 
 def build_evidence(case: dict[str, Any]) -> Evidence:
     """An Evidence document whose probes completed with the case's data; `missing` ones errored."""
-    probes: dict[str, ProbeAttempt] = {}
-    for source, data in (case.get("evidence") or {}).items():
-        probes[source] = ProbeAttempt(status=AttemptStatus.completed, data=data or {})
-    for source in case.get("missing") or []:
-        probes[source] = ProbeAttempt(status=AttemptStatus.error, reason="connection refused (test case)")
-    return Evidence.model_validate(
-        {
-            "tool_version": "test",
-            "target": Target(base_url="https://ehr.example.test/fhir"),
-            "started_at": "2026-06-01T00:00:00Z",
-            "finished_at": "2026-06-01T00:00:01Z",
-            "probes": probes,
-            "claims": case.get("claims"),
-        }
-    )
+    probes = {source: data or {} for source, data in (case.get("evidence") or {}).items()}
+    return evidence(probes, case.get("claims"), errored=case.get("missing") or ())
 
 
 def _as_of(case: dict[str, Any]) -> dt.date:

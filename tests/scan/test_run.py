@@ -16,12 +16,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.scan.endpoint_list import Endpoint, iter_endpoints
 from ehrcheck.scan.run import HostLimiter, ScanOptions, read_done, run_scan
 from tests.paths import ROOT
+from tests.support import cli
 from tests.support.many_endpoints import answer, rewrite_bundle, serve_many, variant_of
 
 EPIC = ROOT / "tests" / "fixtures" / "real" / "epic-r4-endpoints.lantern-list.json"
@@ -29,7 +28,7 @@ EPIC = ROOT / "tests" / "fixtures" / "real" / "epic-r4-endpoints.lantern-list.js
 
 def run(*args: str):
     # wide enough that rich never wraps a message the test looks for
-    return CliRunner().invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "400"})
+    return cli.run(*args, env={"COLUMNS": "400"})
 
 
 @pytest.fixture(scope="module")

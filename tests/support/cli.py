@@ -1,8 +1,10 @@
-"""What CLI tests share: a minimal R4 server's routes and an in-process `ehrcheck` runner."""
+"""What CLI tests share: the one in-process `ehrcheck` runner, and a minimal R4 server's routes."""
 
 from __future__ import annotations
 
-from typer.testing import CliRunner
+from collections.abc import Mapping
+
+from typer.testing import CliRunner, Result
 
 from ehrcheck.cli import app
 from tests.support.loopback import Reply
@@ -23,6 +25,9 @@ ROUTES = {
 }
 
 
-def run(*args: str):
-    """`ehrcheck ARGS...` in-process; exceptions propagate so a traceback fails the test."""
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+def run(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
+    """`ehrcheck ARGS...` in-process, with `env` added to the environment (None unsets a name).
+
+    Exceptions propagate, so a traceback fails the test instead of hiding in `result.exception`;
+    the exit code and output are what a person at the terminal would see."""
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)

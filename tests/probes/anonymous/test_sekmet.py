@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import httpx
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.probes.runner import collect
+from tests.support.cli import run
 
 
 def _collect(url: str):
@@ -59,17 +58,16 @@ def test_auth_sekmet_refuses_anonymous_access(sekmet_auth_url):
 
 
 def test_audit_cli_against_sekmet_and_rescore(sekmet_open_url, sekmet_auth_url, tmp_path: Path):
-    runner = CliRunner()
     results = {}
     for name, url in (("open", sekmet_open_url), ("auth", sekmet_auth_url)):
         out = tmp_path / name
-        res = runner.invoke(app, ["audit", url, "-o", str(out), "--format", "html,md,json"])
+        res = run("audit", url, "-o", str(out), "--format", "html,md,json")
         assert res.exit_code == 0, res.output
         assert "Verdict:" in res.output
         for ext in ("html", "md", "json"):
             assert (out / f"report.{ext}").stat().st_size > 500
         rescored = tmp_path / f"{name}-rescored.json"
-        res = runner.invoke(app, ["score", str(out / "evidence.json"), "-o", str(rescored), "-q"])
+        res = run("score", str(out / "evidence.json"), "-o", str(rescored), "-q")
         assert res.exit_code == 0
         a = json.loads((out / "report.json").read_text())
         assert a["findings"] == json.loads(rescored.read_text())["findings"]

@@ -10,11 +10,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from ehrcheck.errors import UserInputError
 from ehrcheck.probes.authenticated.credentials import Secret, load_credentials
+from tests.support.cli import run
 
 SECRET = "sup3r-s3cret-value-42"
 
@@ -132,18 +131,20 @@ def test_ec_key_on_the_wrong_curve(tmp_path):
 
 def test_cli_bad_credentials_exit_2_without_traceback(tmp_path):
     creds = write(tmp_path, f"client_id: app\nclient_secret: {SECRET}\nsurprise: 1\n")
-    res = CliRunner().invoke(
-        app, ["probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "e.json")]
-    )
+    res = run("probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "e.json"))
     assert res.exit_code == 2
     assert "unknown field(s) surprise" in res.output and "Traceback" not in res.output and SECRET not in res.output
     assert not (tmp_path / "e.json").exists()
 
 
 def test_cli_auth_flags_without_credentials(tmp_path):
-    res = CliRunner().invoke(
-        app,
-        ["probe", "http://127.0.0.1:9/fhir", "--sample", "2", "-o", str(tmp_path / "e.json")],
+    res = run(
+        "probe",
+        "http://127.0.0.1:9/fhir",
+        "--sample",
+        "2",
+        "-o",
+        str(tmp_path / "e.json"),
         env={
             "EHRCHECK_CLIENT_ID": "",
             "EHRCHECK_CLIENT_SECRET": "",
@@ -165,7 +166,5 @@ def test_cli_auth_flags_without_credentials(tmp_path):
 )
 def test_cli_bad_auth_flags(tmp_path, args, expect):
     creds = write(tmp_path, f"client_id: app\nclient_secret: {SECRET}\n")
-    res = CliRunner().invoke(
-        app, ["probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), *args, "-o", str(tmp_path / "e.json")]
-    )
+    res = run("probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), *args, "-o", str(tmp_path / "e.json"))
     assert res.exit_code == 2 and expect in res.output, res.output

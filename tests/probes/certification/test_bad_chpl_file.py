@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from ehrcheck.cli import app
 from tests.faults.audit import CAP
 from tests.paths import FIXTURES
+from tests.support.cli import run
 from tests.support.loopback import Reply, serve
 
 DETAILS = json.loads((FIXTURES / "chpl/details-99001-active-full.json").read_text(encoding="utf-8"))
@@ -77,9 +76,7 @@ def test_chpl_file_missing_fields_exits_2_naming_the_place(vendor, tmp_path: Pat
     chpl_file.write_text(json.dumps(doc), encoding="utf-8")
     out = tmp_path / ("reports" if command == "audit" else "evidence.json")
     before = len(vendor.requests)
-    res = CliRunner().invoke(
-        app, [command, vendor.base, "--chpl-file", str(chpl_file), "--chpl-id", NUMBER, "-o", str(out)], env={"CHPL_API_KEY": ""}
-    )
+    res = run(command, vendor.base, "--chpl-file", str(chpl_file), "--chpl-id", NUMBER, "-o", str(out), env={"CHPL_API_KEY": ""})
     assert res.exit_code == 2, res.output
     assert isinstance(res.exception, SystemExit)
     text = " ".join(res.output.split())
@@ -94,22 +91,8 @@ def test_a_complete_listing_still_audits(vendor, tmp_path: Path):
     chpl_file = tmp_path / "listing.json"
     # Its links point at the loopback vendor: the probe checks them, and no request leaves 127.0.0.1.
     chpl_file.write_text(json.dumps(DETAILS).replace("{{ORIGIN}}", vendor.origin), encoding="utf-8")
-    res = CliRunner().invoke(
-        app,
-        [
-            "probe",
-            vendor.base,
-            "--chpl-file",
-            str(chpl_file),
-            "--chpl-id",
-            NUMBER,
-            "-o",
-            str(tmp_path / "evidence.json"),
-            "--timeout",
-            "2",
-        ],
-        env={"CHPL_API_KEY": ""},
-    )
+    args = ["probe", vendor.base, "--chpl-file", str(chpl_file), "--chpl-id", NUMBER, "-o", str(tmp_path / "evidence.json")]
+    res = run(*args, "--timeout", "2", env={"CHPL_API_KEY": ""})
     assert res.exit_code in (0, 1), res.output
     listing = json.loads((tmp_path / "evidence.json").read_text())["probes"]["chpl"]["data"]["listings"][0]
     assert listing["found"] is True and listing["status"] == "Active"

@@ -35,6 +35,8 @@ def demo(
         for col in ("Vendor", "Verdict", "Score", "Report"):
             table.add_column(col)
         for r in results:
-            table.add_row(r.name, r.verdict, "–" if r.score is None else f"{r.score:.0f}", str(r.paths[0]) if r.paths else "")
+            table.add_row(
+                r.name, r.verdict_label, "–" if r.score is None else f"{r.score:.0f}", str(r.paths[0]) if r.paths else ""
+            )
         console.print(table)
         console.print(f"wrote {output / 'index.md'}")

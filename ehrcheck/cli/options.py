@@ -212,7 +212,7 @@ BulkTimeoutOpt = Annotated[
 
 
 LaunchOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--launch",
         envvar="EHRCHECK_LAUNCH",
@@ -231,7 +231,7 @@ NoBrowserOpt = Annotated[
 
 
 LaunchTimeoutOpt = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--launch-timeout",
         envvar="EHRCHECK_LAUNCH_TIMEOUT",

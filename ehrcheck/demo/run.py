@@ -428,10 +428,6 @@ class DemoResult:
         return tuple(self.files.values())
 
     @property
-    def verdict(self) -> str:
-        return self.verdict_label
-
-    @property
     def score_text(self) -> str:
         return score_text(self.score, self.score_low, self.score_high)
 

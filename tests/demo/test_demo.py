@@ -20,6 +20,7 @@ from cryptography import x509
 from rich.console import Console
 
 from ehrcheck.demo.run import VendorApp, load_vendors, run_demo, serve_vendors
+from ehrcheck.engine.scoring import LABELS as VERDICT_LABELS
 from ehrcheck.http.tls_ca import EphemeralCA
 from ehrcheck.models import Evidence
 from ehrcheck.resources import data_dir
@@ -57,7 +58,7 @@ def test_every_vendor_gets_its_reports_evidence_and_an_index(demo) -> None:
             path = out / slug / name
             assert path.is_file() and path.stat().st_size > 0, path
         assert set(result.files) == {"html", "md", "json", "evidence"}
-        assert result.paths[0] == out / slug / "report.html" and result.verdict == result.verdict_label
+        assert result.paths[0] == out / slug / "report.html" and result.verdict_label == VERDICT_LABELS[result.verdict_level]
         assert all(p.is_file() for p in result.paths)
         Evidence.model_validate(_evidence(out, slug))  # evidence.json is a readable Evidence document
         assert result.name in console_text

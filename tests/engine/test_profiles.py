@@ -9,9 +9,9 @@ import pytest
 
 from ehrcheck.engine.profiles import BULK, EXCHANGE, GENERAL_MEANINGS, PROFILES, get_profile
 from ehrcheck.engine.scorecard import score_evidence
-from ehrcheck.engine.scoring import PROFILES as PACK_WEIGHTS
+from ehrcheck.engine.scoring import overall_score
 from ehrcheck.engine.verdict import LABELS as VERDICT_LABELS
-from ehrcheck.models import Evidence, Status
+from ehrcheck.models import Evidence, PackScore, Status
 from ehrcheck.rules.schema import all_rules, builtin_packs
 from tests.support.cli import run
 from tests.support.evidence import evidence
@@ -59,7 +59,15 @@ def test_the_issue_profiles_exist_with_weights_for_every_pack():
         # Levels a profile does not word itself fall back to the general meanings.
         assert set(profile.meanings) <= set(GENERAL_MEANINGS), profile.name
     assert set(GENERAL_MEANINGS) == set(VERDICT_LABELS)
-    assert PACK_WEIGHTS == {name: dict(p.pack_weights) for name, p in PROFILES.items()}  # scoring reads the same
+
+    # Scoring uses each profile's weights: a product that aces one pack and fails the rest scores,
+    # overall, exactly that pack's share of the weight.
+    for name, profile in PROFILES.items():
+        for aced, weight in profile.pack_weights.items():
+            scores = [
+                PackScore(pack=p, title=p, score=100.0 if p == aced else 0.0, low=0.0, high=100.0, counts={}) for p in packs
+            ]
+            assert overall_score(scores, name).score == weight, (name, aced)
 
 
 def test_profiles_name_only_rules_that_exist():

@@ -9,7 +9,6 @@ import pytest
 from ehrcheck.rules import checks
 from ehrcheck.rules.checks import capability
 from ehrcheck.rules.schema import (
-    PACK_ORDER,
     FnCheck,
     PackError,
     all_rules,
@@ -20,7 +19,8 @@ from ehrcheck.rules.schema import (
 
 
 def test_packs_load_in_order() -> None:
-    assert [p.pack for p in builtin_packs()] == list(PACK_ORDER)
+    # The order every report lists the packs in (PACK_ORDER drives the loader, so name them here).
+    assert [p.pack for p in builtin_packs()] == ["interoperability", "portal", "certification", "hipaa"]
 
 
 def test_pack_descriptions_are_written() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.servers  # every test here talks to the loopback servers scripts/test starts
 
 FHIR_JSON = {"Accept": "application/fhir+json"}
 

@@ -8,7 +8,11 @@ import html
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import run
+
+pytestmark = pytest.mark.servers  # every test here talks to the loopback servers scripts/test starts
 
 # What sekmet's open instance really offers: FHIR R4 over plain HTTP, SMART permission-v2 for
 # backend clients, $export; no US Core profiles, no standalone patient launch, no login.

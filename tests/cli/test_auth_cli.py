@@ -13,8 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ehrcheck.probes.authenticated.credentials import load_credentials
 from tests.support.auth import client, creds_yaml
+
+pytestmark = pytest.mark.servers  # every test here talks to the loopback servers scripts/test starts
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")  # assertions and sekmet's tokens
 

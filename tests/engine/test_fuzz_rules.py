@@ -99,6 +99,7 @@ def score_everything(evidence: Evidence) -> None:
         assert renderer.fn(result), fmt
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @FUZZ
 @given(capability_statements, smart_documents)
@@ -109,6 +110,7 @@ def test_any_capability_and_smart_document_gives_a_report(capability: dict[str, 
     score_everything(evidence)
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @FUZZ
 @given(smart_documents, json_values)
@@ -117,6 +119,7 @@ def test_any_openid_document_gives_a_report(smart: dict[str, Any], openid: Any):
     score_everything(evidence_from(CAP, smart, openid=attempt(facts)))
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @FUZZ
 @given(json_values, st.sampled_from(["application/json", "text/html", "application/fhir+json;charset=x", ""]))

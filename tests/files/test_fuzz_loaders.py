@@ -119,6 +119,7 @@ def _load(kind: str, content: bytes, suffix: str, then: Callable[[Path], None] |
         return value, path
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kind", sorted(LOADERS))
 def test_loader_gives_a_value_or_a_clean_error(kind):
@@ -133,6 +134,7 @@ def test_loader_gives_a_value_or_a_clean_error(kind):
     check()
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 def test_tampered_evidence_that_loads_always_scores_and_renders():
     from tests.faults.fuzzing import tampered
@@ -165,6 +167,7 @@ def test_hostile_file_is_refused_cleanly(kind, content):
     assert isinstance(value, UserInputError), f"{kind} accepted {content[:40]!r}"
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @given(json_values)
 @FUZZ
@@ -239,6 +242,7 @@ LIST_CONTENTS = {
 }
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kind", sorted(LIST_CONTENTS))
 def test_endpoint_list_gives_endpoints_or_a_clean_error(kind):
@@ -295,6 +299,7 @@ _url = st.builds(
 )
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("form", ["text", "csv"])
 @FUZZ
@@ -312,6 +317,7 @@ def test_every_junk_line_gets_a_warning_naming_its_line(form, rows, newline):
     assert all(int(e.where.rsplit(":", 1)[1]) not in junk_lines for e in found)
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @FUZZ
 @given(st.lists(_junk | st.sampled_from(["[/b] not markup", "\x1b[2J escape", "ftp://x", "{", "a,b"]), min_size=1, max_size=6))
@@ -389,6 +395,7 @@ def _chpl_file(path: Path) -> Any:
     return listings
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kind", ["fields retyped", "noise"])
 def test_chpl_file_gives_listings_or_a_clean_error(kind):
@@ -406,6 +413,7 @@ def test_chpl_file_gives_listings_or_a_clean_error(kind):
     check()
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @FUZZ
 @given(st.one_of(json_values, retyped(CHPL_DETAILS), retyped(CHPL_PAGE), retyped(CHPL_CRITERIA)))
@@ -423,6 +431,7 @@ def test_chpl_readers_never_crash_and_agree(doc):
         matches(row, "15.99.99.9999.Test.01.00.1.250102")
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(300)
 @FUZZ
 @given(st.one_of(retyped(HTI1_LIST), retyped(EPIC_LIST), json_values))

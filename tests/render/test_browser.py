@@ -83,6 +83,7 @@ def open_report(browser, path: Path, shot: str):
     return page, problems, requests
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("vendor", ["meadowlark-chart", "riverbend-ehr", "summit-health-cloud"])
 def test_demo_report_opens_clean(browser, demo_reports, vendor):
     page, problems, requests = open_report(browser, demo_reports / vendor / "report.html", f"demo-{vendor}")
@@ -99,6 +100,7 @@ def test_demo_report_opens_clean(browser, demo_reports, vendor):
     page.close()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("vendor", ["meadowlark-chart", "summit-health-cloud"])
 def test_report_meets_wcag_aa_and_works_with_the_keyboard(browser, demo_reports, vendor):
     assert AXE.is_file(), f"{AXE} missing: run scripts/setup (npm ci in tests/browser)"
@@ -117,6 +119,8 @@ def test_report_meets_wcag_aa_and_works_with_the_keyboard(browser, demo_reports,
     page.close()
 
 
+@pytest.mark.servers
+@pytest.mark.browser
 def test_sekmet_audit_report_opens_clean(browser, sekmet_auth_url, tmp_path):
     # A real process: Playwright's sync API owns this thread's event loop.
     proc = subprocess.run(
@@ -132,6 +136,7 @@ def test_sekmet_audit_report_opens_clean(browser, sekmet_auth_url, tmp_path):
     page.close()
 
 
+@pytest.mark.browser
 def test_pdf_is_a_valid_multipage_document(demo_reports, tmp_path):
     res = run("score", str(demo_reports / "riverbend-ehr" / "evidence.json"), "-o", str(tmp_path), "--pdf", "-q")
     assert res.exit_code == 0, res.output
@@ -151,6 +156,7 @@ def test_pdf_without_chromium_says_what_to_install(demo_reports, tmp_path, monke
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+@pytest.mark.browser
 def test_vendor_comparison_shares_the_design_and_meets_wcag_aa(browser, demo_reports, tmp_path):
     reports = [str(demo_reports / v / "report.json") for v in ("meadowlark-chart", "riverbend-ehr", "summit-health-cloud")]
     out = tmp_path / "comparison.html"

@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.probes.runner import collect
 from tests.support.cli import run
+
+pytestmark = pytest.mark.servers  # every test here talks to the loopback servers scripts/test starts
 
 
 def _collect(url: str):

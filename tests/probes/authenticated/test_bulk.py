@@ -39,6 +39,7 @@ def group_id(sekmet_auth_url, sekmet_keys_dir):
     return resp.json()["id"]
 
 
+@pytest.mark.servers
 def test_bulk_export_end_to_end(sekmet_auth_url, sekmet_keys_dir, tmp_path, group_id):
     # The system/*.* client: sekmet refuses DELETE (cancel) to read-only tokens.
     creds = credentials(sekmet_keys_dir, "ehrcheck-secret", tmp_path)
@@ -75,6 +76,7 @@ def test_bulk_export_end_to_end(sekmet_auth_url, sekmet_keys_dir, tmp_path, grou
     assert group_id not in raw and "Group/[id]/$export" in raw
 
 
+@pytest.mark.servers
 def test_read_only_token_cannot_cancel(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     creds = credentials(sekmet_keys_dir, "ehrcheck-jwt", tmp_path)
     ev = run(sekmet_auth_url, creds, {"bulk": probe_bulk}, bulk_timeout=60)
@@ -124,6 +126,7 @@ def test_ndjson_lines_are_read_in_bounded_memory():
     assert read_bytes > 300_000
 
 
+@pytest.mark.servers
 def test_broken_export_files_are_counted(tmp_path, sekmet_keys_dir):
     """A loopback Bulk server whose file is served as text/plain with junk lines."""
     lines = [
@@ -161,6 +164,7 @@ def test_broken_export_files_are_counted(tmp_path, sekmet_keys_dir):
     assert statuses == {"INT-314": "fail", "HIP-312": "fail", "INT-311": "not_observed"}
 
 
+@pytest.mark.servers
 def test_export_that_never_finishes_stops_at_the_bound(tmp_path, sekmet_keys_dir):
     routes = {
         "/token": Reply(200, {"access_token": "t" * 40, "token_type": "bearer", "expires_in": 300, "scope": "system/*.read"}),

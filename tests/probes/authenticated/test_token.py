@@ -25,6 +25,7 @@ def evidence_date():
     return dt.date(2026, 6, 1)
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize(("client_id", "alg"), [("ehrcheck-jwt", "RS384"), ("ehrcheck-ec", "ES384")])
 def test_private_key_jwt_valid_and_every_broken_assertion_refused(sekmet_auth_url, sekmet_keys_dir, tmp_path, client_id, alg):
     creds = credentials(sekmet_keys_dir, client_id, tmp_path)
@@ -51,6 +52,7 @@ def test_private_key_jwt_valid_and_every_broken_assertion_refused(sekmet_auth_ur
     assert "eyJ" not in ev.model_dump_json()
 
 
+@pytest.mark.servers
 def test_client_secret_basic(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     creds = credentials(sekmet_keys_dir, "ehrcheck-secret", tmp_path)
     ev = run(sekmet_auth_url, creds, {"token": probe_token})
@@ -62,6 +64,7 @@ def test_client_secret_basic(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     assert all(ex.request_headers.get("authorization") in (None, "[redacted]") for ex in ev.probes["token"].exchanges)
 
 
+@pytest.mark.servers
 def test_scope_outside_the_allowance_is_not_granted(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     creds = credentials(sekmet_keys_dir, "ehrcheck-jwt", tmp_path, scope="system/*.write")
     ev = run(sekmet_auth_url, creds, {"token": probe_token})
@@ -71,6 +74,7 @@ def test_scope_outside_the_allowance_is_not_granted(sekmet_auth_url, sekmet_keys
     assert finding(ev, "HIP-308").status.value == "not_observed"
 
 
+@pytest.mark.servers
 def test_patient_only_token_cannot_read_observation(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     creds = credentials(sekmet_keys_dir, "ehrcheck-ec", tmp_path)
     ev = run(sekmet_auth_url, creds, {"scopes": probe_scopes})
@@ -86,6 +90,7 @@ def test_narrow_scope_keeps_the_clients_syntax():
     assert narrow_scope("user/*.*") == "user/Patient.read"
 
 
+@pytest.mark.servers
 def test_an_endpoint_that_accepts_anything_fails_every_negative_check(tmp_path, sekmet_keys_dir):
     token = {"access_token": "x" * 40, "token_type": "bearer", "expires_in": 300, "scope": "system/*.read system/*.write"}
     routes = {"/token": Reply(200, token, {"Cache-Control": "no-store"})}
@@ -103,6 +108,7 @@ def test_an_endpoint_that_accepts_anything_fails_every_negative_check(tmp_path, 
     assert len(posts) == 1 + 7  # the valid request, 6 broken ones (the replay sends twice); no retries
 
 
+@pytest.mark.servers
 @pytest.mark.parametrize("client_id", ["ehrcheck-jwt", "ehrcheck-ec", "ehrcheck-secret"])
 def test_independent_authorization_server(authserver_url, sekmet_auth_url, sekmet_keys_dir, tmp_path, client_id):
     """The same checks against oidc-provider, an OpenID-certified authorization server that is not

@@ -257,7 +257,6 @@ Hitrust = Annotated[
     Literal["e1", "i1", "r2", "none"],
     BeforeValidator(_choice({"e1": "e1", "i1": "i1", "r2": "r2", "none": "none"})),
 ]
-TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 TlsVersion = Annotated[
     Literal["1.0", "1.1", "1.2", "1.3"],
     BeforeValidator(

@@ -104,8 +104,9 @@ def diff_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """What changed between two runs: verdict, scores, rule statuses and the capability fingerprint."""
-    from ehrcheck.engine.diff import diff_runs, render_diff_json, render_diff_markdown
+    from ehrcheck.engine.diff import diff_runs
     from ehrcheck.files.store import write_atomic
+    from ehrcheck.render.diff import render_diff_json, render_diff_markdown
 
     console = err_console()
     with user_errors():

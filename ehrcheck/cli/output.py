@@ -7,14 +7,11 @@ import sys
 from pathlib import Path
 
 from ehrcheck.errors import UserInputError
+from ehrcheck.render import DEFAULT_FORMATS, FORMAT_ALIASES, RENDERERS
 
-FORMATS = ("html", "md", "json", "junit", "sarif")
-
-
-DEFAULT_FORMATS = ("html", "md", "json")
-
-
-SUFFIX_FORMAT = {"markdown": "md", "htm": "html", "xml": "junit", "sarif": "sarif", "html": "html", "md": "md", "json": "json"}
+FORMATS = tuple(RENDERERS)
+# A file's suffix names its format: each format's own extension (.xml is JUnit), or an alias.
+SUFFIX_FORMAT = {**{r.extension: name for name, r in RENDERERS.items()}, **FORMAT_ALIASES}
 
 
 DEFAULT_OUTPUT = "ehrcheck-report"
@@ -25,7 +22,7 @@ def parse_formats(value: str | None) -> list[str]:
         return list(DEFAULT_FORMATS)
     out: list[str] = []
     for part in value.replace(" ", "").split(","):
-        part = {"markdown": "md", "htm": "html"}.get(part.lower(), part.lower())
+        part = FORMAT_ALIASES.get(part.lower(), part.lower())
         if part not in FORMATS:
             raise UserInputError(f"--format: unknown format '{part}'; choose from {', '.join(FORMATS)}")
         if part not in out:
@@ -50,14 +47,11 @@ def plan_outputs(output: str | None, fmt_option: str | None) -> tuple[list[tuple
         return [(formats[0], target)], None
     if target.exists() and not target.is_dir():
         raise UserInputError(f"-o {target}: exists and is not a folder")
-    from ehrcheck.render import RENDERERS
-
     return [(f, target / f"report.{RENDERERS[f].extension}") for f in formats], target
 
 
 def write_reports(result, plan: list[tuple[str, Path | None]]) -> list[Path]:
     from ehrcheck.files.store import write_atomic
-    from ehrcheck.render import RENDERERS
 
     written = []
     texts = [(RENDERERS[fmt].fn(result), path) for fmt, path in plan]  # all rendered before any is written
@@ -84,7 +78,6 @@ def require_pdf_support(pdf: bool) -> None:
 def write_pdf(result, plan: list[tuple[str, Path | None]], folder: Path | None) -> Path:
     """Print the HTML report to PDF beside the other outputs (Chromium must be installed)."""
     from ehrcheck.files.store import write_atomic
-    from ehrcheck.render import RENDERERS
     from ehrcheck.render.pdf import PdfUnavailable, html_to_pdf
 
     html = next((p for f, p in plan if f == "html" and p is not None), None)

@@ -52,8 +52,9 @@ from ehrcheck.models import Evidence
 from ehrcheck.probes.certification.chpl_number import parse_product_number
 from ehrcheck.probes.certification.inputs import CertificationInputs, certification_inputs
 from ehrcheck.probes.runner import collect
-from ehrcheck.render import RENDERERS
+from ehrcheck.render import DEFAULT_FORMATS, RENDERERS
 from ehrcheck.render.labels import score_text
+from ehrcheck.render.templates import environment
 from ehrcheck.resources import data_dir
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ LOOPBACK = "127.0.0.1"
 PLACEHOLDERS = ("BASE", "ORIGIN")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-DEFAULT_FORMATS = ("html", "md", "json")
 AUDIT_TIMEOUT = 5.0
 CONNECTION_TIMEOUT = 10.0  # a stalled client never holds a server thread longer than this
 
@@ -478,27 +478,13 @@ async def _collect_all(running: list[RunningVendor]) -> list[Evidence]:
     return list(await asyncio.gather(*(one(rv) for rv in running)))
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+# How index.md names each file a vendor got.
+FILE_LABELS = {"html": "HTML", "md": "Markdown", "json": "JSON", "evidence": "evidence"}
 
 
 def render_index(results: list[DemoResult], specs: dict[str, VendorSpec], verdicts: dict[str, str]) -> str:
-    labels = {"html": "HTML", "md": "Markdown", "json": "JSON", "evidence": "evidence"}
-    lines = [
-        "# ehrcheck demo: three fictional vendors",
-        "",
-        f"Audited by ehrcheck {__version__}. The vendors are fictional; their responses are recorded in "
-        "the demo data and were served from 127.0.0.1 during the run, so no request left this machine.",
-        "",
-        "| Vendor | Product | Verdict | Score | Reports |",
-        "|---|---|---|---|---|",
-    ]
-    for r in results:
-        links = " · ".join(f"[{labels.get(k, k)}]({r.slug}/{p.name})" for k, p in r.files.items())
-        lines.append(f"| {_md_cell(r.name)} | {_md_cell(r.product)} | {_md_cell(r.verdict_label)} | {r.score_text} | {links} |")
-    for r in results:
-        lines += ["", f"## {r.name}", "", specs[r.slug].description, "", f"**{r.verdict_label}.** {verdicts[r.slug]}"]
-    return "\n".join(lines) + "\n"
+    template = environment().get_template("demo-index.md.j2")
+    return template.render(results=results, specs=specs, verdicts=verdicts, version=__version__, FILE_LABELS=FILE_LABELS)
 
 
 def run_demo(

@@ -18,15 +18,7 @@ from typing import Any
 from ehrcheck.engine.scoring import PROFILES, overall_score
 from ehrcheck.engine.verdict import RANK as VERDICT_RANK
 from ehrcheck.models import SEVERITY_ORDER, STRENGTH_ORDER, Finding, PackScore, RunResult
-
-STATUS_WORD = {
-    "pass": "Pass",
-    "fail": "Fail",
-    "warn": "Warning",
-    "not_observed": "Not observed",
-    "unverified": "Claimed, unverified",
-    "not_applicable": "Not applicable",
-}
+from ehrcheck.render.labels import STATUS_LABEL
 
 
 @dataclass(frozen=True)
@@ -80,10 +72,6 @@ class Comparison:
     sections: tuple[Section, ...]
     tool_versions: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def winner(self) -> Column | None:
-        return self.columns[0] if self.columns else None
-
 
 def _score_text(p: PackScore | None) -> str:
     if p is None:
@@ -107,7 +95,7 @@ def _rank_key(name: str, result: RunResult, overall: PackScore) -> tuple[Any, ..
 def _finding_cell(f: Finding | None) -> Cell:
     if f is None:
         return Cell("not evaluated", "not_applicable", "this run did not include the rule")
-    text = STATUS_WORD.get(f.status.value, f.status.value)
+    text = STATUS_LABEL.get(f.status.value, f.status.value)
     if f.waiver is not None:
         text += " (waived)"
     return Cell(text, f.status.value, f.message)

@@ -33,15 +33,6 @@ PROBES: dict[str, ProbeFn] = {
     ProbeId.transport: probe_transport,
 }
 
-PROBE_TITLES = {
-    "capability": "CapabilityStatement (GET [base]/metadata)",
-    "smart": "SMART configuration (.well-known/smart-configuration)",
-    "openid": "OpenID Connect discovery",
-    "access": "Unauthenticated access (Patient search, bulk export)",
-    "transport": "Transport security (TLS, certificate, HSTS)",
-    "availability": "Availability and latency",
-}
-
 
 def normalise_base_url(url: str) -> str:
     url = url.strip()

@@ -42,6 +42,12 @@ def observed_text(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def md_cell(text: Any) -> str:
+    """Text made safe for one Markdown table cell (the `md` filter of every Markdown template): a
+    pipe would end the cell and a newline the row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def score_text(score: float | None, low: float, high: float) -> str:
     if score is None:
         return f"not scored (range {low:.0f}–{high:.0f})"

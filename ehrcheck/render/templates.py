@@ -8,6 +8,7 @@ from ehrcheck.render.labels import (
     STATUS_ICON,
     STATUS_LABEL,
     STRENGTH_MEANING,
+    md_cell,
     observed_text,
     ordered_findings,
     pack_score_text,
@@ -28,7 +29,7 @@ def environment():
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["md"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
+    env.filters["md"] = md_cell
     env.globals.update(
         STATUS_LABEL=STATUS_LABEL,
         STATUS_ICON=STATUS_ICON,

@@ -29,11 +29,6 @@ def profiles_by_id() -> dict[str, dict[str, Any]]:
     return {p["id"]: p for p in conformance()["profiles"]}
 
 
-def profile_by_url(url: str) -> dict[str, Any] | None:
-    base = url.split("|", 1)[0]
-    return next((p for p in conformance()["profiles"] if p["url"] == base), None)
-
-
 def steps(element_id: str) -> list[str]:
     """'Observation.component.value[x]' -> ['component', 'value[x]']; a slice keeps its ':name'."""
     return element_id.split(".")[1:]

@@ -182,7 +182,7 @@ PACK_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def load_pack_file(path: Path) -> Pack:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=PACK_LOADER)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=PACK_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

@@ -319,7 +319,8 @@ def token_facts(resp: Response, requested: str, mode: str) -> dict[str, Any]:
     facts = token_response_facts(resp)
     body = _body(resp)
     asked = requested.split()
-    granted = body.get("scope").split() if isinstance(body.get("scope"), str) else None
+    scope = body.get("scope")
+    granted = scope.split() if isinstance(scope, str) else None
     facts.update(
         patient_present=isinstance(body.get("patient"), str) and bool(body.get("patient")),
         encounter_present=isinstance(body.get("encounter"), str) and bool(body.get("encounter")),
@@ -382,7 +383,7 @@ async def main_launch(ctx: ProbeContext, run: Launch, out: dict[str, Any], mode:
     out["authorization"] = {
         "code_received": cb.code is not None,
         "error": cb.error,
-        "iss_param_matches": None if cb.iss is None else cb.iss == (run.ep.issuer or ""),
+        "iss_param_matches": None if cb.iss is None else cb.iss == (run.ep.issuer or ""),  # type: ignore[union-attr]
     }
     if cb.code is None:
         return
@@ -501,7 +502,7 @@ async def revoke(run: Launch, access: str, rt: str | None, patient: str | None, 
     out: dict[str, Any] = {"advertised": run.ep.revocation is not None}  # type: ignore[union-attr]
     if not run.ep.revocation:  # type: ignore[union-attr]
         return out
-    resp = await run.post(run.ep.revocation, {"token": access, "token_type_hint": "access_token"})  # type: ignore[arg-type,union-attr]
+    resp = await run.post(run.ep.revocation, {"token": access, "token_type_hint": "access_token"})  # type: ignore[union-attr]
     out["revoke_status"] = resp.status
     if patient:
         status, _, _ = await run.fhir(f"Patient/{patient}", access)
@@ -510,7 +511,7 @@ async def revoke(run: Launch, access: str, rt: str | None, patient: str | None, 
     if run.ep.introspection:  # type: ignore[union-attr]
         intro["after_revocation"] = await introspect(run, access)
     if rt:
-        resp = await run.post(run.ep.revocation, {"token": rt, "token_type_hint": "refresh_token"})  # type: ignore[arg-type,union-attr]
+        resp = await run.post(run.ep.revocation, {"token": rt, "token_type_hint": "refresh_token"})  # type: ignore[union-attr]
         out["revoke_refresh_status"] = resp.status
         again = await run.post(run.ep.token, {"grant_type": "refresh_token", "refresh_token": rt})  # type: ignore[union-attr]
         run.keep_tokens(again)
@@ -580,7 +581,8 @@ async def granular_scopes(run: Launch) -> dict[str, Any]:
     body = run.keep_tokens(resp)
     access = body.get("access_token") if resp.status == 200 else None
     patient = body.get("patient") if isinstance(body.get("patient"), str) else None
-    granted = body.get("scope").split() if isinstance(body.get("scope"), str) else None
+    granted_scope = body.get("scope")
+    granted = granted_scope.split() if isinstance(granted_scope, str) else None
     out["token_status"] = resp.status
     out["granted_as_requested"] = granted is not None and all(s in granted for s in scope.split())
     out["granted_wider"] = sorted(

@@ -104,11 +104,11 @@ def load_registration(path: Path | None, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     fields = _file_section(path) if path is not None else {}
     origin = {k: f"{path}: app.{k}" for k in fields}
-    for key, name in APP_ENV.items():
+    for setting, name in APP_ENV.items():
         value = env.get(name, "").strip()
-        if value and key not in fields:
-            fields[key] = value
-            origin[key] = f"environment variable {name}"
+        if value and setting not in fields:
+            fields[setting] = value
+            origin[setting] = f"environment variable {name}"
     source = f"{path} (app:)" if path is not None else "the environment"
     if not fields.get("client_id"):
         raise UserInputError(
@@ -133,7 +133,9 @@ def load_registration(path: Path | None, environ: Mapping[str, str] | None = Non
     scope = " ".join(fields.get("scope", DEFAULT_SCOPE).split())
     if ehr and "launch" not in scope.split():
         scope = f"launch {scope}"
-    key = alg = kid = None
+    key: Any = None
+    alg: str | None = None
+    kid: str | None = None
     if "private_key_file" in fields:
         key_path = Path(fields["private_key_file"]).expanduser()
         if path is not None and origin["private_key_file"].startswith(str(path)) and not key_path.is_absolute():

@@ -223,8 +223,8 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], typed: View, missing: dict[s
         if status == Status.not_observed:
             status = Status.unverified  # claimed, and the probe could not settle it
         result = _claim_outcome(rule, status)
-        missing = [str(m) for m in outcome.observed.get("missing") or []] if isinstance(outcome.observed, dict) else []
-        update: dict[str, Any] = {"outcome": result, "missing": missing if result == "partly_verified" else []}
+        implied = [str(m) for m in outcome.observed.get("missing") or []] if isinstance(outcome.observed, dict) else []
+        update: dict[str, Any] = {"outcome": result, "missing": implied if result == "partly_verified" else []}
         check = check.model_copy(update=update) if result else None
     if status == Status.passed:
         message = rule.pass_message

@@ -252,7 +252,7 @@ def _evidence(shares: VerdictAnswer) -> VerdictAnswer:
         question="How strong is the evidence?",
         answer=key,
         label=STRENGTH_WORDS[key][0].upper() + STRENGTH_WORDS[key][1:],
-        strength=strength,  # type: ignore[arg-type]
+        strength=strength,
         reasons=list(shares.reasons),
     )
 

@@ -14,8 +14,10 @@ from ehrcheck.engine.evaluate import evaluate
 from ehrcheck.engine.scorecard import score_evidence
 from ehrcheck.engine.scoring import score_findings
 from ehrcheck.models import (
+    AttemptStatus,
     Evidence,
     Finding,
+    ProbeAttempt,
     Severity,
     Status,
 )

@@ -20,7 +20,7 @@ from cryptography import x509
 from rich.console import Console
 
 from ehrcheck.demo.run import VendorApp, load_vendors, run_demo, serve_vendors
-from ehrcheck.engine.scoring import LABELS as VERDICT_LABELS
+from ehrcheck.engine.verdict import LABELS as VERDICT_LABELS
 from ehrcheck.http.tls_ca import EphemeralCA
 from ehrcheck.models import Evidence
 from ehrcheck.resources import data_dir

@@ -78,7 +78,9 @@ def test_the_profile_weights_decide_the_overall_range():
 
 def test_a_thin_audit_reports_a_range_end_to_end():
     """Through the whole scorecard: a server whose /metadata answered but nothing else was
-    observed gets no overall score, and a range that spans what the missing evidence could mean."""
+    observed. The packs that could not be judged at all (certification without CHPL, HIPAA without
+    claims or credentials) are left out of the point score and named, never drawn as a 0 (issue 13);
+    the range still spans what the missing evidence could mean."""
     thin = evidence(
         {
             "capability": {
@@ -92,9 +94,16 @@ def test_a_thin_audit_reports_a_range_end_to_end():
     )
     result = score_evidence(thin)
     by_pack = {p.pack: p for p in result.packs}
-    assert result.overall.score is None
-    assert result.overall.low < result.overall.high
-    assert any(p.score is None for p in by_pack.values())
+    unjudged = [p for p in result.packs if p.not_judged and not p.not_judged.startswith("proposed")]
+    assert {"certification", "hipaa"} <= {p.pack for p in unjudged}
+    assert all(p.score is None for p in unjudged)
+    for p in unjudged:
+        assert p.title in result.overall.not_judged
+    judged = [p for p in result.packs if p.score is not None]
+    assert by_pack["interoperability"] in judged
+    assert result.overall.score is not None
+    assert min(p.score for p in judged) <= result.overall.score <= max(p.score for p in judged)
+    assert result.overall.low < result.overall.score < result.overall.high
     for p in result.packs:
         assert p.low <= (p.score if p.score is not None else p.low) <= p.high
 

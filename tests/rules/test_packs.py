@@ -20,7 +20,7 @@ from ehrcheck.rules.schema import (
 
 def test_packs_load_in_order() -> None:
     # The order every report lists the packs in (PACK_ORDER drives the loader, so name them here).
-    assert [p.pack for p in builtin_packs()] == ["interoperability", "portal", "certification", "hipaa"]
+    assert [p.pack for p in builtin_packs()] == ["interoperability", "portal", "certification", "hipaa", "hipaa-proposed"]
 
 
 def test_pack_descriptions_are_written() -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
 from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
 from ehrcheck.probes.fhir_structure import structure_problems
@@ -75,7 +76,19 @@ async def kickoff(ctx: ProbeContext, session: AuthSession, rec: Recorder, path: 
 def _absolute(ctx: ProbeContext, location: str) -> str:
     import httpx
 
-    return str(httpx.URL(ctx.base_url + "/").join(location))
+    try:
+        return str(httpx.URL(ctx.base_url + "/").join(location))
+    except httpx.InvalidURL:
+        return "invalid:"
+
+
+def offsite(ctx: ProbeContext, status_url: str, what: str) -> str | None:
+    """Why `status_url` gets neither the token nor a request (None when it is on the FHIR
+    server's own origin): a hostile server could aim our polls and DELETEs, and the token with
+    them, at any host, including services inside the practice's network."""
+    if same_origin(status_url, ctx.base_url):
+        return None
+    return f"{what}: the status URL is on another origin ({origin_text(status_url)}); the token goes only to the FHIR server's origin"
 
 
 async def poll(
@@ -237,6 +250,10 @@ async def export(
     status_url = start["status_url"]
     if not status_url:
         return out
+    refused = offsite(ctx, status_url, "not polled")
+    if refused:
+        out["status_url_refused"] = refused
+        return out
     try:
         polled = await poll(ctx, session, rec, status_url, deadline, "bulk")
         out["status"] = polled["facts"]
@@ -246,17 +263,28 @@ async def export(
             out["manifest"] = facts
             items = [o for o in manifest.get("output") or [] if isinstance(o, dict) and isinstance(o.get("url"), str)]
             if download_files and items:
-                needs_token = facts["requires_access_token"] is not False
+                # The token goes with a file only when the manifest asks for it, and only over https
+                # (or loopback to loopback); the evidence names every origin that received it.
+                needs_token = facts["requires_access_token"] is True
+                sent_to: set[str] = set()
                 files: list[dict[str, Any]] = []
                 for i, item in enumerate(items[:MAX_FILES]):
                     if files and time.monotonic() >= deadline:
                         break  # the export's time is up: one file was checked, the rest are counted
                     report("bulk", i, min(len(items), MAX_FILES), f"reading {item.get('type')} NDJSON")
                     try:
-                        files.append(await download(ctx, session, rec, item, needs_token, validate_lines, deadline))
+                        why_not = transport_refusal(item["url"], ctx.base_url) if needs_token else None
+                        if needs_token and not why_not:
+                            sent_to.add(origin_text(item["url"]))
+                        files.append(
+                            await download(ctx, session, rec, item, needs_token and not why_not, validate_lines, deadline)
+                        )
+                        if why_not:
+                            files[-1]["token_refused"] = why_not
                     except FetchError as exc:
                         files.append({"type": item.get("type"), "error": str(exc)})
                 out["files"] = files
+                out["token_sent_to_file_origins"] = sorted(sent_to)
                 out["files_not_read"] = len(items) - len(files)
                 if facts["requires_access_token"]:
                     out["file_without_token"] = await _file_without_token(ctx, rec, items[0]["url"])
@@ -277,6 +305,10 @@ async def cancel_check(ctx: ProbeContext, session: AuthSession, rec: Recorder, p
     start = await kickoff(ctx, session, rec, path)
     facts: dict[str, Any] = {"kickoff_status": start["facts"]["http_status"]}
     if not start["status_url"]:
+        return facts
+    refused = offsite(ctx, start["status_url"], "not cancelled")
+    if refused:
+        facts["status_url_refused"] = refused
         return facts
     facts["delete_status"] = await delete(ctx, session, rec, start["status_url"])
     resp = await ctx.fetcher.get(
@@ -320,8 +352,14 @@ async def probe_bulk(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
         resp = await ctx.fetcher.get(ctx.url(certified), rec, headers=KICKOFF_HEADERS)
         out["kickoff_without_token"] = {"http_status": resp.status, "refused": resp.status in (400, 401, 403)}
         if resp.status == 202 and resp.headers.get("content-location"):
-            # Started without a token: a finding, and a job we must not leave behind.
-            await ctx.fetcher.request("DELETE", _absolute(ctx, resp.headers["content-location"]), rec, follow_redirects=False)
+            # Started without a token: a finding, and a job we must not leave behind (but only
+            # on the audited origin: never a DELETE to wherever the server points).
+            status_url = _absolute(ctx, resp.headers["content-location"])
+            refused = offsite(ctx, status_url, "not cancelled")
+            if refused:
+                out["kickoff_without_token"]["cancel_refused"] = refused
+            else:
+                await ctx.fetcher.request("DELETE", status_url, rec, follow_redirects=False)
         if group_id:
             report("bulk", 0, None, "Group/[id]/$export")
             out["group"] = {

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ehrcheck.http.client import FetchError, Recorder, Response
+from ehrcheck.http.origins import credential_refusal, transport_refusal
 from ehrcheck.probes.authenticated.credentials import Credentials, Secret
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped
 
@@ -86,6 +87,10 @@ def other_key(creds: Credentials) -> Any:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+class TokenEndpointRefused(ProbeError):
+    """The token endpoint may not receive credentials (plain http); the message says why."""
+
+
 @dataclass
 class Token:
     value: Secret
@@ -122,6 +127,9 @@ class AuthSession:
                         "(set token_endpoint in the credentials file)"
                     )
                 self._endpoint = (url, source)
+        refused = credential_refusal(self._endpoint[0], ctx.base_url)
+        if refused:  # nothing secret is sent, and probe_token turns this into a finding
+            raise TokenEndpointRefused(refused)
         return self._endpoint
 
     def form(self, audience: str, scope: str | None, **overrides: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -184,6 +192,9 @@ class AuthSession:
                     self.secrets.add(value)
 
     async def auth_header(self, ctx: ProbeContext, recorder: Recorder, scope: str | None = None) -> dict[str, str]:
+        refused = transport_refusal(ctx.base_url, ctx.base_url)
+        if refused:  # a plain-http FHIR base off this machine would carry the token in clear text
+            raise ProbeError(f"no token sent to the FHIR base: {refused}")
         return {"Authorization": f"Bearer {await self.token(ctx, recorder, scope)}"}
 
 
@@ -248,11 +259,27 @@ async def probe_token(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     creds = session.creds
     if creds.method == "bearer":
         raise ProbeSkipped("a bearer token was given: there is no token endpoint to test")
-    url, source = await session.endpoint(ctx)
+    try:
+        url, source = await session.endpoint(ctx)
+    except TokenEndpointRefused as exc:
+        # A refusal is a finding (HIP-111), not a silent skip: the evidence says what was refused.
+        url, source = session._endpoint or ("", "")
+        return {
+            "credentials": creds.summary(),
+            "token_endpoint": {"url": url, "source": source, "https": False, "refused": str(exc)},
+        }
     out: dict[str, Any] = {
         "credentials": creds.summary(),
-        "token_endpoint": {"url": url, "source": source, "https": url.startswith("https://")},
+        "token_endpoint": {
+            "url": url,
+            "source": source,
+            "https": url.startswith("https://"),
+            "plain_http_loopback": url.startswith("http://"),
+        },
     }
+    base_refused = transport_refusal(ctx.base_url, ctx.base_url)
+    if base_refused:
+        out["fhir_base"] = {"refused": f"no token sent to the FHIR base: {base_refused}"}
     try:
         resp = await session.request_token(ctx, recorder, creds.scope)
     except FetchError as exc:

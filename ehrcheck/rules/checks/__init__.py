@@ -33,6 +33,7 @@ from ehrcheck.rules.checks import (
     claims,
     discovery,
     launch,
+    origins,
     safety,
     transport,
 )
@@ -40,7 +41,18 @@ from ehrcheck.rules.checks.common import CheckArgs, CheckFn, CheckSpec, Outcome
 
 __all__ = ["AREAS", "CHECKS", "CheckArgs", "CheckFn", "CheckSpec", "Outcome", "validate_args"]
 
-AREAS: tuple[ModuleType, ...] = (capability, discovery, transport, access, safety, claims, certification, authenticated, launch)
+AREAS: tuple[ModuleType, ...] = (
+    capability,
+    discovery,
+    transport,
+    access,
+    safety,
+    claims,
+    certification,
+    authenticated,
+    launch,
+    origins,
+)
 
 
 def _collect(areas: tuple[ModuleType, ...]) -> dict[str, CheckSpec]:

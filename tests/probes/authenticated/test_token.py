@@ -116,7 +116,12 @@ def test_independent_authorization_server(authserver_url, sekmet_auth_url, sekme
     creds = credentials(sekmet_keys_dir, client_id, tmp_path, token_endpoint=authserver_url + "/token")
     ev = run(sekmet_auth_url, creds, {"token": probe_token})
     d = ev.probes["token"].data
-    assert d["token_endpoint"] == {"url": authserver_url + "/token", "source": "credentials", "https": False}
+    assert d["token_endpoint"] == {
+        "url": authserver_url + "/token",
+        "source": "credentials",
+        "https": False,
+        "plain_http_loopback": True,  # allowed between loopback hosts, and flagged (HIP-313 warns)
+    }
     assert d["valid"]["accepted"] is True and d["valid"]["no_store"] is True
     assert d["valid"]["expires_in"] == 300
     assert d["negative_not_rejected"] == [], d["negative"]

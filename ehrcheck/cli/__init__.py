@@ -77,4 +77,11 @@ def _root(
 
 
 def main() -> None:
+    import sys
+
+    # A terminal that cannot show a character (a latin-1 locale, an emoji status icon) gets a
+    # replacement character rather than a UnicodeEncodeError after the whole audit ran.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     app()

@@ -212,7 +212,9 @@ def probe(
         )
         write_atomic(output, evidence_text(evidence))
     if not quiet:
-        console.print(f"wrote {output}")
+        from ehrcheck.inert import terminal
+
+        console.print(f"wrote {terminal(output)}", highlight=False)
     exit_if_unusable(evidence, console, output)
 
 

@@ -47,4 +47,6 @@ def claims_check(
     with user_errors():
         load_claims(file, dt.date.today())  # every problem as file:line: field: message; fix
         done, total = answered(load_claims_file(file, dt.date.today()))
-    typer.echo(f"{file}: valid claims file; {done} of {total} questions answered.")
+    from ehrcheck.inert import visible
+
+    typer.echo(f"{visible(file)}: valid claims file; {done} of {total} questions answered.")

@@ -24,10 +24,11 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserInputError as exc:
-        from rich.markup import escape
+        from ehrcheck.inert import terminal
 
-        # Escaped (messages quote YAML such as [a, b]) and unwrapped, so file:line: stays whole.
-        err_console().print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        # Inert (messages quote YAML such as [a, b], and whatever a file holds) and unwrapped, so
+        # file:line: stays whole.
+        err_console().print(f"[bold red]error:[/] {terminal(str(exc), keep_newlines=True)}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:  # while scoring or writing: reports are written atomically, so none is half-written
         err_console().print("[red]interrupted[/]")

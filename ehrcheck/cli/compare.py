@@ -11,6 +11,7 @@ import typer
 from ehrcheck.cli.common import err_console, load_packs, parse_as_of, user_errors
 from ehrcheck.cli.options import AsOfOpt, ExitZeroOpt, PackOpt, QuietOpt
 from ehrcheck.errors import UserInputError
+from ehrcheck.inert import terminal
 
 COMPARE_SUFFIX = {"html": "html", "htm": "html", "md": "md", "markdown": "md", "json": "json"}
 
@@ -82,9 +83,9 @@ def compare(
     if not quiet:
         for col in comparison.columns:
             score = "–" if col.overall.score is None else f"{col.overall.score:.0f}"
-            console.print(f"  {col.rank}. {col.name}: {col.verdict_label}, overall {score}", highlight=False)
+            console.print(f"  {col.rank}. {terminal(col.name)}: {col.verdict_label}, overall {score}", highlight=False)
         if target is not None:
-            console.print(f"wrote {target}")
+            console.print(f"wrote {terminal(target)}", highlight=False)
 
 
 def diff_cmd(
@@ -127,12 +128,13 @@ def diff_cmd(
     if not quiet:
         console.print(
             f"{len(d.statuses)} rule status change(s), {len(d.regressions)} regression(s)"
-            + (f"; wrote {output}" if output != "-" else ""),
+            + (f"; wrote {terminal(output)}" if output != "-" else ""),
             highlight=False,
         )
     if fail_on_regression and d.regressions:
         console.print(
-            f"[red]{len(d.regressions)} rule(s) regressed: {', '.join(c.rule_id for c in d.regressions)}[/]", highlight=False
+            f"[red]{len(d.regressions)} rule(s) regressed: {terminal(', '.join(c.rule_id for c in d.regressions))}[/]",
+            highlight=False,
         )
         if not exit_zero:
             raise typer.Exit(1)

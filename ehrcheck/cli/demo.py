@@ -31,12 +31,13 @@ def demo(
     if not quiet:
         from rich.table import Table
 
+        from ehrcheck.inert import terminal
+
         table = Table(show_edge=False, pad_edge=False, title="Demo vendors", title_justify="left")
         for col in ("Vendor", "Verdict", "Score", "Report"):
             table.add_column(col)
         for r in results:
-            table.add_row(
-                r.name, r.verdict_label, "–" if r.score is None else f"{r.score:.0f}", str(r.paths[0]) if r.paths else ""
-            )
+            path = terminal(r.paths[0]) if r.paths else ""
+            table.add_row(terminal(r.name), r.verdict_label, "–" if r.score is None else f"{r.score:.0f}", path)
         console.print(table)
-        console.print(f"wrote {output / 'index.md'}")
+        console.print(f"wrote {terminal(output / 'index.md')}", highlight=False)

@@ -45,16 +45,17 @@ def finish(
     """Summary on stderr, then the CI gates: exit 1 when one fails, unless --exit-zero."""
     from ehrcheck.console.summary import summary
     from ehrcheck.engine.gates import gate_failures
+    from ehrcheck.inert import terminal
 
     if not quiet:
         summary(console, result)
         for path in written:
-            console.print(f"wrote {path}")
+            console.print(f"wrote {terminal(path)}", highlight=False)
     reasons = gate_failures(result, fail_under, parse_fail_on(fail_on))
     if waived is not None:
         for w in waived.unused:
             console.print(
-                f"[yellow]warning:[/] {w.source}: waiver for {w.describe()} matched no failing finding; remove it if the problem is fixed",
+                f"[yellow]warning:[/] {terminal(w.source)}: waiver for {terminal(w.describe())} matched no failing finding; remove it if the problem is fixed",
                 highlight=False,
             )
         for w in waived.expired:
@@ -62,9 +63,9 @@ def finish(
                 f"waiver for {w.describe()} ({w.source}) expired on {w.expires.isoformat()}: renew it with a new date and reason, or fix the finding"
             )
         if waived.waived and not quiet:
-            console.print(f"waived (still in the report): {', '.join(waived.waived)}", highlight=False)
+            console.print(f"waived (still in the report): {terminal(', '.join(waived.waived))}", highlight=False)
     for reason in reasons:
-        console.print(f"[red]{reason}[/]", highlight=False)
+        console.print(f"[red]{terminal(reason)}[/]", highlight=False)
     if reasons:
         if exit_zero:
             console.print("--exit-zero: exiting 0 although a gate failed", highlight=False)

@@ -34,6 +34,7 @@ def gather(
 
     from ehrcheck.console.summary import probe_line
     from ehrcheck.http.redact import Secrets, redact_url
+    from ehrcheck.inert import terminal
     from ehrcheck.probes.runner import (
         assemble,
         collect,
@@ -55,7 +56,7 @@ def gather(
             highlight=False,
         )
     if not quiet:
-        console.print(f"Probing [bold]{redact_url(normalise_base_url(base_url))}[/] …", highlight=False)
+        console.print(f"Probing [bold]{terminal(redact_url(normalise_base_url(base_url)))}[/] …", highlight=False)
     finished: dict = {}
     started = now_iso()
 
@@ -87,7 +88,7 @@ def gather(
             partial = assemble(base_url, options, probe_ids(extra_probes), finished, started, label, secrets)
             partial.claims = claims
             write_atomic(partial_to, evidence_text(partial))
-            note = f"; kept the evidence of {len(finished)} finished probe(s) in {partial_to}, no report written"
+            note = f"; kept the evidence of {len(finished)} finished probe(s) in {terminal(partial_to)}, no report written"
         console.print(f"[red]interrupted[/]{note}", highlight=False)
         raise typer.Exit(130) from None
 
@@ -216,12 +217,12 @@ def probe_evidence(
 
 def exit_if_unusable(evidence, console: Console, saved_to: Path | None) -> None:
     """Exit 2 when the target never answered, or CHPL refused the API key: nothing to score."""
-    from rich.markup import escape
+    from ehrcheck.inert import terminal
 
     reason = unreachable_reason(evidence)
     problem = f"{evidence.target.base_url} could not be reached: {reason}" if reason else chpl_key_problem(evidence)
     problem = problem or launch_timed_out(evidence)
     if problem:
-        saved = f" (evidence saved to {saved_to})" if saved_to else ""
-        console.print(f"[bold red]error:[/] {escape(problem)}{saved}", highlight=False)
+        saved = f" (evidence saved to {terminal(saved_to)})" if saved_to else ""
+        console.print(f"[bold red]error:[/] {terminal(problem)}{saved}", highlight=False)
         raise typer.Exit(2)

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ehrcheck.cli.common import err_console, load_packs, user_errors
+from ehrcheck.inert import terminal
 
 
 def rules_list(
@@ -23,7 +24,9 @@ def rules_list(
 
     packs = builtin_packs()
     if pack and pack not in {p.pack for p in packs}:
-        err_console().print(f"[bold red]error:[/] --pack: unknown pack '{pack}'; choose from {', '.join(p.pack for p in packs)}")
+        err_console().print(
+            f"[bold red]error:[/] --pack: unknown pack '{terminal(pack)}'; choose from {', '.join(p.pack for p in packs)}"
+        )
         raise typer.Exit(2)
     table = Table(show_edge=False, pad_edge=False)
     for col in ("Rule", "Pack", "Severity", "Weight", "Title"):
@@ -33,7 +36,7 @@ def rules_list(
         if pack and p.pack != pack:
             continue
         for r in p.rules:
-            table.add_row(r.id, p.pack, r.severity.value, f"{r.weight:g}", r.title)
+            table.add_row(terminal(r.id), terminal(p.pack), r.severity.value, f"{r.weight:g}", terminal(r.title))
             count += 1
     out = Console(highlight=False)
     out.print(table)
@@ -49,7 +52,7 @@ def rules_explain(rule_id: Annotated[str, typer.Argument(help="A rule id such as
         prefix = rule_id.strip().upper()[:3]
         near = [r.id for r in all_rules() if r.id.startswith(prefix)][:8]
         hint = f"; rules in that pack: {', '.join(near)}" if near else "; see `ehrcheck rules list`"
-        err_console().print(f"[bold red]error:[/] no rule '{rule_id}'{hint}")
+        err_console().print(f"[bold red]error:[/] no rule '{terminal(rule_id)}'{hint}")
         raise typer.Exit(2)
     out = Console(highlight=False)
     out.print(f"[bold]{rule.id}[/] — {rule.title}")
@@ -91,6 +94,6 @@ def rules_check(
         table.add_column(col)
     for p in packs:
         for r in p.rules:
-            table.add_row(r.id, p.pack, r.severity.value, f"{r.weight:g}", r.title)
+            table.add_row(terminal(r.id), terminal(p.pack), r.severity.value, f"{r.weight:g}", terminal(r.title))
     out.print(table)
     out.print(f"{sum(len(p.rules) for p in packs)} rules in {len(packs)} custom pack(s): OK")

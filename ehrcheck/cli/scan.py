@@ -17,6 +17,7 @@ from ehrcheck.cli.common import (
 from ehrcheck.cli.compare import _pick_profile
 from ehrcheck.cli.options import AsOfOpt, CaOpt, PackOpt, QuietOpt, TimeoutOpt
 from ehrcheck.errors import UserInputError
+from ehrcheck.inert import terminal
 
 
 def scan(
@@ -81,10 +82,8 @@ def scan(
         nonlocal shown
         shown += 1
         if not quiet and shown <= 20:
-            from rich.markup import escape
-
-            # Escaped: a junk line such as "[/b]" is the list's text, not markup (it would crash rich).
-            console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            # Inert: a junk line such as "[/b]" is the list's text, not markup (it would crash rich).
+            console.print(f"[yellow]warning:[/] {terminal(message)}", highlight=False, soft_wrap=True)
 
     with user_errors():
         packs = load_packs(pack)
@@ -113,7 +112,7 @@ def scan(
         )
         if not quiet:
             console.print(
-                f"Scanning {remaining} of {listed.endpoints} endpoints from {endpoint_list} ({concurrency} at once, {per_host} per host) …",
+                f"Scanning {remaining} of {listed.endpoints} endpoints from {terminal(endpoint_list)} ({concurrency} at once, {per_host} per host) …",
                 highlight=False,
             )
         interrupted = False
@@ -137,7 +136,7 @@ def scan(
         write_scan_overview(results, output / "index.html", stats, titles, meta)
     if not quiet:
         scan_summary(console, stats, titles)
-        console.print(f"wrote {results} and {output / 'index.html'}")
+        console.print(f"wrote {terminal(results)} and {terminal(output / 'index.html')}", highlight=False)
     if interrupted:
         console.print(
             f"[red]interrupted[/] after {stats.done} of {listed.endpoints} endpoints; run the same command with --resume to finish",

@@ -13,6 +13,7 @@ import re
 import sys
 
 from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, SECRET_PARAMS
+from ehrcheck.inert import visible
 
 _PATTERNS = (
     (re.compile(r"(?<=://)[^/@\s]+@"), REDACTED_USERINFO + "@"),
@@ -29,7 +30,8 @@ def scrub_text(text: str) -> str:
 
 class _ScrubbingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return scrub_text(super().format(record))
+        # Lines quote server headers and bodies: control characters are spelled out, line by line.
+        return "\n".join(visible(line) for line in scrub_text(super().format(record)).split("\n"))
 
 
 def enable_debug(stream=None) -> logging.Handler:

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ehrcheck.inert import terminal
+
 
 class ProbeProgress:
     def __init__(self, console: Console):
@@ -36,5 +38,6 @@ class ProbeProgress:
 
     def __call__(self, task: str, completed: int, total: int | None, note: str) -> None:
         if task not in self._tasks:
-            self._tasks[task] = self._progress.add_task(note, total=total, probe=task)
-        self._progress.update(self._tasks[task], completed=completed, total=total, description=note)
+            self._tasks[task] = self._progress.add_task(terminal(note), total=total, probe=terminal(task))
+        # Notes quote server text (an X-Progress header, a manifest's file type): inert
+        self._progress.update(self._tasks[task], completed=completed, total=total, description=terminal(note))

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ehrcheck.inert import terminal
 from ehrcheck.scan.run import ScanStats
 
 OUTCOME_LABEL = {"audited": "Audited", "unreachable": "Could not be reached", "error": "Audit error"}
@@ -45,7 +46,7 @@ def scan_progress(console: Console, total: int, quiet: bool) -> Iterator[Callabl
 
         def advance(row: dict[str, Any]) -> None:
             label = row.get("name") or row.get("url", "")
-            progress.update(task, advance=1, description=label[:50])
+            progress.update(task, advance=1, description=terminal(label[:50]))
 
         yield advance
 
@@ -57,7 +58,7 @@ def scan_summary(console: Console, stats: ScanStats, titles: dict[str, str], top
     for outcome, n in sorted(stats.outcomes.items()):
         table.add_row(OUTCOME_LABEL.get(outcome, outcome), str(n))
     for label, n in sorted(stats.verdicts.items(), key=lambda kv: -kv[1]):
-        table.add_row(f"  {label}", str(n))
+        table.add_row(f"  {terminal(label)}", str(n))
     mean = "–" if stats.mean_score is None else f"{stats.mean_score:.0f}"
     table.add_row("Mean overall score", mean)
     console.print(table)
@@ -67,5 +68,5 @@ def scan_summary(console: Console, stats: ScanStats, titles: dict[str, str], top
         worst.add_column("Endpoints", justify="right")
         worst.add_column("Title")
         for rid, n in sorted(stats.failing_rules.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-            worst.add_row(rid, str(n), titles.get(rid, ""))
+            worst.add_row(terminal(rid), str(n), terminal(titles.get(rid, "")))
         console.print(worst)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from ehrcheck.inert import terminal
 from ehrcheck.models import ProbeAttempt, RunResult
 from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, ordered_findings, pack_score_text
 
@@ -31,24 +31,24 @@ ATTEMPT_STYLE = {"completed": "green", "error": "red", "skipped": "dim"}
 
 def probe_line(console: Console, probe_id: str, attempt: ProbeAttempt) -> None:
     style = ATTEMPT_STYLE[attempt.status.value]
-    note = f" — {attempt.reason}" if attempt.reason else ""
+    note = f" — {terminal(attempt.reason)}" if attempt.reason else ""  # reasons quote what servers sent
     ms = f"{attempt.duration_ms:.0f} ms" if attempt.duration_ms is not None else ""
-    console.print(f"  [{style}]{attempt.status.value:<9}[/] {probe_id:<12} {ms:>8}{note}", highlight=False)
+    console.print(f"  [{style}]{attempt.status.value:<9}[/] {terminal(probe_id):<12} {ms:>8}{note}", highlight=False)
 
 
 def summary(console: Console, result: RunResult, max_findings: int = 12) -> None:
     console.print()
     console.print(
-        f"[{VERDICT_STYLE[result.verdict.level]}]Verdict: {result.verdict.label}[/] — {result.verdict.sentence}",
+        f"[{VERDICT_STYLE[result.verdict.level]}]Verdict: {terminal(result.verdict.label)}[/] — {terminal(result.verdict.sentence)}",
         highlight=False,
     )
     for answer in (result.verdict.shares, result.verdict.safe, result.verdict.certification, result.verdict.evidence):
         if answer is not None:
-            console.print(f"  {escape(answer.question)} [bold]{escape(answer.label)}[/]", highlight=False)
+            console.print(f"  {terminal(answer.question)} [bold]{terminal(answer.label)}[/]", highlight=False)
     for fact in result.verdict.reasons or []:
-        console.print(f"  • {escape(fact.text)} ({fact.rule_id})", highlight=False)
+        console.print(f"  • {terminal(fact.text)} ({terminal(fact.rule_id)})", highlight=False)
     if result.verdict.meaning:
-        console.print(f"  [bold]What it means for your practice:[/] {escape(result.verdict.meaning)}", highlight=False)
+        console.print(f"  [bold]What it means for your practice:[/] {terminal(result.verdict.meaning)}", highlight=False)
 
     scores = Table(title=None, show_edge=False, pad_edge=False)
     scores.add_column("Pack")
@@ -59,7 +59,7 @@ def summary(console: Console, result: RunResult, max_findings: int = 12) -> None
     scores.add_column("not observed", justify="right", style="cyan")
     for p in [*result.packs, result.overall]:
         scores.add_row(
-            p.title,
+            terminal(p.title),
             pack_score_text(p),
             str(p.counts["pass"]),
             str(p.counts["fail"]),
@@ -77,7 +77,12 @@ def summary(console: Console, result: RunResult, max_findings: int = 12) -> None
         table.add_column("Finding")
         for f in worst[:max_findings]:
             s = f.status.value
-            table.add_row(f"[{STATUS_STYLE[s]}]{STATUS_ICON[s]} {STATUS_LABEL[s]}[/]", f.rule_id, f.severity.value, f.title)
+            table.add_row(
+                f"[{STATUS_STYLE[s]}]{STATUS_ICON[s]} {STATUS_LABEL[s]}[/]",
+                terminal(f.rule_id),
+                f.severity.value,
+                terminal(f.title),
+            )
         console.print(table)
         if len(worst) > max_findings:
             console.print(f"  … and {len(worst) - max_findings} more in the report.", highlight=False)

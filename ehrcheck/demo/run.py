@@ -504,7 +504,9 @@ def run_demo(
 
     def say(message: str) -> None:
         if console is not None:
-            console.print(message, highlight=False)
+            from ehrcheck.inert import terminal
+
+            console.print(terminal(message), highlight=False)
 
     with serve_vendors(specs) as running:
         say(f"Serving {len(running)} fictional vendors from recorded responses on {LOOPBACK} …")

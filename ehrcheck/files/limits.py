@@ -9,6 +9,7 @@ clear reason before the real parsing starts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,39 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
 def _line(event: yaml.Event) -> int:
     """The 1-based line an event starts on (the parser always sets the mark; the stubs allow None)."""
     return event.start_mark.line + 1 if event.start_mark else 1
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """`value` (JSON-like) with every lone UTF-16 surrogate replaced by U+FFFD. JSON's `\\ud800`
+    escape and YAML's decode to such strings, which no UTF-8 writer can encode: replacing them
+    where bytes become text keeps every later writer (evidence, reports, stdout) safe."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if not isinstance(value, dict | list):
+        return value
+    root: list[Any] = [value]
+    stack: list[Any] = [value]
+    while stack:  # iterative: depth is bounded elsewhere, but recursion is not needed here
+        current = stack.pop()
+        items = list(current.items()) if isinstance(current, dict) else list(enumerate(current))
+        for key, child in items:
+            if isinstance(child, str):
+                if _SURROGATE.search(child):
+                    current[key] = _SURROGATE.sub("\ufffd", child)
+            elif isinstance(child, dict | list):
+                stack.append(child)
+            if isinstance(current, dict) and isinstance(key, str) and _SURROGATE.search(key):
+                current[_SURROGATE.sub("\ufffd", key)] = current.pop(key)
+    return root[0]
+
+
+def may_hold_surrogates(raw: bytes | str) -> bool:
+    """Cheap pre-check: only a `\\uD800`-`\\uDFFF` escape can produce a lone surrogate."""
+    pattern = rb"\\[uU][dD][89a-fA-F]" if isinstance(raw, bytes) else r"\\[uU][dD][89a-fA-F]"
+    return re.search(pattern, raw) is not None
 
 
 def yaml_refusal(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:
@@ -88,7 +122,7 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
         raise UserInputError(f"{flag} {path}: is not UTF-8 text") from None
     refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
     try:
-        return text, yaml.safe_load(text)
+        return text, without_lone_surrogates(yaml.safe_load(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if not quote_problem:
@@ -119,4 +153,4 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
         raise UserInputError(too_deep_message) from None
     if too_deep(data):
         raise UserInputError(too_deep_message)
-    return data
+    return without_lone_surrogates(data) if may_hold_surrogates(text) else data

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.evidence.registry import EvidenceDataError, typed_data
-from ehrcheck.files.limits import read_user_json, refuse_hazardous_yaml
+from ehrcheck.files.limits import read_user_json, refuse_hazardous_yaml, without_lone_surrogates
 from ehrcheck.models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
 
@@ -25,7 +25,9 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # errors="replace": inputs are cleaned where they are read; this is the last line for text
+        # that reached a writer some other way (a lone surrogate would otherwise abort the write)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -70,7 +72,7 @@ def load_claims(path: Path, today: dt.date | None = None) -> dict[str, Any]:
     try:
         # Claims come back from vendors: refuse YAML aliases and deep nesting (input_limits) first.
         refuse_hazardous_yaml(path.read_text(encoding="utf-8", errors="replace"), str(path))
-        return load_claims_file(path, today or dt.date.today()).to_evidence()
+        return without_lone_surrogates(load_claims_file(path, today or dt.date.today()).to_evidence())
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read claims file: {exc.strerror or exc}") from None
     except ClaimsError as exc:

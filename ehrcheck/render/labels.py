@@ -43,9 +43,11 @@ def observed_text(value: Any, limit: int = 300) -> str:
 
 
 def md_cell(text: Any) -> str:
-    """Text made safe for one Markdown table cell (the `md` filter of every Markdown template): a
-    pipe would end the cell and a newline the row."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text made inert for one Markdown table cell: the one rule lives in `ehrcheck.inert.markdown`
+    (pipes and newlines kept in the cell; HTML, links, images and control characters neutralised)."""
+    from ehrcheck.inert import markdown
+
+    return markdown(text)
 
 
 def score_text(score: float | None, low: float, high: float) -> str:

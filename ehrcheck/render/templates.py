@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from ehrcheck.inert import markdown
 from ehrcheck.render.labels import (
     STATUS_ICON,
     STATUS_LABEL,
     STRENGTH_MEANING,
-    md_cell,
     observed_text,
     ordered_findings,
     pack_score_text,
     score_text,
 )
 from ehrcheck.resources import data_dir
+
+
+class MarkdownText(str):
+    """Text already made inert for Markdown."""
+
+
+def _finalize(context, value):
+    if value is None or isinstance(value, MarkdownText) or not str(context.name or "").endswith(".md.j2"):
+        return value
+    return markdown(value)
 
 
 @lru_cache(maxsize=1)
@@ -28,8 +38,12 @@ def environment():
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        finalize=jinja2.pass_context(_finalize),
     )
-    env.filters["md"] = md_cell
+    # Markdown has no autoescape: every {{ value }} in a .md template is made inert here (HTML,
+    # links, images, code spans and cells neutralised, controls spelled out); `| md` does the same
+    # explicitly and marks the result so it is not escaped twice.
+    env.filters["md"] = lambda text: text if isinstance(text, MarkdownText) else MarkdownText(markdown(text))
     env.globals.update(
         STATUS_LABEL=STATUS_LABEL,
         STATUS_ICON=STATUS_ICON,

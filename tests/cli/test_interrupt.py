@@ -93,8 +93,15 @@ def test_ctrl_c_during_probe_keeps_partial_evidence(tmp_path: Path):
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path):
     target = tmp_path / "report.md"
-    target.write_text("the report from last week\n")
-    with pytest.raises(UnicodeEncodeError):
-        write_atomic(target, "half a report … \ud800 and the rest")  # a lone surrogate cannot be UTF-8
-    assert target.read_text() == "the report from last week\n"
+    target.mkdir()  # the rename into place fails: a folder (not empty) holds the name
+    (target / "last-week.md").write_text("the report from last week\n")
+    with pytest.raises(OSError):
+        write_atomic(target, "a whole new report")
+    assert (target / "last-week.md").read_text() == "the report from last week\n"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_a_lone_surrogate_is_replaced_not_a_failed_write(tmp_path: Path):
+    target = tmp_path / "report.md"
+    write_atomic(target, "half a report … \ud800 and the rest")  # a lone surrogate cannot be UTF-8
+    assert target.read_text(encoding="utf-8") == "half a report … ? and the rest"

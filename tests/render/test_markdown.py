@@ -1,4 +1,4 @@
-"""Markdown output has one escaping rule, in one place: the `md` filter (render.labels.md_cell)
+"""Markdown output has one escaping rule, in one place: the `md` filter (render.labels.md_cell, which is ehrcheck.inert.markdown)
 keeps hostile text inside its table cell. The diff and the demo index are templates like the
 reports, so they get it too."""
 

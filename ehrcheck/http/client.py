@@ -421,7 +421,8 @@ class Fetcher:
                     error=reason,
                 )
             )
-        self._debug("%s %s -> failed: %s", method, redact_url(url), reason)
+        logged = recorder.exchanges[-1].url if recorder is not None and recorder.exchanges else redact_url(url)
+        self._debug("%s %s -> failed: %s", method, logged, reason)
         return FetchError(kind, reason)
 
     def _record(
@@ -451,6 +452,8 @@ class Fetcher:
             error=error,
         )
         recorder.add(exchange)
+        # Logged as the recorder kept it: a recorder that scrubs patient data scrubs the log too.
+        exchange = recorder.exchanges[-1] if recorder.exchanges else exchange
         self._debug(
             "%s %s -> HTTP %s, %s bytes, %.0f ms%s; request headers %s; response headers %s",
             method,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 # No brackets in a URL's user-info: urllib would read "[...]@host" as an IPv6 literal and fail.
@@ -83,6 +83,24 @@ SECRET_WORDS = ("key", "secret", "token", "password", "assertion")
 MIN_SECRET_LENGTH = 6
 
 
+def encodings(value: str) -> set[str]:
+    """`value` in the encodings an echo might use; the raw value itself not included."""
+    import json
+
+    raw = value.encode("utf-8", "replace")
+    escaped = json.dumps(value)[1:-1]
+    return {
+        quote(value, safe=""),
+        quote(value, safe="/:@"),
+        quote_plus(value),
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        escaped,
+        escaped.replace("/", "\\/"),
+    } - {value}
+
+
 class Secrets:
     """The secret values of one run, and scrubbing of anything that might quote them."""
 
@@ -95,6 +113,10 @@ class Secrets:
         if not value or len(value) < MIN_SECRET_LENGTH:
             return
         self._values.add(value)
+        # The same value as a server may echo it: percent- and form-encoded, base64, JSON-escaped.
+        for variant in encodings(value):
+            if len(variant) >= MIN_SECRET_LENGTH:
+                self._values.add(variant)
         # A header like "Bearer abc" or "Basic dXNlcjpwdw==" is also quoted by its token alone.
         scheme, _, token = value.partition(" ")
         if token and scheme.isalpha() and len(token) >= MIN_SECRET_LENGTH:

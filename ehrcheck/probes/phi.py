@@ -39,8 +39,39 @@ def scrub_url(url: str, base_url: str = "") -> str:
     return urlunsplit((parts.scheme, parts.netloc, base_path + "/".join(segments), query, ""))
 
 
+# Response headers whose values are protocol facts the rules read; on patient-data requests every
+# other header keeps its name and loses its value (a server may put a name or an MRN anywhere).
+FACT_HEADERS = frozenset(
+    {
+        "cache-control",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "date",
+        "pragma",
+        "retry-after",
+        "strict-transport-security",
+        "vary",
+        "www-authenticate",
+        "x-progress",
+    }
+)
+URL_HEADERS = frozenset({"location", "content-location"})
+
+
+def scrub_headers(headers: dict[str, str], base_url: str) -> dict[str, str]:
+    out = {}
+    for name, value in headers.items():
+        if name in URL_HEADERS:
+            out[name] = scrub_url(value, base_url)
+        else:
+            out[name] = value if name in FACT_HEADERS or value == REDACTED else REDACTED
+    return out
+
+
 class ScrubbingRecorder(Recorder):
-    """Records into `inner` (the probe's own recorder) with patient-identifying URL parts removed."""
+    """Records into `inner` (the probe's own recorder) with patient-identifying URL parts removed,
+    from the request URL and redirect targets alike, and header values other than protocol facts."""
 
     def __init__(self, inner: Recorder, base_url: str):
         super().__init__()
@@ -48,4 +79,11 @@ class ScrubbingRecorder(Recorder):
         self.base_url = base_url
 
     def add(self, exchange: Exchange) -> None:
-        self.exchanges.append(exchange.model_copy(update={"url": scrub_url(exchange.url, self.base_url)}))
+        self.exchanges.append(
+            exchange.model_copy(
+                update={
+                    "url": scrub_url(exchange.url, self.base_url),
+                    "response_headers": scrub_headers(exchange.response_headers, self.base_url),
+                }
+            )
+        )

@@ -48,6 +48,7 @@ from ehrcheck.cli.options import (
     WaiversOpt,
 )
 from ehrcheck.cli.output import (
+    check_writable,
     plan_outputs,
     require_pdf_support,
     write_pdf,
@@ -114,6 +115,8 @@ def audit(
                 evidence_path = folder / "evidence.json"
             elif plan[0][1] is not None:
                 evidence_path = plan[0][1].with_name(plan[0][1].stem + ".evidence.json")
+        if evidence_path is not None:
+            check_writable(evidence_path, "--evidence")
         evidence = probe_evidence(
             base_url,
             console=console,
@@ -186,6 +189,7 @@ def probe(
     with user_errors():
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
+        check_writable(output, "-o")
         evidence = probe_evidence(
             base_url,
             console=console,

@@ -10,6 +10,7 @@ import typer
 
 from ehrcheck.cli.common import err_console, load_packs, parse_as_of, user_errors
 from ehrcheck.cli.options import AsOfOpt, ExitZeroOpt, PackOpt, QuietOpt
+from ehrcheck.cli.output import check_writable
 from ehrcheck.errors import UserInputError
 from ehrcheck.inert import terminal
 
@@ -70,6 +71,8 @@ def compare(
                 f"--format: give html, md or json (or an -o file ending in .html, .md or .json), not '{fmt or output}'"
             )
         target = None if output == "-" else Path(output)
+        if target is not None:
+            check_writable(target, "-o")
         if target is not None and any(target.resolve() == Path(p).resolve() for p in runs):
             raise UserInputError(f"-o {target}: is one of the runs being compared; choose another file")
         loaded = _runs(runs, load_packs(pack), parse_as_of(as_of), profile)
@@ -116,6 +119,8 @@ def diff_cmd(
         fmt = {"markdown": "md"}.get(fmt, fmt)
         if fmt not in ("md", "json"):
             raise UserInputError(f"--format: give md or json, not '{fmt}'")
+        if output != "-":
+            check_writable(Path(output), "-o")
         packs = load_packs(pack)
         when = parse_as_of(as_of)
         a, b = _runs([old, new], packs, when, None)

@@ -30,6 +30,24 @@ def parse_formats(value: str | None) -> list[str]:
     return out
 
 
+def check_writable(path: Path, flag: str, folder: bool = False) -> None:
+    """Refuse, before any probing, a path that could never be written: under a file, in a folder
+    we may not write, or (for a file) the name of a folder. Found after an audit, it would cost
+    the run and the evidence with it."""
+    import os
+
+    where = f"{flag} {path}"
+    if path.exists() and path.is_dir() != folder:
+        raise UserInputError(f"{where}: is a {'file' if folder else 'folder'}; give a {'folder' if folder else 'file'} path")
+    ancestor = path if folder and path.exists() else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserInputError(f"{where}: {ancestor} is a file, not a folder; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserInputError(f"{where}: cannot write in {ancestor} (permission denied); choose another path")
+
+
 def plan_outputs(output: str | None, fmt_option: str | None) -> tuple[list[tuple[str, Path | None]], Path | None]:
     """Decide where each format goes. Returns ([(format, path or None for stdout)], directory)."""
     formats = parse_formats(fmt_option)
@@ -44,9 +62,11 @@ def plan_outputs(output: str | None, fmt_option: str | None) -> tuple[list[tuple
             formats = [suffix]
         if len(formats) != 1:
             raise UserInputError(f"-o {target}: a single file takes one format; give a folder for several")
+        check_writable(target, "-o")
         return [(formats[0], target)], None
     if target.exists() and not target.is_dir():
         raise UserInputError(f"-o {target}: exists and is not a folder")
+    check_writable(target, "-o", folder=True)
     return [(f, target / f"report.{RENDERERS[f].extension}") for f in formats], target
 
 

@@ -15,6 +15,7 @@ from ehrcheck.cli.common import (
     user_errors,
 )
 from ehrcheck.cli.compare import _pick_profile
+from ehrcheck.cli.output import check_writable
 from ehrcheck.cli.options import AsOfOpt, CaOpt, PackOpt, QuietOpt, TimeoutOpt
 from ehrcheck.errors import UserInputError
 from ehrcheck.inert import terminal
@@ -92,6 +93,7 @@ def scan(
         http_options(timeout, ca_bundle)  # validates both
         if not endpoint_list.is_file():
             raise UserInputError(f"{endpoint_list}: no such file")
+        check_writable(output, "-o", folder=True)
         listed = check_list(endpoint_list, warn)
         results, done = open_results(output, resume, warn)
         if shown > 20 and not quiet:

@@ -123,12 +123,31 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
     refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
     try:
         return text, without_lone_surrogates(yaml.safe_load(text))
+    except ValueError:  # YAML reads 2026-02-30 as a date, and datetime refuses it
+        raise UserInputError(impossible_date_message(text, path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if not quote_problem:
             raise UserInputError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+
+
+_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
+
+
+def impossible_date_message(text: str, where: object) -> str:
+    """`where:line: 'value' is not a real date ...` for the first date-shaped value in `text`
+    that the calendar refuses (what makes PyYAML's date constructor raise ValueError)."""
+    import datetime as dt
+
+    for n, line in enumerate(text.splitlines(), 1):
+        for match in _DATE.finditer(line):
+            try:
+                dt.date(*(int(g) for g in match.groups()))
+            except ValueError:
+                return f"{where}:{n}: '{match.group()}' is not a real date; check the month and day (YYYY-MM-DD)"
+    return f"{where}: a value is not a real date; check the months and days (YYYY-MM-DD)"
 
 
 def read_user_json(path: Path, where: str, kind: str) -> Any:

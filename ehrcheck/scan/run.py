@@ -191,8 +191,18 @@ def read_done(path: Path, warn: Callable[[str], None]) -> set[str]:
                 break
             try:
                 row = json.loads(raw)
+            except ValueError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("url"), str) and not isinstance(row.get("outcome"), str):
+                # Looks like a row, but ehrcheck never writes one without its outcome: the file was
+                # edited or is not ours, and counting it would skip an endpoint without a result.
+                raise UserInputError(
+                    f"{path}:{n}: a result row without its outcome, which `ehrcheck scan` never writes; "
+                    "delete that line (its endpoint is then audited again) and run the same command with --resume"
+                )
+            if isinstance(row, dict) and isinstance(row.get("url"), str):
                 done.add(row["url"])
-            except (ValueError, KeyError, TypeError):
+            else:
                 warn(f"{path}:{n}: not a result row; it is kept, and its endpoint (if any) will be audited again")
             good_end = offset
     if good_end != path.stat().st_size:
@@ -267,7 +277,7 @@ def iter_results(path: Path) -> Iterable[dict[str, Any]]:
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and "url" in row:
+            if isinstance(row, dict) and isinstance(row.get("url"), str) and isinstance(row.get("outcome"), str):
                 yield row
 
 

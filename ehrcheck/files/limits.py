@@ -9,6 +9,8 @@ clear reason before the real parsing starts.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +21,43 @@ import yaml
 from ehrcheck.errors import UserInputError
 
 MAX_DEPTH = 64  # deepest legitimate ehrcheck input (evidence, a FHIR document) is far shallower
+# Claims, waivers, packs and credentials are a few KB; parsing YAML costs far more than its size
+# (40 MB of claims took minutes and gigabytes), so larger files are refused before they are read.
+MAX_USER_FILE_BYTES = 1024 * 1024
+INT_DIGITS = 4000  # below Python's own limit for int() (4,300 digits)
+
+
+def _number(text: str) -> float | str:
+    """A JSON number too long for int() or float(): kept as a float when finite, else as its
+    text (no JSON writer can write infinity), so the document stays valid JSON."""
+    try:
+        value = float(text)
+    except (ValueError, OverflowError):
+        return text
+    return value if math.isfinite(value) else text
+
+
+def _parse_int(text: str) -> int | float | str:
+    return int(text) if len(text.lstrip("-")) <= INT_DIGITS else _number(text)
+
+
+def json_loads(data: str | bytes) -> Any:
+    """json.loads for documents from outside: numbers of any size parse (a 5,000-digit number is
+    valid JSON, even if Python's int() refuses it). Raises what json.loads raises."""
+    return json.loads(data, parse_int=_parse_int, parse_float=_number)
+
+
+def check_size(path: Path, flag: str, limit: int = MAX_USER_FILE_BYTES) -> None:
+    """UserInputError when `path` is larger than `limit` bytes (a missing file is left to the reader)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return
+    if size > limit:
+        raise UserInputError(
+            f"{flag} {path}: {size:,} bytes; ehrcheck reads at most {limit // 1024:,} KB from such a file "
+            "(a real one is a few KB): is it the right file?"
+        )
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -112,6 +151,7 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
     the file (and line:column for syntax errors). `quote_problem=False` for files that may hold
     secrets, where PyYAML's problem text could echo the offending line."""
 
+    check_size(path, flag)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -155,8 +195,6 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
     (the path, or `--flag path`) and says why the file is not `kind` ("an evidence file ...").
     Nesting is bounded both ways: past Python's parser (RecursionError) and past MAX_DEPTH,
     beyond which the code reading the value would recurse too deep."""
-    import json
-
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -165,7 +203,7 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
         raise UserInputError(f"{where}: not UTF-8 text, so not {kind}") from None
     too_deep_message = f"{where}: nests more than {MAX_DEPTH} levels deep, so not {kind}"
     try:
-        data = json.loads(text)
+        data = json_loads(text)
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except RecursionError:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.evidence.registry import EvidenceDataError, typed_data
-from ehrcheck.files.limits import read_user_json, refuse_hazardous_yaml, without_lone_surrogates
+from ehrcheck.files.limits import check_size, read_user_json, refuse_hazardous_yaml, without_lone_surrogates
 from ehrcheck.models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
 
@@ -69,6 +69,7 @@ def load_claims(path: Path, today: dt.date | None = None) -> dict[str, Any]:
     fields as JSON, as the evidence keeps them. Every problem is reported with its file:line."""
     from ehrcheck.claims.load import ClaimsError, load_claims_file
 
+    check_size(path, "--claims")
     try:
         # Claims come back from vendors: refuse YAML aliases and deep nesting (input_limits) first.
         refuse_hazardous_yaml(path.read_text(encoding="utf-8", errors="replace"), str(path))

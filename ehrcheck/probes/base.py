@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -20,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehrcheck.files.limits import MAX_DEPTH, may_hold_surrogates, too_deep, without_lone_surrogates
+from ehrcheck.files.limits import MAX_DEPTH, json_loads, may_hold_surrogates, too_deep, without_lone_surrogates
 from ehrcheck.http.client import Fetcher, FetchError, Recorder, Response
 from ehrcheck.models import AttemptStatus, ProbeAttempt
 
@@ -103,7 +102,7 @@ def parse_json(resp: Response) -> tuple[Any, str | None]:
     if resp.truncated:
         return None, "the response body exceeded the size cap"
     try:
-        doc = json.loads(resp.content)
+        doc = json_loads(resp.content)
     except RecursionError:
         return None, f"the body nests more than {MAX_DEPTH} levels deep"
     except (ValueError, UnicodeDecodeError) as exc:

@@ -24,6 +24,7 @@ from ehrcheck.probes.anonymous.capability import probe_capability
 from ehrcheck.probes.anonymous.discovery import probe_openid, probe_smart
 from ehrcheck.probes.anonymous.transport import probe_transport
 from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
+from ehrcheck.probes.authenticated.bulk import DEFAULT_TIMEOUT as BULK_DEFAULT_TIMEOUT
 
 PROBES: dict[str, ProbeFn] = {
     ProbeId.capability: probe_capability,
@@ -32,6 +33,25 @@ PROBES: dict[str, ProbeFn] = {
     ProbeId.access: probe_access,
     ProbeId.transport: probe_transport,
 }
+
+
+# The whole audit's time bound (docs/security.md): each probe makes a fixed number of requests,
+# each bounded by --timeout, but a server that answers slowly yet always in time could still
+# stretch their sum. So the run as a whole gets BUDGET_TIMEOUTS x --timeout (at least
+# BUDGET_FLOOR seconds), plus --bulk-timeout when the Bulk Data probe runs.
+BUDGET_TIMEOUTS = 12
+BUDGET_FLOOR = 60.0
+
+
+def audit_budget(timeout: float, bulk_timeout: float | None) -> float:
+    return max(BUDGET_FLOOR, BUDGET_TIMEOUTS * timeout) + (bulk_timeout or 0.0)
+
+
+def over_budget(budget: float) -> str:
+    return (
+        f"stopped at the audit's time budget ({budget:.0f} s: {BUDGET_TIMEOUTS} x --timeout, at least "
+        f"{BUDGET_FLOOR:.0f} s, plus --bulk-timeout): the server answered too slowly overall"
+    )
 
 
 def normalise_base_url(url: str) -> str:
@@ -96,12 +116,14 @@ async def collect(
     extra_probes: dict[str, ProbeFn] | None = None,
     settings: dict[str, Any] | None = None,
     secrets: Secrets | None = None,
+    budget: float | None = None,
 ) -> Evidence:
     """Run the anonymous-tier probes plus `extra_probes` (e.g. CHPL, authenticated tiers, chosen
     by the CLI from its flags) concurrently; `settings` carries their inputs.
 
     `secrets` holds every secret value the run knows (the caller's, and those the fetcher sees);
-    the evidence is scrubbed of them before it is returned."""
+    the evidence is scrubbed of them before it is returned. `budget` (default `audit_budget`)
+    bounds the whole run: probes still running then are error attempts saying so."""
     base = normalise_base_url(base_url)
     probes = {**PROBES, **(extra_probes or {})}
     started = now_iso()
@@ -127,13 +149,24 @@ async def collect(
     try:
         for probe_id, fn in probes.items():
             ctx._tasks[probe_id] = asyncio.create_task(run_probe(fn, ctx), name=probe_id)
+        if budget is None:
+            bulk = (settings or {}).get("bulk_timeout") or BULK_DEFAULT_TIMEOUT if "bulk" in probes else None
+            budget = audit_budget(options.timeout, float(bulk) if bulk else None)
         attempts: dict[str, ProbeAttempt] = {}
-        for fut in asyncio.as_completed(list(ctx._tasks.values())):
-            attempt = await fut
-            probe_id = next(k for k, t in ctx._tasks.items() if t.done() and t.result() is attempt)
-            attempts[probe_id] = attempt
-            if on_done:
-                on_done(probe_id, attempt)
+        try:
+            async with asyncio.timeout(budget):
+                for fut in asyncio.as_completed(list(ctx._tasks.values())):
+                    attempt = await fut
+                    probe_id = next(k for k, t in ctx._tasks.items() if t.done() and t.result() is attempt)
+                    attempts[probe_id] = attempt
+                    if on_done:
+                        on_done(probe_id, attempt)
+        except TimeoutError:
+            for probe_id in ctx._tasks:
+                if probe_id not in attempts:
+                    attempts[probe_id] = ProbeAttempt(status=AttemptStatus.error, reason=over_budget(budget))
+                    if on_done:
+                        on_done(probe_id, attempts[probe_id])
     finally:
         for task in ctx._tasks.values():
             task.cancel()

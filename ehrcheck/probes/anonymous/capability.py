@@ -6,9 +6,10 @@ Facts are read from the raw JSON so that DSTU2, STU3 and R5 statements are recor
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from ehrcheck.http.client import Recorder
+from ehrcheck.http.client import Recorder, Response
 from ehrcheck.probes.base import ProbeContext, ProbeError, http_summary, parse_json, server_failure, status_problem
 
 ACCEPTS = ("application/fhir+json", "application/json+fhir", "application/json")
@@ -149,6 +150,25 @@ def validate_r4(doc: dict[str, Any]) -> dict[str, Any]:
     return {"valid": True, "error_count": 0, "errors": []}
 
 
+OFF_LOOP_BYTES = 1024 * 1024
+
+
+def read_capability(resp: Response) -> tuple[dict[str, Any], str | None]:
+    """(facts, None) for a CapabilityStatement, ({}, problem) for anything else."""
+    doc, problem = parse_json(resp)
+    if problem:
+        return {}, problem
+    if not isinstance(doc, dict) or doc.get("resourceType") not in ("CapabilityStatement", "Conformance"):
+        rtype = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
+        return {}, f"the body is a {rtype}, not a CapabilityStatement"
+    facts = summarise(doc)
+    facts.update(http_summary(resp))
+    facts.update({"found": True, "body_bytes": len(resp.content)})
+    if facts["fhir_release"] == "R4" and doc.get("resourceType") == "CapabilityStatement":
+        facts["validation"] = validate_r4(doc)
+    return facts, None
+
+
 async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     url = ctx.url("metadata")
     last_problem = "no response"
@@ -164,19 +184,16 @@ async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, A
             if resp.status in (404, 401, 403):
                 break  # a different Accept will not change these
             continue
-        doc, problem = parse_json(resp)
+        # Parsing and validating a document near the 20 MB cap takes seconds of CPU: in a worker
+        # thread, so the other probes' requests (and their deadlines) keep running meanwhile.
+        if len(resp.content) > OFF_LOOP_BYTES:
+            facts, problem = await asyncio.to_thread(read_capability, resp)
+        else:
+            facts, problem = read_capability(resp)
         if problem:
             last_problem = problem
             continue
-        if not isinstance(doc, dict) or doc.get("resourceType") not in ("CapabilityStatement", "Conformance"):
-            rtype = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
-            last_problem = f"the body is a {rtype}, not a CapabilityStatement"
-            continue
-        facts = summarise(doc)
-        facts.update(http_summary(resp))
-        facts.update({"found": True, "accept_used": accept, "body_bytes": len(resp.content)})
-        if facts["fhir_release"] == "R4" and doc.get("resourceType") == "CapabilityStatement":
-            facts["validation"] = validate_r4(doc)
+        facts.update({"accept_used": accept})
         return facts
     if last is None:
         raise ProbeError(last_problem)

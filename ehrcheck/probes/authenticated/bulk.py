@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import FetchError, Recorder
 from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
@@ -210,7 +210,7 @@ async def download(
                 continue
             facts["lines"] += 1
             try:
-                resource = json.loads(line)
+                resource = json_loads(line)
             except (ValueError, UnicodeDecodeError):
                 facts["invalid_json"] += 1
                 continue

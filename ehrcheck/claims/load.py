@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,12 @@ def load_claims_text(text: str, path: Path | str, today: dt.date | None = None) 
         data, marks, problems = parse(text)
     except yaml.YAMLError as exc:
         raise ClaimsError(path, [_yaml_problem(exc)]) from None
+    except ValueError:  # a date or number YAML constructs and Python refuses (2026-02-30, 5,000 digits)
+        from ehrcheck.files.limits import impossible_date_message
+
+        found = re.match(r":(\d+): (.*)", impossible_date_message(text, ""))
+        line, message = (int(found[1]), found[2]) if found else (None, "a date or number YAML reads is not one")
+        raise ClaimsError(path, [ClaimsProblem(line, 1 if line else None, "", message)]) from None
     model, invalid = validate(data, marks, today)
     problems = sorted(problems + invalid, key=lambda p: (p.line or 0, p.column or 0))
     if problems or model is None:

@@ -187,7 +187,10 @@ def impossible_date_message(text: str, where: object) -> str:
                 dt.date(*(int(g) for g in match.groups()))
             except ValueError:
                 return f"{where}:{n}: '{match.group()}' is not a real date; check the month and day (YYYY-MM-DD)"
-    return f"{where}: a value is not a real date; check the months and days (YYYY-MM-DD)"
+    for n, line in enumerate(text.splitlines(), 1):
+        if re.search(r"\d{%d}" % INT_DIGITS, line):
+            return f"{where}:{n}: a number with more than {INT_DIGITS} digits; no ehrcheck setting needs one"
+    return f"{where}: a value YAML reads as a date or number is not one (check dates are real, as YYYY-MM-DD)"
 
 
 def read_user_json(path: Path, where: str, kind: str) -> Any:

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
-from ehrcheck.files.limits import MAX_DEPTH, too_deep
+from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep, without_lone_surrogates
 
 URL_COLUMNS = (
     "url",
@@ -171,7 +171,7 @@ def _text(value: object) -> str | None:
 
 def _bundle_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = without_lone_surrogates(json_loads(path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
+from ehrcheck.files.limits import json_loads
 from ehrcheck.files.store import evidence_text, write_atomic
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.models import Evidence, RunResult, Status
@@ -190,7 +191,7 @@ def read_done(path: Path, warn: Callable[[str], None]) -> set[str]:
                 warn(f"{path}:{n}: dropped an incomplete last line (the scan was interrupted while writing it)")
                 break
             try:
-                row = json.loads(raw)
+                row = json_loads(raw)
             except ValueError:
                 row = None
             if isinstance(row, dict) and isinstance(row.get("url"), str) and not isinstance(row.get("outcome"), str):
@@ -274,7 +275,7 @@ def iter_results(path: Path) -> Iterable[dict[str, Any]]:
     with path.open("r", encoding="utf-8") as fh:
         for line in fh:
             try:
-                row = json.loads(line)
+                row = json_loads(line)
             except ValueError:
                 continue
             if isinstance(row, dict) and isinstance(row.get("url"), str) and isinstance(row.get("outcome"), str):

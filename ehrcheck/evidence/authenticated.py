@@ -21,6 +21,12 @@ class TokenEndpoint(Facts):
     url: str | None = None
     source: str | None = None
     https: bool | None = None
+    plain_http_loopback: bool | None = None  # allowed between loopback hosts, and flagged
+    refused: str | None = None  # why no credential was sent there (http/origins.py)
+
+
+class BaseRefusal(Facts):
+    refused: str | None = None  # a plain-http FHIR base off this machine gets no token
 
 
 class TokenResponse(Facts):
@@ -60,6 +66,7 @@ class Refusal(Facts):
 class TokenData(Facts):
     credentials: CredentialsSummary | None = None
     token_endpoint: TokenEndpoint | None = None
+    fhir_base: BaseRefusal | None = None
     valid: TokenResponse | None = None
     scopes: GrantedScopes | None = None
     negative: dict[str, Refusal] | None = None
@@ -215,12 +222,14 @@ class NdjsonFile(Facts):
     truncated: bool | None = None
     manifest_count: int | None = None
     count_matches: bool | None = None
+    token_refused: str | None = None  # the manifest wanted the token over plain http
 
 
 class TokenlessRequest(Facts):
     http_status: int | None = None
     refused: bool | None = None
     error: str | None = None
+    cancel_refused: str | None = None  # its status URL was on another origin: not DELETEd
 
 
 class Export(Facts):
@@ -231,11 +240,14 @@ class Export(Facts):
     manifest: Manifest | None = None
     files: list[NdjsonFile] | None = None
     files_not_read: int | None = None
+    token_sent_to_file_origins: list[str] | None = None
+    status_url_refused: str | None = None  # on another origin: not polled, not cancelled
     file_without_token: TokenlessRequest | None = None
     cleanup_delete_status: int | None = None
 
 
 class Cancel(Facts):
+    status_url_refused: str | None = None
     kickoff_status: int | None = None
     delete_status: int | None = None
     after_delete_status: int | None = None

@@ -37,7 +37,10 @@ def _status(code: Any) -> str:
 @check()
 def token_issued(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """A correct client_credentials request gets an access token."""
-    valid = need(view.token, "token").valid or TokenResponse()
+    token = need(view.token, "token")
+    if token.token_endpoint and token.token_endpoint.refused:  # nothing was asked: HIP-313 says why
+        return Outcome("not_observed", None, f"No token was requested: {token.token_endpoint.refused}.")
+    valid = token.valid or TokenResponse()
     if valid.accepted:
         return Outcome("pass", {"http_status": valid.http_status})
     err = f" ({valid.error})" if valid.error else ""

@@ -4,48 +4,52 @@ to send a token or secret is a finding about the server that asked for it, never
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from ehrcheck.rules.checks.common import Outcome, _listing, check
+from ehrcheck.evidence.view import View, need
+from ehrcheck.rules.checks.common import NoArgs, Outcome, _listing, check
 
 
-@check
-def credentials_over_https(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+def _sentence(text: str) -> str:
+    return f"{text[0].upper()}{text[1:]}."
+
+
+@check()
+def credentials_over_https(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The token endpoint (and the FHIR base the token is used on) take credentials over https."""
-    endpoint = view["token"].get("token_endpoint") or {}
-    refused = [r for r in (endpoint.get("refused"), (view["token"].get("fhir_base") or {}).get("refused")) if r]
-    observed = {"token_endpoint": endpoint.get("url") or None, "https": endpoint.get("https")}
+    token = need(view.token, "token")
+    endpoint = token.token_endpoint
+    base_refused = token.fhir_base.refused if token.fhir_base else None
+    refused = [r for r in (endpoint.refused if endpoint else None, base_refused) if r]
+    observed = {"token_endpoint": endpoint.url if endpoint else None, "https": endpoint.https if endpoint else None}
     if refused:
-        return Outcome("fail", observed, " ".join(f"{r[0].upper()}{r[1:]}." for r in refused))
-    if endpoint.get("plain_http_loopback"):
+        return Outcome("fail", observed, " ".join(_sentence(r) for r in refused))
+    if endpoint and endpoint.plain_http_loopback:
         return Outcome(
             "warn", observed, "The token endpoint is plain http on this machine (allowed for a loopback test server only)."
         )
-    if endpoint.get("https"):
+    if endpoint and endpoint.https:
         return Outcome("pass", observed)
     return Outcome("not_observed", None, "No token endpoint was used.")
 
 
-@check
-def bulk_token_origins(view: dict[str, Any], args: dict[str, Any], as_of: dt.date) -> Outcome:
+@check()
+def bulk_token_origins(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Bulk status URLs are on the FHIR server's origin, and file URLs that need the token are
     served over https; says which origins received the token for files."""
-    bulk = view["bulk"]
-    exports = [e for e in (bulk.get("patient"), bulk.get("group"), bulk.get("cancel")) if isinstance(e, dict)]
-    refusals = [e["status_url_refused"] for e in exports if e.get("status_url_refused")]
-    if (bulk.get("kickoff_without_token") or {}).get("cancel_refused"):
-        refusals.append(bulk["kickoff_without_token"]["cancel_refused"])
-    for e in exports:
-        refusals += [f"file not sent the token: {f['token_refused']}" for f in e.get("files") or [] if f.get("token_refused")]
-    sent = sorted({o for e in exports for o in e.get("token_sent_to_file_origins") or []})
+    bulk = need(view.bulk, "bulk")
+    exports = [e for e in (bulk.patient, bulk.group) if e is not None]
+    refusals = [
+        r for r in [e.status_url_refused for e in exports] + [bulk.cancel.status_url_refused if bulk.cancel else None] if r
+    ]
+    if bulk.kickoff_without_token and bulk.kickoff_without_token.cancel_refused:
+        refusals.append(bulk.kickoff_without_token.cancel_refused)
+    refusals += [f"file not sent the token: {f.token_refused}" for e in exports for f in e.files or [] if f.token_refused]
+    sent = sorted({o for e in exports for o in e.token_sent_to_file_origins or []})
     observed = {"token_sent_to_file_origins": sent, "refused": len(refusals)}
     if refusals:
         return Outcome("fail", observed, _listing(sorted(set(refusals)), 4) + ".")
-    if not any("status" in e or "delete_status" in e for e in exports):
+    if not any(e.status is not None for e in exports) and not (bulk.cancel and bulk.cancel.delete_status is not None):
         return Outcome("not_observed", None, "No export was started, so no status or file URL was seen.")
-    where = (
-        f"The token went to these file origins, as the manifest asked: {', '.join(sent)}."
-        if sent
-        else "No file server received the token."
-    )
-    return Outcome("pass", observed, where)
+    if sent:
+        return Outcome("pass", observed, f"The token went to these file origins, as the manifest asked: {', '.join(sent)}.")
+    return Outcome("pass", observed, "No file server received the token.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ehrcheck.evidence.view import View, need
+from ehrcheck.http.origins import is_loopback
 from ehrcheck.rules.checks.common import NoArgs, Outcome, _listing, check
 
 
@@ -23,12 +24,14 @@ def credentials_over_https(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     observed = {"token_endpoint": endpoint.url if endpoint else None, "https": endpoint.https if endpoint else None}
     if refused:
         return Outcome("fail", observed, " ".join(_sentence(r) for r in refused))
-    if endpoint and endpoint.plain_http_loopback:
-        return Outcome(
-            "warn", observed, "The token endpoint is plain http on this machine (allowed for a loopback test server only)."
-        )
     if endpoint and endpoint.https:
         return Outcome("pass", observed)
+    if endpoint and endpoint.url and endpoint.https is False:
+        # plain_http_loopback is absent from evidence gathered before it was recorded
+        if endpoint.plain_http_loopback or is_loopback(endpoint.url):
+            loopback = "The token endpoint is plain http on this machine (allowed for a loopback test server only)."
+            return Outcome("warn", observed, loopback)
+        return Outcome("fail", observed, f"The token endpoint {endpoint.url} is plain http: credentials were sent in clear text.")
     return Outcome("not_observed", None, "No token endpoint was used.")
 
 
@@ -50,6 +53,10 @@ def bulk_token_origins(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
         return Outcome("fail", observed, _listing(sorted(set(refusals)), 4) + ".")
     if not any(e.status is not None for e in exports) and not (bulk.cancel and bulk.cancel.delete_status is not None):
         return Outcome("not_observed", None, "No export was started, so no status or file URL was seen.")
+    if any(e.files and e.token_sent_to_file_origins is None for e in exports):
+        return Outcome(
+            "not_observed", None, "This evidence predates the record of where the token went; audit again to judge it."
+        )
     if sent:
         return Outcome("pass", observed, f"The token went to these file origins, as the manifest asked: {', '.join(sent)}.")
     return Outcome("pass", observed, "No file server received the token.")

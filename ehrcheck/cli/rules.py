@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ from ehrcheck.inert import terminal
 
 def rules_list(
     pack: Annotated[
-        str | None, typer.Option("--pack", help="Only this pack (interoperability, portal, certification, hipaa).")
+        Optional[str], typer.Option("--pack", help="Only this pack (interoperability, portal, certification, hipaa).")
     ] = None,
 ) -> None:
     """List every rule: id, severity, weight and title."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -55,7 +55,7 @@ def scan(
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
+        Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
     ] = None,
     pack: PackOpt = None,
     keep_evidence: Annotated[

@@ -27,7 +27,8 @@ def credentials_over_https(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     if endpoint and endpoint.https:
         return Outcome("pass", observed)
     if endpoint and endpoint.url and endpoint.https is False:
-        # plain_http_loopback is absent from evidence gathered before it was recorded
+        if "plain_http_loopback" not in endpoint.model_fields_set:  # gathered before it was recorded
+            return Outcome("not_observed", None, "This evidence predates the token endpoint check; audit again to judge it.")
         if endpoint.plain_http_loopback or is_loopback(endpoint.url):
             loopback = "The token endpoint is plain http on this machine (allowed for a loopback test server only)."
             return Outcome("warn", observed, loopback)

@@ -188,7 +188,7 @@ def impossible_date_message(text: str, where: object) -> str:
             except ValueError:
                 return f"{where}:{n}: '{match.group()}' is not a real date; check the month and day (YYYY-MM-DD)"
     for n, line in enumerate(text.splitlines(), 1):
-        if re.search(r"\d{%d}" % INT_DIGITS, line):
+        if re.search(rf"\d{{{INT_DIGITS}}}", line):
             return f"{where}:{n}: a number with more than {INT_DIGITS} digits; no ehrcheck setting needs one"
     return f"{where}: a value YAML reads as a date or number is not one (check dates are real, as YYYY-MM-DD)"
 

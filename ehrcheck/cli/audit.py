@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -66,14 +66,14 @@ def audit(
     as_of: AsOfOpt = None,
     profile: ProfileOpt = None,
     claims: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims (see `ehrcheck claims init`)."),
     ] = None,
     evidence_path: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--evidence", help="Also save the evidence here (default: evidence.json beside the reports)."),
     ] = None,
-    label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
     pdf: PdfOpt = False,
     fail_on: FailOnOpt = None,
@@ -161,10 +161,10 @@ def probe(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the evidence JSON.")] = Path("evidence.json"),
     timeout: TimeoutOpt = 10.0,
     claims: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence."),
     ] = None,
-    label: Annotated[Optional[str], typer.Option("--label", help="Name to show for the product in reports.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
     chpl_id: ChplIdOpt = None,
     chpl_file: ChplFileOpt = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -41,10 +41,10 @@ def compare(
         str, typer.Option("--output", "-o", help="comparison.html, .md or .json, or - for stdout (then give --format).")
     ] = "comparison.html",
     format: Annotated[
-        Optional[str], typer.Option("--format", "-f", help="html, md or json (default: from the -o extension).")
+        str | None, typer.Option("--format", "-f", help="html, md or json (default: from the -o extension).")
     ] = None,
     profile: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--profile",
             envvar="EHRCHECK_PROFILE",
@@ -96,7 +96,7 @@ def diff_cmd(
     new: Annotated[Path, typer.Argument(help="The later run, same kinds.")],
     output: Annotated[str, typer.Option("--output", "-o", help="File to write (.md or .json), or - for stdout.")] = "-",
     format: Annotated[
-        Optional[str], typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")
+        str | None, typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")
     ] = None,
     as_of: AsOfOpt = None,
     pack: PackOpt = None,

@@ -4,7 +4,7 @@ everywhere they appear."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="EHRCHECK_TIMEOUT
 
 
 CaOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--ca-bundle", envvar="EHRCHECK_CA_BUNDLE", help="PEM file of CA certificates to trust (e.g. a corporate proxy)."
     ),
@@ -39,7 +39,7 @@ PdfOpt = Annotated[
 
 
 OutputOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--output",
         "-o",
@@ -50,7 +50,7 @@ OutputOpt = Annotated[
 
 
 FormatOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--format", "-f", envvar="EHRCHECK_FORMAT", help="html, md, json, junit, sarif, or several: html,md,json (the default)."
     ),
@@ -58,7 +58,7 @@ FormatOpt = Annotated[
 
 
 FailOnOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--fail-on",
         envvar="EHRCHECK_FAIL_ON",
@@ -78,7 +78,7 @@ ExitZeroOpt = Annotated[
 
 
 WaiversOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--waivers",
         envvar="EHRCHECK_WAIVERS",
@@ -88,7 +88,7 @@ WaiversOpt = Annotated[
 
 
 ChplIdOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--chpl-id",
         envvar="EHRCHECK_CHPL_ID",
@@ -98,7 +98,7 @@ ChplIdOpt = Annotated[
 
 
 ChplFileOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--chpl-file",
         envvar="EHRCHECK_CHPL_FILE",
@@ -108,13 +108,13 @@ ChplFileOpt = Annotated[
 
 
 ChplUrlOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--chpl-url", envvar="EHRCHECK_CHPL_URL", help="CHPL API base URL (default https://chpl.healthit.gov/rest)."),
 ]
 
 
 EndpointsBundleOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--endpoints-bundle",
         envvar="EHRCHECK_ENDPOINTS_BUNDLE",
@@ -132,7 +132,7 @@ EndpointsSampleOpt = Annotated[
 
 
 PackOpt = Annotated[
-    Optional[list[Path]],
+    list[Path] | None,
     typer.Option(
         "--pack",
         envvar="EHRCHECK_PACK",
@@ -142,13 +142,13 @@ PackOpt = Annotated[
 
 
 FailUnderOpt = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--fail-under", envvar="EHRCHECK_FAIL_UNDER", min=0, max=100, help="Exit 1 when the overall score is below N."),
 ]
 
 
 AsOfOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--as-of",
         envvar="EHRCHECK_AS_OF",
@@ -158,7 +158,7 @@ AsOfOpt = Annotated[
 
 
 ProfileOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--profile",
         envvar="EHRCHECK_PROFILE",
@@ -168,7 +168,7 @@ ProfileOpt = Annotated[
 
 
 CredentialsOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--credentials",
         envvar="EHRCHECK_CREDENTIALS",
@@ -178,7 +178,7 @@ CredentialsOpt = Annotated[
 
 
 PatientOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--patient",
         metavar="ID",
@@ -188,7 +188,7 @@ PatientOpt = Annotated[
 
 
 UsCoreOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--us-core",
         envvar="EHRCHECK_US_CORE",
@@ -198,13 +198,13 @@ UsCoreOpt = Annotated[
 
 
 SampleOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--sample", envvar="EHRCHECK_SAMPLE", help="Test at most N patients (and 20×N resources per type). Default 3."),
 ]
 
 
 BulkTimeoutOpt = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--bulk-timeout", envvar="EHRCHECK_BULK_TIMEOUT", help="Seconds to wait for a Bulk Data export to complete. Default 120."
     ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ from ehrcheck.inert import terminal
 
 def rules_list(
     pack: Annotated[
-        Optional[str], typer.Option("--pack", help="Only this pack (interoperability, portal, certification, hipaa).")
+        str | None, typer.Option("--pack", help="Only this pack (interoperability, portal, certification, hipaa).")
     ] = None,
 ) -> None:
     """List every rule: id, severity, weight and title."""

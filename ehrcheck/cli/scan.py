@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,8 +15,8 @@ from ehrcheck.cli.common import (
     user_errors,
 )
 from ehrcheck.cli.compare import _pick_profile
-from ehrcheck.cli.output import check_writable
 from ehrcheck.cli.options import AsOfOpt, CaOpt, PackOpt, QuietOpt, TimeoutOpt
+from ehrcheck.cli.output import check_writable
 from ehrcheck.errors import UserInputError
 from ehrcheck.inert import terminal
 
@@ -55,7 +55,7 @@ def scan(
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
     profile: Annotated[
-        Optional[str], typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
+        str | None, typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
     ] = None,
     pack: PackOpt = None,
     keep_evidence: Annotated[

@@ -113,8 +113,9 @@ def without_lone_surrogates(value: Any) -> Any:
 
 def may_hold_surrogates(raw: bytes | str) -> bool:
     """Cheap pre-check: only a `\\uD800`-`\\uDFFF` escape can produce a lone surrogate."""
-    pattern = rb"\\[uU][dD][89a-fA-F]" if isinstance(raw, bytes) else r"\\[uU][dD][89a-fA-F]"
-    return re.search(pattern, raw) is not None
+    if isinstance(raw, bytes):
+        return re.search(rb"\\[uU][dD][89a-fA-F]", raw) is not None
+    return re.search(r"\\[uU][dD][89a-fA-F]", raw) is not None
 
 
 def yaml_refusal(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:

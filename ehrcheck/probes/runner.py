@@ -23,8 +23,8 @@ from ehrcheck.probes.anonymous.access import probe_access
 from ehrcheck.probes.anonymous.capability import probe_capability
 from ehrcheck.probes.anonymous.discovery import probe_openid, probe_smart
 from ehrcheck.probes.anonymous.transport import probe_transport
-from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
 from ehrcheck.probes.authenticated.bulk import DEFAULT_TIMEOUT as BULK_DEFAULT_TIMEOUT
+from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
 
 PROBES: dict[str, ProbeFn] = {
     ProbeId.capability: probe_capability,

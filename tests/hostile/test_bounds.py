@@ -19,10 +19,7 @@ HUGE = "9" * 5000  # past Python's 4,300-digit limit for int()
 
 @pytest.mark.timeout(60)
 def test_a_huge_number_is_still_valid_json(tmp_path: Path):
-    body = (
-        '{"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "status": "active", "kind": "instance", "format": ["json"], "rest": [], "x-count": %s, "x-float": 1%s.5}'
-        % (HUGE, HUGE)
-    )
+    body = f'{{"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "status": "active", "kind": "instance", "format": ["json"], "rest": [], "x-count": {HUGE}, "x-float": 1{HUGE}.5}}'
     with fault_server(healthy(metadata=reply(200, body))) as srv:
         res = run("probe", srv.base, "-o", str(tmp_path / "ev.json"), "--timeout", "2")
     assert res.exit_code == 0, res.stderr[-2000:]

@@ -75,6 +75,9 @@ def _rule_section(rule: Rule) -> list[str]:
     ]
     refs = [f"{_cell(r.cite)} ({r.url})" if r.url else _cell(r.cite) for r in rule.references]
     lines.append("- References: " + "; ".join(refs))
+    if rule.onc_tests is not None:
+        kit = "; ".join(_cell(t) for t in rule.onc_tests) or "no ONC test-kit test checks this"
+        lines.append(f"- ONC test kit: {kit}")
     return lines + [""]
 
 
@@ -141,6 +144,10 @@ def render() -> str:
         "Declared is never shown as observed. A claim is *verified* only when every capability it implies",
         "was seen; otherwise *partly verified*, naming what is missing. A HIPAA program cannot be observed",
         "from outside: its row is the vendor's attestation beside the technical safeguards observed.",
+        "",
+        "Where a rule has an *ONC test kit* line, it names the test of ONC's Inferno kits that checks",
+        "the same thing (G10: the (g)(10) certification kit; SMART, US Core, Bulk Data, Service Base URL:",
+        "the kits it imports), so a finding can be mapped to the certification test procedure.",
         "",
         "| pack | rules |",
         "|---|---|",

@@ -6,6 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from ehrcheck.evidence.base import Facts
+from ehrcheck.evidence.certification import (
+    BundleFacts,
+    ContainedOrganizations,
+    EndpointCounts,
+    OrganizationCounts,
+    TargetListed,
+)
 
 
 class HttpFacts(Facts):
@@ -15,6 +22,19 @@ class HttpFacts(Facts):
     content_type: str | None = None
     elapsed_ms: float | None = None
 
+
+class CorsFacts(Facts):
+    """A second GET of a discovery document sent with an `Origin` header, as a browser app's would be
+    (probes/anonymous/cors.py): what `Access-Control-Allow-Origin` came back."""
+
+    origin: str | None = None
+    http_status: int | None = None
+    allow_origin: str | None = None  # the header as sent (bounded); None when absent
+    error: str | None = None
+
+
+# Matched by suffix: real servers publish variants (Cerner's DSTU2 uses "http://DSTU2/fhir-registry...").
+OAUTH_URIS_SUFFIX = "fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 # --- capability ------------------------------------------------------------------------------
 
@@ -45,6 +65,9 @@ class Security(Facts):
     services: list[str] | None = None
     cors: bool | None = None
     oauth_uris: dict[str, str] | None = None
+    # rest.security as the server sent it, for the typed reading (rules/shapes.py): `services` and
+    # `oauth_uris` above keep only what could be read as text.
+    element: Any = None
 
 
 class Validation(Facts):
@@ -79,6 +102,10 @@ class CapabilityData(HttpFacts):
     supported_profiles: list[str] | None = None
     security: Security | None = None
     validation: Validation | None = None
+    # The operations declared on Group, on Patient and at system level ("system"), each
+    # {name, definition} as sent: Bulk Data discovery (rules/shapes.py reads their types).
+    bulk_operations: dict[str, list[Any]] | None = None
+    cors: CorsFacts | None = None
 
 
 # --- smart, openid ---------------------------------------------------------------------------
@@ -135,9 +162,56 @@ class DiscoveryFacts(HttpFacts):
     fields_present: list[str] | None = None
 
 
+class BrandBundleFacts(HttpFacts):
+    """The SMART 2.2 user-access brand bundle the SMART configuration links, fetched and assessed
+    like a service-base-URL Bundle (probes/certification/service_base_urls.py)."""
+
+    url: str | None = None
+    found: bool | None = None
+    problem: str | None = None
+    valid_bundle: bool | None = None
+    bundle: BundleFacts | None = None
+    organizations: OrganizationCounts | None = None
+    endpoints: EndpointCounts | None = None
+    contained_organizations: ContainedOrganizations | None = None
+    issue_count: int | None = None
+    issues: list[Any] | None = None
+    target: TargetListed | None = None
+    # user_access_brand_identifier matches an Organization's identifier in the bundle (None: no
+    # identifier was published to match).
+    identifier_matched: bool | None = None
+
+
 class SmartData(DiscoveryFacts):
     document: SmartDocument | None = None
-    capabilities: list[str] | None = None
+    capabilities: list[str] | None = None  # the string members of document.capabilities
+    cors: CorsFacts | None = None
+    brand_bundle: BrandBundleFacts | None = None
+
+
+class JwkFacts(Facts):
+    """One key of a JWK Set, reduced to what judges it: never the key material itself."""
+
+    kty: str | None = None  # short tokens as sent (letters, digits, -_.+), else "(other)"
+    use: str | None = None
+    alg: str | None = None
+    kid_present: bool | None = None
+    rsa_bits: int | None = None  # the modulus size of an RSA key
+    public_parts: bool | None = None  # n and e (RSA) or crv, x (EC/OKP) present
+    private_parts: bool | None = None  # d, p, q... published: the private key is out
+
+
+class JwksFacts(HttpFacts):
+    """The OpenID provider's key set (`jwks_uri`), fetched without credentials."""
+
+    url: str | None = None
+    source: str | None = None  # openid | smart: the document that named the URL
+    found: bool | None = None
+    problem: str | None = None
+    keys_type: str | None = None  # JSON type of `keys` when it is not an array
+    keys: list[JwkFacts] | None = None
+    non_object_keys: int | None = None
+    duplicate_kids: int | None = None
 
 
 class OpenIdData(DiscoveryFacts):
@@ -145,6 +219,7 @@ class OpenIdData(DiscoveryFacts):
     issuer_requested: str | None = None
     issuer_is_discovery_url: bool | None = None
     issuer_matches: bool | None = None
+    jwks: JwksFacts | None = None
 
 
 # --- access ----------------------------------------------------------------------------------

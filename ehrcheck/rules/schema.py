@@ -108,6 +108,9 @@ class Rule(BaseModel):
     # shared through a standard API, `safe` a safety blocker, `certified` a (g)(10) certification gate.
     gate: Literal["shares", "safe", "certified"] | None = None
     tags: list[str] = Field(default_factory=list)
+    # The ONC Inferno test-kit tests this rule corresponds to ("SMART kit: well_known_endpoint_test"),
+    # so a consultant can map a finding to the certification test procedure; [] says none checks it.
+    onc_tests: list[str] | None = None
     # The vendor claim this rule judges (a `claims.` path). When the vendor does not make it, the
     # rule is `unclaimed`; when it is made but the other evidence is missing, it is unverified.
     claim: str | None = None

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ehrcheck.evidence.anonymous import OAUTH_URIS_SUFFIX
 from ehrcheck.http.client import Recorder, Response
+from ehrcheck.probes.anonymous.cors import cors_facts
 from ehrcheck.probes.base import ProbeContext, ProbeError, http_summary, parse_json, server_failure, status_problem
 
 ACCEPTS = ("application/fhir+json", "application/json+fhir", "application/json")
-# Matched by suffix: real servers publish variants (Cerner's DSTU2 uses "http://DSTU2/fhir-registry...").
-OAUTH_URIS_SUFFIX = "fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 
 def release_of(fhir_version: str | None, resource_type: str | None) -> str:
@@ -64,6 +64,12 @@ def _names(items: Any) -> list[str]:
     return _codes(items, "name")
 
 
+def _operation_decls(operations: Any) -> list[Any]:
+    """Each declared operation's name and definition as sent (anything else it carries dropped),
+    so the typed reading can say what type a name or definition had."""
+    return [{k: op[k] for k in ("name", "definition") if k in op} if isinstance(op, dict) else op for op in _list(operations)]
+
+
 def summarise(doc: dict[str, Any]) -> dict[str, Any]:
     """Extract every fact the rules use from a CapabilityStatement/Conformance."""
     rest_list = [r for r in _list(doc.get("rest")) if isinstance(r, dict)]
@@ -89,6 +95,12 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
             "search_include": _texts(res.get("searchInclude")),
             "search_rev_include": _texts(res.get("searchRevInclude")),
         }
+    by_type = {_text(r.get("type")): r for r in _list(server.get("resource")) if isinstance(r, dict)}
+    bulk_operations = {
+        "Group": _operation_decls(_dict(by_type.get("Group")).get("operation")),
+        "Patient": _operation_decls(_dict(by_type.get("Patient")).get("operation")),
+        "system": _operation_decls(server.get("operation")),
+    }
     security = _dict(server.get("security"))
     services: set[str] = set()
     for svc in _list(security.get("service")):
@@ -131,7 +143,9 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
             "services": sorted(services),
             "cors": cors if isinstance(cors, bool) else None,
             "oauth_uris": dict(sorted(oauth.items())),
+            "element": server.get("security"),
         },
+        "bulk_operations": bulk_operations,
     }
 
 
@@ -194,6 +208,7 @@ async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, A
             last_problem = problem
             continue
         facts.update({"accept_used": accept})
+        facts["cors"] = await cors_facts(ctx, url, recorder, accept)
         return facts
     if last is None:
         raise ProbeError(last_problem)

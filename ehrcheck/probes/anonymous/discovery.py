@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehrcheck.http.client import Recorder
+from ehrcheck.http.client import FetchError, Recorder
 from ehrcheck.models import AttemptStatus
+from ehrcheck.probes.anonymous.cors import cors_facts
+from ehrcheck.probes.anonymous.jwks import summarise_jwks
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped, http_summary, parse_json, server_failure, status_problem
+from ehrcheck.probes.certification.service_base_urls import assess_bundle
 
 # Every field SMART App Launch 2.0 / 2.2 defines for .well-known/smart-configuration.
 SMART_FIELDS = (
@@ -76,12 +79,97 @@ def _document_facts(resp, fields: tuple[str, ...], what: str) -> dict[str, Any]:
     return facts
 
 
-async def probe_smart(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
-    resp = await ctx.fetcher.get(ctx.url(".well-known/smart-configuration"), recorder, headers={"Accept": "application/json"})
-    facts = _document_facts(resp, SMART_FIELDS, "GET [base]/.well-known/smart-configuration")
-    caps = facts.get("document", {}).get("capabilities")
-    facts["capabilities"] = sorted(str(c) for c in caps) if isinstance(caps, list) else []
+def _http_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) <= 2000
+
+
+async def _linked_json(ctx: ProbeContext, url: str, recorder: Recorder, accept: str) -> tuple[dict[str, Any], Any]:
+    """GET a document another document links to (no credentials: these are public by design).
+    Returns (facts about the response, the decoded body or None)."""
+    facts: dict[str, Any] = {"url": url, "found": False}
+    try:
+        resp = await ctx.fetcher.get(url, recorder, headers={"Accept": accept})
+    except FetchError as exc:
+        facts["problem"] = str(exc)[:300]
+        return facts, None
+    facts.update(http_summary(resp))
+    if resp.truncated:
+        facts["problem"] = "the response body exceeded the size cap"
+        return facts, None
+    if resp.status != 200:
+        facts["problem"] = status_problem(resp)
+        return facts, None
+    doc, problem = parse_json(resp)
+    if problem:
+        facts["problem"] = problem
+        return facts, None
+    return facts, doc
+
+
+async def _brand_bundle(ctx: ProbeContext, document: dict[str, Any], recorder: Recorder) -> dict[str, Any] | None:
+    """SMART 2.2's user-access brand bundle, assessed as a Bundle of Organizations and Endpoints."""
+    url = document.get("user_access_brand_bundle")
+    if not _http_url(url):
+        return None  # absent or malformed: the typed reading of the document reports which
+    facts, doc = await _linked_json(ctx, url, recorder, "application/fhir+json, application/json")
+    if doc is None:
+        return facts
+    assessment = assess_bundle(doc, ctx.base_url)
+    assessment.pop("addresses", None)  # a vendor-wide bundle lists thousands; `target` says whether ours is one
+    facts["found"] = "problem" not in assessment
+    facts.update(assessment)
+    identifier = document.get("user_access_brand_identifier")
+    if isinstance(identifier, dict) and facts["found"]:
+        facts["identifier_matched"] = _identifier_in(identifier, doc)
     return facts
+
+
+def _identifier_in(identifier: dict[str, Any], bundle: dict[str, Any]) -> bool:
+    """An Organization in the bundle carries this Identifier (same system and value)."""
+    wanted = (identifier.get("system"), identifier.get("value"))
+    for entry in bundle.get("entry") if isinstance(bundle.get("entry"), list) else []:
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == "Organization":
+            ids = res.get("identifier") if isinstance(res.get("identifier"), list) else []
+            if any(isinstance(i, dict) and (i.get("system"), i.get("value")) == wanted for i in ids):
+                return True
+    return False
+
+
+def string_capabilities(document: dict[str, Any]) -> list[str]:
+    """The capabilities the rules match on: only strings are capabilities, so a 1 or a null in the
+    list is a defect the typed reading names, never a capability called "1"."""
+    caps = document.get("capabilities")
+    return sorted({c for c in caps if isinstance(c, str)}) if isinstance(caps, list) else []
+
+
+async def probe_smart(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
+    url = ctx.url(".well-known/smart-configuration")
+    resp = await ctx.fetcher.get(url, recorder, headers={"Accept": "application/json"})
+    facts = _document_facts(resp, SMART_FIELDS, "GET [base]/.well-known/smart-configuration")
+    document = facts.get("document", {})
+    facts["capabilities"] = string_capabilities(document)
+    if facts["found"]:
+        facts["cors"] = await cors_facts(ctx, url, recorder, "application/json")
+        brand = await _brand_bundle(ctx, document, recorder)
+        if brand is not None:
+            facts["brand_bundle"] = brand
+    return facts
+
+
+async def _jwks(
+    ctx: ProbeContext, openid_doc: dict[str, Any], smart_doc: dict[str, Any], recorder: Recorder
+) -> dict[str, Any] | None:
+    """The key set that verifies ID tokens: OpenID's jwks_uri, else SMART's."""
+    for source, doc in (("openid", openid_doc), ("smart", smart_doc)):
+        url = doc.get("jwks_uri")
+        if _http_url(url):
+            facts, body = await _linked_json(ctx, url, recorder, "application/json")
+            facts["source"] = source
+            if body is not None:
+                facts.update(summarise_jwks(body))
+            return facts
+    return None
 
 
 async def probe_openid(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
@@ -100,4 +188,7 @@ async def probe_openid(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     facts["issuer_is_discovery_url"] = url == issuer
     doc_issuer = facts.get("document", {}).get("issuer")
     facts["issuer_matches"] = isinstance(doc_issuer, str) and doc_issuer.rstrip("/") == issuer.rstrip("/")
+    jwks = await _jwks(ctx, facts.get("document", {}), smart.data.get("document") or {}, recorder)
+    if jwks is not None:
+        facts["jwks"] = jwks
     return facts

@@ -32,6 +32,7 @@ from ehrcheck.rules.checks import (
     certification,
     claims,
     discovery,
+    documents,
     launch,
     origins,
     safety,
@@ -44,6 +45,7 @@ __all__ = ["AREAS", "CHECKS", "CheckArgs", "CheckFn", "CheckSpec", "Outcome", "v
 AREAS: tuple[ModuleType, ...] = (
     capability,
     discovery,
+    documents,
     transport,
     access,
     safety,

@@ -88,6 +88,19 @@ def token_no_store(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     return Outcome("fail", observed, f"Cache-Control was '{valid.cache_control or 'absent'}'.")
 
 
+@check()
+def token_pragma_no_cache(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The token response is sent with Pragma: no-cache (RFC 6749 §5.1, for HTTP/1.0 caches)."""
+    valid, early = _valid_token(view)
+    if valid is None:
+        return early or Outcome("not_observed")
+    if valid.pragma_no_cache is None:
+        return Outcome("not_observed", None, "The evidence does not record the Pragma header.")
+    if valid.pragma_no_cache:
+        return Outcome("pass", True)
+    return Outcome("fail", False, "Pragma: no-cache was not sent.")
+
+
 class LifetimeArgs(CheckArgs):
     max_seconds: float = 300
 

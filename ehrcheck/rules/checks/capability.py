@@ -32,6 +32,7 @@ from ehrcheck.rules.checks.common import (
     _version_tuple,
     check,
 )
+from ehrcheck.rules.shapes import export_declared
 
 # A version -> the date it stopped counting (YAML may give the date unquoted).
 Expiries = dict[str, dt.date | str]
@@ -356,7 +357,9 @@ def bulk_export_declared(view: View, args: ExportLevelsArgs, as_of: dt.date) -> 
     """The Bulk Data `$export` operation is declared at the given level (group, patient, system).
 
     Bulk Data 1.0.1 declares the operation as `export` on Group (group level), on Patient
-    (patient level) or on rest.operation (system level). Some servers instead name the
+    (patient level) or on rest.operation (system level). An operation whose definition is that
+    level's standard OperationDefinition (`.../OperationDefinition/group-export`) counts whatever
+    its name, as the ONC Bulk Data test kit's does. Some servers instead name the
     OperationDefinitions (`group-export`, `patient-export`) at system level; those count too.
     `args.levels` lists the levels that must all be present.
     """
@@ -366,10 +369,15 @@ def bulk_export_declared(view: View, args: ExportLevelsArgs, as_of: dt.date) -> 
     res = cap.resources or {}
     system = _op_names(cap.system_operations)
     group, patient = res.get("Group"), res.get("Patient")
+    ops = cap.bulk_operations
     found = {
-        "group": "export" in _op_names(group.operations if group else None) or "group-export" in system,
-        "patient": "export" in _op_names(patient.operations if patient else None) or "patient-export" in system,
-        "system": "export" in system,
+        "group": "export" in _op_names(group.operations if group else None)
+        or "group-export" in system
+        or export_declared(ops, "Group"),
+        "patient": "export" in _op_names(patient.operations if patient else None)
+        or "patient-export" in system
+        or export_declared(ops, "Patient"),
+        "system": "export" in system or export_declared(ops, "system"),
     }
     levels: list[str] = list(args.levels) or ["group"]
     missing = [lvl for lvl in levels if not found.get(lvl)]

@@ -76,6 +76,12 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+def _sentence(parts: Iterable[str]) -> str:
+    """Problems joined into one sentence that starts with a capital and ends with a full stop."""
+    text = "; ".join(parts)
+    return (text[:1].upper() + text[1:] + ".") if text else ""
+
+
 def _listing(items: Iterable[str], limit: int = 8) -> str:
     items = list(items)
     shown = ", ".join(items[:limit])
@@ -133,7 +139,10 @@ def _smart_capabilities(view: View) -> list[str]:
     smart = view.smart
     if smart is None:
         return []
-    return _strings(smart.capabilities) or _strings(smart.document.capabilities if smart.document else None)
+    if smart.capabilities:
+        return _strings(smart.capabilities)
+    caps = smart.document.capabilities if smart.document else None
+    return [c for c in caps if isinstance(c, str)] if isinstance(caps, list) else []
 
 
 def _cap(view: View) -> CapabilityData | None:

@@ -18,11 +18,21 @@ from ehrcheck.rules.checks.common import (
     NoArgs,
     Outcome,
     _cap,
+    _sentence,
     _smart,
     _smart_capabilities,
     _strings,
     check,
 )
+from ehrcheck.rules.shapes import Reading, Shape, read_openid, read_smart
+
+
+def _list_field(reading: Reading, value: Any) -> tuple[list[str], str | None]:
+    """A list field's string members, and the defect when the field is not an array at all (a
+    single string is not read as a one-item list: SMART and OpenID define arrays)."""
+    if reading.shape == Shape.wrong_type:
+        return [], reading.defect()
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else [], None
 
 
 def _known(names: list[str], document: type[SmartDocument | OpenIdDocument]) -> list[str]:
@@ -51,7 +61,7 @@ def oauth_declared(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
         signals.append("SMART configuration")
     if any("smart-on-fhir" in s.lower() or "oauth" in s.lower() for s in services):
         signals.append("rest.security service " + ", ".join(services))
-    if sec.oauth_uris:
+    if (sec.oauth_uris or {}).get("authorize") and (sec.oauth_uris or {}).get("token"):
         signals.append("oauth-uris extension")
     if signals:
         return Outcome("pass", signals, f"Declared by: {'; '.join(signals)}.")
@@ -64,10 +74,12 @@ def oauth_declared(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 
 @check()
 def security_matches_smart(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
-    """rest.security carries the SMART-on-FHIR service code, and any oauth-uris agree with the well-known.
+    """rest.security declares SMART on FHIR the SMART 1.0 way: the SMART-on-FHIR service code and
+    an oauth-uris extension with `authorize` and `token` URLs.
 
-    SMART 2.0 deprecates the CapabilityStatement mechanism but apps written for SMART 1.0 still read
-    it; two discovery documents that disagree send apps to the wrong authorization server.
+    SMART 1.0 required both publication routes; 2.0 deprecates the CapabilityStatement one, but
+    apps written for 1.0 still read it (hence a warning). Whether its URLs agree with the SMART
+    configuration is `discovery_endpoints_agree`; whether they are well-formed, the typed reading.
     """
     cap = _cap(view)
     if cap is None:
@@ -77,14 +89,13 @@ def security_matches_smart(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     if "SMART-on-FHIR" not in _strings(sec.services):
         problems.append("rest.security.service lacks the SMART-on-FHIR code")
     oauth = sec.oauth_uris or {}
-    doc, _ = _smart(view)
-    if doc is not None:
-        for ext, field in (("authorize", "authorization_endpoint"), ("token", "token_endpoint")):
-            value = getattr(doc, field)
-            if oauth.get(ext) and value and oauth[ext].rstrip("/") != str(value).rstrip("/"):
-                problems.append(f"oauth-uris '{ext}' ({oauth[ext]}) differs from {field} ({value})")
+    lacking = [ext for ext in ("authorize", "token") if not oauth.get(ext)]
+    if not oauth:
+        problems.append("there is no oauth-uris extension (SMART 1.0 requires one with authorize and token)")
+    elif lacking:
+        problems.append(f"the oauth-uris extension lacks {' and '.join(lacking)}")
     if problems:
-        return Outcome("fail", {"services": sec.services, "oauth_uris": oauth}, "; ".join(problems) + ".")
+        return Outcome("fail", {"services": sec.services, "oauth_uris": oauth}, _sentence(problems))
     return Outcome("pass", {"services": sec.services, "oauth_uris": oauth})
 
 
@@ -117,6 +128,9 @@ def smart_capabilities(view: View, args: SmartCapabilitiesArgs, as_of: dt.date) 
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
+    _, defect = _list_field(read_smart(doc)["capabilities"], doc.capabilities)
+    if defect:
+        return Outcome("fail", None, defect + ".")
     have = set(_smart_capabilities(view))
     aliases = args.aliases
     required = args.required
@@ -142,10 +156,13 @@ def smart_fields_present(view: View, args: SmartFieldsArgs, as_of: dt.date) -> O
     if doc is None:
         return Outcome("fail", None, why)
     fields = args.fields
-    missing = [f for f in fields if not getattr(doc, f)]
+    readings = read_smart(doc)
+    missing = [f for f in fields if readings[f].shape == Shape.absent or readings[f].found in ("null", "an empty string")]
+    defects = [readings[f].defect() for f in fields if f not in missing and readings[f].defective]
     observed = {f: getattr(doc, f) for f in fields}
-    if missing:
-        return Outcome("fail", observed, f"missing: {', '.join(missing)}.")
+    problems = ([f"missing: {', '.join(missing)}"] if missing else []) + defects
+    if problems:
+        return Outcome("fail", observed, "; ".join(problems) + ".")
     return Outcome("pass", observed)
 
 
@@ -167,7 +184,9 @@ def smart_field_includes(view: View, args: SmartFieldIncludesArgs, as_of: dt.dat
     if doc is None:
         return Outcome("fail", None, why)
     field = args.field
-    have = _strings(getattr(doc, field))
+    have, defect = _list_field(read_smart(doc)[field], getattr(doc, field))
+    if defect:
+        return Outcome("fail", None, defect + ".")
     wanted = args.values
     if args.any:
         if set(wanted) & set(have):
@@ -189,7 +208,9 @@ def pkce_s256(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
-    methods = _strings(doc.code_challenge_methods_supported)
+    methods, defect = _list_field(read_smart(doc)["code_challenge_methods_supported"], doc.code_challenge_methods_supported)
+    if defect:
+        return Outcome("fail", None, defect + ".")
     problems = []
     if "S256" not in methods:
         problems.append("S256 is not listed" if methods else "code_challenge_methods_supported is missing")
@@ -202,11 +223,17 @@ def pkce_s256(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 
 @check()
 def patient_scopes(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
-    """scopes_supported advertises patient-level scopes (`patient/...`), what patient apps request."""
+    """scopes_supported advertises patient-level scopes (`patient/...`), what patient apps request.
+
+    This answers "can a patient's app tell what to ask for?", not US Core conformance: US Core only
+    requires the resource scopes a server supports to be published, in whatever form.
+    """
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
-    scopes = _strings(doc.scopes_supported)
+    scopes, defect = _list_field(read_smart(doc)["scopes_supported"], doc.scopes_supported)
+    if defect:
+        return Outcome("fail", None, defect + ".")
     if not scopes:
         return Outcome("fail", None, "scopes_supported is not published.")
     patient = [s for s in scopes if s.startswith("patient/")]
@@ -226,21 +253,31 @@ def backend_services(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     doc, why = _smart(view)
     if doc is None:
         return Outcome("fail", None, why)
+    readings = read_smart(doc)
+    lists: dict[str, list[str]] = {}
+    defects = []
+    for field in (
+        "token_endpoint_auth_methods_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+        "grant_types_supported",
+    ):
+        lists[field], defect = _list_field(readings[field], getattr(doc, field))
+        defects += [defect] if defect else []
     missing = []
     if "client-confidential-asymmetric" not in _smart_capabilities(view):
         missing.append("capability client-confidential-asymmetric")
-    if "private_key_jwt" not in _strings(doc.token_endpoint_auth_methods_supported):
+    if "private_key_jwt" not in lists["token_endpoint_auth_methods_supported"]:
         missing.append("private_key_jwt authentication")
-    if not {"RS384", "ES384"} & set(_strings(doc.token_endpoint_auth_signing_alg_values_supported)):
+    if not {"RS384", "ES384"} & set(lists["token_endpoint_auth_signing_alg_values_supported"]):
         missing.append("RS384/ES384 signing")
-    if "client_credentials" not in _strings(doc.grant_types_supported):
+    if "client_credentials" not in lists["grant_types_supported"]:
         missing.append("client_credentials grant")
     observed = {
         "token_endpoint_auth_methods_supported": doc.token_endpoint_auth_methods_supported,
         "token_endpoint_auth_signing_alg_values_supported": doc.token_endpoint_auth_signing_alg_values_supported,
     }
-    if missing:
-        return Outcome("fail", observed, f"missing: {', '.join(missing)}.")
+    if missing or defects:
+        return Outcome("fail", observed, "; ".join(([f"missing: {', '.join(missing)}"] if missing else []) + defects) + ".")
     return Outcome("pass", observed)
 
 
@@ -285,6 +322,11 @@ def openid_discovery(view: View, args: OpenIdFieldsArgs, as_of: dt.date) -> Outc
         return problem or Outcome("not_observed")
     if not openid.found:
         return Outcome("fail", openid.http_status, f"Problem: {openid.problem or 'not found'}.")
+    if openid.json_content_type is False:
+        served = f"as '{openid.content_type}'" if openid.content_type else "with no Content-Type"
+        return Outcome(
+            "fail", openid.content_type, f"It is served {served}; OpenID Connect Discovery 1.0 §4.2 requires application/json."
+        )
     if not openid.issuer_matches:
         got = _doc_field(openid, "issuer")
         return Outcome(
@@ -292,9 +334,12 @@ def openid_discovery(view: View, args: OpenIdFieldsArgs, as_of: dt.date) -> Outc
             got,
             f"The document's issuer ({got}) differs from SMART's issuer ({openid.issuer_requested}).",
         )
-    missing = [f for f in args.fields if not _doc_field(openid, f)]
-    if missing:
-        return Outcome("fail", openid.fields_present, f"The discovery document lacks: {', '.join(missing)}.")
+    readings = read_openid(openid.document)
+    missing = [f for f in args.fields if readings[f].shape == Shape.absent or not _doc_field(openid, f)]
+    defects = [readings[f].defect() for f in args.fields if f not in missing and readings[f].defective]
+    if missing or defects:
+        lacks = [f"The discovery document lacks: {', '.join(missing)}"] if missing else []
+        return Outcome("fail", openid.fields_present, "; ".join(lacks + defects) + ".")
     return Outcome("pass", openid.issuer_requested)
 
 
@@ -317,7 +362,9 @@ def openid_field_includes(view: View, args: OpenIdFieldIncludesArgs, as_of: dt.d
     if not openid.found:
         return Outcome("fail", None, "OpenID Connect discovery document was not found.")
     field, value = args.field, args.value
-    have = _strings(_doc_field(openid, field))
+    have, defect = _list_field(read_openid(openid.document)[field], _doc_field(openid, field))
+    if defect:
+        return Outcome("fail", None, defect + ".")
     if value in have:
         return Outcome("pass", have)
     return Outcome("fail", have, f"{field} does not list {value}" + (f" (lists {', '.join(have)})." if have else "."))

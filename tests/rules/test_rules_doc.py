@@ -46,3 +46,24 @@ def test_check_flag_exits_1_when_stale(tmp_path: Path, monkeypatch: pytest.Monke
     assert gen.main(["--check"]) == 1
     assert gen.main([]) == 0
     assert gen.main(["--check"]) == 0
+
+
+# INT-026 is being changed under issue 13; its kit mapping (none: the kits never read
+# introspection_endpoint) lands after that.
+KIT_MAPPING_PENDING = {"INT-026"}
+DISCOVERY_CHECKS = {"document_shape", "cors_discovery", "security_matches_smart", "oauth_declared", "bulk_export_declared"}
+
+
+def test_every_discovery_rule_names_its_onc_kit_test() -> None:
+    """A consultant maps each discovery finding to the certification test procedure through this line."""
+    from ehrcheck.rules.schema import FnCheck, all_rules
+
+    text = _generator().render()
+    for rule in all_rules():
+        discovery = bool({"smart", "openid"} & set(rule.needs)) and "claims" not in rule.needs
+        discovery |= isinstance(rule.check, FnCheck) and rule.check.fn in DISCOVERY_CHECKS
+        if not discovery or rule.id in KIT_MAPPING_PENDING:
+            continue
+        assert rule.onc_tests is not None, f"{rule.id} says nothing about the ONC test kits (onc_tests)"
+        section = text.split(f"### {rule.id}:", 1)[1].split("\n### ", 1)[0]
+        assert "- ONC test kit: " in section, rule.id

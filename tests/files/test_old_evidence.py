@@ -9,6 +9,12 @@ sekmet with a CHPL file, a service-base-URL Bundle and a claims file. `digests.j
 Rules added since (the user-launch rules, for one) need evidence an old file cannot hold: each
 must say not_observed, and they may move only the not_observed counts and the score ranges they
 widen; every other part of the digest must be exactly as it was.
+
+Some later rules judge what the old files did keep: the discovery documents are stored as the
+server sent them, and issue 20 reads them for type, format and agreement (`REJUDGED`). Their
+findings on each old file are recorded in `rejudged.json`, and the scores of their packs (and the
+overall score) are not compared; the verdict, the matrix, the claims and every other rule's finding
+still are.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ from tests.support.cli import run
 
 OLD = Path(__file__).parent / "evidence_v1"
 NAMES = sorted(p.name.removesuffix(".json.gz") for p in OLD.glob("*.json.gz") if p.name != "digests.json.gz")
+# Issue 20: rules that read the discovery documents the old files kept verbatim (new ones, and old
+# ones that now judge type and format, CORS, keys and agreement).
+REJUDGED = (
+    "INT-017 INT-019 INT-025 INT-029 PRT-006 INT-033 INT-034 INT-035 INT-036 INT-037 INT-038 INT-039 INT-040 PRT-014 HIP-313"
+).split()
 
 
 def test_the_old_files_are_all_there() -> None:
@@ -40,16 +51,24 @@ def test_old_evidence_scores_as_it_did(name: str, tmp_path: Path) -> None:
     want = json.loads(gzip.decompress((OLD / "digests.json.gz").read_bytes()))[name]
     report = json.loads((tmp_path / "report.json").read_text())
     got = digest(report)
-    added = {f["rule_id"]: f["pack"] for f in report["findings"] if f["rule_id"] not in want["findings"]}
+    packs = {f["rule_id"]: f["pack"] for f in report["findings"]}
+    rejudged = json.loads((OLD / "rejudged.json").read_text())[name]
+    assert {rid: got["findings"][rid][0] for rid in REJUDGED} == rejudged
+    added = {rid: pack for rid, pack in packs.items() if rid not in want["findings"] and rid not in REJUDGED}
     assert {rid: got["findings"][rid][0] for rid in added} == dict.fromkeys(added, "not_observed")
-    assert _without(got, added) == _without(want, {})
+    judged_again = {packs[rid] for rid in REJUDGED} | {"overall"}
+    assert _without(got, added, judged_again) == _without(want, {}, judged_again)
 
 
-def _without(d: dict, added: dict[str, str]) -> dict:
-    """The digest minus the added rules' findings, their not_observed counts and the score ranges."""
-    out = {**d, "findings": {rid: v for rid, v in d["findings"].items() if rid not in added}}
+def _without(d: dict, added: dict[str, str], judged_again: set[str]) -> dict:
+    """The digest minus the added and rejudged rules' findings, the added rules' not_observed
+    counts, the score ranges, and the scores of the packs rejudged rules belong to."""
+    findings = {rid: v for rid, v in d["findings"].items() if rid not in added and rid not in REJUDGED}
+    out = {**d, "findings": findings}
 
     def score(s: dict) -> dict:
+        if s["pack"] in judged_again:
+            return {"pack": s["pack"]}
         mine = sum(1 for pack in added.values() if s["pack"] in (pack, "overall"))
         counts = {**s["counts"], "not_observed": s["counts"]["not_observed"] - mine}
         return {k: v for k, v in {**s, "counts": counts}.items() if k not in ("low", "high")}

@@ -348,7 +348,12 @@ def read_bulk(operations: dict[str, list[Any]] | None) -> dict[str, Reading]:
                 )
                 continue
             shape, found = judge(definition, "canonical")
-            if shape == Shape.ok and _is_bulk_definition(definition) and definition.split("|", 1)[0] != BULK_DEFINITIONS[level]:
+            if (
+                shape == Shape.ok
+                and isinstance(definition, str)
+                and _is_bulk_definition(definition)
+                and definition.split("|", 1)[0] != BULK_DEFINITIONS[level]
+            ):
                 shape, found = Shape.malformed, "the Bulk Data OperationDefinition of another level"
             out[f"{where} definition"] = Reading(f"{where} definition", shape, found, "canonical", BULK_SPEC)
     return out

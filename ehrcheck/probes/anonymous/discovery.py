@@ -109,7 +109,7 @@ async def _linked_json(ctx: ProbeContext, url: str, recorder: Recorder, accept: 
 async def _brand_bundle(ctx: ProbeContext, document: dict[str, Any], recorder: Recorder) -> dict[str, Any] | None:
     """SMART 2.2's user-access brand bundle, assessed as a Bundle of Organizations and Endpoints."""
     url = document.get("user_access_brand_bundle")
-    if not _http_url(url):
+    if not isinstance(url, str) or not _http_url(url):
         return None  # absent or malformed: the typed reading of the document reports which
     facts, doc = await _linked_json(ctx, url, recorder, "application/fhir+json, application/json")
     if doc is None:
@@ -127,10 +127,12 @@ async def _brand_bundle(ctx: ProbeContext, document: dict[str, Any], recorder: R
 def _identifier_in(identifier: dict[str, Any], bundle: dict[str, Any]) -> bool:
     """An Organization in the bundle carries this Identifier (same system and value)."""
     wanted = (identifier.get("system"), identifier.get("value"))
-    for entry in bundle.get("entry") if isinstance(bundle.get("entry"), list) else []:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
         res = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(res, dict) and res.get("resourceType") == "Organization":
-            ids = res.get("identifier") if isinstance(res.get("identifier"), list) else []
+            found = res.get("identifier")
+            ids = found if isinstance(found, list) else []
             if any(isinstance(i, dict) and (i.get("system"), i.get("value")) == wanted for i in ids):
                 return True
     return False
@@ -163,7 +165,7 @@ async def _jwks(
     """The key set that verifies ID tokens: OpenID's jwks_uri, else SMART's."""
     for source, doc in (("openid", openid_doc), ("smart", smart_doc)):
         url = doc.get("jwks_uri")
-        if _http_url(url):
+        if isinstance(url, str) and _http_url(url):
             facts, body = await _linked_json(ctx, url, recorder, "application/json")
             facts["source"] = source
             if body is not None:

@@ -26,7 +26,8 @@ def json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _token(value: Any) -> str | None:
@@ -55,7 +56,7 @@ def _key_facts(key: dict[str, Any]) -> dict[str, Any]:
         public = isinstance(key.get("crv"), str) and isinstance(key.get("x"), str)
     else:
         public = False
-    facts = {
+    facts: dict[str, Any] = {
         "kty": _token(kty),
         "use": _token(key.get("use")),
         "alg": _token(key.get("alg")),

@@ -111,7 +111,7 @@ def discovery_endpoints_agree(view: View, args: NoArgs, as_of: dt.date) -> Outco
     if "element" in sec.model_fields_set:
         readings = read_security(sec.element)
         uris = {}
-        for ext, field in OAUTH_URIS.items():
+        for ext in OAUTH_URIS:
             reading = readings.get(f"oauth-uris.{ext}")
             if reading is not None and reading.shape == Shape.ok:
                 uris[ext] = (sec.oauth_uris or {}).get(ext)

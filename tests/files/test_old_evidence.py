@@ -32,7 +32,7 @@ OLD = Path(__file__).parent / "evidence_v1"
 NAMES = sorted(p.name.removesuffix(".json.gz") for p in OLD.glob("*.json.gz") if p.name != "digests.json.gz")
 # Issue 20: rules that read the discovery documents the old files kept verbatim (new ones, and old
 # ones that now judge type and format, CORS, keys and agreement).
-REJUDGED = ("INT-017", "INT-019", "INT-025", "INT-029", "PRT-006", "HIP-313", "PRT-014")
+REJUDGED = ("INT-017", "INT-019", "INT-025", "INT-029", "PRT-006", "HIP-314", "PRT-014")
 REJUDGED += tuple(f"INT-0{n}" for n in range(33, 41))
 
 

@@ -305,10 +305,24 @@ class HttpRedirect(Facts):
     error: str | None = None
 
 
+class HostTls(Facts):
+    """A host the API sends apps to (authorize, token, Bulk files), surveyed like the FHIR base.
+
+    Only scheme://host:port is kept: a Bulk file URL can itself be a capability (a secret)."""
+
+    origin: str | None = None
+    roles: list[str] | None = None  # authorize | token | bulk files
+    same_as_base: bool | None = None  # the FHIR base's own host:port: its survey is `transport.tls`
+    tls: Tls | None = None
+    skipped: str | None = None  # why no handshake was tried (plain http, over the host limit)
+    unreachable: str | None = None  # the TCP connection failed: no TLS to observe
+
+
 class TransportData(Facts):
     scheme: str | None = None
     host: str | None = None
     tls: Tls | None = None
+    auth_hosts: list[HostTls] | None = None  # absent: evidence from before these were surveyed
     hsts: Hsts | None = None
     http_redirect: HttpRedirect | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ehrcheck.evidence.anonymous import HostTls
 from ehrcheck.evidence.base import Facts
 
 # --- token -----------------------------------------------------------------------------------
@@ -243,6 +244,7 @@ class Export(Facts):
     token_sent_to_file_origins: list[str] | None = None
     status_url_refused: str | None = None  # on another origin: not polled, not cancelled
     file_without_token: TokenlessRequest | None = None
+    file_hosts: list[HostTls] | None = None  # the manifest's file servers, surveyed for TLS
     cleanup_delete_status: int | None = None
 
 

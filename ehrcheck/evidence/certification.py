@@ -39,6 +39,8 @@ class Listing(Facts):
     api_documentation_url: str | None = None
     service_base_url_list: str | None = None
     export_documentation_url: str | None = None
+    risk_management_summary_url: str | None = None  # (b)(11)'s riskManagementSummaryInformation
+    g10_standards: list[str] | None = None  # absent: the record names no standard versions for (g)(10)
     rwt_plans_url: str | None = None
     rwt_results_url: str | None = None
     mandatory_disclosures_url: str | None = None

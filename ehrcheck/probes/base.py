@@ -59,6 +59,10 @@ class ProbeContext:
         digest = hmac.new(self._id_key, f"{resource_type}/{resource_id}".encode(), hashlib.sha256)
         return "hmac:" + digest.hexdigest()[:16]
 
+    def runs(self, probe_id: str) -> bool:
+        """Is that probe part of this run (an audit chooses its probes from its flags)?"""
+        return probe_id in self._tasks
+
     async def result(self, probe_id: str) -> ProbeAttempt:
         """Wait for another probe of the same run (e.g. openid waits for smart's issuer)."""
         return await asyncio.shield(self._tasks[probe_id])
@@ -107,7 +111,7 @@ def parse_json(resp: Response) -> tuple[Any, str | None]:
         return None, f"the body nests more than {MAX_DEPTH} levels deep"
     except (ValueError, UnicodeDecodeError) as exc:
         head = resp.content[:200].lstrip().lower()
-        if head.startswith(b"<!doctype html") or head.startswith(b"<html"):
+        if head.startswith((b"<!doctype html", b"<html")):
             return None, "the server answered with an HTML page, not JSON"
         return None, f"the body is not valid JSON ({exc.__class__.__name__})"
     if too_deep(doc):  # kept documents must stay readable by our own loaders and renderers

@@ -1,7 +1,10 @@
 """Transport security: TLS version, legacy protocol acceptance, certificate health, HSTS, http->https.
 
 The handshakes use the standard library's ssl module in a worker thread: httpx does not expose the
-negotiated protocol or let us pin one protocol version per connection.
+negotiated protocol or let us pin one protocol version per connection. The same survey is run on
+the other hosts an app is sent to (the authorize and token endpoints SMART discovery and the
+CapabilityStatement publish here; Bulk file servers in the bulk probe): (g)(10) and (d)(9) ask for
+TLS 1.2 or later on every connection, not only the FHIR base. A handshake sends no credential.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.http.origins import origin, origin_text
 from ehrcheck.probes.base import ProbeContext, ProbeError
 
 LEGACY = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
@@ -201,12 +205,80 @@ def _is_ip(host: str) -> bool:
         return False
 
 
+# Distinct hosts surveyed beyond the FHIR base: a hostile discovery document or manifest naming
+# a hundred hosts must not send ehrcheck on a tour (each survey is up to four handshakes).
+MAX_HOSTS = 4
+# Where an app is sent with the user's password or its tokens, as SMART discovery names them, and
+# the oauth-uris extension's names for the same two endpoints.
+SMART_AUTH_FIELDS = {"authorization_endpoint": "authorize", "token_endpoint": "token"}
+OAUTH_URI_FIELDS = {"authorize": "authorize", "token": "token"}
+
+
+async def _survey_host(ctx: ProbeContext, host: str, port: int) -> dict[str, Any]:
+    verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
+    try:
+        return {"tls": await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout)}
+    except Unreachable as exc:
+        return {"unreachable": str(exc)}
+    except (OSError, ssl.SSLError) as exc:
+        return {"tls": {"error": f"TLS handshake failed: {_reason(exc)}"}}
+
+
+async def survey_hosts(ctx: ProbeContext, urls: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """(role, url) pairs -> one entry per distinct scheme://host:port, in order of first mention.
+
+    Each https host other than the FHIR base's is surveyed once, concurrently, at most MAX_HOSTS
+    of them; the base's own host:port is marked `same_as_base` (the transport probe surveys it);
+    plain http is recorded, not surveyed (there is no TLS to observe). Only the origin is kept:
+    never a path or query, which for a Bulk file can be a capability URL."""
+    base = origin(ctx.base_url)
+    groups: dict[tuple[str, str, int], tuple[str, list[str]]] = {}
+    for role, url in urls:
+        scheme, host, port = origin(url.strip()) if isinstance(url, str) else ("", "", None)
+        if scheme not in ("http", "https") or not host or port is None:
+            continue  # relative or unparseable: no host to survey
+        _, roles = groups.setdefault((scheme, host, port), (origin_text(url.strip()), []))
+        if role not in roles:
+            roles.append(role)
+    entries: list[dict[str, Any]] = []
+    surveyed: list[tuple[dict[str, Any], str, int]] = []
+    for (scheme, host, port), (text, roles) in groups.items():
+        entry: dict[str, Any] = {"origin": text, "roles": roles}
+        if scheme == "http":
+            entry["skipped"] = "plain http: there is no TLS to survey"
+        elif (scheme, host, port) == base:
+            entry["same_as_base"] = True
+        elif len(surveyed) >= MAX_HOSTS:
+            entry["skipped"] = f"not surveyed: only the first {MAX_HOSTS} distinct hosts are"
+        else:
+            surveyed.append((entry, host, port))
+        entries.append(entry)
+    results = await asyncio.gather(*(_survey_host(ctx, host, port) for _, host, port in surveyed))
+    for (entry, _, _), result in zip(surveyed, results, strict=True):
+        entry.update(result)
+    return entries
+
+
+def _auth_urls(smart: dict[str, Any], capability: dict[str, Any]) -> list[tuple[str, str]]:
+    """The authorize and token endpoints published by SMART discovery and the oauth-uris extension."""
+    urls: list[tuple[str, str]] = []
+    document = smart.get("document")
+    if isinstance(document, dict):
+        urls += [(role, document[f]) for f, role in SMART_AUTH_FIELDS.items() if isinstance(document.get(f), str)]
+    security = capability.get("security")
+    oauth = security.get("oauth_uris") if isinstance(security, dict) else None
+    if isinstance(oauth, dict):
+        urls += [(role, oauth[f]) for f, role in OAUTH_URI_FIELDS.items() if isinstance(oauth.get(f), str)]
+    return urls
+
+
 async def probe_transport(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     parts = urlsplit(ctx.base_url)
     host = parts.hostname or ""
     facts: dict[str, Any] = {"scheme": parts.scheme, "host": host}
     if parts.scheme != "https":
         facts["tls"] = None
+        facts["auth_hosts"] = await _auth_hosts(ctx, (await ctx.result("capability")).data)
         return facts
     port = parts.port or 443
     verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
@@ -243,7 +315,14 @@ async def probe_transport(ctx: ProbeContext, recorder: Recorder) -> dict[str, An
                 facts["http_redirect"] = {"status": None, "error": str(exc), "untested": f"http:// gave no usable answer: {exc}"}
     else:
         facts["http_redirect"] = {"status": None, "untested": "non-standard port"}
+
+    facts["auth_hosts"] = await _auth_hosts(ctx, capability.data)
     return facts
+
+
+async def _auth_hosts(ctx: ProbeContext, capability: dict[str, Any]) -> list[dict[str, Any]]:
+    smart = await ctx.result("smart") if ctx.runs("smart") else None
+    return await survey_hosts(ctx, _auth_urls(smart.data if smart else {}, capability))
 
 
 def _hsts_max_age(header: str | None) -> int | None:

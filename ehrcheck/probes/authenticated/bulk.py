@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import FetchError, Recorder
 from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
+from ehrcheck.probes.anonymous.transport import survey_hosts
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
 from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
 from ehrcheck.probes.fhir_structure import structure_problems
@@ -161,7 +162,7 @@ def _instant(text: str) -> bool:
     import datetime as dt
 
     try:
-        dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt.datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
     except ValueError:
         return False
     return "T" in text
@@ -262,6 +263,8 @@ async def export(
             facts = manifest_facts(manifest, ctx.url(path))
             out["manifest"] = facts
             items = [o for o in manifest.get("output") or [] if isinstance(o, dict) and isinstance(o.get("url"), str)]
+            # The file servers are where the data itself travels: TLS 1.2 or later there too.
+            out["file_hosts"] = await survey_hosts(ctx, [("bulk files", o["url"]) for o in items])
             if download_files and items:
                 # The token goes with a file only when the manifest asks for it, and only over https
                 # (or loopback to loopback); the evidence names every origin that received it.

@@ -13,7 +13,7 @@ Inputs (from `ctx.settings`, put there by the CLI):
 With the API, each number is searched (`/search/v3`, which also finds a listing by a previous
 number) and its details read (`/certified_products/{id}/details`); `/data/certification-criteria`
 resolves criterion ids. The public documentation links a listing names (API documentation, EHI
-export format) are then fetched, as a patient's app developer would, to see whether they open
+export format, the (b)(11) risk management summary) are then fetched, as a patient's app developer would, to see whether they open
 without a login. Without a key and without a file the probe is skipped with a hint, so the
 certification rules say `not_observed` instead of guessing.
 """
@@ -33,7 +33,7 @@ from ehrcheck.probes.certification.chpl_listing import criteria_index, listing_d
 DEFAULT_CHPL_URL = "https://chpl.healthit.gov/rest"
 NO_KEY_HINT = "no CHPL API key: set CHPL_API_KEY (free from https://chpl.healthit.gov/#/resources/chpl_api) or give --chpl-file"
 KEY_REJECTED = (401, 403)
-LINK_FIELDS = ("api_documentation_url", "export_documentation_url")
+LINK_FIELDS = ("api_documentation_url", "export_documentation_url", "risk_management_summary_url")
 _PASSWORD_INPUT = re.compile(rb"<input[^>]+type\s*=\s*[\"']?password", re.IGNORECASE)
 _LOGIN_PATH = re.compile(r"(^|[/._-])(login|log-in|signin|sign-in|sso|saml|oauth2?/authorize)([/._?-]|$)", re.IGNORECASE)
 

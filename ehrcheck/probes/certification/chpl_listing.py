@@ -23,6 +23,8 @@ from typing import Any
 
 G10 = "170.315 (g)(10)"
 B10 = "170.315 (b)(10)"
+B11 = "170.315 (b)(11)"
+MAX_STANDARDS = 40  # standard names kept per (g)(10) result: hostile files cannot bloat the evidence
 _CRITERION = re.compile(r"^\s*(170\.3\d\d)\s*(\(.*)$")
 
 
@@ -127,6 +129,8 @@ def normalise_listing(doc: dict[str, Any], criteria: dict[int, dict[str, Any]] |
     api_docs: list[dict[str, str]] = []
     service_base_url_list: str | None = None
     export_doc: str | None = None
+    risk_summary: str | None = None
+    g10_standards: list[str] | None = None
     if details:
         for result in _items(doc.get("certificationResults")):
             if not isinstance(result, dict) or result.get("success") is not True:
@@ -144,6 +148,10 @@ def normalise_listing(doc: dict[str, Any], criteria: dict[int, dict[str, Any]] |
                 service_base_url_list = result["serviceBaseUrlList"].strip() or None
             if crit["number"] == B10 and isinstance(result.get("exportDocumentation"), str):
                 export_doc = result["exportDocumentation"].strip() or None
+            if crit["number"] == B11:
+                risk_summary = _text(result.get("riskManagementSummaryInformation"))
+            if crit["number"] == G10 and ("standards" in result or "svaps" in result):
+                g10_standards = _standard_names(result)
     else:
         for raw in _items(doc.get("criteriaMet")):
             crit = _criterion_of(raw, criteria)
@@ -194,7 +202,28 @@ def normalise_listing(doc: dict[str, Any], criteria: dict[int, dict[str, Any]] |
     }
     if details:
         listing["export_documentation_url"] = export_doc
+        listing["risk_management_summary_url"] = risk_summary
+        if g10_standards is not None:  # absent: the record names no standards (not observed)
+            listing["g10_standards"] = g10_standards
     return listing
+
+
+def _standard_names(result: dict[str, Any]) -> list[str]:
+    """The standard versions a certification result names, as text: `standards[]` (each a
+    `standard{value, regulatoryTextCitation}` or those keys directly) and SVAP updates `svaps[]`
+    (`regulatoryTextCitation`, `approvedStandardVersion`). These two arrays are not among the
+    fields of CHPL's listing details that docs/certification.md documents: they are read when a
+    record carries them, and their absence is recorded as nothing observed."""
+    names: list[str] = []
+    for item in _items(result.get("standards")):
+        inner = item.get("standard") if isinstance(item, dict) and isinstance(item.get("standard"), dict) else item
+        if isinstance(inner, dict):
+            names.append(" ".join(t for k in ("regulatoryTextCitation", "value") if (t := _text(inner.get(k)))))
+    for item in _items(result.get("svaps")):
+        if isinstance(item, dict):
+            keys = ("regulatoryTextCitation", "approvedStandardVersion")
+            names.append(" ".join(t for k in keys if (t := _text(item.get(k)))))
+    return [n[:200] for n in names if n][:MAX_STANDARDS]
 
 
 def _criterion_sort_key(number: str) -> tuple[Any, ...]:

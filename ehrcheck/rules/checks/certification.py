@@ -170,6 +170,11 @@ def chpl_public_link(view: View, args: ListingFieldArgs, as_of: dt.date) -> Outc
     urls = [str(getattr(x, field)) for x in active if getattr(x, field)]
     if not urls:
         return _not_in_record(active, field, what) or Outcome("fail", None, f"No Active listing links {what}.")
+    return _public_link_outcome(view, urls)
+
+
+def _public_link_outcome(view: View, urls: list[str]) -> Outcome:
+    """Pass when one of `urls` opened without a login; otherwise why not (gated, broken, unfetched)."""
     links = (view.chpl.links if view.chpl else None) or {}
     checks = {u: links.get(u) for u in urls}
     good = [u for u, c in checks.items() if c and c.reachable is True and not c.login_required]
@@ -190,6 +195,81 @@ def chpl_public_link(view: View, args: ListingFieldArgs, as_of: dt.date) -> Outc
         return Outcome("fail", broken[0], f"{broken[0]} does not open ({why}).")
     problems = [str((c.problem if c else None) or "not checked") for c in checks.values()]
     return Outcome("not_observed", urls[0], f"{urls[0]} could not be fetched: {problems[0]}.")
+
+
+class CriterionLinkArgs(ListingFieldArgs):
+    criterion: str  # e.g. "170.315 (b)(11)"
+
+
+@check(args=CriterionLinkArgs)
+def chpl_criterion_public_link(view: View, args: CriterionLinkArgs, as_of: dt.date) -> Outcome:
+    """Every Active listing certified to `args.criterion` names the link in `args.field` (a
+    disclosure the ONC-ACB publishes for that criterion), and the link opens without a login.
+    Without an Active listing certified to the criterion the rule does not apply."""
+    what = args.what or args.field
+    wanted = _criterion(args.criterion)
+    active = _active_listings(view)
+    details = [x for x in active if x.record != "search"]
+    if details and not any(args.field in x.model_fields_set for x in details):
+        return Outcome("not_observed", None, f"The CHPL records read do not show {what} (evidence from an older ehrcheck).")
+    certified = [x for x in active if wanted in {_criterion(c) for c in _strings(x.criteria_met)}]
+    if not certified:
+        return Outcome("not_applicable", None, f"No Active listing is certified to {args.criterion}.")
+    early = _not_in_record(certified, args.field, what)
+    if early:
+        return early
+    # A record without the key (a search row, evidence from before ehrcheck read it) shows nothing;
+    # a details record with the key empty is a listing that does not publish it.
+    lacking = [str(x.chpl_product_number) for x in certified if args.field in x.model_fields_set and not getattr(x, args.field)]
+    if lacking:
+        return Outcome("fail", lacking, f"Certified to {args.criterion} without {what}: {_listing(lacking)}.")
+    urls = [str(getattr(x, args.field)) for x in certified if getattr(x, args.field)]
+    if not urls:  # a mix of search rows and records without the key
+        return Outcome("not_observed", None, f"The CHPL records read do not show {what}.")
+    return _public_link_outcome(view, urls)
+
+
+class StandardsUpdateArgs(CheckArgs):
+    # Each update (label) and the texts, any of which in the (g)(10) result's standards shows it;
+    # compared lower-cased with spaces removed ("US Core 6.1.0" matches "us core 6.1.0").
+    updates: dict[str, list[str]]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text).lower()
+
+
+@check(args=StandardsUpdateArgs)
+def chpl_g10_standards_update(view: View, args: StandardsUpdateArgs, as_of: dt.date) -> Outcome:
+    """Every Active (g)(10) listing's certification result names the updated standards in
+    `args.updates` (USCDI v3, US Core 6.1.0, SMART App Launch 2.0, or their SVAP-approved
+    successors). CHPL's documented listing details carry no field for these versions; the
+    `standards[]` and `svaps[]` of a result are read when a record has them, and a record without
+    them is not observed (the listing's SVAP notice and the vendor are where to look)."""
+    g10 = [x for x in _active_listings(view) if "(g)(10)" in {_criterion(c) for c in _strings(x.criteria_met)}]
+    if not g10:
+        return Outcome("not_applicable", None, "No Active listing is certified to 170.315 (g)(10).")
+    unread = [x for x in g10 if x.g10_standards is None]
+    if unread:
+        notice = next((x.svap_notice_url for x in unread if x.svap_notice_url), None)
+        where = f" Read its SVAP notice ({notice}) or ask the vendor." if notice else " Ask the vendor."
+        numbers = _listing(str(x.chpl_product_number) for x in unread)
+        return Outcome(
+            "not_observed",
+            None,
+            f"The CHPL record of {numbers} names no standard versions for its (g)(10) certification "
+            f"(not among the listing details CHPL documents).{where}",
+        )
+    gaps: dict[str, list[str]] = {}
+    for x in g10:
+        names = [_squash(n) for n in _strings(x.g10_standards)]
+        missing = [label for label, texts in args.updates.items() if not any(_squash(t) in n for t in texts for n in names)]
+        if missing:
+            gaps[str(x.chpl_product_number)] = missing
+    if gaps:
+        shown = "; ".join(f"{number} lacks {_listing(missing)}" for number, missing in gaps.items())
+        return Outcome("fail", gaps, f"{shown}.")
+    return Outcome("pass", sorted(args.updates), f"(g)(10) names {_listing(args.updates)}.")
 
 
 @check()

@@ -161,3 +161,66 @@ def http_redirects_to_https(view: View, args: NoArgs, as_of: dt.date) -> Outcome
     if redirect.serves_content:
         return Outcome("fail", redirect.status, "http:// serves the API in clear text.")
     return Outcome("fail", redirect.status, f"http:// answers HTTP {redirect.status} without moving to https://.")
+
+
+def _host_verdict(tls: Tls | None, minimum: str) -> tuple[str, str]:
+    """('pass' | 'warn' | 'fail' | 'not_observed', why) for one surveyed host's TLS."""
+    if tls is None:
+        return "not_observed", "no handshake was recorded"
+    if tls.error:
+        return "not_observed", tls.error
+    version = tls.negotiated_version
+    if version not in TLS_ORDER:
+        return "not_observed", f"negotiated version '{version}' not recognised"
+    if TLS_ORDER[version] < TLS_ORDER[minimum]:
+        return "fail", f"negotiates {version}, older than {minimum}"
+    accepted = sorted(v for v, result in (tls.legacy or {}).items() if result == "accepted")
+    if accepted:
+        return "warn", f"negotiates {version} but still accepts {', '.join(accepted)}"
+    return "pass", f"negotiates {version}"
+
+
+@check(args=TlsMinimumArgs)
+def auth_hosts_tls(view: View, args: TlsMinimumArgs, as_of: dt.date) -> Outcome:
+    """The authorize and token endpoints' hosts (SMART discovery, oauth-uris) and the Bulk Data file
+    servers (the export manifests, when the bulk probe ran) negotiate `args.minimum` or later.
+
+    The FHIR base's own host:port is judged from its survey (`transport.tls`). Plain-http hosts
+    have no TLS: tokens over plain HTTP are HIP-023's finding, so they are named here, not judged.
+    A host that also accepts TLS 1.0/1.1 is a warning (RFC 8996); one that only speaks them fails."""
+    transport = view.transport
+    if transport is None or transport.auth_hosts is None:
+        return Outcome(
+            "not_observed", None, "The authorization servers' hosts were not surveyed (evidence from an older ehrcheck)."
+        )
+    hosts = list(transport.auth_hosts)
+    bulk = view.bulk
+    for export in (bulk.group, bulk.patient) if bulk is not None else ():
+        hosts += (export.file_hosts or []) if export is not None else []
+    verdicts: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for host in hosts:
+        origin = host.origin or "?"
+        if origin in seen:
+            continue
+        seen.add(origin)
+        label = f"{origin} ({', '.join(host.roles or [])})"
+        if host.skipped and origin.startswith("http://"):
+            verdicts.setdefault("http", []).append(label)
+            continue
+        if host.skipped or host.unreachable:
+            verdicts.setdefault("not_observed", []).append(f"{label}: {host.skipped or host.unreachable}")
+            continue
+        tls = transport.tls if host.same_as_base else host.tls
+        status, why = _host_verdict(tls, args.minimum)
+        verdicts.setdefault(status, []).append(f"{label}: {why}")
+    observed = {k: v for k, v in sorted(verdicts.items())}
+    plain = f" Plain http (no TLS; see HIP-023): {_listing(verdicts['http'])}." if "http" in verdicts else ""
+    for status in ("fail", "warn", "not_observed"):
+        if status in verdicts:
+            return Outcome(status, observed, "; ".join(verdicts[status]) + "." + plain)
+    if "pass" in verdicts:
+        return Outcome("pass", observed, "; ".join(verdicts["pass"]) + "." + plain)
+    if plain:
+        return Outcome("not_applicable", observed, plain.strip())
+    return Outcome("not_applicable", None, "No authorize, token or Bulk file server was published or seen.")

@@ -84,6 +84,7 @@ def chpl_routes(origin: str, key_status: int = 200) -> dict[str, Reply | list[Re
         "/api/api_client.php": html(200, DOCS_PAGE),
         "/developers/fhir-api": html(200, DOCS_PAGE),
         "/developers/ehi-export": html(302, "", Location="/login?next=/developers/ehi-export"),
+        "/developers/dsi-risk-management": html(200, DOCS_PAGE),
         "/login": html(200, LOGIN_PAGE),
         # the fictional listing's service-base-URL Bundle and the endpoints it names
         "/fhir-endpoints.json": Reply(200, fixture("chpl/service-base-urls-hti1.json", origin)),

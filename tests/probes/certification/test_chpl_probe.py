@@ -100,6 +100,13 @@ def test_full_listing_passes_the_certification_gates_and_checks_its_links() -> N
     for rule in ("CRT-001", "CRT-002", "CRT-003", "CRT-004", "CRT-008", "CRT-009", "CRT-010", "CRT-013", "CRT-014"):
         assert f[rule].status.value == "pass", (rule, f[rule].message)
     assert f["CRT-005"].status.value == "fail" and "asks for a login" in f["CRT-005"].message
+    # (b)(11): the ONC-ACB's risk management summary link (45 CFR 170.523(f)(1)(xxi)), opened anonymously
+    assert x["risk_management_summary_url"] == f"{origin}/developers/dsi-risk-management"
+    assert links[f"{origin}/developers/dsi-risk-management"]["login_required"] is False
+    assert f["CRT-016"].status.value == "pass", f["CRT-016"].message
+    # CHPL's documented listing details name no (g)(10) standard versions: not observed, not guessed
+    assert "g10_standards" not in x
+    assert f["CRT-015"].status.value == "not_observed" and "names no standard versions" in f["CRT-015"].message
     # the listing's Bundle was fetched, validated and the audited endpoint found in it
     assert ev.probes["endpoints"].status.value == "completed"
     for rule in ("CRT-200", "CRT-201", "CRT-202", "CRT-203", "CRT-204", "CRT-205", "CRT-206"):

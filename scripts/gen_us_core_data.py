@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Derive ehrcheck's US Core 6.1.0 data (profiles' mandatory and must-support elements, the SHALL
-searches of the server CapabilityStatement) from the IG's own conformance resources.
+"""Derive ehrcheck's US Core data, for 6.1.0 and 7.0.0, from each IG's own conformance resources:
+profiles' mandatory and must-support elements and their terminology bindings, the SHALL searches
+of the server CapabilityStatement with their parameters (SHALL comparators, revincludes), the
+USCDI profiles ONC testing requires, and the value sets that can be checked offline.
 
-Input: a folder holding the US Core 6.1.0 StructureDefinitions, the us-core-server
-CapabilityStatement and the SearchParameters (default: ../shared/fixtures/us-core-6.1.0 beside
-the repository). Output: ehrcheck/rules/data/us_core_6_1_0_conformance.json, committed, so the tool
-never needs the IG at run time. Re-run after changing this script; a test checks the committed
-file is what this script makes.
+Input: a folder holding `us-core-6.1.0/` and `us-core-7.0.0/`, each with the IG's
+StructureDefinitions, the us-core-server CapabilityStatement, `searchparameters/` and `valuesets/`
+(default: ../shared/fixtures beside the repository). Output, committed, so the tool never needs
+the IG at run time:
 
-Usage: scripts/gen_us_core_data.py [SOURCE_DIR] [--check]
+  ehrcheck/rules/data/us_core_<v>_conformance.json   profiles, searches, value sets
+  ehrcheck/rules/data/us_core_<v>_uscdi_profiles.json the USCDI profiles (g)(10) testing requires
+
+Re-run after changing this script; a test checks the committed files are what it makes (from a
+copy of the inputs under tests/fixtures/, so a clone without ../shared passes).
+
+Usage: scripts/gen_us_core_data.py [SOURCE_ROOT] [--check]
 """
 
 from __future__ import annotations
@@ -19,13 +26,239 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = ROOT.parent / "shared" / "fixtures" / "us-core-6.1.0"
-OUT = ROOT / "ehrcheck" / "rules" / "data" / "us_core_6_1_0_conformance.json"
-USCDI = ROOT / "ehrcheck" / "rules" / "data" / "us_core_6_1_0_uscdi_profiles.json"
+DEFAULT_SOURCE = ROOT.parent / "shared" / "fixtures"
+DATA = ROOT / "ehrcheck" / "rules" / "data"
+VERSIONS = {
+    "6.1.0": "HL7 US Core 6.1.0 (tag 6.1.0, commit 7dd8da082d9ece3a9cde209d7f5b792c082988c2)",
+    "7.0.0": "HL7 US Core 7.0.0 (tag 7.0.0, commit 13ba0911e55e43f571aa977b84778a4f35986152)",
+}
 US_CORE_SD = "http://hl7.org/fhir/us/core/StructureDefinition/"
 EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation"
 COMBINATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
 USCDI_REQ = "http://hl7.org/fhir/us/core/StructureDefinition/uscdi-requirement"
+# Supported profiles of SHALL resources that the ONC (g)(10) test kit does not require: the
+# abstract bases, and types reached only through references.
+NOT_USCDI = {
+    "us-core-location",
+    "us-core-medication",
+    "us-core-practitionerrole",
+    "us-core-simple-observation",
+    "us-core-vital-signs",
+}
+# Required but not enforced: ONC's enforcement discretion (March 2025) for sexual orientation.
+USCDI_NOT_REQUIRED = {
+    "us-core-observation-sexual-orientation": "USCDI v3 sexual orientation: under HHS enforcement discretion since March "
+    "2025; the ONC (g)(10) test kit skips it"
+}
+UCUM = "http://unitsofmeasure.org"
+
+# FHIR R4 (4.0.1) value sets behind required bindings, enumerated in the core specification
+# (https://hl7.org/fhir/R4/terminologies-valuesets.html). fhir.resources types these elements as
+# plain `code`, so nothing else checks them. {value set url: (system, codes)}.
+CORE_VALUE_SETS: dict[str, tuple[str, list[str]]] = {
+    "http://hl7.org/fhir/ValueSet/administrative-gender": (
+        "http://hl7.org/fhir/administrative-gender",
+        ["male", "female", "other", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/contact-point-system": (
+        "http://hl7.org/fhir/contact-point-system",
+        ["phone", "fax", "email", "pager", "url", "sms", "other"],
+    ),
+    "http://hl7.org/fhir/ValueSet/contact-point-use": (
+        "http://hl7.org/fhir/contact-point-use",
+        ["home", "work", "temp", "old", "mobile"],
+    ),
+    "http://hl7.org/fhir/ValueSet/name-use": (
+        "http://hl7.org/fhir/name-use",
+        ["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"],
+    ),
+    "http://hl7.org/fhir/ValueSet/address-use": ("http://hl7.org/fhir/address-use", ["home", "work", "temp", "old", "billing"]),
+    "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical": (
+        "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+        ["active", "inactive", "resolved"],
+    ),
+    "http://hl7.org/fhir/ValueSet/allergyintolerance-verification": (
+        "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+        ["unconfirmed", "confirmed", "refuted", "entered-in-error"],
+    ),
+    "http://hl7.org/fhir/ValueSet/allergy-intolerance-type": (
+        "http://hl7.org/fhir/allergy-intolerance-type",
+        ["allergy", "intolerance"],
+    ),
+    "http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality": (
+        "http://hl7.org/fhir/allergy-intolerance-criticality",
+        ["low", "high", "unable-to-assess"],
+    ),
+    "http://hl7.org/fhir/ValueSet/request-status": (
+        "http://hl7.org/fhir/request-status",
+        ["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/request-intent": (
+        "http://hl7.org/fhir/request-intent",
+        ["proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"],
+    ),
+    "http://hl7.org/fhir/ValueSet/care-plan-intent": (
+        "http://hl7.org/fhir/request-intent",
+        ["proposal", "plan", "order", "option"],
+    ),
+    "http://hl7.org/fhir/ValueSet/care-team-status": (
+        "http://hl7.org/fhir/care-team-status",
+        ["proposed", "active", "suspended", "inactive", "entered-in-error"],
+    ),
+    "http://hl7.org/fhir/ValueSet/condition-clinical": (
+        "http://terminology.hl7.org/CodeSystem/condition-clinical",
+        ["active", "recurrence", "relapse", "inactive", "remission", "resolved"],
+    ),
+    "http://hl7.org/fhir/ValueSet/condition-ver-status": (
+        "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+        ["unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"],
+    ),
+    "http://hl7.org/fhir/ValueSet/diagnostic-report-status": (
+        "http://hl7.org/fhir/diagnostic-report-status",
+        [
+            "registered",
+            "partial",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "appended",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        ],
+    ),
+    "http://hl7.org/fhir/ValueSet/document-reference-status": (
+        "http://hl7.org/fhir/document-reference-status",
+        ["current", "superseded", "entered-in-error"],
+    ),
+    "http://hl7.org/fhir/ValueSet/composition-status": (
+        "http://hl7.org/fhir/composition-status",
+        ["preliminary", "final", "amended", "entered-in-error"],
+    ),
+    "http://hl7.org/fhir/ValueSet/encounter-status": (
+        "http://hl7.org/fhir/encounter-status",
+        ["planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/goal-status": (
+        "http://hl7.org/fhir/goal-status",
+        ["proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "entered-in-error", "rejected"],
+    ),
+    "http://hl7.org/fhir/ValueSet/immunization-status": (
+        "http://hl7.org/fhir/event-status",
+        ["completed", "entered-in-error", "not-done"],
+    ),
+    "http://hl7.org/fhir/ValueSet/event-status": (
+        "http://hl7.org/fhir/event-status",
+        ["preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/medicationrequest-status": (
+        "http://hl7.org/fhir/CodeSystem/medicationrequest-status",
+        ["active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/medicationrequest-intent": (
+        "http://hl7.org/fhir/CodeSystem/medicationrequest-intent",
+        ["proposal", "plan", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"],
+    ),
+    "http://hl7.org/fhir/ValueSet/medicationrequest-category": (
+        "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+        ["inpatient", "outpatient", "community", "discharge"],
+    ),
+    "http://hl7.org/fhir/ValueSet/medicationdispense-status": (
+        "http://terminology.hl7.org/CodeSystem/medicationdispense-status",
+        ["preparation", "in-progress", "cancelled", "on-hold", "completed", "entered-in-error", "stopped", "declined", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/observation-status": (
+        "http://hl7.org/fhir/observation-status",
+        ["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/fm-status": (
+        "http://hl7.org/fhir/fm-status",
+        ["active", "cancelled", "draft", "entered-in-error"],
+    ),
+    "http://hl7.org/fhir/ValueSet/device-status": (
+        "http://hl7.org/fhir/device-status",
+        ["active", "inactive", "entered-in-error", "unknown"],
+    ),
+    "http://hl7.org/fhir/ValueSet/questionnaire-answers-status": (
+        "http://hl7.org/fhir/questionnaire-answers-status",
+        ["in-progress", "completed", "amended", "entered-in-error", "stopped"],
+    ),
+    "http://hl7.org/fhir/ValueSet/specimen-status": (
+        "http://hl7.org/fhir/specimen-status",
+        ["available", "unavailable", "unsatisfactory", "entered-in-error"],
+    ),
+    "http://hl7.org/fhir/ValueSet/location-status": ("http://hl7.org/fhir/location-status", ["active", "suspended", "inactive"]),
+    "http://hl7.org/fhir/ValueSet/ucum-bodylength": (UCUM, ["cm", "[in_i]"]),
+    "http://hl7.org/fhir/ValueSet/ucum-bodyweight": (UCUM, ["kg", "[lb_av]", "g"]),
+    "http://hl7.org/fhir/ValueSet/ucum-bodytemp": (UCUM, ["Cel", "[degF]"]),
+}
+# Required bindings of the FHIR R4 base resources on elements US Core profiles keep (a profile's
+# own binding on the same path wins). {resource type: {element id: value set}}.
+CORE_BINDINGS: dict[str, dict[str, str]] = {
+    "AllergyIntolerance": {
+        "AllergyIntolerance.clinicalStatus": "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical",
+        "AllergyIntolerance.verificationStatus": "http://hl7.org/fhir/ValueSet/allergyintolerance-verification",
+        "AllergyIntolerance.type": "http://hl7.org/fhir/ValueSet/allergy-intolerance-type",
+        "AllergyIntolerance.criticality": "http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality",
+    },
+    "CarePlan": {
+        "CarePlan.status": "http://hl7.org/fhir/ValueSet/request-status",
+        "CarePlan.intent": "http://hl7.org/fhir/ValueSet/care-plan-intent",
+    },
+    "CareTeam": {"CareTeam.status": "http://hl7.org/fhir/ValueSet/care-team-status"},
+    "Condition": {
+        "Condition.clinicalStatus": "http://hl7.org/fhir/ValueSet/condition-clinical",
+        "Condition.verificationStatus": "http://hl7.org/fhir/ValueSet/condition-ver-status",
+    },
+    "Coverage": {"Coverage.status": "http://hl7.org/fhir/ValueSet/fm-status"},
+    "Device": {"Device.status": "http://hl7.org/fhir/ValueSet/device-status"},
+    "DiagnosticReport": {"DiagnosticReport.status": "http://hl7.org/fhir/ValueSet/diagnostic-report-status"},
+    "DocumentReference": {
+        "DocumentReference.status": "http://hl7.org/fhir/ValueSet/document-reference-status",
+        "DocumentReference.docStatus": "http://hl7.org/fhir/ValueSet/composition-status",
+    },
+    "Encounter": {"Encounter.status": "http://hl7.org/fhir/ValueSet/encounter-status"},
+    "Goal": {"Goal.lifecycleStatus": "http://hl7.org/fhir/ValueSet/goal-status"},
+    "Immunization": {"Immunization.status": "http://hl7.org/fhir/ValueSet/immunization-status"},
+    "Location": {"Location.status": "http://hl7.org/fhir/ValueSet/location-status"},
+    "MedicationDispense": {"MedicationDispense.status": "http://hl7.org/fhir/ValueSet/medicationdispense-status"},
+    "MedicationRequest": {
+        "MedicationRequest.status": "http://hl7.org/fhir/ValueSet/medicationrequest-status",
+        "MedicationRequest.intent": "http://hl7.org/fhir/ValueSet/medicationrequest-intent",
+    },
+    "Observation": {"Observation.status": "http://hl7.org/fhir/ValueSet/observation-status"},
+    "Patient": {
+        "Patient.gender": "http://hl7.org/fhir/ValueSet/administrative-gender",
+        "Patient.name.use": "http://hl7.org/fhir/ValueSet/name-use",
+        "Patient.telecom.system": "http://hl7.org/fhir/ValueSet/contact-point-system",
+        "Patient.telecom.use": "http://hl7.org/fhir/ValueSet/contact-point-use",
+        "Patient.address.use": "http://hl7.org/fhir/ValueSet/address-use",
+    },
+    "Practitioner": {"Practitioner.gender": "http://hl7.org/fhir/ValueSet/administrative-gender"},
+    "Procedure": {"Procedure.status": "http://hl7.org/fhir/ValueSet/event-status"},
+    "QuestionnaireResponse": {"QuestionnaireResponse.status": "http://hl7.org/fhir/ValueSet/questionnaire-answers-status"},
+    "RelatedPerson": {"RelatedPerson.gender": "http://hl7.org/fhir/ValueSet/administrative-gender"},
+    "ServiceRequest": {
+        "ServiceRequest.status": "http://hl7.org/fhir/ValueSet/request-status",
+        "ServiceRequest.intent": "http://hl7.org/fhir/ValueSet/request-intent",
+    },
+    "Specimen": {"Specimen.status": "http://hl7.org/fhir/ValueSet/specimen-status"},
+}
+# Value sets not enumerable offline whose code system is known: VSAC sets whose system the IG
+# names on the binding's page, and FHIR R4 sets drawn from one system (LOINC, UCUM). Only the
+# system can be checked offline, never the code. {value set: [systems]}.
+VSAC_SYSTEMS: dict[str, list[str]] = {
+    "http://hl7.org/fhir/ValueSet/observation-vitalsignresult": ["http://loinc.org"],
+    "http://hl7.org/fhir/ValueSet/ucum-vitals-common": [UCUM],
+    "http://hl7.org/fhir/ValueSet/ucum-common": [UCUM],
+    "http://terminology.hl7.org/ValueSet/v3-UnitsOfMeasureCaseSensitive": [UCUM],
+    "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113762.1.4.1010.4": ["http://www.nlm.nih.gov/research/umls/rxnorm"],
+    "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113762.1.4.1010.6": ["http://hl7.org/fhir/sid/cvx"],
+    "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.88.12.80.62": ["http://loinc.org"],
+    "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.114222.4.11.1066": ["http://nucc.org/provider-taxonomy"],
+}
+STRENGTHS = ("required", "extensible")
 
 
 def _pattern(element: dict) -> object | None:
@@ -90,6 +323,23 @@ def _elements(sd: dict) -> list[dict]:
     return out
 
 
+def _bindings(sd: dict) -> dict[str, dict]:
+    """Required and extensible bindings of one differential: {element id: binding}. Children of
+    slices are left out (a slice's codes are its pattern), except value[x] type slices."""
+    out = {}
+    for e in sd["differential"]["element"]:
+        b = e.get("binding") or {}
+        vs = str(b.get("valueSet") or "").split("|", 1)[0]
+        if b.get("strength") not in STRENGTHS or not vs:
+            continue
+        parts = e["id"].split(".")[1:]
+        sliced = [i for i, p in enumerate(parts) if ":" in p]
+        if sliced and sliced[0] != len(parts) - 1 and not parts[sliced[0]].startswith("value[x]:"):
+            continue
+        out[e["id"]] = {"strength": b["strength"], "value_set": vs, "min": e.get("min") or 0}
+    return out
+
+
 def _selectors(sd: dict, chain: list[dict]) -> dict:
     """Fixed codes that tell one profile's resources from another's of the same type."""
     sel: dict[str, list] = {}
@@ -137,8 +387,97 @@ def _expression_paths(expression: str, rtype: str) -> list[str]:
     return paths
 
 
-def build(source: Path) -> dict:
-    uscdi = {p["url"]: p.get("required", True) for p in json.loads(USCDI.read_text())["profiles"]}
+def _shall(extensions: list[dict] | None) -> bool:
+    return any(x.get("url") == EXPECTATION and x.get("valueCode") == "SHALL" for x in extensions or [])
+
+
+def _value_sets(source: Path, used: set[str]) -> dict[str, dict]:
+    """Every value set a kept binding names: its enumerated codes by system ('codes'), the
+    systems it takes whole or by filter ('open_systems': the system can be checked, the code
+    cannot), and value sets it includes that are not here ('open_value_sets')."""
+    code_systems = {}
+    ig_sets = {}
+    for f in sorted((source / "valuesets").glob("*.json")):
+        doc = json.loads(f.read_text())
+        if doc["resourceType"] == "CodeSystem" and doc.get("content") == "complete":
+            code_systems[doc["url"]] = [c["code"] for c in _concepts(doc.get("concept", []))]
+        elif doc["resourceType"] == "ValueSet":
+            ig_sets[doc["url"]] = doc
+    out: dict[str, dict] = {}
+    for url in sorted(used):
+        entry: dict[str, object] = {"codes": {}, "open_systems": [], "open_value_sets": []}
+        if url in CORE_VALUE_SETS:
+            system, codes = CORE_VALUE_SETS[url]
+            entry["codes"] = {system: codes}
+            entry["source"] = "FHIR R4 4.0.1"
+        elif url in ig_sets:
+            entry["source"] = "US Core"
+            codes: dict[str, list[str]] = {}
+            for inc in ig_sets[url].get("compose", {}).get("include", []):
+                system = str(inc.get("system") or "").split("|", 1)[0]
+                for vs in inc.get("valueSet", []):
+                    vs = vs.split("|", 1)[0]
+                    if vs in CORE_VALUE_SETS:
+                        s, c = CORE_VALUE_SETS[vs]
+                        codes.setdefault(s, []).extend(x for x in c if x not in codes.get(s, []))
+                    elif vs in VSAC_SYSTEMS:
+                        entry["open_systems"].extend(s for s in VSAC_SYSTEMS[vs] if s not in entry["open_systems"])
+                    elif vs not in entry["open_value_sets"]:
+                        entry["open_value_sets"].append(vs)
+                if not system:
+                    continue
+                if inc.get("concept") and not inc.get("filter"):
+                    codes.setdefault(system, []).extend(
+                        c["code"] for c in inc["concept"] if c["code"] not in codes.get(system, [])
+                    )
+                elif system in code_systems and not inc.get("filter"):
+                    codes.setdefault(system, []).extend(c for c in code_systems[system] if c not in codes.get(system, []))
+                elif system not in entry["open_systems"]:
+                    entry["open_systems"].append(system)
+            entry["codes"] = codes
+            if ig_sets[url].get("compose", {}).get("exclude"):
+                entry["has_exclusions"] = True
+        elif url in VSAC_SYSTEMS:
+            entry["source"] = "system known, codes not available offline"
+            entry["open_systems"] = list(VSAC_SYSTEMS[url])
+        else:
+            entry["source"] = "not available offline"
+            entry["open_value_sets"] = [url]
+        out[url] = entry
+    return out
+
+
+def _concepts(concepts: list[dict]) -> list[dict]:
+    flat = []
+    for c in concepts:
+        flat.append(c)
+        flat.extend(_concepts(c.get("concept", [])))
+    return flat
+
+
+def _uscdi(cs: dict) -> list[dict]:
+    """The USCDI profiles (g)(10) testing requires: the supportedProfile of every SHALL resource,
+    less the bases and reference-only types the ONC test kit leaves out."""
+    out = []
+    for res in cs["rest"][0]["resource"]:
+        if not _shall(res.get("extension")):
+            continue
+        for url in res.get("supportedProfile", []):
+            url = url.split("|", 1)[0]
+            pid = url.rsplit("/", 1)[1]
+            if pid in NOT_USCDI:
+                continue
+            item = {"url": url, "resource": res["type"], "required": pid not in USCDI_NOT_REQUIRED}
+            if pid in USCDI_NOT_REQUIRED:
+                item["note"] = USCDI_NOT_REQUIRED[pid]
+            out.append(item)
+    return sorted(out, key=lambda p: (p["resource"], p["url"]))
+
+
+def build(source: Path, version: str) -> tuple[dict, dict]:
+    cs = json.loads((source / "CapabilityStatement-us-core-server.json").read_text())
+    uscdi_list = _uscdi(cs)
+    uscdi = {p["url"]: p["required"] for p in uscdi_list}
     sds = {}
     for f in sorted(source.glob("StructureDefinition-*.json")):
         sd = json.loads(f.read_text())
@@ -147,9 +486,9 @@ def build(source: Path) -> dict:
     for f in sorted((source / "searchparameters").glob("*.json")):
         sp = json.loads(f.read_text())
         params[sp["url"]] = sp
-    cs = json.loads((source / "CapabilityStatement-us-core-server.json").read_text())
 
     profiles = []
+    used_sets: set[str] = set()
     for url, sd in sorted(sds.items(), key=lambda kv: kv[1]["id"]):
         chain = []
         parent = sds.get(sd.get("baseDefinition", ""))
@@ -157,9 +496,15 @@ def build(source: Path) -> dict:
             chain.insert(0, parent)
             parent = sds.get(parent.get("baseDefinition", ""))
         merged: dict[str, dict] = {}
+        bindings: dict[str, dict] = {
+            path: {"strength": "required", "value_set": vs, "min": 0, "from": "FHIR R4"}
+            for path, vs in CORE_BINDINGS.get(sd["type"], {}).items()
+        }
         for prof in [*chain, sd]:
             for el in _elements(prof):
                 merged[el["id"]] = {**merged.get(el["id"], {}), **el}
+            bindings.update(_bindings(prof))
+        used_sets.update(b["value_set"] for b in bindings.values())
         profiles.append(
             {
                 "id": sd["id"],
@@ -167,9 +512,11 @@ def build(source: Path) -> dict:
                 "resource": sd["type"],
                 "title": sd.get("title") or sd["name"],
                 "parent": chain[-1]["id"] if chain else None,
+                "depth": len(chain),
                 "uscdi_required": uscdi.get(url, False),
                 "selectors": _selectors(sd, chain),
                 "elements": list(merged.values()),
+                "bindings": [{"id": k, **v} for k, v in sorted(bindings.items())],
             }
         )
 
@@ -182,50 +529,84 @@ def build(source: Path) -> dict:
             definition = params.get(sp.get("definition", ""))
             if definition is None:
                 continue
+            comparators = definition.get("comparator", [])
+            expectations = definition.get("_comparator", [])
             defs[sp["name"]] = {
                 "type": definition["type"],
                 "paths": _expression_paths(definition.get("expression", ""), rtype),
-                "comparators": definition.get("comparator", []),
+                "comparators": comparators,
+                "shall_comparators": [
+                    c for c, x in zip(comparators, expectations, strict=False) if _shall((x or {}).get("extension"))
+                ],
+                "shall_multiple_or": _shall((definition.get("_multipleOr") or {}).get("extension")),
             }
-            if any(x.get("url") == EXPECTATION and x.get("valueCode") == "SHALL" for x in sp.get("extension", [])):
+            if _shall(sp.get("extension")):
                 shall.append([sp["name"]])
         for ext in res.get("extension", []):
             if ext.get("url") != COMBINATION:
                 continue
             inner = ext.get("extension", [])
-            if any(x.get("url") == EXPECTATION and x.get("valueCode") == "SHALL" for x in inner):
+            if _shall(inner):
                 shall.append([x["valueString"] for x in inner if x.get("url") == "required"])
+        # One order for both versions (7.0.0 lists the same searches in another order).
+        shall.sort(key=lambda combo: (-len(combo), combo))
         searches[rtype] = {
             "shall": shall,
             "params": {k: defs[k] for k in sorted(defs) if any(k in s for s in shall)},
-            "supported_profiles": sorted(p for p in res.get("supportedProfile", []) if p.startswith(US_CORE_SD)),
+            "revinclude": sorted(res.get("searchRevInclude", [])),
+            "supported_profiles": sorted(p.split("|", 1)[0] for p in res.get("supportedProfile", []) if p.startswith(US_CORE_SD)),
         }
-    return {
-        "us_core_version": "6.1.0",
+    conformance = {
+        "us_core_version": version,
         "generated_by": "scripts/gen_us_core_data.py",
-        "derived_from": "HL7 US Core 6.1.0 (tag 6.1.0, commit 7dd8da082d9ece3a9cde209d7f5b792c082988c2): "
-        "StructureDefinition differentials merged along their US Core parent chain; SHALL searches "
-        "and combinations of the us-core-server CapabilityStatement; their SearchParameters",
+        "derived_from": f"{VERSIONS[version]}: StructureDefinition differentials merged along their US Core parent "
+        "chain; SHALL searches, combinations and revincludes of the us-core-server CapabilityStatement; their "
+        "SearchParameters (SHALL comparators); the IG's ValueSets and CodeSystems; FHIR R4 4.0.1 required "
+        "bindings of the base resources",
         "profiles": profiles,
         "searches": dict(sorted(searches.items())),
+        "value_sets": _value_sets(source, used_sets),
     }
+    uscdi_doc = {
+        "us_core_version": version,
+        "derived_from": f"US Core {version} CapabilityStatement us-core-server ({VERSIONS[version]}): supportedProfile "
+        "of every SHALL resource, less the profiles the ONC (g)(10) test kit does not require (us-core-location, "
+        "us-core-medication, us-core-practitionerrole, and the abstract bases us-core-simple-observation and "
+        "us-core-vital-signs); sexual orientation not required (ONC enforcement discretion, March 2025)",
+        "profiles": uscdi_list,
+    }
+    return conformance, uscdi_doc
+
+
+def outputs(source_root: Path) -> dict[Path, str]:
+    out = {}
+    for version in VERSIONS:
+        conformance, uscdi = build(source_root / f"us-core-{version}", version)
+        stem = "us_core_" + version.replace(".", "_")
+        out[DATA / f"{stem}_conformance.json"] = json.dumps(conformance, indent=1) + "\n"
+        out[DATA / f"{stem}_uscdi_profiles.json"] = json.dumps(uscdi, indent=2) + "\n"
+    return out
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
     source = Path(args[0]) if args else DEFAULT_SOURCE
-    if not (source / "CapabilityStatement-us-core-server.json").is_file():
-        print(f"gen_us_core_data: {source} does not hold the US Core 6.1.0 conformance files", file=sys.stderr)
+    missing = [v for v in VERSIONS if not (source / f"us-core-{v}" / "CapabilityStatement-us-core-server.json").is_file()]
+    if missing:
+        print(f"gen_us_core_data: {source} does not hold us-core-{'/'.join(missing)} conformance files", file=sys.stderr)
         return 2
-    text = json.dumps(build(source), indent=1, sort_keys=False) + "\n"
-    if check:
-        if OUT.read_text() != text:
-            print(f"{OUT} is out of date: run scripts/gen_us_core_data.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    stale = []
+    for path, text in outputs(source).items():
+        if check:
+            if not path.is_file() or path.read_text() != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print(f"out of date: {', '.join(stale)}: run scripts/gen_us_core_data.py", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -135,11 +135,33 @@ def unreachable_reason(evidence) -> str | None:
     return None
 
 
-def auth_setup(credentials, patients, us_core, sample, bulk_timeout, claims_data, claims_path, console: Console, quiet: bool):
+def auth_setup(
+    credentials,
+    patients,
+    us_core,
+    sample,
+    bulk_timeout,
+    claims_data,
+    claims_path,
+    console: Console,
+    quiet: bool,
+    us_core_version=None,
+    tx_server=None,
+):
     """The authenticated probes, when credentials are given (file or EHRCHECK_* variables)."""
     from ehrcheck.probes.authenticated.inputs import authenticated_inputs
 
-    auth = authenticated_inputs(credentials, patients, us_core, sample, bulk_timeout, claims_data, claims_path)
+    auth = authenticated_inputs(
+        credentials,
+        patients,
+        us_core,
+        sample,
+        bulk_timeout,
+        claims_data,
+        claims_path,
+        us_core_version=us_core_version,
+        tx_server=tx_server,
+    )
     if auth.probes and not quiet:
         from ehrcheck.console.progress import ProbeProgress
 
@@ -181,6 +203,8 @@ def probe_evidence(
     launch: str | None = None,
     no_browser: bool = False,
     launch_timeout: float | None = None,
+    us_core_version: str | None = None,
+    tx_server: str | None = None,
 ):
     """What `audit` and `probe` share: validate every probe input, then gather the evidence.
     Inputs are all checked before the first request, so a typo never costs a half-run."""
@@ -189,7 +213,9 @@ def probe_evidence(
     claims_data = load_claims(claims) if claims else None
     options = http_options(timeout, ca_bundle)
     cert = certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims)
-    auth = auth_setup(credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet)
+    auth = auth_setup(
+        credentials, patient, us_core, sample, bulk_timeout, claims_data, claims, console, quiet, us_core_version, tx_server
+    )
     user = launch_setup(launch, credentials, no_browser, launch_timeout, "uscore" in auth.probes, console)
     secrets = auth.secrets
     if user.secrets:

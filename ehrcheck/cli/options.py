@@ -197,6 +197,27 @@ UsCoreOpt = Annotated[
 ]
 
 
+UsCoreVersionOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--us-core-version",
+        envvar="EHRCHECK_US_CORE_VERSION",
+        help="Judge the data by US Core 6.1.0 or 7.0.0 (default: the version the server declares, else 6.1.0).",
+    ),
+]
+
+
+TxServerOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--tx-server",
+        envvar="EHRCHECK_TX_SERVER",
+        metavar="URL",
+        help="A FHIR terminology server to ask ($validate-code) about codes that cannot be checked offline.",
+    ),
+]
+
+
 SampleOpt = Annotated[
     int | None,
     typer.Option("--sample", envvar="EHRCHECK_SAMPLE", help="Test at most N patients (and 20×N resources per type). Default 3."),

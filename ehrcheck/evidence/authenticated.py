@@ -95,6 +95,22 @@ class MustSupport(Facts):
     missing: list[str] | None = None
 
 
+class BindingResult(Facts):
+    """One terminology binding over a profile's resources: how many coded values were judged how
+    (uscore_terminology); `tx_*` only when a terminology server was asked."""
+
+    strength: str | None = None
+    value_set: str | None = None
+    passed: int | None = None
+    failed: int | None = None
+    system_ok: int | None = None
+    system_mismatch: int | None = None
+    not_checked: int | None = None
+    tx_valid: int | None = None
+    tx_invalid: int | None = None
+    bad_codes: list[str] | None = None
+
+
 class ProfileResult(Facts):
     resource: str | None = None
     uscdi_required: bool | None = None
@@ -105,6 +121,7 @@ class ProfileResult(Facts):
     mandatory_violations: dict[str, int] | None = None
     resources_missing_mandatory: int | None = None
     must_support: MustSupport | None = None
+    terminology: dict[str, BindingResult] | None = None  # element id -> binding
 
 
 class SearchTally(Facts):
@@ -118,6 +135,8 @@ class SearchTally(Facts):
     seed_found: bool | None = None
     statuses: dict[str, int] | None = None
     offsite_next_link: bool | None = None
+    variant: str | None = None  # a deeper form of a SHALL search: date gt, code without system, POST _search...
+    count_matches_get: bool | None = None  # POST only: the first page counts what the GET's did
 
 
 class PatientsTested(Facts):
@@ -129,6 +148,36 @@ class PatientReads(Facts):
     requests: int | None = None
     ok: int | None = None
     id_matches: int | None = None
+
+
+class ReadTally(Facts):
+    requests: int | None = None
+    ok: int | None = None
+    id_matches: int | None = None
+
+
+class RevInclude(Facts):
+    requests: int | None = None
+    ok: int | None = None
+    statuses: dict[str, int] | None = None
+    provenance: int | None = None
+    provenance_without_target: int | None = None
+
+
+class TxServer(Facts):
+    server: str | None = None
+    requests: int | None = None
+    answered: int | None = None
+    unavailable: bool | None = None
+    statuses: dict[str, int] | None = None
+    error: str | None = None
+    not_asked: int | None = None
+    candidates: int | None = None
+
+
+class Terminology(Facts):
+    offline: bool | None = None
+    tx_server: TxServer | None = None
 
 
 class References(Facts):
@@ -155,10 +204,15 @@ class UsCoreTotals(Facts):
     mismatched: int | None = None
     structure_invalid: int | None = None
     resources_missing_mandatory: int | None = None
+    codes_checked: int | None = None
+    codes_failed: int | None = None
+    codes_not_checked: int | None = None
 
 
 class UsCoreData(Facts):
     us_core_version: str | None = None
+    version_basis: str | None = None  # --us-core-version | instantiates | supportedProfile | meta.profile | default
+    versions_declared: list[str] | None = None
     authorized_by: str | None = None  # backend (credentials) or launch (the launched patient's token)
     selection: str | None = None
     patients: PatientsTested | None = None
@@ -167,10 +221,13 @@ class UsCoreData(Facts):
     profiles: dict[str, ProfileResult] | None = None
     unassigned_resources: dict[str, int] | None = None
     patient_reads: PatientReads | None = None
+    reads: dict[str, ReadTally] | None = None  # resource type -> reads by id
+    revinclude: dict[str, RevInclude] | None = None
     searches: dict[str, dict[str, SearchTally]] | None = None  # resource type -> search -> tally
     shall_searches_not_run: dict[str, list[str]] | None = None
     references: References | None = None
     invalid_search: InvalidSearch | None = None
+    terminology: Terminology | None = None
     totals: UsCoreTotals | None = None
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.evidence.ids import ProbeId
@@ -19,6 +20,7 @@ from ehrcheck.probes.authenticated.credentials import Credentials, load_credenti
 from ehrcheck.probes.base import ProbeFn
 
 US_CORE_MODES = ("declared", "all")
+US_CORE_VERSIONS = ("6.1.0", "7.0.0")
 MAX_SAMPLE = 100
 
 
@@ -28,6 +30,18 @@ class AuthInputs:
     secrets: Any = None  # redact.Secrets holding the credentials' secrets, for the runner
     settings: dict[str, Any] = field(default_factory=dict)
     probes: dict[str, ProbeFn] = field(default_factory=dict)
+
+
+def check_tx_server(url: str | None) -> str | None:
+    """`--tx-server URL`: an absolute http(s) URL with no credentials in it."""
+    if url is None or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserInputError(f"--tx-server '{url[:80]}': give an http(s) URL such as https://tx.example.org/r4")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise UserInputError("--tx-server: give the server's base URL only (no user, password, query or fragment)")
+    return url.strip().rstrip("/")
 
 
 def claimed_patients(claims: dict[str, Any] | None, claims_path: Path | None) -> list[str]:
@@ -51,6 +65,8 @@ def authenticated_inputs(
     claims: dict[str, Any] | None = None,
     claims_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    us_core_version: str | None = None,
+    tx_server: str | None = None,
 ) -> AuthInputs:
     from ehrcheck.probes.authenticated.bulk import probe_bulk
     from ehrcheck.probes.authenticated.scopes import probe_scopes
@@ -60,6 +76,10 @@ def authenticated_inputs(
     mode = (us_core or "declared").strip().lower()
     if mode not in US_CORE_MODES:
         raise UserInputError(f"--us-core: '{us_core}' is not one of {', '.join(US_CORE_MODES)}")
+    version = (us_core_version or "").strip() or None
+    if version is not None and version not in US_CORE_VERSIONS:
+        raise UserInputError(f"--us-core-version: '{us_core_version}' is not one of {', '.join(US_CORE_VERSIONS)}")
+    tx = check_tx_server(tx_server)
     if sample is not None and not 1 <= sample <= MAX_SAMPLE:
         raise UserInputError(f"--sample must be between 1 and {MAX_SAMPLE}")
     if bulk_timeout is not None and bulk_timeout <= 0:
@@ -75,6 +95,8 @@ def authenticated_inputs(
             for flag, value in (
                 ("--patient", ids),
                 ("--us-core", us_core),
+                ("--us-core-version", version),
+                ("--tx-server", tx),
                 ("--sample", sample),
                 ("--bulk-timeout", bulk_timeout),
             )
@@ -91,6 +113,10 @@ def authenticated_inputs(
         "patients": ids or claimed_patients(claims, claims_path),
         "us_core": mode,
     }
+    if version is not None:
+        settings["us_core_version"] = version
+    if tx is not None:
+        settings["tx_server"] = tx
     if sample is not None:
         settings["sample"] = sample
     if bulk_timeout is not None:

@@ -1,46 +1,53 @@
-"""US Core 6.1.0 data behind the token: the SHALL searches per patient, and every resource checked.
+"""US Core data behind the token (6.1.0 or 7.0.0): the SHALL searches per patient, as deep as the
+ONC test kit, and every resource judged against its profile.
 
 Discovery documents can say anything; this probe looks at the data a practice will depend on.
+The US Core version is the one the server declares (see uscore_version), or `--us-core-version`.
 For each resource type with a profile in scope it runs the US Core server's SHALL searches for
 each sampled patient (values for parameters other than `patient` come from the resources the first
-search returned, as the ONC test kit does), follows paging to a bound, and checks each resource:
+search returned, as the ONC test kit does, never from `UNK`/unknown/data-absent codes), and then:
 
-- structure (fhir.resources R4B models, which serve R4),
-- the profile's mandatory elements, and which must-support elements appear at all,
-- that results match the search that returned them,
-- that literal references resolve,
-- that errors come back as OperationOutcome.
+- the SHALL date comparators (`gt`, `ge`, `lt`, `le`) on date parameters, a token search with and
+  without its system, and `POST [type]/_search`, which must count what the GET found;
+- `_revinclude=Provenance:target` where the IG declares it;
+- paging followed to 20 pages, bounded in resources and kept on the FHIR server's origin;
+- a read by `_id` of resources the searches returned.
+
+Every resource returned by every search and read, for every sampled patient, is judged (once) by
+uscore_judge: structure (fhir.resources R4B models, which serve R4), mandatory elements,
+must-support coverage, terminology bindings (offline; `--tx-server` for the rest). Results must
+match the search that returned them; literal references must resolve; errors must come back as
+OperationOutcome.
 
 Profiles in scope: those the CapabilityStatement lists in supportedProfile; when it lists none,
 the USCDI profiles of the resource types it declares; with `--us-core all`, every USCDI profile.
-Evidence keeps counts, element paths and coverage. No resource content, no ids, no names.
+Evidence keeps counts, element paths, codes that failed a binding and coverage. No resource
+content, no ids, no names.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
-from ehrcheck.probes.authenticated.uscore_profiles import (
-    assign_profile,
-    conformance,
-    mandatory_missing,
-    must_support_elements,
-    nodes,
-)
+from ehrcheck.probes.authenticated.uscore_judge import Judge
+from ehrcheck.probes.authenticated.uscore_profiles import DEFAULT_VERSION, conformance
+from ehrcheck.probes.authenticated.uscore_tx import validate_codes
+from ehrcheck.probes.authenticated.uscore_version import choose_version
 from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
-from ehrcheck.probes.fhir_structure import structure_problems
 from ehrcheck.probes.phi import ScrubbingRecorder
 from ehrcheck.probes.progress import progress_of
 
 ACCEPT = {"Accept": "application/fhir+json"}
 DEFAULT_SAMPLE = 3
-DEFAULT_MAX_PAGES = 5
+DEFAULT_MAX_PAGES = 20  # the ONC test kit follows up to 20 pages
 CONCURRENCY = 4
+READS_PER_TYPE = 2
 # Values for token parameters the first search needs but no resource can supply yet: every code
 # of the (required) value set, OR-ed, which also exercises multipleOr.
 ALL_CODES = {
@@ -48,20 +55,33 @@ ALL_CODES = {
     ("CareTeam", "status"): "proposed,active,suspended,inactive,entered-in-error",
 }
 PATIENT_PARAM = "patient"
+PROVENANCE = "Provenance:target"
+# Codes that say a value is missing: never used as a search value (the kit's users asked for it).
+NULL_SYSTEMS = frozenset(
+    {"http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "http://terminology.hl7.org/CodeSystem/data-absent-reason"}
+)
+NULL_CODES = frozenset(
+    {"UNK", "ASKU", "NAV", "NASK", "NI", "NA", "MSK", "OTH", "unknown", "asked-unknown", "temp-unknown", "not-asked"}
+    | {"asked-declined", "masked", "not-applicable", "unsupported", "as-text", "error", "not-performed", "not-permitted"}
+)
+DAR = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
 
 @dataclass
 class TypeRun:
-    """What one resource type's searches found: resources by id, and per-search tallies."""
+    """What one resource type's searches found: resources by id (a bounded set, for search
+    values and references), and per-search tallies."""
 
     resource_type: str
     cap: int
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     searches: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_patient: dict[str, list[str]] = field(default_factory=dict)
+    reads: dict[str, int] = field(default_factory=lambda: {"requests": 0, "ok": 0, "id_matches": 0})
+    revinclude: dict[str, Any] | None = None
 
-    def tally(self, key: str) -> dict[str, Any]:
-        return self.searches.setdefault(
+    def tally(self, key: str, variant: str | None = None) -> dict[str, Any]:
+        t = self.searches.setdefault(
             key,
             {
                 "requests": 0,
@@ -75,6 +95,9 @@ class TypeRun:
                 "statuses": {},
             },
         )
+        if variant:
+            t["variant"] = variant
+        return t
 
     def keep(self, resource: dict[str, Any]) -> None:
         rid = resource.get("id")
@@ -83,11 +106,24 @@ class TypeRun:
 
 
 class Audit:
-    def __init__(self, ctx: ProbeContext, session: AuthSession, rec: Recorder, sample: int, max_pages: int):
+    def __init__(
+        self,
+        ctx: ProbeContext,
+        session: AuthSession,
+        rec: Recorder,
+        sample: int,
+        max_pages: int,
+        version: str = DEFAULT_VERSION,
+        judge: Judge | None = None,
+    ):
         self.ctx, self.session, self.rec = ctx, session, rec
         self.sample, self.max_pages = sample, max_pages
+        self.version, self.judge = version, judge
         self.sem = asyncio.Semaphore(CONCURRENCY)
         self.origin = urlsplit(ctx.base_url)[:2]
+
+    def spec(self, rtype: str) -> dict[str, Any]:
+        return conformance(self.version)["searches"].get(rtype, {})
 
     async def get(self, url: str) -> tuple[int, Any]:
         async with self.sem:
@@ -96,9 +132,33 @@ class Audit:
         doc, _ = parse_json(resp)
         return resp.status, doc
 
-    async def search(self, run: TypeRun, key: str, params: dict[str, str], paged: bool) -> list[dict[str, Any]]:
-        """Run one search (following `next` links when `paged`); tally it; return its resources."""
-        tally = run.tally(key)
+    async def post_search(self, rtype: str, params: dict[str, str]) -> tuple[int, Any]:
+        """`POST [type]/_search` with the parameters as a form body (FHIR R4 §3.1.0.1.2)."""
+        async with self.sem:
+            headers = {**ACCEPT, **await self.session.auth_header(self.ctx, self.rec)}
+            resp = await self.ctx.fetcher.request(
+                "POST", self.ctx.url(f"{rtype}/_search"), self.rec, headers=headers, form=params
+            )
+        doc, _ = parse_json(resp)
+        return resp.status, doc
+
+    def judged(self, resources: list[dict[str, Any]]) -> None:
+        if self.judge is not None:
+            for r in resources:
+                self.judge.add(r)
+
+    async def search(
+        self,
+        run: TypeRun,
+        key: str,
+        params: dict[str, str],
+        paged: bool,
+        variant: str | None = None,
+        included: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run one search (following `next` links when `paged`); tally it; judge and return its
+        resources. Resources the server adds with search mode `include` go to `included`."""
+        tally = run.tally(key, variant)
         url: str | None = self.ctx.url(run.resource_type) + "?" + urlencode(params, safe=",|:")
         found: list[dict[str, Any]] = []
         pages = 0
@@ -116,8 +176,12 @@ class Audit:
             for entry in doc.get("entry") or []:
                 res = entry.get("resource") if isinstance(entry, dict) else None
                 mode = ((entry.get("search") or {}).get("mode")) if isinstance(entry, dict) else None
-                if isinstance(res, dict) and res.get("resourceType") == run.resource_type and mode != "include":
+                if not isinstance(res, dict):
+                    continue
+                if res.get("resourceType") == run.resource_type and mode != "include":
                     found.append(res)
+                elif included is not None and mode == "include":
+                    included.append(res)
             url = next(
                 (link.get("url") for link in doc.get("link") or [] if isinstance(link, dict) and link.get("relation") == "next"),
                 None,
@@ -130,7 +194,8 @@ class Audit:
                 break
         tally["pages"] += pages
         tally["results"] += len(found)
-        tally["mismatched"] += sum(1 for r in found if not matches(r, params, run.resource_type))
+        tally["mismatched"] += sum(1 for r in found if not matches(r, params, run.resource_type, self.version))
+        self.judged(found)
         return found
 
 
@@ -138,13 +203,20 @@ class Audit:
 
 
 def _values(resource: dict[str, Any], path: str) -> list[Any]:
-    """Values at a simple search path ('subject', 'effective', 'category'), choice types expanded."""
-    out: list[Any] = []
-    keys = [k for k in resource if k == path or (k.startswith(path) and k[len(path) :][:1].isupper())]
-    for k in keys:
-        v = resource[k]
-        out.extend(v if isinstance(v, list) else [v])
-    return out
+    """Values at a search path ('subject', 'effective', 'code.coding', 'name'), choice types
+    expanded, lists flattened."""
+    current: list[Any] = [resource]
+    for step in path.split("."):
+        nxt: list[Any] = []
+        for node in current:
+            if not isinstance(node, dict):
+                continue
+            for k in node:
+                if k == step or (k.startswith(step) and k[len(step) :][:1].isupper()):
+                    v = node[k]
+                    nxt.extend(v if isinstance(v, list) else [v])
+        current = nxt
+    return current
 
 
 def _token_hit(value: Any, wanted: str) -> bool:
@@ -168,8 +240,28 @@ def _dates(value: Any) -> list[str]:
     return []
 
 
-def matches(resource: dict[str, Any], params: dict[str, str], rtype: str) -> bool:
-    defs = conformance()["searches"].get(rtype, {}).get("params", {})
+def _date_ok(values: list[Any], wanted: str) -> bool:
+    """Day precision, a day's slack either way (a server may compare in another time zone)."""
+    prefix, day = (wanted[:2], wanted[2:]) if wanted[:2] in ("ge", "le", "gt", "lt", "eq") else ("eq", wanted)
+    dates = [d[:10] for v in values for d in _dates(v)]
+    open_ended = any(isinstance(v, dict) and "end" not in v for v in values)
+    day = day[:10]
+    if prefix in ("ge", "gt"):
+        return any(d >= day for d in dates) or open_ended or (prefix == "gt" and any(d >= _shift(day, -1) for d in dates))
+    if prefix in ("le", "lt"):
+        return any(d <= day for d in dates)
+    return any(d.startswith(day) or day.startswith(d) for d in dates)
+
+
+def _shift(day: str, days: int) -> str:
+    try:
+        return (dt.date.fromisoformat(day[:10]) + dt.timedelta(days=days)).isoformat()
+    except ValueError:
+        return day
+
+
+def matches(resource: dict[str, Any], params: dict[str, str], rtype: str, version: str = DEFAULT_VERSION) -> bool:
+    defs = conformance(version)["searches"].get(rtype, {}).get("params", {})
     for name, wanted in params.items():
         if name.startswith("_") and name != "_id":
             continue
@@ -191,16 +283,7 @@ def matches(resource: dict[str, Any], params: dict[str, str], rtype: str) -> boo
             if not any(_token_hit(v, w) for v in values for w in alternatives):
                 return False
         elif kind == "date":
-            prefix, day = (wanted[:2], wanted[2:]) if wanted[:2] in ("ge", "le", "gt", "lt", "eq") else ("eq", wanted)
-            dates = [d[:10] for v in values for d in _dates(v)]
-            ok = {
-                "ge": any(d >= day[:10] for d in dates) or any(isinstance(v, dict) and "end" not in v for v in values),
-                "le": any(d <= day[:10] for d in dates),
-                "gt": any(d >= day[:10] for d in dates),
-                "lt": any(d <= day[:10] for d in dates),
-                "eq": any(d.startswith(day) or day.startswith(d) for d in dates),
-            }[prefix]
-            if not ok:
+            if not _date_ok(values, wanted):
                 return False
         elif kind == "string":
             text = " ".join(_strings(values)).lower()
@@ -224,23 +307,49 @@ def _strings(values: list[Any]) -> list[str]:
 # --- parameter values taken from a resource (as the ONC kit does) -------------------------------
 
 
-def value_for(resource: dict[str, Any], name: str, rtype: str, patient_id: str | None) -> str | None:
+def _absent(value: Any) -> bool:
+    """A value that stands for missing data: a data-absent-reason, or a NullFlavor-style code."""
+    if isinstance(value, dict):
+        if any(isinstance(x, dict) and x.get("url") == DAR for x in value.get("extension") or []):
+            return True
+        codings = value.get("coding") if "coding" in value else [value]
+        real = [
+            c
+            for c in codings or []
+            if isinstance(c, dict) and (c.get("code") or c.get("value")) and not _null_code(c.get("system"), c.get("code"))
+        ]
+        return bool(codings) and not real and ("coding" in value or "code" in value)
+    return False
+
+
+def _null_code(system: Any, code: Any) -> bool:
+    return system in NULL_SYSTEMS or code in NULL_CODES
+
+
+def value_for(
+    resource: dict[str, Any], name: str, rtype: str, patient_id: str | None, version: str = DEFAULT_VERSION
+) -> str | None:
     if name == PATIENT_PARAM:
         return patient_id
     if name == "_id":
         return resource.get("id") if isinstance(resource.get("id"), str) else None
-    spec = conformance()["searches"].get(rtype, {}).get("params", {}).get(name)
+    spec = conformance(version)["searches"].get(rtype, {}).get("params", {}).get(name)
     if spec is None:
         return None
     values = [v for p in spec["paths"] for v in _values(resource, p)]
     for v in values:
+        if _absent(v):
+            continue
         if spec["type"] == "token":
             if isinstance(v, str):
-                return v
-            if isinstance(v, dict):
+                if v not in NULL_CODES:
+                    return v
+            elif isinstance(v, dict):
                 for c in (v.get("coding") if "coding" in v else [v]) or []:
                     if isinstance(c, dict) and (c.get("code") or c.get("value")):
                         code = c.get("code") or c.get("value")
+                        if _null_code(c.get("system"), code):
+                            continue
                         return f"{c['system']}|{code}" if c.get("system") else str(code)
         elif spec["type"] == "date":
             for d in _dates(v):
@@ -260,8 +369,8 @@ def value_for(resource: dict[str, Any], name: str, rtype: str, patient_id: str |
 # --- the probe ---------------------------------------------------------------------------------
 
 
-def select_profiles(mode: str, capability: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    profiles = conformance()["profiles"]
+def select_profiles(mode: str, capability: dict[str, Any], version: str = DEFAULT_VERSION) -> tuple[list[dict[str, Any]], str]:
+    profiles = conformance(version)["profiles"]
     if mode == "all":
         return [p for p in profiles if p["uscdi_required"]], "all_uscdi"
     declared = {str(u).split("|", 1)[0] for u in capability.get("supported_profiles") or []}
@@ -272,21 +381,22 @@ def select_profiles(mode: str, capability: dict[str, Any]) -> tuple[list[dict[st
     return [p for p in profiles if p["uscdi_required"] and p["resource"] in types], "declared_resource_types"
 
 
-async def find_patients(audit: Audit, given: list[str]) -> tuple[list[str], str]:
+async def find_patients(audit: Audit, given: list[str]) -> tuple[list[str], str, list[dict[str, Any]]]:
+    """(ids, how found, the Patient resources a search returned: they tell the version)."""
     if given:
-        return list(dict.fromkeys(given))[: audit.sample], "given"
+        return list(dict.fromkeys(given))[: audit.sample], "given", []
     status, doc = await audit.get(audit.ctx.url(f"Patient?_count={audit.sample}"))
     if status != 200 or not isinstance(doc, dict):
         raise ProbeError(f"no patient to test: Patient search answered HTTP {status}; give ids with --patient")
-    ids = [
-        e["resource"]["id"]
+    found = [
+        e["resource"]
         for e in doc.get("entry") or []
         if isinstance(e, dict)
         and isinstance(e.get("resource"), dict)
         and isinstance(e["resource"].get("id"), str)
         and e["resource"].get("resourceType") == "Patient"
     ]
-    return ids[: audit.sample], "search"
+    return [r["id"] for r in found][: audit.sample], "search", found
 
 
 def seed_searches(rtype: str, shall: list[list[str]], categories: list[str]) -> list[tuple[str, list[dict[str, str]]]]:
@@ -303,8 +413,107 @@ def seed_searches(rtype: str, shall: list[list[str]], categories: list[str]) -> 
     return []
 
 
+def comparator_value(comparator: str, day: str) -> str:
+    """The kit's values: a day either side for the strict comparators, so the resource the
+    value came from must be found by all four."""
+    shift = {"gt": -1, "lt": 1}.get(comparator, 0)
+    return comparator + _shift(day, shift)
+
+
+async def _found_seed(
+    audit: Audit, run: TypeRun, key: str, params: dict[str, str], seed: dict[str, Any], variant: str | None
+) -> None:
+    hits = await audit.search(run, key, params, paged=False, variant=variant)
+    tally = run.tally(key)
+    seen = any(h.get("id") == seed.get("id") for h in hits)
+    tally["seed_found"] = seen if tally["seed_found"] in (None, True) else False
+
+
+async def deepen(audit: Audit, run: TypeRun, combo: list[str], params: dict[str, str], seed: dict[str, Any]) -> None:
+    """The kit's extra forms of one SHALL search: SHALL date comparators, a token without its
+    system, and the same search by POST. Each must find the resource its values came from."""
+    key = "+".join(combo)
+    defs = audit.spec(run.resource_type).get("params", {})
+    for name in combo:
+        spec = defs.get(name) or {}
+        value = params.get(name, "")
+        if spec.get("type") == "date" and value[:2] in ("ge", "le", "gt", "lt", "eq"):
+            for comparator in spec.get("shall_comparators") or []:
+                if comparator in ("gt", "ge", "lt", "le"):
+                    variant_params = {**params, name: comparator_value(comparator, value[2:12])}
+                    await _found_seed(audit, run, f"{key} [{comparator}]", variant_params, seed, f"date {comparator}")
+        if spec.get("type") == "token" and "|" in value and name != PATIENT_PARAM:
+            bare = {**params, name: value.split("|", 1)[1]}
+            await _found_seed(audit, run, f"{key} [code without system]", bare, seed, "code without system")
+    await post_search(audit, run, key, params)
+
+
+async def post_search(audit: Audit, run: TypeRun, key: str, params: dict[str, str]) -> None:
+    """`POST [type]/_search` must find what the GET found (first page: entries and total)."""
+    get_tally = run.tally(key)
+    tally = run.tally(f"{key} [POST]", "POST _search")
+    status, doc = await audit.post_search(run.resource_type, params)
+    tally["requests"] += 1
+    tally["pages"] += 1
+    tally["statuses"][str(status)] = tally["statuses"].get(str(status), 0) + 1
+    if status != 200 or not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
+        tally["http_errors"] += 1
+        if isinstance(doc, dict) and doc.get("resourceType") == "OperationOutcome":
+            tally["errors_with_operation_outcome"] += 1
+        return
+    tally["ok"] += 1
+    found = [
+        e["resource"]
+        for e in doc.get("entry") or []
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") == run.resource_type
+        and (e.get("search") or {}).get("mode") != "include"
+    ]
+    tally["results"] += len(found)
+    tally["mismatched"] += sum(1 for r in found if not matches(r, params, run.resource_type, audit.version))
+    # The GET it mirrors ran unpaged with the same parameters just before: compare first pages.
+    get_first_page = get_tally.get("last_page_count")
+    if get_first_page is not None:
+        same = len(found) == get_first_page
+        tally["count_matches_get"] = same if tally.get("count_matches_get") in (None, True) else False
+    audit.judged(found)
+
+
+REVINCLUDE_KEY = "[_revinclude Provenance:target]"
+
+
+async def revinclude_provenance(audit: Audit, run: TypeRun, params: dict[str, str]) -> None:
+    """The first search again with `_revinclude=Provenance:target`: it must answer, and every
+    Provenance it adds must target a resource of the result."""
+    info = run.revinclude = run.revinclude or {"provenance": 0, "provenance_without_target": 0}
+    included: list[dict[str, Any]] = []
+    hits = await audit.search(
+        run, REVINCLUDE_KEY, {**params, "_revinclude": PROVENANCE}, paged=False, variant="_revinclude", included=included
+    )
+    ids = {f"{run.resource_type}/{h.get('id')}" for h in hits}
+    provenance = [r for r in included if r.get("resourceType") == "Provenance"]
+    for prov in provenance:
+        info["provenance"] += 1
+        targets = [t.get("reference", "") for t in prov.get("target") or [] if isinstance(t, dict)]
+        if not any(t == i or t.endswith("/" + i) for t in targets for i in ids):
+            info["provenance_without_target"] += 1
+    audit.judged(provenance)
+
+
+async def read_by_id(audit: Audit, run: TypeRun, ids: list[str]) -> None:
+    """`GET [type]/[id]` for resources a search returned: 200, the same type and id."""
+    for rid in ids[:READS_PER_TYPE]:
+        status, doc = await audit.get(audit.ctx.url(f"{run.resource_type}/{rid}"))
+        run.reads["requests"] += 1
+        if status == 200 and isinstance(doc, dict) and doc.get("resourceType") == run.resource_type:
+            run.reads["ok"] += 1
+            run.reads["id_matches"] += doc.get("id") == rid
+            audit.judged([doc])
+
+
 async def run_patient_type(audit: Audit, run: TypeRun, patients: list[str], profiles: list[dict[str, Any]], tick) -> None:
-    spec = conformance()["searches"].get(run.resource_type, {})
+    spec = audit.spec(run.resource_type)
     shall = spec.get("shall", [])
     categories = sorted(
         {
@@ -325,25 +534,34 @@ async def run_patient_type(audit: Audit, run: TypeRun, patients: list[str], prof
         for res in found:
             run.keep(res)
         run.by_patient[pid] = [r["id"] for r in found if isinstance(r.get("id"), str)]
+        if PROVENANCE in spec.get("revinclude", []):
+            await revinclude_provenance(audit, run, {PATIENT_PARAM: pid, **variants[0]})
         # Every other SHALL search, with values from the first resource that has them all.
         for combo in shall:
             if combo == seed_combo or (PATIENT_PARAM not in combo and "_id" not in combo):
                 continue
             for res in found:
-                params = {n: value_for(res, n, run.resource_type, pid) for n in combo}
+                params = {n: value_for(res, n, run.resource_type, pid, audit.version) for n in combo}
                 if all(params.values()):
-                    hits = await audit.search(run, "+".join(combo), params, paged=False)  # type: ignore[arg-type]
-                    tally = run.tally("+".join(combo))
-                    seen = any(h.get("id") == res.get("id") for h in hits)
-                    tally["seed_found"] = seen if tally["seed_found"] in (None, True) else False
+                    await _first_page(audit, run, "+".join(combo), params, res)  # type: ignore[arg-type]
+                    await deepen(audit, run, combo, params, res)  # type: ignore[arg-type]
                     break
+        await read_by_id(audit, run, run.by_patient[pid])
         tick()
+
+
+async def _first_page(audit: Audit, run: TypeRun, key: str, params: dict[str, str], seed: dict[str, Any]) -> None:
+    hits = await audit.search(run, key, params, paged=False)
+    tally = run.tally(key)
+    tally["last_page_count"] = len(hits)
+    seen = any(h.get("id") == seed.get("id") for h in hits)
+    tally["seed_found"] = seen if tally["seed_found"] in (None, True) else False
 
 
 async def run_patient_reads(audit: Audit, run: TypeRun, patients: list[str], tick) -> dict[str, Any]:
     """Patient: read each one, then the Patient SHALL searches with values from the resource."""
     reads = {"requests": 0, "ok": 0, "id_matches": 0}
-    spec = conformance()["searches"].get("Patient", {})
+    spec = audit.spec("Patient")
     for pid in patients:
         status, doc = await audit.get(audit.ctx.url(f"Patient/{pid}"))
         reads["requests"] += 1
@@ -351,14 +569,16 @@ async def run_patient_reads(audit: Audit, run: TypeRun, patients: list[str], tic
             reads["ok"] += 1
             reads["id_matches"] += doc.get("id") == pid
             run.keep(doc)
+            audit.judged([doc])
             for combo in spec.get("shall", []):
-                params = {n: value_for(doc, n, "Patient", pid) for n in combo}
+                params = {n: value_for(doc, n, "Patient", pid, audit.version) for n in combo}
                 if all(params.values()):
-                    hits = await audit.search(run, "+".join(combo), params, paged=False)  # type: ignore[arg-type]
-                    tally = run.tally("+".join(combo))
-                    seen = any(h.get("id") == pid for h in hits)
-                    tally["seed_found"] = seen if tally["seed_found"] in (None, True) else False
+                    await _first_page(audit, run, "+".join(combo), params, doc)  # type: ignore[arg-type]
+                    await deepen(audit, run, combo, params, doc)  # type: ignore[arg-type]
+            if PROVENANCE in spec.get("revinclude", []):
+                await revinclude_provenance(audit, run, {"_id": pid})
         tick()
+    run.reads = dict(reads)
     return reads
 
 
@@ -400,6 +620,7 @@ async def resolve_references(audit: Audit, runs: dict[str, TypeRun], limit: int,
             resolved += 1
             if rtype in pool:
                 pool[rtype].keep(doc)  # Practitioner, Organization...: checked against their profiles too
+                audit.judged([doc])
         else:
             unresolved_types[rtype] = unresolved_types.get(rtype, 0) + 1
     return {
@@ -411,36 +632,28 @@ async def resolve_references(audit: Audit, runs: dict[str, TypeRun], limit: int,
     }
 
 
-def profile_results(profile: dict[str, Any], resources: list[dict[str, Any]]) -> dict[str, Any]:
-    ms = must_support_elements(profile)
-    covered = [e["id"] for e in ms if any(nodes(r, e) for r in resources)]
-    mandatory = [e for e in profile["elements"] if int(e.get("min") or 0) >= 1]
-    violations: dict[str, int] = {}
-    invalid = 0
-    problems: list[str] = []
-    for r in resources:
-        found = structure_problems(r, limit=3)
-        if found:
-            invalid += 1
-            problems.extend(p for p in found if p not in problems)
-        for e in mandatory:
-            if mandatory_missing(r, e):
-                violations[e["id"]] = violations.get(e["id"], 0) + 1
-    return {
-        "resource": profile["resource"],
-        "uscdi_required": profile["uscdi_required"],
-        "resources": len(resources),
-        "structure_invalid": invalid,
-        "structure_problems": problems[:5],
-        "mandatory_checked": len(mandatory),
-        "mandatory_violations": dict(sorted(violations.items())),
-        "resources_missing_mandatory": sum(1 for r in resources if any(mandatory_missing(r, e) for e in mandatory)),
-        "must_support": {
-            "total": len(ms),
-            "covered": len(covered) if resources else 0,
-            "missing": [e["id"] for e in ms if e["id"] not in covered] if resources else [],
-        },
-    }
+def _request_counts(tally: dict[str, Any]) -> dict[str, Any]:
+    return {"requests": tally["requests"], "ok": tally["ok"], "statuses": dict(sorted(tally["statuses"].items()))}
+
+
+async def ask_terminology_server(ctx: ProbeContext, rec: Recorder, judge: Judge, tx_url: str) -> dict[str, Any]:
+    """Codes the offline checks left unjudged, asked of `--tx-server`; verdicts folded into each
+    binding's row (`tx_valid`, `tx_invalid`)."""
+    candidates = judge.tx_candidates()
+    verdicts, facts = await validate_codes(ctx, rec, tx_url, sorted(candidates))
+    for triple, valid in verdicts.items():
+        pid, binding_id = candidates[triple]
+        row = judge.tallies[pid].terminology.get(binding_id)
+        if row is None:
+            continue
+        field_name = "tx_valid" if valid else "tx_invalid"
+        row[field_name] = row.get(field_name, 0) + 1
+        if not valid:
+            code = f"{triple[1]}|{triple[2]}"[:80]
+            if code not in row["bad_codes"] and len(row["bad_codes"]) < 3:
+                row["bad_codes"].append(code)
+    facts["candidates"] = len(candidates)
+    return facts
 
 
 async def probe_uscore(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
@@ -465,23 +678,27 @@ async def uscore_data(
     mode = str(ctx.settings.get("us_core") or "declared")
     report = progress_of(ctx.settings)
     cap = await ctx.result("capability")
-    profiles, basis = select_profiles(mode, cap.data if cap.status.value == "completed" else {})
+    capability = cap.data if cap.status.value == "completed" else {}
     audit = Audit(ctx, session, rec, sample, max_pages)
     try:
-        patients, patient_source = await find_patients(audit, given)
+        patients, patient_source, patient_docs = await find_patients(audit, given)
         if authorized_by == "launch":
             patient_source = "launch context"
     except FetchError as exc:
         raise ProbeError(f"the FHIR server could not be reached: {exc}") from None
     if not patients:
         raise ProbeError("no patient to test: the Patient search returned none; give ids with --patient")
+    version, version_basis, declared = choose_version(ctx.settings.get("us_core_version"), capability, patient_docs)
+    profiles, basis = select_profiles(mode, capability, version)
+    judge = Judge(version, profiles)
+    audit.version, audit.judge = version, judge
 
     by_type: dict[str, list[dict[str, Any]]] = {}
     for p in profiles:
         by_type.setdefault(p["resource"], []).append(p)
     per_resource_cap = 20 * sample
     runs = {t: TypeRun(t, per_resource_cap) for t in by_type}
-    searches = conformance()["searches"]
+    searches = conformance(version)["searches"]
     patient_types = [t for t in runs if t != "Patient" and any(PATIENT_PARAM in c for c in searches.get(t, {}).get("shall", []))]
     other_types = [t for t in runs if t != "Patient" and t not in patient_types]
     total = len(patients) * (len(patient_types) + ("Patient" in runs)) + 1
@@ -490,9 +707,9 @@ async def uscore_data(
     def tick() -> None:
         nonlocal done
         done += 1
-        report("uscore", done, total, "US Core searches")
+        report("uscore", done, total, f"US Core {version} searches")
 
-    report("uscore", 0, total, "US Core searches")
+    report("uscore", 0, total, f"US Core {version} searches")
     reads: dict[str, Any] = {}
     try:
         jobs = [run_patient_type(audit, runs[t], patients, by_type[t], tick) for t in patient_types]
@@ -510,9 +727,10 @@ async def uscore_data(
         for t in other_types:
             for combo in searches.get(t, {}).get("shall", []):
                 for res in list(runs[t].resources.values())[:1]:
-                    params = {n: value_for(res, n, t, None) for n in combo}
+                    params = {n: value_for(res, n, t, None, version) for n in combo}
                     if all(params.values()):
-                        await audit.search(runs[t], "+".join(combo), params, paged=False)  # type: ignore[arg-type]
+                        await _first_page(audit, runs[t], "+".join(combo), params, res)  # type: ignore[arg-type]
+            await read_by_id(audit, runs[t], list(runs[t].resources)[:READS_PER_TYPE])
         status, doc = await audit.get(ctx.url("Patient?birthdate=not-a-date"))
         invalid_search = {
             "http_status": status,
@@ -522,35 +740,40 @@ async def uscore_data(
         tick()
     except FetchError as exc:
         raise ProbeError(f"the FHIR server stopped answering: {exc}") from None
+    tx_url = ctx.settings.get("tx_server")
+    terminology: dict[str, Any] = {"offline": True, "tx_server": None}
+    if tx_url:
+        terminology["tx_server"] = await ask_terminology_server(ctx, rec, judge, str(tx_url))
 
-    results: dict[str, Any] = {}
-    unassigned: dict[str, int] = {}
-    for rtype, run in runs.items():
-        groups: dict[str, list[dict[str, Any]]] = {p["id"]: [] for p in by_type[rtype]}
-        for res in run.resources.values():
-            profile, _how = assign_profile(res, by_type[rtype])
-            if profile is None:
-                unassigned[rtype] = unassigned.get(rtype, 0) + 1
-            else:
-                groups[profile["id"]].append(res)
-        for p in by_type[rtype]:
-            results[p["id"]] = profile_results(p, groups[p["id"]])
+    results = {pid: tally.result() for pid, tally in judge.tallies.items()}
     search_summary = {
-        t: {k: {**v, "statuses": dict(sorted(v["statuses"].items()))} for k, v in sorted(runs[t].searches.items())}
+        t: {
+            k: {**{f: x for f, x in v.items() if f != "last_page_count"}, "statuses": dict(sorted(v["statuses"].items()))}
+            for k, v in sorted(runs[t].searches.items())
+        }
         for t in sorted(runs)
     }
     all_tallies = [v for t in search_summary.values() for v in t.values()]
     expected = {t: ["+".join(c) for c in searches.get(t, {}).get("shall", [])] for t in sorted(runs)}
+    term_rows = [row for r in results.values() for row in (r.get("terminology") or {}).values()]
     return {
-        "us_core_version": conformance()["us_core_version"],
+        "us_core_version": version,
+        "version_basis": version_basis,
+        "versions_declared": declared,
         "authorized_by": authorized_by,
         "selection": basis,
         "patients": {"source": patient_source, "tested": len(patients)},
         "sample": sample,
         "max_pages": max_pages,
         "profiles": dict(sorted(results.items())),
-        "unassigned_resources": dict(sorted(unassigned.items())),
+        "unassigned_resources": dict(sorted(judge.unassigned.items())),
         "patient_reads": reads or None,
+        "reads": {t: dict(runs[t].reads) for t in sorted(runs) if t != "Patient" and runs[t].reads["requests"]},
+        "revinclude": {
+            t: {**(runs[t].revinclude or {}), **_request_counts(runs[t].searches[REVINCLUDE_KEY])}
+            for t in sorted(runs)
+            if REVINCLUDE_KEY in runs[t].searches
+        },
         "searches": search_summary,
         "shall_searches_not_run": {
             t: sorted(set(keys) - set(search_summary.get(t, {})))
@@ -559,6 +782,7 @@ async def uscore_data(
         },
         "references": references,
         "invalid_search": invalid_search,
+        "terminology": terminology,
         "totals": {
             "profiles": len(results),
             "profiles_with_data": sum(1 for r in results.values() if r["resources"]),
@@ -569,5 +793,8 @@ async def uscore_data(
             "mismatched": sum(v["mismatched"] for v in all_tallies),
             "structure_invalid": sum(r["structure_invalid"] for r in results.values()),
             "resources_missing_mandatory": sum(r["resources_missing_mandatory"] for r in results.values()),
+            "codes_checked": sum(row["passed"] + row["failed"] for row in term_rows),
+            "codes_failed": sum(row["failed"] for row in term_rows),
+            "codes_not_checked": sum(row["not_checked"] for row in term_rows),
         },
     }

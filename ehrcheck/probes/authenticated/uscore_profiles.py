@@ -1,9 +1,10 @@
-"""US Core 6.1.0 profiles as data, and the pure checks of one resource against one profile.
+"""US Core profiles (6.1.0 and 7.0.0) as data, and the pure checks of one resource against one profile.
 
-The data (`ehrcheck/rules/data/us_core_6_1_0_conformance.json`) is made by scripts/gen_us_core_data.py
-from the IG's StructureDefinitions and server CapabilityStatement. Each profile lists elements
-with `min`, `must_support`, `uscdi` (6.1.0's "Additional USCDI Requirements", which ONC testing
-treats as must-support), and for slices the `pattern` or `extension_url` that picks them out.
+The data (`ehrcheck/rules/data/us_core_<version>_conformance.json`) is made by
+scripts/gen_us_core_data.py from each IG's StructureDefinitions, server CapabilityStatement,
+SearchParameters and value sets. Each profile lists elements with `min`, `must_support`, `uscdi`
+(the "Additional USCDI Requirements", which ONC testing treats as must-support), for slices the
+`pattern` or `extension_url` that picks them out, and its terminology `bindings`.
 
 Limits, on purpose: slices other than extensions and `value[x]` types are judged by their pattern
 only (their children are not walked), and a data-absent-reason does not count as presence.
@@ -16,17 +17,25 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-DATA_FILE = "us_core_6_1_0_conformance.json"
+VERSIONS = ("6.1.0", "7.0.0")
+DEFAULT_VERSION = "6.1.0"  # the version 45 CFR 170.215(b)(1)(ii) names; 7.0.0 is the SVAP alternative
 
 
-@lru_cache(maxsize=1)
-def conformance() -> dict[str, Any]:
-    text = resources.files("ehrcheck.rules").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+def data_file(version: str) -> str:
+    return f"us_core_{version.replace('.', '_')}_conformance.json"
+
+
+@lru_cache(maxsize=len(VERSIONS))
+def conformance(version: str = DEFAULT_VERSION) -> dict[str, Any]:
+    if version not in VERSIONS:
+        raise ValueError(f"US Core {version} is not one of {', '.join(VERSIONS)}")
+    text = resources.files("ehrcheck.rules").joinpath("data", data_file(version)).read_text(encoding="utf-8")
     return json.loads(text)
 
 
-def profiles_by_id() -> dict[str, dict[str, Any]]:
-    return {p["id"]: p for p in conformance()["profiles"]}
+@lru_cache(maxsize=len(VERSIONS))
+def profiles_by_id(version: str = DEFAULT_VERSION) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in conformance(version)["profiles"]}
 
 
 def steps(element_id: str) -> list[str]:
@@ -113,11 +122,7 @@ def _selector_matches(resource: dict[str, Any], profile: dict[str, Any]) -> bool
 
 
 def _depth(profile: dict[str, Any]) -> int:
-    by_id, depth, parent = profiles_by_id(), 0, profile.get("parent")
-    while parent:
-        depth += 1
-        parent = by_id.get(parent, {}).get("parent")
-    return depth
+    return int(profile.get("depth") or 0)
 
 
 def assign_profile(resource: dict[str, Any], candidates: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:

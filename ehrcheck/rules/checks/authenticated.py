@@ -10,12 +10,14 @@ import datetime as dt
 from typing import Any, Literal
 
 from ehrcheck.evidence.authenticated import (
+    BindingResult,
     BulkData,
     Export,
     ExportStatus,
     GrantedScopes,
     Manifest,
     ProfileResult,
+    ReadTally,
     References,
     TokenlessRequest,
     TokenResponse,
@@ -305,7 +307,7 @@ def uscore_searches_succeed(view: View, args: SearchesArgs, as_of: dt.date) -> O
     aside_failed: list[str] = []
     for rtype, tallies in sorted((data.searches or {}).items()):
         for key, t in sorted(tallies.items()):
-            if t.http_errors:
+            if t.http_errors and not t.variant:  # the deeper forms are judged by uscore_search_variants
                 text = f"{rtype} {key} ({', '.join(f'HTTP {s}' for s in t.statuses or {} if s != '200')})"
                 (aside_failed if rtype in args.read_only else failed).append(text)
     total = (data.totals or UsCoreTotals()).searches or 0
@@ -329,7 +331,7 @@ def uscore_search_results_match(view: View, args: NoArgs, as_of: dt.date) -> Out
         for key, t in sorted(tallies.items()):
             if t.mismatched:
                 problems.append(f"{rtype} {key}: {t.mismatched} of {t.results} results do not match")
-            if t.seed_found is False:
+            if t.seed_found is False and not t.variant:
                 problems.append(f"{rtype} {key}: did not return the resource whose values it searched for")
     if not (data.totals or UsCoreTotals()).resources:
         return NO_DATA
@@ -369,6 +371,129 @@ def uscore_errors_operation_outcome(view: View, args: NoArgs, as_of: dt.date) ->
     if problems:
         return Outcome("fail", observed, "; ".join(problems).capitalize() + ".")
     return Outcome("pass", observed)
+
+
+def _binding_rows(view: View) -> list[tuple[str, str, BindingResult]]:
+    """(profile, element, binding result) over the profiles that returned data."""
+    _data, with_data = _uscore(view)
+    return [(pid, eid, row) for pid, p in sorted(with_data.items()) for eid, row in sorted((p.terminology or {}).items())]
+
+
+def _n(value: int | None) -> int:
+    return value or 0
+
+
+@check()
+def uscore_required_codes(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Coded elements with a required binding use a code of the bound value set, where the IG or
+    FHIR R4 enumerates its codes (or a terminology server was asked)."""
+    rows = [(pid, eid, r) for pid, eid, r in _binding_rows(view) if r.strength == "required"]
+    checked = sum(_n(r.passed) + _n(r.failed) + _n(r.tx_valid) + _n(r.tx_invalid) for _, _, r in rows)
+    unchecked = sum(_n(r.not_checked) + _n(r.system_ok) - _n(r.tx_valid) - _n(r.tx_invalid) for _, _, r in rows)
+    bad = [(pid, eid, r) for pid, eid, r in rows if _n(r.failed) + _n(r.tx_invalid)]
+    observed = {
+        "checked": checked,
+        "failed": sum(_n(r.failed) + _n(r.tx_invalid) for _, _, r in bad),
+        "not_checked": max(0, unchecked),
+    }
+    if not checked and not bad:
+        return Outcome("not_observed", observed, "No coded value with a required binding could be checked offline.")
+    note = f" {observed['not_checked']} more could not be checked offline." if unchecked > 0 else ""
+    if bad:
+        parts = [
+            f"{pid} {eid.split('.', 1)[1]}: {_n(r.failed) + _n(r.tx_invalid)} ({_listing(r.bad_codes or [], 2) or 'no coding'})"
+            for pid, eid, r in bad
+        ]
+        return Outcome("fail", observed, "Codes outside their required value set: " + _listing(parts, 4) + "." + note)
+    return Outcome("pass", observed, f"{checked} coded values were in their required value sets." + note)
+
+
+@check()
+def uscore_bound_systems(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Coded elements bound to LOINC, SNOMED CT, RxNorm and other external value sets use a coding
+    from the bound code system (the codes themselves need the code system: not checked offline)."""
+    rows = _binding_rows(view)
+    ok = sum(_n(r.system_ok) for _, _, r in rows)
+    bad = [(pid, eid, r) for pid, eid, r in rows if r.system_mismatch]
+    wrong = sum(_n(r.system_mismatch) for _, _, r in bad)
+    observed = {"bound_system": ok, "other_system": wrong}
+    if not ok and not wrong:
+        return Outcome("not_observed", observed, "No value bound to an external code system came back.")
+    if bad:
+        parts = [f"{pid} {eid.split('.', 1)[1]}: {r.system_mismatch} ({_listing(r.bad_codes or [], 2)})" for pid, eid, r in bad]
+        return Outcome("fail", observed, f"{wrong} values use another code system: " + _listing(parts, 4) + ".")
+    return Outcome("pass", observed, f"{ok} values use their bound code system (codes not checked offline).")
+
+
+@check()
+def uscore_search_variants(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The deeper forms of the SHALL searches work: date comparators (gt, ge, lt, le), a token
+    without its system, and POST [type]/_search counting what the GET found."""
+    data = need(view.uscore, "uscore")
+    problems, run = [], 0
+    for rtype, tallies in sorted((data.searches or {}).items()):
+        for key, t in sorted(tallies.items()):
+            if not t.variant or t.variant == "_revinclude":
+                continue
+            run += t.requests or 0
+            if t.http_errors:
+                problems.append(f"{rtype} {key}: " + ", ".join(f"HTTP {s}" for s in t.statuses or {} if s != "200"))
+            elif t.seed_found is False:
+                problems.append(f"{rtype} {key}: did not return the resource its values came from")
+            elif t.count_matches_get is False:
+                problems.append(f"{rtype} {key}: found a different number of resources than the GET")
+    if not run:
+        return Outcome("not_observed", None, "No search returned a resource to build the deeper searches from.")
+    if problems:
+        return Outcome("fail", {"requests": run, "problems": len(problems)}, _listing(problems, 4) + ".")
+    return Outcome("pass", {"requests": run}, f"{run} comparator, system-less and POST searches answered as the GET did.")
+
+
+@check()
+def uscore_provenance_revinclude(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Searches accept `_revinclude=Provenance:target`, and the Provenance they add targets the results."""
+    revs = need(view.uscore, "uscore").revinclude or {}
+    if not revs:
+        return Outcome("not_observed", None, "No resource type in scope declares _revinclude=Provenance:target.")
+    failed = [
+        f"{t} ({', '.join(f'HTTP {s}' for s in r.statuses or {} if s != '200')})"
+        for t, r in sorted(revs.items())
+        if _n(r.ok) < _n(r.requests)
+    ]
+    stray = [t for t, r in sorted(revs.items()) if r.provenance_without_target]
+    provenance = sum(_n(r.provenance) for r in revs.values())
+    observed = {"types": len(revs), "provenance": provenance}
+    if failed or stray:
+        bits = []
+        if failed:
+            bits.append("refused for " + _listing(failed, 4))
+        if stray:
+            bits.append("Provenance not targeting the results for " + _listing(stray, 4))
+        return Outcome("fail", observed, "; ".join(bits).capitalize() + ".")
+    detail = (
+        f"{provenance} Provenance resources included."
+        if provenance
+        else "Accepted; the sampled data had no Provenance to include."
+    )
+    return Outcome("pass", observed, f"{len(revs)} resource types: " + detail)
+
+
+@check()
+def uscore_reads_by_id(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Resources the searches returned can be read by id (`GET [type]/[id]`), with that id."""
+    data = need(view.uscore, "uscore")
+    reads = dict(data.reads or {})
+    if data.patient_reads and data.patient_reads.requests:
+        reads["Patient"] = ReadTally(**data.patient_reads.raw())
+    if not reads:
+        return Outcome("not_observed", None, "No search returned a resource to read.")
+    bad = [f"{t} ({_n(r.id_matches)} of {_n(r.requests)})" for t, r in sorted(reads.items()) if _n(r.id_matches) < _n(r.requests)]
+    total = sum(_n(r.requests) for r in reads.values())
+    if bad:
+        return Outcome(
+            "fail", {"reads": total, "failed": len(bad)}, "Reads that failed or answered another id: " + _listing(bad, 5) + "."
+        )
+    return Outcome("pass", {"reads": total}, f"{total} reads in {len(reads)} resource types.")
 
 
 # --- portal: a patient's chart through the API -------------------------------------------------

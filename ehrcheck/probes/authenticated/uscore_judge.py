@@ -1,0 +1,162 @@
+"""Resources judged against their US Core profiles as they arrive, in memory bounded by the
+number of profiles (never by the number of resources): structure, mandatory elements,
+must-support coverage, terminology. Pure; used by the US Core probe (every search and read) and
+the Bulk probe (every NDJSON line).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ehrcheck.probes.authenticated.uscore_profiles import (
+    assign_profile,
+    conformance,
+    mandatory_missing,
+    must_support_elements,
+    nodes,
+)
+from ehrcheck.probes.authenticated.uscore_terminology import judge_resource, tx_candidates
+from ehrcheck.probes.fhir_structure import structure_problems
+
+DAR = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+MAX_BAD_CODES = 3
+MAX_TX_CANDIDATES = 200
+ROW = {
+    "pass": "passed",
+    "fail": "failed",
+    "system_ok": "system_ok",
+    "system_mismatch": "system_mismatch",
+    "not_checked": "not_checked",
+}
+
+
+def _real(value: Any) -> bool:
+    """A value that is more than a data-absent-reason stand-in (which never counts as seen)."""
+    if isinstance(value, dict):
+        rest = {k: v for k, v in value.items() if k not in ("extension", "id")}
+        if not rest and any(isinstance(x, dict) and x.get("url") == DAR for x in value.get("extension") or []):
+            return False
+    return value not in (None, "", [], {})
+
+
+class ProfileTally:
+    """What one profile's resources showed, accumulated one resource at a time."""
+
+    def __init__(self, profile: dict[str, Any], value_sets: dict[str, Any]):
+        self.profile = profile
+        self.value_sets = value_sets
+        self.mandatory = [e for e in profile["elements"] if int(e.get("min") or 0) >= 1]
+        self.must_support = must_support_elements(profile)
+        self.unseen = {e["id"]: e for e in self.must_support}
+        self.bindings = list(profile.get("bindings") or [])
+        self.resources = 0
+        self.structure_invalid = 0
+        self.structure_problems: list[str] = []
+        self.violations: dict[str, int] = {}
+        self.missing_mandatory = 0
+        self.terminology: dict[str, dict[str, Any]] = {}
+        self.tx: dict[tuple[str, str, str], str] = {}  # (value set, system, code) -> binding id
+
+    def add(self, resource: dict[str, Any], structure: bool = True, must_support: bool = True) -> bool:
+        """Judge one resource; True when it meets the mandatory elements and required bindings."""
+        self.resources += 1
+        if structure:
+            found = structure_problems(resource, limit=3)
+            if found:
+                self.structure_invalid += 1
+                self.structure_problems.extend(p for p in found if p not in self.structure_problems)
+                del self.structure_problems[5:]
+        ok = True
+        for e in self.mandatory:
+            if mandatory_missing(resource, e):
+                self.violations[e["id"]] = self.violations.get(e["id"], 0) + 1
+                ok = False
+        if not ok:
+            self.missing_mandatory += 1
+        if must_support and self.unseen:
+            for eid in [eid for eid, e in self.unseen.items() if any(_real(v) for v in nodes(resource, e))]:
+                del self.unseen[eid]
+        for binding_id, outcome, code in judge_resource(resource, self.bindings, self.value_sets):
+            row = self.terminology.get(binding_id)
+            if row is None:
+                binding = next(b for b in self.bindings if b["id"] == binding_id)
+                row = self.terminology[binding_id] = {
+                    "strength": binding["strength"],
+                    "value_set": binding["value_set"],
+                    **{ROW[o]: 0 for o in ROW},
+                    "bad_codes": [],
+                }
+            row[ROW[outcome]] += 1
+            if outcome == "fail":
+                ok = False
+            if code and code not in row["bad_codes"] and len(row["bad_codes"]) < MAX_BAD_CODES:
+                row["bad_codes"].append(code)
+            if outcome in ("not_checked", "system_ok") and len(self.tx) < MAX_TX_CANDIDATES:
+                for value in nodes(
+                    resource, {"id": binding_id.rsplit(":", 1)[0] if ":" in binding_id.rsplit(".", 1)[-1] else binding_id}
+                ):
+                    for system, c in tx_candidates(value):
+                        self.tx.setdefault((row["value_set"], system, c), binding_id)
+        return ok
+
+    def result(self, with_must_support: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "resource": self.profile["resource"],
+            "uscdi_required": self.profile["uscdi_required"],
+            "resources": self.resources,
+            "structure_invalid": self.structure_invalid,
+            "structure_problems": self.structure_problems[:5],
+            "mandatory_checked": len(self.mandatory),
+            "mandatory_violations": dict(sorted(self.violations.items())),
+            "resources_missing_mandatory": self.missing_mandatory,
+            "terminology": {k: {**v} for k, v in sorted(self.terminology.items())},
+        }
+        if with_must_support:
+            seen = len(self.must_support) - len(self.unseen)
+            out["must_support"] = {
+                "total": len(self.must_support),
+                "covered": seen if self.resources else 0,
+                "missing": [e["id"] for e in self.must_support if e["id"] in self.unseen] if self.resources else [],
+            }
+        return out
+
+
+class Judge:
+    """Assigns each resource to a profile in scope and feeds that profile's tally; a resource
+    seen twice (by two searches, a search and a read) is judged once."""
+
+    def __init__(self, version: str, profiles: list[dict[str, Any]], dedupe: bool = True):
+        self.version = version
+        value_sets = conformance(version).get("value_sets") or {}
+        self.by_type: dict[str, list[dict[str, Any]]] = {}
+        for p in profiles:
+            self.by_type.setdefault(p["resource"], []).append(p)
+        self.tallies = {p["id"]: ProfileTally(p, value_sets) for p in profiles}
+        self.unassigned: dict[str, int] = {}
+        self.seen: set[tuple[str, str]] | None = set() if dedupe else None
+
+    def add(self, resource: dict[str, Any], structure: bool = True, must_support: bool = True) -> bool | None:
+        """Judge one resource: True/False as it meets its profile, None when not judged (another
+        type, no profile fits, or already seen)."""
+        rtype = resource.get("resourceType")
+        candidates = self.by_type.get(rtype) if isinstance(rtype, str) else None
+        if not candidates:
+            return None
+        if self.seen is not None:
+            key = (str(rtype), str(resource.get("id")))
+            if resource.get("id") is not None and key in self.seen:
+                return None
+            self.seen.add(key)
+        profile, _how = assign_profile(resource, candidates)
+        if profile is None:
+            self.unassigned[str(rtype)] = self.unassigned.get(str(rtype), 0) + 1
+            return None
+        return self.tallies[profile["id"]].add(resource, structure=structure, must_support=must_support)
+
+    def tx_candidates(self) -> dict[tuple[str, str, str], tuple[str, str]]:
+        """(value set, system, code) -> (profile id, binding id), for a terminology server."""
+        out: dict[tuple[str, str, str], tuple[str, str]] = {}
+        for pid, tally in self.tallies.items():
+            for key, binding_id in tally.tx.items():
+                out.setdefault(key, (pid, binding_id))
+        return out

@@ -340,6 +340,21 @@ def _bindings(sd: dict) -> dict[str, dict]:
     return out
 
 
+def _base_required(resource_type: str) -> list[str]:
+    """Top-level elements the FHIR R4 base resource makes 1.., which IG differentials do not
+    repeat (Condition.subject, Observation.status...), read from fhir.resources' R4B models."""
+    import fhir.resources.R4B as r4b
+
+    model = r4b.get_fhir_model_class(resource_type)
+    out = []
+    for name, f in model.model_fields.items():
+        if name in ("resource_type", "id") or name.endswith("__ext"):
+            continue
+        if f.is_required() or (f.json_schema_extra or {}).get("element_required"):
+            out.append(f"{resource_type}.{f.alias or name}")
+    return sorted(out)
+
+
 def _selectors(sd: dict, chain: list[dict]) -> dict:
     """Fixed codes that tell one profile's resources from another's of the same type."""
     sel: dict[str, list] = {}
@@ -500,9 +515,14 @@ def build(source: Path, version: str) -> tuple[dict, dict]:
             path: {"strength": "required", "value_set": vs, "min": 0, "from": "FHIR R4"}
             for path, vs in CORE_BINDINGS.get(sd["type"], {}).items()
         }
+        for eid in _base_required(sd["type"]):
+            merged[eid] = {"id": eid, "min": 1, "from": "FHIR R4"}
         for prof in [*chain, sd]:
             for el in _elements(prof):
-                merged[el["id"]] = {**merged.get(el["id"], {}), **el}
+                before = merged.get(el["id"], {})
+                # A profile only narrows cardinality: a differential silent on min keeps the base's.
+                merged[el["id"]] = {**before, **el, "min": max(int(before.get("min") or 0), int(el["min"]))}
+                merged[el["id"]].pop("from", None)
             bindings.update(_bindings(prof))
         used_sets.update(b["value_set"] for b in bindings.values())
         profiles.append(
@@ -560,7 +580,7 @@ def build(source: Path, version: str) -> tuple[dict, dict]:
         "us_core_version": version,
         "generated_by": "scripts/gen_us_core_data.py",
         "derived_from": f"{VERSIONS[version]}: StructureDefinition differentials merged along their US Core parent "
-        "chain; SHALL searches, combinations and revincludes of the us-core-server CapabilityStatement; their "
+        "chain, over the FHIR R4 base resource's required elements; SHALL searches, combinations and revincludes of the us-core-server CapabilityStatement; their "
         "SearchParameters (SHALL comparators); the IG's ValueSets and CodeSystems; FHIR R4 4.0.1 required "
         "bindings of the base resources",
         "profiles": profiles,

@@ -68,7 +68,27 @@ def _uscore(data: dict[str, Any]) -> dict[str, Any]:
     rows.sort(key=lambda r: (r["resources"] == 0, r["profile"]))
     totals = data.get("totals") or {}
     refs = data.get("references") or {}
+    # Per profile with data, the must-support elements no search or read ever showed.
+    never_seen = [
+        {"profile": pid, "elements": [e.split(".", 1)[-1] for e in (p.get("must_support") or {}).get("missing") or []]}
+        for pid, p in sorted((data.get("profiles") or {}).items())
+        if p.get("resources") and (p.get("must_support") or {}).get("missing")
+    ]
+    variants = [t for tallies in (data.get("searches") or {}).values() for t in tallies.values() if t.get("variant")]
+    tx = (data.get("terminology") or {}).get("tx_server") or {}
+    tx_text = "offline only"
+    if tx:
+        state = "unavailable (not observed)" if tx.get("unavailable") else f"{tx.get('answered', 0)} codes answered"
+        tx_text = f"offline, then {tx.get('server')}: {state}"
+    basis = data.get("version_basis") or "default"
     return {
+        "version": data.get("us_core_version") or "6.1.0",
+        "version_basis": basis,
+        "never_seen": never_seen,
+        "depth": f"{sum(t.get('requests', 0) for t in variants)} comparator, system-less, POST and _revinclude searches; "
+        f"{sum((r or {}).get('requests', 0) for r in (data.get('reads') or {}).values())} reads by id",
+        "terminology": f"{totals.get('codes_checked', 0)} coded values checked, {totals.get('codes_failed', 0)} outside their "
+        f"value set, {totals.get('codes_not_checked', 0)} not checked ({tx_text})",
         "selection": data.get("selection"),
         "patients": (data.get("patients") or {}).get("tested"),
         "patients_from": (data.get("patients") or {}).get("source"),
@@ -99,10 +119,32 @@ def _export(part: dict[str, Any] | None) -> str:
     return text
 
 
+def _bulk_us_core(data: dict[str, Any]) -> str:
+    files = [f.get("us_core") for f in (data.get("patient") or {}).get("files") or [] if f.get("us_core")]
+    checked = sum(u.get("checked", 0) for u in files)
+    if not checked:
+        return "no line of a US Core type read"
+    return f"{checked} lines checked against US Core {files[0].get('version')}, {sum(u.get('failed', 0) for u in files)} failed"
+
+
+def _bulk_params(data: dict[str, Any]) -> str:
+    params = data.get("kickoff_parameters")
+    if not params:
+        return "not tried"
+    parts = []
+    for name, key in (("_outputFormat", "output_format"), ("_type", "type"), ("_since", "since")):
+        part = params.get(key) or {}
+        if part.get("kickoff_status") is not None:
+            parts.append(f"{name} HTTP {part['kickoff_status']} ({part.get('state') or 'not polled'})")
+    return ", ".join(parts) or "not tried"
+
+
 def _bulk(data: dict[str, Any]) -> dict[str, Any]:
     cancel = data.get("cancel") or {}
     anon = data.get("kickoff_without_token") or {}
     return {
+        "us_core": _bulk_us_core(data),
+        "parameters": _bulk_params(data),
         "patient": _export(data.get("patient")),
         "group": _export(data.get("group")),
         "cancel": f"DELETE HTTP {cancel.get('delete_status')}, then HTTP {cancel.get('after_delete_status')}"

@@ -264,6 +264,24 @@ class Manifest(Facts):
     error_files: int | None = None
 
 
+class BulkProfile(Facts):
+    resources: int | None = None
+    resources_missing_mandatory: int | None = None
+    mandatory_violations: dict[str, int] | None = None
+    codes_failed: dict[str, int] | None = None
+    bad_codes: list[str] | None = None
+
+
+class BulkUsCore(Facts):
+    """One file's lines judged against US Core (bulk_profiles)."""
+
+    version: str | None = None
+    checked: int | None = None
+    failed: int | None = None
+    unassigned: int | None = None
+    profiles: dict[str, BulkProfile] | None = None
+
+
 class NdjsonFile(Facts):
     type: Any = None  # the manifest's output type, as sent
     error: str | None = None
@@ -281,6 +299,8 @@ class NdjsonFile(Facts):
     manifest_count: int | None = None
     count_matches: bool | None = None
     token_refused: str | None = None  # the manifest wanted the token over plain http
+    us_core: BulkUsCore | None = None
+    updated_before_since: int | None = None
 
 
 class TokenlessRequest(Facts):
@@ -314,10 +334,34 @@ class Cancel(Facts):
     cancelled: bool | None = None
 
 
+class ParamExport(Facts):
+    """One kick-off parameter tried in an export of its own (bulk_params)."""
+
+    requested: Any = None
+    kickoff_status: int | None = None
+    accepted: bool | None = None
+    state: str | None = None
+    note: str | None = None
+    output_types: list[str] | None = None
+    unexpected_types: list[str] | None = None
+    files: int | None = None
+    lines: int | None = None
+    updated_before_since: int | None = None
+
+
+class KickoffParameters(Facts):
+    output_format: ParamExport | None = None
+    type: ParamExport | None = None
+    since: ParamExport | None = None
+
+
 class BulkData(Facts):
     timeout_s: int | float | None = None
+    us_core_version: str | None = None
+    us_core_version_basis: str | None = None
     kickoff_without_token: TokenlessRequest | None = None
     patient: Export | None = None
     group: Export | None = None
     cancel: Cancel | None = None
+    kickoff_parameters: KickoffParameters | None = None
     interrupted: str | None = None

@@ -30,7 +30,11 @@ from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import FetchError, Recorder
 from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
 from ehrcheck.probes.anonymous.transport import survey_hosts
+from ehrcheck.probes.authenticated.bulk_params import kickoff_parameters
+from ehrcheck.probes.authenticated.bulk_profiles import line_judge, line_summary, updated_before
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
+from ehrcheck.probes.authenticated.uscore_judge import Judge
+from ehrcheck.probes.authenticated.uscore_version import choose_version
 from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
 from ehrcheck.probes.fhir_structure import structure_problems
 from ehrcheck.probes.phi import ScrubbingRecorder
@@ -176,10 +180,14 @@ async def download(
     needs_token: bool,
     validate_lines: int,
     deadline: float,
+    judge: Judge | None = None,
+    since: str | None = None,
 ) -> dict[str, Any]:
     """Stream one NDJSON file; memory stays bounded by one line. The read ends at the export's
     deadline (`--bulk-timeout`, but never less than one request's `--timeout`) and at
-    MAX_FILE_BYTES after decompression, whatever the server sends."""
+    MAX_FILE_BYTES after decompression, whatever the server sends. With a `judge`, every line of
+    a US Core type is checked against its profile (mandatory elements, bindings: bulk_profiles);
+    with `since` (an export's `_since`), lines last updated before it are counted."""
     declared = item.get("type")
     headers = {"Accept": "application/fhir+ndjson"}
     if needs_token:
@@ -217,13 +225,20 @@ async def download(
                 continue
             if not isinstance(resource, dict) or resource.get("resourceType") != declared:
                 facts["wrong_type"] += 1
-            elif facts["validated"] < validate_lines:
+                continue
+            if facts["validated"] < validate_lines:
                 facts["validated"] += 1
                 found = structure_problems(resource, limit=3)
                 if found:
                     facts["structure_invalid"] += 1
                     problems.extend(p for p in found if p not in problems)
+            if judge is not None:
+                judge.add(resource, structure=False, must_support=False)
+            if since is not None and updated_before(resource, since):
+                facts["updated_before_since"] = facts.get("updated_before_since", 0) + 1
         facts["truncated"] = resp.truncated
+        if judge is not None:
+            facts["us_core"] = line_summary(judge)
     if isinstance(item.get("count"), int):
         facts["manifest_count"] = item["count"]
         facts["count_matches"] = facts["truncated"] or item["count"] == facts["lines"]
@@ -242,9 +257,18 @@ async def delete(ctx: ProbeContext, session: AuthSession, rec: Recorder, status_
 
 
 async def export(
-    ctx: ProbeContext, session: AuthSession, rec: Recorder, path: str, deadline: float, download_files: bool, validate_lines: int
+    ctx: ProbeContext,
+    session: AuthSession,
+    rec: Recorder,
+    path: str,
+    deadline: float,
+    download_files: bool,
+    validate_lines: int,
+    us_core_version: str | None = None,
+    since: str | None = None,
 ) -> dict[str, Any]:
-    """One export from kick-off to deleted job."""
+    """One export from kick-off to deleted job. With `us_core_version`, each file's lines are
+    judged against that version's profiles."""
     report = progress_of(ctx.settings)
     start = await kickoff(ctx, session, rec, path)
     out: dict[str, Any] = {"kickoff": start["facts"]}
@@ -279,8 +303,11 @@ async def export(
                         why_not = transport_refusal(item["url"], ctx.base_url) if needs_token else None
                         if needs_token and not why_not:
                             sent_to.add(origin_text(item["url"]))
+                        judge = line_judge(us_core_version) if us_core_version else None
                         files.append(
-                            await download(ctx, session, rec, item, needs_token and not why_not, validate_lines, deadline)
+                            await download(
+                                ctx, session, rec, item, needs_token and not why_not, validate_lines, deadline, judge, since
+                            )
                         )
                         if why_not:
                             files[-1]["token_refused"] = why_not
@@ -347,6 +374,12 @@ async def probe_bulk(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     report = progress_of(ctx.settings)
     out: dict[str, Any] = {"timeout_s": timeout}
+    cap = await ctx.result("capability")
+    version, basis, _declared = choose_version(
+        ctx.settings.get("us_core_version"), cap.data if cap.status.value == "completed" else {}
+    )
+    out["us_core_version"] = version
+    out["us_core_version_basis"] = basis
     try:
         # Group/[id]/$export is the path (g)(10) certifies: it is followed end to end (files,
         # tokenless kick-off, cancel); Patient/$export is optional and exported without reading files.
@@ -367,13 +400,20 @@ async def probe_bulk(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
             report("bulk", 0, None, "Group/[id]/$export")
             out["group"] = {
                 "found_by": how,
-                **await export(ctx, session, rec, certified, deadline, True, validate_lines),
+                **await export(ctx, session, rec, certified, deadline, True, validate_lines, version),
             }
         else:
             out["group"] = {"found_by": None, "note": how}
         report("bulk", 0, None, "Patient/$export")
-        out["patient"] = await export(ctx, session, rec, "Patient/$export", deadline, not group_id, validate_lines)
+        out["patient"] = await export(ctx, session, rec, "Patient/$export", deadline, not group_id, validate_lines, version)
         out["cancel"] = await cancel_check(ctx, session, rec, certified)
+
+        async def run_export(path: str, since: str | None) -> dict[str, Any]:
+            return await export(ctx, session, rec, path, deadline, since is not None, validate_lines, None, since)
+
+        # Tried on the export that read its files: the certified Group export when there is one.
+        read = out["group"] if group_id else out["patient"]
+        out["kickoff_parameters"] = await kickoff_parameters(certified, read, run_export)
     except FetchError as exc:
         if "kickoff_without_token" not in out:
             raise ProbeError(f"the FHIR server could not be reached: {exc}") from None

@@ -37,6 +37,7 @@ from ehrcheck.http.client import FetchError, Recorder
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
 from ehrcheck.probes.authenticated.uscore_judge import Judge
 from ehrcheck.probes.authenticated.uscore_profiles import DEFAULT_VERSION, conformance
+from ehrcheck.probes.authenticated.uscore_terminology import shown_code
 from ehrcheck.probes.authenticated.uscore_tx import validate_codes
 from ehrcheck.probes.authenticated.uscore_version import choose_version
 from ehrcheck.probes.base import ProbeContext, ProbeError, parse_json
@@ -649,7 +650,7 @@ async def ask_terminology_server(ctx: ProbeContext, rec: Recorder, judge: Judge,
         field_name = "tx_valid" if valid else "tx_invalid"
         row[field_name] = row.get(field_name, 0) + 1
         if not valid:
-            code = f"{triple[1]}|{triple[2]}"[:80]
+            code = shown_code(triple[1], triple[2])
             if code not in row["bad_codes"] and len(row["bad_codes"]) < 3:
                 row["bad_codes"].append(code)
     facts["candidates"] = len(candidates)

@@ -134,6 +134,8 @@ class Judge:
         self.tallies = {p["id"]: ProfileTally(p, value_sets) for p in profiles}
         self.unassigned: dict[str, int] = {}
         self.seen: set[tuple[str, str]] | None = set() if dedupe else None
+        self.judged = 0
+        self.failed = 0  # judged resources missing a mandatory element or a required code
 
     def add(self, resource: dict[str, Any], structure: bool = True, must_support: bool = True) -> bool | None:
         """Judge one resource: True/False as it meets its profile, None when not judged (another
@@ -151,7 +153,10 @@ class Judge:
         if profile is None:
             self.unassigned[str(rtype)] = self.unassigned.get(str(rtype), 0) + 1
             return None
-        return self.tallies[profile["id"]].add(resource, structure=structure, must_support=must_support)
+        ok = self.tallies[profile["id"]].add(resource, structure=structure, must_support=must_support)
+        self.judged += 1
+        self.failed += not ok
+        return ok
 
     def tx_candidates(self) -> dict[tuple[str, str, str], tuple[str, str]]:
         """(value set, system, code) -> (profile id, binding id), for a terminology server."""

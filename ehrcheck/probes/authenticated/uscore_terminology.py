@@ -19,6 +19,7 @@ by the search-value chooser, not here: here they are judged like any other code.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ehrcheck.probes.authenticated.uscore_profiles import nodes, steps
@@ -122,13 +123,15 @@ def judge_resource(
 
 
 def _first_code(values: list[Any]) -> str | None:
-    """A short `system|code` for the report: codes only, never free text."""
-    for v in values:
-        for system, code in _codings(v) or []:
-            if code is not None:
-                text = f"{system}|{code}" if system else code
-                return text[:80]
-    return None
+    return next((shown_code(system, code) for v in values for system, code in _codings(v) or [] if code is not None), None)
+
+
+def shown_code(system: str | None, code: str) -> str:
+    """A code as reports show it: `code (system name)`, reduced to characters that cannot be
+    markup, a link or an escape sequence (the server chose it: it is hostile text)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "", (system or "").rstrip("/").rsplit("/", 1)[-1])[:40]
+    safe = re.sub(r"[^A-Za-z0-9._ -]", "?", code)[:40]
+    return f"{safe} ({name})" if name else safe
 
 
 def tx_candidates(value: Any) -> list[tuple[str, str]]:

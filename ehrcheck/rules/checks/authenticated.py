@@ -641,6 +641,64 @@ def bulk_files_valid(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 
 
 @check()
+def bulk_us_core_profiles(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Every NDJSON line of a US Core type carries its profile's mandatory elements and codes
+    from its required value sets."""
+    bulk = need(view.bulk, "bulk")
+    export, _level = _certified_export(bulk)
+    files = [f for f in (export.files if export else None) or [] if f.us_core is not None]
+    checked = sum(_n(f.us_core.checked) for f in files if f.us_core)
+    if not checked:
+        return Outcome("not_observed", None, "No export line of a US Core type was read.")
+    problems = []
+    for f in files:
+        uc = f.us_core
+        if uc is None or not uc.failed:
+            continue
+        for pid, p in sorted((uc.profiles or {}).items()):
+            bits = list(p.mandatory_violations or {})[:2] + [f"{e} code" for e in (p.codes_failed or {})][:2]
+            if p.resources_missing_mandatory or p.codes_failed:
+                problems.append(f"{f.type} {pid}: {_listing([b.split('.', 1)[-1] for b in bits], 3)}")
+    failed = sum(_n(f.us_core.failed) for f in files if f.us_core)
+    version = next((f.us_core.version for f in files if f.us_core and f.us_core.version), None)
+    observed = {"checked": checked, "failed": failed, "us_core_version": version}
+    if failed:
+        return Outcome(
+            "fail", observed, f"{failed} of {checked} lines fail their US Core {version} profile: " + _listing(problems, 4) + "."
+        )
+    return Outcome("pass", observed, f"{checked} lines checked against US Core {version}.")
+
+
+@check()
+def bulk_kickoff_parameters(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Kick-offs with `_outputFormat=application/fhir+ndjson`, `_type` and `_since` complete, and
+    the files hold only the types asked for and nothing last updated before `_since`."""
+    params = need(view.bulk, "bulk").kickoff_parameters
+    if params is None:
+        return Outcome("not_observed", None, "The plain export did not finish, so the kick-off parameters were not tried.")
+    problems = []
+    for name, part in (("_outputFormat", params.output_format), ("_type", params.type), ("_since", params.since)):
+        if part is None or (name == "_type" and not part.requested):
+            continue
+        if not part.accepted:
+            problems.append(f"{name} refused ({_status(part.kickoff_status)})")
+        elif part.state != "complete":
+            problems.append(f"{name} export {part.state or 'did not complete'}")
+    if params.type and params.type.unexpected_types:
+        problems.append(f"_type={','.join(params.type.requested or [])} also sent {_listing(params.type.unexpected_types)}")
+    if params.since and params.since.updated_before_since:
+        problems.append(f"_since sent {params.since.updated_before_since} resources last updated before it")
+    observed = {
+        "output_format": params.output_format.kickoff_status if params.output_format else None,
+        "type": params.type.kickoff_status if params.type else None,
+        "since": params.since.kickoff_status if params.since else None,
+    }
+    if problems:
+        return Outcome("fail", observed, "; ".join(problems).capitalize() + ".")
+    return Outcome("pass", observed, "_outputFormat, _type and _since were honoured.")
+
+
+@check()
 def bulk_cancel(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """DELETE on a status URL answers 202, and the status URL then answers 404."""
     cancel = need(view.bulk, "bulk").cancel

@@ -19,7 +19,7 @@ from ehrcheck.rules.schema import find_rule
 from tests.support.auth import credentials, run
 from tests.support.loopback import Reply, serve
 
-BULK_RULES = ("INT-310", "INT-311", "INT-312", "INT-313", "INT-314", "INT-315", "HIP-312")
+BULK_RULES = ("INT-310", "INT-311", "INT-312", "INT-313", "INT-314", "INT-315", "INT-325", "INT-326", "HIP-312")
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,18 @@ def test_bulk_export_end_to_end(sekmet_auth_url, sekmet_keys_dir, tmp_path, grou
     p = b["patient"]
     assert p["kickoff"]["accepted"] and p["status"]["state"] == "complete" and p["status"]["retry_after_hints"] >= 1
     assert "files" not in p
+    # Every Observation line judged against its US Core 6.1.0 profile, not only the validated ones.
+    assert obs["us_core"]["version"] == "6.1.0" and obs["us_core"]["checked"] == obs["lines"] and obs["us_core"]["failed"] == 0
+    assert "us-core-observation-lab" in obs["us_core"]["profiles"]
+    params = b["kickoff_parameters"]  # tried on the Group export
+    assert params["output_format"] == {
+        "requested": "application/fhir+ndjson",
+        "kickoff_status": 202,
+        "accepted": True,
+        "state": "complete",
+    }
+    assert params["type"]["requested"][0] == "Patient" and params["type"]["unexpected_types"] == []
+    assert params["since"]["state"] == "complete" and params["since"]["updated_before_since"] == 0
     assert b["cancel"] == {
         "kickoff_status": 202,
         "delete_status": 202,
@@ -180,3 +192,54 @@ def test_export_that_never_finishes_stops_at_the_bound(tmp_path, sekmet_keys_dir
     assert all(w <= 1.0 for w in status["waits_s"])  # never waited longer than the server asked
     assert deletes, "the unfinished job was not deleted"
     assert evaluate(ev, [find_rule("INT-312")], dt.date(2026, 6, 1))[0].status.value == "fail"
+
+
+def test_bulk_lines_judged_against_us_core_and_an_ignored_since(tmp_path, sekmet_keys_dir):
+    """A loopback Bulk server whose Condition file breaks US Core (a wrong clinicalStatus code, a
+    missing subject) and which ignores `_since` (every export sends the same old file)."""
+    good = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "meta": {"lastUpdated": "2020-01-01T00:00:00Z"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}
+        ],
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+        "subject": {"reference": "Patient/p1"},
+    }
+    wrong_code = {
+        **good,
+        "id": "c2",
+        "clinicalStatus": {"coding": [{"system": good["clinicalStatus"]["coding"][0]["system"], "code": "bogus"}]},
+    }
+    no_subject = {k: v for k, v in {**good, "id": "c3"}.items() if k != "subject"}
+    lines = [json.dumps(r).encode() for r in (good, wrong_code, no_subject)]
+    routes = {
+        "/token": Reply(200, {"access_token": "t" * 40, "token_type": "bearer", "expires_in": 300, "scope": "system/*.read"}),
+        "/fhir/Patient/$export": Reply(202, b"", {"Content-Location": "/fhir/status/1"}),
+        "/fhir/Group": Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}),
+        "/files/Condition.ndjson": Reply(200, b"\n".join(lines) + b"\n", {"Content-Type": "application/fhir+ndjson"}),
+    }
+    with serve(routes, prefix="/fhir") as lb:
+        manifest = {
+            "transactionTime": "2026-06-01T00:00:00Z",
+            "request": lb.base + "/Patient/$export",
+            "requiresAccessToken": True,
+            "output": [{"type": "Condition", "url": lb.origin + "/files/Condition.ndjson", "count": 3}],
+            "error": [],
+        }
+        routes["/fhir/status/1"] = Reply(200, manifest)
+        creds = credentials(sekmet_keys_dir, "ehrcheck-jwt", tmp_path, token_endpoint=lb.origin + "/token")
+        ev = run(lb.base, creds, {"bulk": probe_bulk}, bulk_timeout=10)
+    b = ev.probes["bulk"].data
+    uc = b["patient"]["files"][0]["us_core"]
+    assert (uc["checked"], uc["failed"]) == (3, 2)
+    prof = uc["profiles"]["us-core-condition-problems-health-concerns"]
+    assert prof["mandatory_violations"] == {"Condition.subject": 1}
+    assert prof["codes_failed"] == {"Condition.clinicalStatus": 1} and prof["bad_codes"] == ["bogus (condition-clinical)"]
+    assert b["kickoff_parameters"]["since"]["updated_before_since"] == 3
+    statuses = {x.rule_id: x for x in evaluate(ev, [find_rule(r) for r in ("INT-325", "INT-326")], dt.date(2026, 6, 1))}
+    assert statuses["INT-325"].status.value == "fail" and "2 of 3 lines" in statuses["INT-325"].message
+    assert "subject" in statuses["INT-325"].message and "clinicalStatus code" in statuses["INT-325"].message
+    assert statuses["INT-326"].status.value == "fail" and "_since sent 3 resources" in statuses["INT-326"].message

@@ -17,7 +17,7 @@ MAX_PROFILES_SHOWN = 20
 
 def line_judge(version: str) -> Judge:
     """Every profile of the version; each line goes to the most specific one it fits."""
-    return Judge(version, conformance(version)["profiles"], dedupe=False)
+    return Judge(version, conformance(version)["profiles"], dedupe=False, collect_tx=False)
 
 
 def line_summary(judge: Judge) -> dict[str, Any]:

@@ -42,8 +42,9 @@ def _real(value: Any) -> bool:
 class ProfileTally:
     """What one profile's resources showed, accumulated one resource at a time."""
 
-    def __init__(self, profile: dict[str, Any], value_sets: dict[str, Any]):
+    def __init__(self, profile: dict[str, Any], value_sets: dict[str, Any], collect_tx: bool = True):
         self.profile = profile
+        self.collect_tx = collect_tx
         self.value_sets = value_sets
         self.mandatory = [e for e in profile["elements"] if int(e.get("min") or 0) >= 1]
         self.must_support = must_support_elements(profile)
@@ -91,7 +92,7 @@ class ProfileTally:
                 ok = False
             if code and code not in row["bad_codes"] and len(row["bad_codes"]) < MAX_BAD_CODES:
                 row["bad_codes"].append(code)
-            if outcome in ("not_checked", "system_ok") and len(self.tx) < MAX_TX_CANDIDATES:
+            if self.collect_tx and outcome in ("not_checked", "system_ok") and len(self.tx) < MAX_TX_CANDIDATES:
                 for value in nodes(
                     resource, {"id": binding_id.rsplit(":", 1)[0] if ":" in binding_id.rsplit(".", 1)[-1] else binding_id}
                 ):
@@ -125,13 +126,13 @@ class Judge:
     """Assigns each resource to a profile in scope and feeds that profile's tally; a resource
     seen twice (by two searches, a search and a read) is judged once."""
 
-    def __init__(self, version: str, profiles: list[dict[str, Any]], dedupe: bool = True):
+    def __init__(self, version: str, profiles: list[dict[str, Any]], dedupe: bool = True, collect_tx: bool = True):
         self.version = version
         value_sets = conformance(version).get("value_sets") or {}
         self.by_type: dict[str, list[dict[str, Any]]] = {}
         for p in profiles:
             self.by_type.setdefault(p["resource"], []).append(p)
-        self.tallies = {p["id"]: ProfileTally(p, value_sets) for p in profiles}
+        self.tallies = {p["id"]: ProfileTally(p, value_sets, collect_tx) for p in profiles}
         self.unassigned: dict[str, int] = {}
         self.seen: set[tuple[str, str]] | None = set() if dedupe else None
         self.judged = 0

@@ -38,9 +38,21 @@ def profiles_by_id(version: str = DEFAULT_VERSION) -> dict[str, dict[str, Any]]:
     return {p["id"]: p for p in conformance(version)["profiles"]}
 
 
+@lru_cache(maxsize=4096)
+def _steps(element_id: str) -> tuple[str, ...]:
+    return tuple(element_id.split(".")[1:])
+
+
 def steps(element_id: str) -> list[str]:
     """'Observation.component.value[x]' -> ['component', 'value[x]']; a slice keeps its ':name'."""
-    return element_id.split(".")[1:]
+    return list(_steps(element_id))
+
+
+@lru_cache(maxsize=4096)
+def _step(step: str) -> tuple[str, str, str | None]:
+    """(name, slice name, choice prefix): parsed once per step, not once per resource."""
+    name, _, slice_name = step.partition(":")
+    return name, slice_name, name[:-3] if name.endswith("[x]") else None
 
 
 def _coding_matches(item: Any, pattern: dict[str, Any]) -> bool:
@@ -58,12 +70,11 @@ def _children(node: Any, step: str, element: dict[str, Any] | None) -> list[Any]
     """The values under `node` for one path step, lists flattened."""
     if not isinstance(node, dict):
         return []
-    name, _, slice_name = step.partition(":")
-    if name.endswith("[x]"):
+    name, slice_name, prefix = _step(step)
+    if prefix is not None:
         if slice_name:  # value[x]:valueQuantity -> exactly that type
             values = [node[slice_name]] if slice_name in node else []
         else:
-            prefix = name[:-3]
             values = [v for k, v in node.items() if k.startswith(prefix) and k[len(prefix) :][:1].isupper()]
     else:
         values = [node[name]] if name in node else []
@@ -80,7 +91,7 @@ def _children(node: Any, step: str, element: dict[str, Any] | None) -> list[Any]
 
 def nodes(resource: dict[str, Any], element: dict[str, Any]) -> list[Any]:
     """Every value the element's path reaches in the resource."""
-    path = steps(element["id"])
+    path = _steps(element["id"])
     current: list[Any] = [resource]
     for i, step in enumerate(path):
         last = i == len(path) - 1
@@ -96,7 +107,13 @@ def mandatory_missing(resource: dict[str, Any], element: dict[str, Any]) -> bool
     minimum = int(element.get("min") or 0)
     if minimum < 1:
         return False
-    path = steps(element["id"])
+    path = _steps(element["id"])
+    if len(path) == 1:
+        name, slice_name, prefix = _step(path[0])
+        if not slice_name and prefix is None:  # the common case, a top-level element: no walk
+            value = resource.get(name) if isinstance(resource, dict) else None
+            count = 0 if value in (None, "", [], {}) else len(value) if isinstance(value, list) else 1
+            return count < minimum
     parents: list[Any] = [resource]
     for step in path[:-1]:
         parents = [child for node in parents for child in _children(node, step, None)]

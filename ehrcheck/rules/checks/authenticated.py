@@ -473,7 +473,7 @@ def uscore_provenance_revinclude(view: View, args: NoArgs, as_of: dt.date) -> Ou
     detail = (
         f"{provenance} Provenance resources included."
         if provenance
-        else "Accepted; the sampled data had no Provenance to include."
+        else "accepted; the sampled data had no Provenance to include."
     )
     return Outcome("pass", observed, f"{len(revs)} resource types: " + detail)
 

@@ -204,6 +204,8 @@ class UsCoreTotals(Facts):
     mismatched: int | None = None
     structure_invalid: int | None = None
     resources_missing_mandatory: int | None = None
+    variant_searches: int | None = None
+    variant_search_errors: int | None = None
     codes_checked: int | None = None
     codes_failed: int | None = None
     codes_not_checked: int | None = None

@@ -754,7 +754,10 @@ async def uscore_data(
         }
         for t in sorted(runs)
     }
-    all_tallies = [v for t in search_summary.values() for v in t.values()]
+    # Totals are the SHALL searches as the IG lists them; their deeper forms (comparators, POST,
+    # _revinclude) are judged on their own (uscore_search_variants) and counted apart.
+    all_tallies = [v for t in search_summary.values() for v in t.values() if not v.get("variant")]
+    variant_tallies = [v for t in search_summary.values() for v in t.values() if v.get("variant")]
     expected = {t: ["+".join(c) for c in searches.get(t, {}).get("shall", [])] for t in sorted(runs)}
     term_rows = [row for r in results.values() for row in (r.get("terminology") or {}).values()]
     return {
@@ -791,7 +794,9 @@ async def uscore_data(
             "searches": sum(v["requests"] for v in all_tallies),
             "search_errors": sum(v["http_errors"] for v in all_tallies),
             "search_errors_with_operation_outcome": sum(v["errors_with_operation_outcome"] for v in all_tallies),
-            "mismatched": sum(v["mismatched"] for v in all_tallies),
+            "mismatched": sum(v["mismatched"] for v in all_tallies + variant_tallies),
+            "variant_searches": sum(v["requests"] for v in variant_tallies),
+            "variant_search_errors": sum(v["http_errors"] for v in variant_tallies),
             "structure_invalid": sum(r["structure_invalid"] for r in results.values()),
             "resources_missing_mandatory": sum(r["resources_missing_mandatory"] for r in results.values()),
             "codes_checked": sum(row["passed"] + row["failed"] for row in term_rows),

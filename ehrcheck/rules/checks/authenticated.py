@@ -482,7 +482,9 @@ def uscore_provenance_revinclude(view: View, args: NoArgs, as_of: dt.date) -> Ou
 def uscore_reads_by_id(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Resources the searches returned can be read by id (`GET [type]/[id]`), with that id."""
     data = need(view.uscore, "uscore")
-    reads = dict(data.reads or {})
+    if data.reads is None:
+        return Outcome("not_observed", None, "The evidence predates reads by id.")
+    reads = dict(data.reads)
     if data.patient_reads and data.patient_reads.requests:
         reads["Patient"] = ReadTally(**data.patient_reads.raw())
     if not reads:

@@ -44,9 +44,9 @@ from ehrcheck.cli.options import (
     QuietOpt,
     SampleOpt,
     TimeoutOpt,
+    TxServerOpt,
     UsCoreOpt,
     UsCoreVersionOpt,
-    TxServerOpt,
     WaiversOpt,
 )
 from ehrcheck.cli.output import (

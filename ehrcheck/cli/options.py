@@ -198,7 +198,7 @@ UsCoreOpt = Annotated[
 
 
 UsCoreVersionOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--us-core-version",
         envvar="EHRCHECK_US_CORE_VERSION",
@@ -208,7 +208,7 @@ UsCoreVersionOpt = Annotated[
 
 
 TxServerOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--tx-server",
         envvar="EHRCHECK_TX_SERVER",

@@ -120,7 +120,9 @@ def _export(part: dict[str, Any] | None) -> str:
 
 
 def _bulk_us_core(data: dict[str, Any]) -> str:
-    files = [f.get("us_core") for f in (data.get("patient") or {}).get("files") or [] if f.get("us_core")]
+    # The files read: the certified Group export's, else the Patient export's (bulk.py).
+    read = next((part for part in (data.get("group"), data.get("patient")) if (part or {}).get("files")), None) or {}
+    files = [f.get("us_core") for f in read.get("files") or [] if f.get("us_core")]
     checked = sum(u.get("checked", 0) for u in files)
     if not checked:
         return "no line of a US Core type read"

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-
 NDJSON = "application/fhir+ndjson"
 MAX_TYPES = 2
 

@@ -1,7 +1,7 @@
 """The `ehrcheck` command line. Thin: parse flags, call the pipeline, write files, pick the exit code.
 
 One module per command group (audit.py: audit, probe, score; launch.py; compare.py: compare, diff; claims.py;
-rules.py; scan.py; demo.py), registered below in one place; what they share lives in common.py
+rules.py; scan.py; history.py; demo.py), registered below in one place; what they share lives in common.py
 (errors, parsing), options.py (shared flags), output.py (the output plan), gather.py (running the
 probes) and gates.py (waivers, summary, exit code).
 
@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from ehrcheck import __version__
-from ehrcheck.cli import audit, claims, compare, demo, launch, rules, scan
+from ehrcheck.cli import audit, claims, compare, demo, history, launch, rules, scan
 
 app = typer.Typer(
     name="ehrcheck",
@@ -41,6 +41,7 @@ app.command()(demo.demo)
 app.command()(compare.compare)
 app.command("diff")(compare.diff_cmd)
 app.command()(scan.scan)
+app.command()(history.history)
 claims_app.command("init")(claims.claims_init)
 claims_app.command("check")(claims.claims_check)
 rules_app.command("list")(rules.rules_list)

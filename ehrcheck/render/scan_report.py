@@ -1,15 +1,34 @@
-"""The scan overview (index.html): rendered by streaming results.jsonl through the template, so
-its memory does not grow with the number of endpoints. Pure apart from the file it writes."""
+"""The scan's outputs besides results.jsonl: index.html (the overview), results.sarif and
+results.xml (JUnit). Each is rendered by streaming the rows in list order (scan.results), so memory
+does not grow with the number of endpoints. Pure apart from the files it writes, each atomically."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from ehrcheck.render.scan_ci import write_scan_junit, write_scan_sarif
 from ehrcheck.render.templates import environment
-from ehrcheck.scan.run import ScanStats, iter_results
+from ehrcheck.rules.schema import Rule
+from ehrcheck.scan.results import iter_in_list_order
+from ehrcheck.scan.run import ScanStats
+
+FILES = {"html": "index.html", "sarif": "results.sarif", "junit": "results.xml"}
+
+
+def _atomic(target: Path, write: Callable[[TextIO], None]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            write(fh)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_scan_overview(results: Path, target: Path, stats: ScanStats, titles: dict[str, str], meta: dict[str, Any]) -> None:
@@ -19,16 +38,29 @@ def write_scan_overview(results: Path, target: Path, stats: ScanStats, titles: d
     context = {
         "stats": stats,
         "top": [(rid, titles.get(rid, ""), n, round(100 * n / audited) if audited else 0) for rid, n in top],
-        "rows": iter_results(results),
+        "rows": iter_in_list_order(results),
         "meta": meta,
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for chunk in template.generate(**context):
-                fh.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(fh: TextIO) -> None:
+        for chunk in template.generate(**context):
+            fh.write(chunk)
+
+    _atomic(target, write)
+
+
+def write_scan_outputs(
+    results: Path, out_dir: Path, kinds: Sequence[str], stats: ScanStats, rules: Sequence[Rule], meta: dict[str, Any]
+) -> list[Path]:
+    """Every format asked for; the paths written."""
+    written = []
+    for kind in kinds:
+        target = out_dir / FILES[kind]
+        if kind == "html":
+            write_scan_overview(results, target, stats, {r.id: r.title for r in rules}, meta)
+        elif kind == "sarif":
+            _atomic(target, lambda fh: write_scan_sarif(iter_in_list_order(results), fh, rules, meta, stats.outcomes))
+        else:
+            _atomic(target, lambda fh: write_scan_junit(iter_in_list_order(results), fh, rules, meta))
+        written.append(target)
+    return written

@@ -11,7 +11,9 @@
 - Text: one URL per line; blank lines and `#` comments are ignored.
 
 URLs are normalised (scheme and host lower-cased, default port, fragment, trailing slash and a
-trailing /metadata dropped) and de-duplicated, first one wins. Lines that are not http(s) URLs
+trailing /metadata dropped) and de-duplicated: the first listing is audited, and `check_list`
+keeps every organisation that lists a duplicated address so the results can name them all.
+Each endpoint carries its position in the de-duplicated list (`index`), which orders reports. Lines that are not http(s) URLs
 become warnings naming file and line; a list with no usable URL at all is an error. Text and CSV
 are read line by line; a Bundle is one JSON document and is parsed whole, but only
 (url, name, place) triples are kept from it.
@@ -23,7 +25,7 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -56,6 +58,8 @@ class Endpoint:
     url: str
     name: str | None
     where: str  # file:line, or file: entry N, for messages
+    index: int = 0  # position in the de-duplicated list, from 0: the order reports use
+    listed_by: tuple[tuple[str | None, str], ...] = ()  # (name, where) of every listing, when listed more than once
 
 
 Warn = Callable[[str], None]
@@ -241,8 +245,11 @@ def _rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]]:
     return _text_rows(path)
 
 
-def iter_endpoints(path: Path, warn: Warn) -> Iterator[Endpoint]:
-    """Each usable, normalised endpoint once, in list order. Junk becomes a located warning."""
+def iter_endpoints(
+    path: Path, warn: Warn, on_duplicate: Callable[[str, str | None, str], None] | None = None
+) -> Iterator[Endpoint]:
+    """Each usable, normalised endpoint once, in list order. Junk becomes a located warning; a
+    repeated address goes to `on_duplicate(url, name, where)`."""
     seen: set[str] = set()
     for raw, name, where in _rows(Path(path), warn):
         url, why = normalise_url(raw)
@@ -253,15 +260,25 @@ def iter_endpoints(path: Path, warn: Warn) -> Iterator[Endpoint]:
             warn(f"{where}: skipped '{shown}': {why}")
             continue
         if url in seen:
+            if on_duplicate is not None:
+                on_duplicate(url, name or None, where)
             continue
         seen.add(url)
-        yield Endpoint(url=url, name=(name or None), where=where)
+        yield Endpoint(url=url, name=(name or None), where=where, index=len(seen) - 1)
 
 
 @dataclass(frozen=True)
 class ListSummary:
     endpoints: int
     warnings: int
+    entries: int = 0  # usable entries before de-duplication
+    # every (name, where) listing each duplicated address, the audited (first) one first
+    duplicates: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+
+    def with_listings(self, endpoints: Iterator[Endpoint]) -> Iterator[Endpoint]:
+        """The endpoints again, each duplicated one carrying every organisation that lists it."""
+        for e in endpoints:
+            yield replace(e, listed_by=tuple(self.duplicates[e.url])) if e.url in self.duplicates else e
 
 
 def check_list(path: Path, warn: Warn) -> ListSummary:
@@ -269,16 +286,28 @@ def check_list(path: Path, warn: Warn) -> ListSummary:
     list with nothing to audit (exit 2) — so a typo'd file fails in a second, not after a scan."""
     count = 0
     warnings = 0
+    first: dict[str, tuple[str | None, str]] = {}  # bounded like iter_endpoints' own seen set
+    duplicates: dict[str, list[tuple[str | None, str]]] = {}
 
     def counting(message: str) -> None:
         nonlocal warnings
         warnings += 1
         warn(message)
 
-    for _ in iter_endpoints(path, counting):
+    def duplicate(url: str, name: str | None, where: str) -> None:
+        duplicates.setdefault(url, [first[url]]).append((name, where))
+
+    for e in iter_endpoints(path, counting, duplicate):
         count += 1
+        first[e.url] = (e.name, e.where)
     if count == 0:
         raise UserInputError(
             f"{path}: no http(s) FHIR base URLs found (a Bundle of Endpoints, a CSV with a url column, or one URL per line)"
         )
-    return ListSummary(endpoints=count, warnings=warnings)
+    entries = count + sum(len(v) - 1 for v in duplicates.values())
+    if duplicates:
+        warn(
+            f"{path}: {entries - count} entries repeat an address listed earlier ({len(duplicates)} address(es)); "
+            "each is audited once and its row names every organisation that lists it"
+        )
+    return ListSummary(endpoints=count, warnings=warnings, entries=entries, duplicates=duplicates)

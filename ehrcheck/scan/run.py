@@ -20,10 +20,11 @@ import datetime as dt
 import hashlib
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
@@ -31,11 +32,17 @@ from ehrcheck.files.limits import json_loads
 from ehrcheck.files.store import evidence_text, write_atomic
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.models import Evidence, RunResult, Status
+from ehrcheck.rules.checks.common import US_CORE
 from ehrcheck.rules.schema import Pack
+from ehrcheck.scan.diagnose import failure_kind
 from ehrcheck.scan.endpoint_list import Endpoint
+from ehrcheck.scan.gates import GateTally, ScanGates
+
+if TYPE_CHECKING:
+    from ehrcheck.engine.waivers import Waiver
 
 RESULTS = "results.jsonl"
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: index, listed_by, statuses, findings, us_core, smart, timings
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,9 @@ class ScanOptions:
     profile: str = "default"
     packs: Sequence[Pack] = ()
     keep_evidence: bool = False
+    reports: bool = False  # an HTML report per audited endpoint under reports/
     verify: ssl.SSLContext | bool | str = True
+    waivers: Sequence[Waiver] = ()
 
 
 @dataclass
@@ -61,9 +70,14 @@ class ScanStats:
     failing_rules: dict[str, int] = field(default_factory=dict)
     score_sum: float = 0.0
     scored: int = 0
+    failure_kinds: dict[str, int] = field(default_factory=dict)  # why endpoints could not be reached
+    stopped: str | None = None  # why the scan stopped early, if it did
 
     def add(self, record: dict[str, Any]) -> None:
         self.outcomes[record["outcome"]] = self.outcomes.get(record["outcome"], 0) + 1
+        if record["outcome"] == "unreachable":
+            kind = record.get("failure_kind") or failure_kind(record.get("reason"))
+            self.failure_kinds[kind] = self.failure_kinds.get(kind, 0) + 1
         if record.get("verdict"):
             label = record["verdict"]["label"]
             self.verdicts[label] = self.verdicts.get(label, 0) + 1
@@ -118,21 +132,54 @@ def _fhir_version(evidence: Evidence | None) -> str | None:
     return cap.data.get("fhir_version") if cap is not None else None
 
 
+def us_core_versions(evidence: Evidence | None) -> list[str]:
+    """US Core versions the CapabilityStatement declares (`...|6.1.0` on a profile, instantiates or
+    implementationGuide), or ["unversioned"] when it names US Core profiles without a version."""
+    cap = evidence.probes.get("capability") if evidence else None
+    if cap is None:
+        return []
+    data = cap.data
+    urls = [u for key in ("supported_profiles", "instantiates", "implementation_guides") for u in data.get(key) or []]
+    mentions = [u for u in urls if isinstance(u, str) and US_CORE in u]
+    versions = sorted({u.rsplit("|", 1)[1] for u in mentions if "|" in u and u.rsplit("|", 1)[1]})
+    return versions or (["unversioned"] if mentions else [])
+
+
+def _smart_capabilities(evidence: Evidence | None) -> list[str]:
+    smart = evidence.probes.get("smart") if evidence else None
+    caps = smart.data.get("capabilities") if smart is not None else None
+    return sorted(str(c) for c in caps) if isinstance(caps, list) else []
+
+
+def _median_ms(evidence: Evidence | None) -> float | None:
+    availability = evidence.probes.get("availability") if evidence else None
+    return availability.data.get("median_ms") if availability is not None else None
+
+
 def summarise(
     endpoint: Endpoint, result: RunResult | None, outcome: str, reason: str | None, evidence: Evidence | None
 ) -> dict[str, Any]:
-    """The JSONL row: small, flat, enough to rank and filter; the evidence holds the rest."""
+    """The JSONL row: small, flat, enough to rank, filter, gate and write SARIF/JUnit for the list;
+    the evidence holds the rest. Message texts come from the rules, not from the server."""
     record: dict[str, Any] = {
         "v": RECORD_VERSION,
+        "index": endpoint.index,
         "url": endpoint.url,
         "name": endpoint.name,
         "source": endpoint.where,
         "outcome": outcome,
         "reason": reason,
+        "failure_kind": failure_kind(reason) if outcome == "unreachable" else None,
         "evidence_finished_at": evidence.finished_at if evidence else None,
+        "median_ms": _median_ms(evidence),
     }
+    if endpoint.listed_by:
+        record["listed_by"] = [{"name": name, "source": where} for name, where in endpoint.listed_by]
     if result is not None:
         failed_ids = sorted(f.rule_id for f in result.findings if f.status == Status.fail)
+        statuses: dict[str, list[str]] = {}
+        for f in sorted(result.findings, key=lambda f: f.rule_id):
+            statuses.setdefault(f.status.value, []).append(f.rule_id)
         record.update(
             verdict={"level": result.verdict.level, "label": result.verdict.label},
             score=result.overall.score,
@@ -141,14 +188,46 @@ def summarise(
             packs={p.pack: p.score for p in result.packs},
             counts={k: v for k, v in result.overall.counts.items() if v},
             failed=failed_ids,
+            statuses=statuses,
+            # fail and warn, as SARIF results and JUnit failures for the whole list
+            findings=[
+                {
+                    "rule": f.rule_id,
+                    "pack": f.pack,
+                    "status": f.status.value,
+                    "severity": f.severity.value,
+                    "message": f.message or f.title,
+                    **({"waived": f"{f.waiver.reason} (waived until {f.waiver.expires})"} if f.waiver else {}),
+                }
+                for f in sorted(result.findings, key=lambda f: f.rule_id)
+                if f.status in (Status.fail, Status.warn)
+            ],
             fhir_version=_fhir_version(evidence),
+            us_core=us_core_versions(evidence),
+            smart=_smart_capabilities(evidence),
         )
     return record
+
+
+def _waive(result: RunResult, options: ScanOptions) -> tuple[RunResult, list[str]]:
+    """Apply --waivers; the expired ones matching this endpoint, as 'rule for target (file:line)'."""
+    if not options.waivers:
+        return result, []
+    from ehrcheck.engine.waivers import apply_waivers
+
+    outcome = apply_waivers(result, options.waivers, dt.date.today())
+    return outcome.result, [f"waiver for {w.describe()} ({w.source}) expired on {w.expires.isoformat()}" for w in outcome.expired]
 
 
 async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path) -> dict[str, Any]:
     from ehrcheck.engine.scorecard import score_evidence
     from ehrcheck.probes.runner import collect
+
+    started = time.perf_counter()
+
+    def timed(record: dict[str, Any]) -> dict[str, Any]:
+        record["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return record
 
     http = HttpOptions(timeout=options.timeout, verify=options.verify)
     try:
@@ -156,24 +235,35 @@ async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad endpoint must not sink a scan of thousands
-        return summarise(endpoint, None, "error", f"internal error: {exc.__class__.__name__}: {exc}", None)
+        return timed(summarise(endpoint, None, "error", f"internal error: {exc.__class__.__name__}: {exc}", None))
     record_extra: dict[str, Any] = {}
+    name = evidence_name(endpoint.url)
     if options.keep_evidence:
-        name = evidence_name(endpoint.url)
         write_atomic(out_dir / "evidence" / name, evidence_text(evidence))
         record_extra["evidence"] = f"evidence/{name}"
     availability = evidence.probes.get("availability")
     if availability is None or not availability.data.get("reachable"):
         reason = (availability.reason if availability else None) or "the server did not answer"
-        return {**summarise(endpoint, None, "unreachable", reason, evidence), **record_extra}
+        return timed({**summarise(endpoint, None, "unreachable", reason, evidence), **record_extra})
     try:
         result = score_evidence(evidence, options.as_of, options.profile, extra_packs=options.packs)
+        result, expired = _waive(result, options)
     except Exception as exc:  # noqa: BLE001
-        return {
-            **summarise(endpoint, None, "error", f"internal error while scoring: {exc.__class__.__name__}: {exc}", evidence),
-            **record_extra,
-        }
-    return {**summarise(endpoint, result, "audited", None, evidence), **record_extra}
+        return timed(
+            {
+                **summarise(endpoint, None, "error", f"internal error while scoring: {exc.__class__.__name__}: {exc}", evidence),
+                **record_extra,
+            }
+        )
+    if options.reports:
+        from ehrcheck.render.report import render_html
+
+        report = f"reports/{name[: -len('.json')]}.html"
+        write_atomic(out_dir / report, render_html(result))
+        record_extra["report"] = report
+    if expired:
+        record_extra["expired_waivers"] = expired
+    return timed({**summarise(endpoint, result, "audited", None, evidence), **record_extra})
 
 
 def read_done(path: Path, warn: Callable[[str], None]) -> set[str]:
@@ -220,12 +310,15 @@ async def run_scan(
     done: set[str] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     audit: Callable[[Endpoint, ScanOptions, Path], Any] = audit_endpoint,
+    stop: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> ScanStats:
-    """Audit `endpoints` (skipping `done`), writing one JSONL row to `out` per endpoint."""
+    """Audit `endpoints` (skipping `done`), writing one JSONL row to `out` per endpoint. When
+    `stop(row)` returns a reason, audits in flight are cancelled and `stats.stopped` says why."""
     stats = ScanStats()
     already = done or set()
     queue: asyncio.Queue[Endpoint | None] = asyncio.Queue(maxsize=options.concurrency * 2)
     hosts = HostLimiter(options.per_host)
+    stopping = asyncio.Event()
 
     async def worker() -> None:
         while True:
@@ -240,9 +333,14 @@ async def run_scan(
             stats.add(record)
             if on_record is not None:
                 on_record(record)
+            if stop is not None and (why := stop(record)):
+                stats.stopped = why
+                stopping.set()
+                return
 
     workers = [asyncio.create_task(worker(), name=f"scan-worker-{i}") for i in range(options.concurrency)]
-    try:
+
+    async def feed() -> None:
         for endpoint in endpoints:
             if endpoint.url in already:
                 stats.skipped += 1
@@ -251,10 +349,17 @@ async def run_scan(
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
+
+    feeder = asyncio.create_task(feed(), name="scan-feeder")
+    stopper = asyncio.create_task(stopping.wait(), name="scan-stopper")
+    try:
+        await asyncio.wait({feeder, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if feeder.done():
+            feeder.result()  # a worker's exception surfaces here
     finally:
-        for task in workers:
+        for task in (*workers, feeder, stopper):
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*workers, feeder, stopper, return_exceptions=True)
     return stats
 
 
@@ -282,9 +387,12 @@ def iter_results(path: Path) -> Iterable[dict[str, Any]]:
                 yield row
 
 
-def totals(path: Path) -> ScanStats:
+def totals(path: Path, gates: ScanGates | None = None) -> tuple[ScanStats, GateTally]:
+    """The summary and the gates' tally, in one pass over the rows."""
     stats = ScanStats()
+    tally = GateTally(gates or ScanGates())
     for row in iter_results(path):
         stats.done += 1
         stats.add(row)
-    return stats
+        tally.add(row)
+    return stats, tally

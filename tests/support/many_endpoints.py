@@ -6,6 +6,7 @@ HTTP/1.1 server with keep-alive in a background thread, bound to 127.0.0.1 only.
 answers is decided by a hash of its path, so a list of endpoints gets a stable mix:
 
     r4-smart   R4 CapabilityStatement with SMART security + a SMART configuration
+    r4-uscore  as r4-smart, declaring US Core 6.1.0 profiles
     r4-plain   R4 CapabilityStatement, no security declared, no SMART configuration
     dstu2      a DSTU2 Conformance
     down       every request answers 503 (after the client's retries: a reachable, broken server)
@@ -55,7 +56,10 @@ def _capability(variant: str, base: str) -> dict[str, Any]:
         for t in ("Patient", "AllergyIntolerance", "Condition", "Immunization", "MedicationRequest", "Observation")
     ]
     rest: dict[str, Any] = {"mode": "server", "resource": resources}
-    if variant == "r4-smart":
+    if variant == "r4-uscore":
+        for r in resources:
+            r["supportedProfile"] = [f"http://hl7.org/fhir/us/core/StructureDefinition/us-core-{r['type'].lower()}|6.1.0"]
+    if variant in ("r4-smart", "r4-uscore"):
         rest["security"] = {
             "service": [
                 {
@@ -116,8 +120,11 @@ class Stats:
             self.by_base[base] = self.by_base.get(base, 0) + 1
 
 
-def answer(method: str, target: str, origin: str, variants: tuple[str, ...] = VARIANTS) -> tuple[int, dict[str, str], bytes, str]:
-    """(status, headers, body, base path) for one request: the pure half of the server."""
+def answer(
+    method: str, target: str, origin: str, variants: tuple[str, ...] = VARIANTS, overrides: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes, str]:
+    """(status, headers, body, base path) for one request: the pure half of the server.
+    `overrides` maps a base path to the variant it answers as instead (a change planted between runs)."""
     path = urlsplit(target).path
     base_path = path
     for suffix in SUFFIXES:
@@ -129,14 +136,14 @@ def answer(method: str, target: str, origin: str, variants: tuple[str, ...] = VA
             if marker in path:
                 base_path = path[: path.index(marker)]
                 break
-    variant = variant_of(base_path, variants)
+    variant = (overrides or {}).get(base_path) or variant_of(base_path, variants)
     base = origin + base_path
     js = {"Content-Type": "application/fhir+json"}
     if variant == "down":
         return 503, {**js, "Retry-After": "0"}, b'{"resourceType":"OperationOutcome","issue":[]}', base_path
     if path.endswith("/metadata"):
         return 200, js, json.dumps(_capability(variant, base)).encode(), base_path
-    if path.endswith("/.well-known/smart-configuration") and variant == "r4-smart":
+    if path.endswith("/.well-known/smart-configuration") and variant in ("r4-smart", "r4-uscore"):
         return 200, {"Content-Type": "application/json"}, json.dumps(_smart(base)).encode(), base_path
     if "/Patient" in path or "$export" in path:
         return (
@@ -151,8 +158,10 @@ def answer(method: str, target: str, origin: str, variants: tuple[str, ...] = VA
 class ManyEndpoints:
     """The running server: `origin` is http://127.0.0.1:<port>; `url(i)` a base URL on it."""
 
-    def __init__(self, variants: tuple[str, ...] = VARIANTS):
+    def __init__(self, variants: tuple[str, ...] = VARIANTS, port: int = 0):
+        self.port = port  # 0: any free port
         self.variants = variants
+        self.overrides: dict[str, str] = {}  # base path -> variant, e.g. {"/ep/3/fhir/r4": "down"}
         self.stats = Stats()
         self.origin = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -185,7 +194,7 @@ class ManyEndpoints:
                         close = True
                 if length:
                     await reader.readexactly(length)
-                status, headers, body, base_path = answer(method, target, self.origin, self.variants)
+                status, headers, body, base_path = answer(method, target, self.origin, self.variants, self.overrides)
                 self.stats.count(base_path)
                 head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}", f"Content-Length: {len(body)}"]
                 head += [f"{k}: {v}" for k, v in headers.items()]
@@ -206,7 +215,7 @@ class ManyEndpoints:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
-            self._server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024))
+            self._server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024))
             self.origin = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
             ready.set()
             loop.run_forever()
@@ -221,15 +230,17 @@ class ManyEndpoints:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
+        """Stop serving (idempotent: a test may stop a server before its context ends)."""
+        if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._loop = self._thread = None
 
 
 @contextlib.contextmanager
-def serve_many(variants: tuple[str, ...] = VARIANTS) -> Iterator[ManyEndpoints]:
-    server = ManyEndpoints(variants).start()
+def serve_many(variants: tuple[str, ...] = VARIANTS, port: int = 0) -> Iterator[ManyEndpoints]:
+    server = ManyEndpoints(variants, port).start()
     try:
         yield server
     finally:

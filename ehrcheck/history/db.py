@@ -1,0 +1,131 @@
+"""One small interface over the two databases a scan can record into.
+
+- A path: a SQLite file through the standard library; the embedded default.
+- `postgresql://user@host:port/db` (or `postgres://`): PostgreSQL through psycopg 3, the optional
+  `ehrcheck[postgres]` extra — for teams, and for sharded scans writing one run from many machines.
+
+SQL is written once with `?` placeholders (none of the statements contains a literal `?`); for
+PostgreSQL they become `%s`. A password in the URL is never shown: messages use `shown`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ehrcheck.errors import UserInputError
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def redact_url(target: str) -> str:
+    """The URL without its password (and without query options, which may carry one)."""
+    try:
+        parts = urlsplit(target)
+        netloc = parts.netloc.rsplit("@", 1)
+        if len(netloc) == 2:
+            user = netloc[0].split(":", 1)[0]
+            host = f"{user}@{netloc[1]}" if user else netloc[1]
+        else:
+            host = netloc[0]
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    except ValueError:
+        return "(an unparsable database URL)"
+
+
+class Database:
+    def __init__(self, conn: Any, dialect: str, shown: str):
+        self.conn = conn
+        self.dialect = dialect  # "sqlite" or "postgres"
+        self.shown = shown
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur = self.conn.cursor()
+        cur.execute(self._sql(sql), tuple(params))
+        return cur
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        cur = self.conn.cursor()
+        cur.executemany(self._sql(sql), list(rows))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.execute(sql, params).fetchall())
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_postgres(target: str) -> bool:
+    return target.split("://", 1)[0].lower() in POSTGRES_SCHEMES if "://" in target else False
+
+
+def _scrub(message: str, target: str) -> str:
+    """A driver message without the password, should it quote the connection string."""
+    try:
+        password = urlsplit(target).password
+    except ValueError:
+        password = None
+    text = message.replace(password, "***") if password else message
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def open_database(target: str) -> Database:
+    """Open (creating a SQLite file if needed) the database `--db` names; exit-2 errors otherwise."""
+    text = str(target).strip()
+    if is_postgres(text):
+        shown = redact_url(text)
+        try:
+            import psycopg
+        except ImportError:
+            raise UserInputError(f"--db {shown}: PostgreSQL needs the psycopg driver: pip install 'ehrcheck[postgres]'") from None
+        try:
+            conn = psycopg.connect(text, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise UserInputError(f"--db {shown}: cannot connect to PostgreSQL: {_scrub(str(exc), text)}") from None
+        return Database(conn, "postgres", shown)
+    if "://" in text:
+        raise UserInputError(f"--db {redact_url(text)}: use a file path (SQLite) or a postgresql:// URL")
+    path = Path(text)
+    if path.is_dir():
+        raise UserInputError(f"--db {path}: is a folder; give a file name such as {path / 'ehrcheck.sqlite'}")
+    if not path.parent.is_dir():
+        raise UserInputError(f"--db {path}: folder {path.parent} does not exist")
+    try:
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")  # readers (history) do not block a scan writing
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.DatabaseError as exc:
+        raise UserInputError(f"--db {path}: not a usable SQLite database: {exc}") from None
+    return Database(conn, "sqlite", str(path))
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The driver exceptions a query can raise, for turning them into one exit-2 line."""
+    errors: list[type[BaseException]] = [sqlite3.Error]
+    try:
+        import psycopg
+
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    return tuple(errors)

@@ -2,7 +2,7 @@
 print the table and write it into docs/benchmarks.md (between its markers only: the prose around
 them is written by hand and kept).
 
-    benchmarks/run                 # everything, about four minutes on 2 cores
+    benchmarks/run                 # everything, about fifteen minutes on 2 cores (a 20,000-endpoint directory twice)
     benchmarks/run --quick         # fewer repetitions, smaller lists: a smoke run
     benchmarks/run --no-write      # print only
     benchmarks/run --profile-all   # profile every workload, not only those missing a target
@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ndjson, peer, profile, score_only, servers
+from . import directory, ndjson, peer, profile, score_only, servers
 from .measure import Run, Samples, load_average, machine, repeat, run
 from .report import Row, Target, render, write_between_markers
 from .servers import ROOT, SetupError
@@ -42,6 +42,10 @@ class Plan:
     ndjson_runs: int = 5
     score_runs: int = 3
     concurrency: int = 16
+    directory_endpoints: int = 20000  # scan --db, SQLite and PostgreSQL (issue 18)
+    history_runs: int = 30
+    history_endpoints: int = 20000
+    history_times: int = 3
     profile_all: bool = False
 
     @classmethod
@@ -55,6 +59,10 @@ class Plan:
             batch_runs=1,
             ndjson_runs=1,
             score_runs=1,
+            directory_endpoints=1000,
+            history_runs=5,
+            history_endpoints=1000,
+            history_times=1,
         )
 
 
@@ -343,6 +351,32 @@ def scan(plan: Plan, res: Results, work: Path) -> Path:
     return kept_dir
 
 
+def directory_scale(plan: Plan, res: Results, work: Path) -> None:
+    """Issue 18: a large directory scanned with the history database on, and `history` over many runs."""
+    from tests.support.postgres import fresh_database, postgres_cluster
+
+    n = plan.directory_endpoints
+    say(f"scan --db of {n} endpoints (SQLite, then PostgreSQL) and history over {plan.history_runs} runs ...")
+    listed = work / "directory-list.txt"
+    many = servers.many_endpoints(n, listed, work / "many-directory.log")
+    try:
+        with postgres_cluster() as admin:
+            try:
+                directory.scan_with_db(n, listed, work, plan.concurrency, str(work / "scan.sqlite"), "SQLite", res.rows, res.targets)
+                url = fresh_database(admin, "bench_scan")
+                directory.scan_with_db(n, listed, work, plan.concurrency, url, "PostgreSQL", res.rows, res.targets)
+            finally:
+                many.stop()
+            say(f"history: filling {plan.history_runs} runs × {plan.history_endpoints} endpoints ...")
+            m, r, t = plan.history_endpoints, plan.history_runs, plan.history_times
+            directory.history_timing(str(work / "history.sqlite"), "SQLite", r, m, work, t, res.rows, res.targets)
+            directory.history_timing(fresh_database(admin, "bench_history"), "PostgreSQL", r, m, work, t, res.rows, res.targets)
+    except RuntimeError as exc:
+        if "pg_ctl" in str(exc) or "initdb" in str(exc):
+            raise SetupError(str(exc)) from None
+        raise
+
+
 def ndjson_rate(plan: Plan, res: Results, work: Path) -> None:
     say("NDJSON validation ...")
     files = ndjson.generate(CACHE / "ndjson")
@@ -485,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         if scorecard:
             batch_versus_peer(plan, res, tls, work, scorecard)
         evidence_dir = scan(plan, res, work)
+        directory_scale(plan, res, work)
         ndjson_rate(plan, res, work)
         scoring(plan, res, evidence_dir)
         profile_startup(plan, res)

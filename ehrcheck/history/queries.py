@@ -137,8 +137,10 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
             per_run_list[pos[run_id]] = (int(up), int(n))
         per_run = per_run_list
     stats = db.query(
+        # "+run_id": not by the primary key (run by run, then a sort) but along results_by_url, which
+        # holds url, run and outcome: grouped by url as it reads, never touching the table
         f"SELECT url, SUM(CASE WHEN outcome = 'audited' THEN 1 ELSE 0 END) AS up, COUNT(*) AS seen FROM results "
-        f"WHERE run_id IN {_in(ids)}{cond} GROUP BY url",
+        f"WHERE +run_id IN {_in(ids)}{cond} GROUP BY url",
         params,
     )
     worst = sorted(

@@ -119,6 +119,9 @@ class Recorder:
         recount(self.db, self.run_id)
         self.db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (now(), self.run_id))
         self.db.commit()
+        if self.db.dialect == "postgres":  # fresh statistics after a bulk load, so history's plans fit the data
+            self.db.execute("ANALYZE results")
+            self.db.commit()
 
 
 def recount(db: Database, run_id: int) -> None:

@@ -31,7 +31,7 @@ def _axes(labels: list[str], top: float) -> list[str]:
     ]
     for frac in (0, 0.5, 1):
         v = top * frac
-        out.append(f'<text x="{LEFT - 6}" y="{_y(v, top) + 4:.1f}" text-anchor="end" font-size="11">{escape(f"{v:g}")}</text>')
+        out.append(f'<text x="{LEFT - 6}" y="{_y(v, top) + 4:.1f}" text-anchor="end" font-size="11">{escape(f"{v:.0f}")}</text>')
     n = len(labels)
     step = max(1, n // 6)
     for i, label in enumerate(labels):

@@ -226,6 +226,8 @@ def scan(
             raise UserInputError(f"{endpoint_list}: no such file")
         check_writable(output, "-o", folder=True)
         listed = check_list(endpoint_list, warn)
+        if (note := listed.duplicates_note(endpoint_list)) and not quiet:
+            console.print(f"[yellow]note:[/] {_plain(note)}", highlight=False, soft_wrap=True)
         if resume and retry_unreachable and (output / RESULTS).is_file():
             again = drop_not_audited(output / RESULTS)
             if again and not quiet:

@@ -275,6 +275,15 @@ class ListSummary:
     # every (name, where) listing each duplicated address, the audited (first) one first
     duplicates: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
 
+    def duplicates_note(self, path: Path) -> str | None:
+        """One line for the scan's output: repeated addresses are not junk lines, so not warnings."""
+        if not self.duplicates:
+            return None
+        return (
+            f"{path}: {self.entries - self.endpoints} entries repeat an address listed earlier ({len(self.duplicates)} "
+            "address(es)); each is audited once and its row names every organisation that lists it"
+        )
+
     def with_listings(self, endpoints: Iterator[Endpoint]) -> Iterator[Endpoint]:
         """The endpoints again, each duplicated one carrying every organisation that lists it."""
         for e in endpoints:
@@ -305,9 +314,4 @@ def check_list(path: Path, warn: Warn) -> ListSummary:
             f"{path}: no http(s) FHIR base URLs found (a Bundle of Endpoints, a CSV with a url column, or one URL per line)"
         )
     entries = count + sum(len(v) - 1 for v in duplicates.values())
-    if duplicates:
-        warn(
-            f"{path}: {entries - count} entries repeat an address listed earlier ({len(duplicates)} address(es)); "
-            "each is audited once and its row names every organisation that lists it"
-        )
     return ListSummary(endpoints=count, warnings=warnings, entries=entries, duplicates=duplicates)

@@ -362,7 +362,9 @@ def directory_scale(plan: Plan, res: Results, work: Path) -> None:
     try:
         with postgres_cluster() as admin:
             try:
-                directory.scan_with_db(n, listed, work, plan.concurrency, str(work / "scan.sqlite"), "SQLite", res.rows, res.targets)
+                directory.scan_with_db(
+                    n, listed, work, plan.concurrency, str(work / "scan.sqlite"), "SQLite", res.rows, res.targets
+                )
                 url = fresh_database(admin, "bench_scan")
                 directory.scan_with_db(n, listed, work, plan.concurrency, url, "PostgreSQL", res.rows, res.targets)
             finally:

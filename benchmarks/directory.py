@@ -20,8 +20,16 @@ from pathlib import Path
 from .measure import Samples, run
 from .report import Row, Target
 
-SMART = ("launch-standalone", "launch-ehr", "client-public", "client-confidential-symmetric", "sso-openid-connect",
-         "context-standalone-patient", "permission-patient", "permission-v2")  # fmt: skip
+SMART = (
+    "launch-standalone",
+    "launch-ehr",
+    "client-public",
+    "client-confidential-symmetric",
+    "sso-openid-connect",
+    "context-standalone-patient",
+    "permission-patient",
+    "permission-v2",
+)
 FHIR = ("4.0.1", "4.0.1", "4.0.1", "1.0.2", "3.0.2")
 US_CORE = ((), ("3.1.1",), ("6.1.0",), ("6.1.0", "7.0.0"))
 
@@ -48,10 +56,17 @@ def synthetic_row(i: int, run_no: int, rnd: random.Random) -> dict:
         fhir = FHIR[base.randrange(len(FHIR))]
         us_core = list(US_CORE[min(3, base.randrange(4) + (1 if run_no > 20 and i % 40 == 0 else 0))])
         row.update(
-            fhir_version=fhir, us_core=us_core, smart=caps, score=40 + base.random() * 50, low=20.0, high=90.0,
-            verdict={"level": "interoperable", "label": "Interoperable EHR"} if caps else {"level": "siloed", "label": "Siloed EMR"},
+            fhir_version=fhir,
+            us_core=us_core,
+            smart=caps,
+            score=40 + base.random() * 50,
+            low=20.0,
+            high=90.0,
+            verdict={"level": "interoperable", "label": "Interoperable EHR"}
+            if caps
+            else {"level": "siloed", "label": "Siloed EMR"},
             failed=sorted(f"INT-0{k:02d}" for k in range(base.randrange(12))),
-        )  # fmt: skip
+        )
     return row
 
 
@@ -78,11 +93,27 @@ def fill_history(target: str, runs: int, endpoints: int) -> float:
     return time.monotonic() - t0
 
 
-def scan_with_db(n: int, listed: Path, work: Path, concurrency: int, target: str, label: str, res_rows: list, targets: list) -> None:
+def scan_with_db(
+    n: int, listed: Path, work: Path, concurrency: int, target: str, label: str, res_rows: list, targets: list
+) -> None:
     out = work / f"scan-db-{label}"
     shutil.rmtree(out, ignore_errors=True)
-    argv = [str(Path(sys.executable).with_name("ehrcheck")), "scan", str(listed), "-o", str(out), "-q",
-            "-j", str(concurrency), "--per-host", str(concurrency), "--db", target, "--early-stop", "0"]  # fmt: skip
+    argv = [
+        str(Path(sys.executable).with_name("ehrcheck")),
+        "scan",
+        str(listed),
+        "-o",
+        str(out),
+        "-q",
+        "-j",
+        str(concurrency),
+        "--per-host",
+        str(concurrency),
+        "--db",
+        target,
+        "--early-stop",
+        "0",
+    ]
     r = run(argv)
     if r.returncode != 0:
         raise RuntimeError(f"ehrcheck scan --db ({label}) exited {r.returncode}:\n{r.stderr[-2000:]}")
@@ -93,17 +124,32 @@ def scan_with_db(n: int, listed: Path, work: Path, concurrency: int, target: str
     rate.add(n / r.wall)
     rss.add(r.max_rss_mb)
     res_rows.append(
-        Row("directory", f"`ehrcheck scan --db` ({label}), {n} endpoints: throughput", rate, "endpoints/s",
-            f"CPU {r.cpu / n * 1000:.1f} ms per endpoint; one run (wall {r.wall:.0f} s)")  # fmt: skip
+        Row(
+            "directory",
+            f"`ehrcheck scan --db` ({label}), {n} endpoints: throughput",
+            rate,
+            "endpoints/s",
+            f"CPU {r.cpu / n * 1000:.1f} ms per endpoint; one run (wall {r.wall:.0f} s)",
+        )
     )
     res_rows.append(Row("directory", f"… peak RSS of the scan process ({label})", rss, "MB", ""))
-    targets.append(Target(f"scan --db {label} ≥ 100 endpoints/s at {n}", f"{rate.median:.0f} endpoints/s", rate.median >= 100, "directory"))
+    targets.append(
+        Target(f"scan --db {label} ≥ 100 endpoints/s at {n}", f"{rate.median:.0f} endpoints/s", rate.median >= 100, "directory")
+    )
     targets.append(Target(f"scan --db {label} peak RSS ≤ 300 MB at {n}", f"{rss.median:.0f} MB", rss.median <= 300, "directory"))
 
 
 def history_timing(target: str, label: str, runs: int, n: int, work: Path, times: int, res_rows: list, targets: list) -> None:
     fill = fill_history(target, runs, n)
-    argv = [str(Path(sys.executable).with_name("ehrcheck")), "history", "--db", target, "-o", str(work / f"history-{label}.html"), "-q"]
+    argv = [
+        str(Path(sys.executable).with_name("ehrcheck")),
+        "history",
+        "--db",
+        target,
+        "-o",
+        str(work / f"history-{label}.html"),
+        "-q",
+    ]
     wall = Samples()
     for _ in range(times):
         r = run(argv)
@@ -111,7 +157,12 @@ def history_timing(target: str, label: str, runs: int, n: int, work: Path, times
             raise RuntimeError(f"ehrcheck history ({label}) exited {r.returncode}:\n{r.stderr[-2000:]}")
         wall.add(r.wall)
     res_rows.append(
-        Row("directory", f"`ehrcheck history -o history.html` ({label}), {runs} runs × {n} endpoints", wall, "s",
-            f"database filled through the scan's Recorder in {fill:.0f} s")  # fmt: skip
+        Row(
+            "directory",
+            f"`ehrcheck history -o history.html` ({label}), {runs} runs × {n} endpoints",
+            wall,
+            "s",
+            f"database filled through the scan's Recorder in {fill:.0f} s",
+        )
     )
     targets.append(Target(f"history ({label}) over {runs} × {n} ≤ 2 s", f"{wall.median:.2f} s", wall.median <= 2.0, "directory"))

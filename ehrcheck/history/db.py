@@ -67,12 +67,6 @@ class Database:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> Database:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def is_postgres(target: str) -> bool:
     return target.split("://", 1)[0].lower() in POSTGRES_SCHEMES if "://" in target else False

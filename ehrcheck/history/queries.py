@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ehrcheck.history.db import Database
@@ -165,6 +166,10 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
     return result
 
 
+def _number(v: Any) -> str:
+    return "–" if v is None else f"{float(v):.0f}"
+
+
 def _diff(field_name: str, before: Any, after: Any) -> str | None:
     """How a field changed, in words; None when it did not."""
     if field_name in SET_FIELDS:
@@ -182,8 +187,7 @@ def _diff(field_name: str, before: Any, after: Any) -> str | None:
             return None
         if before is not None and after is not None and round(float(before)) == round(float(after)):
             return None
-        show = lambda v: "–" if v is None else f"{float(v):.0f}"  # noqa: E731
-        return f"{show(before)} → {show(after)}"
+        return f"{_number(before)} → {_number(after)}"
     if (before or None) == (after or None):
         return None
     return f"{before or '–'} → {after or '–'}"
@@ -212,7 +216,7 @@ def changes(db: Database, run_list: list[Run], scope: Scope, limit: int = 500) -
         rows = db.query(f"SELECT run_id, url, name, {cols} FROM results WHERE run_id IN {_in(list(labels))}{cond}", params)
         order = {r.id: i for i, r in enumerate(run_list)}
         rows.sort(key=lambda r: order[r[0]])
-        for prev, cur in zip(rows, rows[1:], strict=False):
+        for prev, cur in pairwise(rows):
             for i, name in enumerate(FIELDS):
                 what = _diff(name, prev[3 + i], cur[3 + i])
                 if what:

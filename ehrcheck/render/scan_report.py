@@ -43,8 +43,7 @@ def write_scan_overview(results: Path, target: Path, stats: ScanStats, titles: d
     }
 
     def write(fh: TextIO) -> None:
-        for chunk in template.generate(**context):
-            fh.write(chunk)
+        fh.writelines(template.generate(**context))
 
     _atomic(target, write)
 

@@ -42,14 +42,18 @@ def _axes(labels: list[str], top: float) -> list[str]:
     return out
 
 
+def _open_svg() -> str:
+    return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" role="img" '
+
+
 def line_chart(title: str, labels: list[str], series: dict[str, list[int]], limit: int = 8) -> str:
     """One line per series (the `limit` largest), x = runs in order, y = endpoints."""
     shown = list(series.items())[:limit]
     top = max([max(v) for _, v in shown if v] + [1])
     n = len(labels)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" role="img" '
-        f'aria-label="{escape(title)}: {escape(", ".join(f"{k} {v[-1]}" for k, v in shown if v))} in the last run">',
+        _open_svg()
+        + f'aria-label="{escape(title)}: {escape(", ".join(f"{k} {v[-1]}" for k, v in shown if v))} in the last run">',
         f"<title>{escape(title)}</title>",
         *_axes(labels, top),
     ]
@@ -78,8 +82,8 @@ def bars(title: str, labels: list[str], values: list[float], unit: str = "%") ->
     n = len(labels)
     width = max(4.0, (W - LEFT - RIGHT) / max(n, 1) * 0.6)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" role="img" '
-        f'aria-label="{escape(title)}: {escape(f"{values[-1]:.0f}{unit}" if values else "no runs")} in the last run">',
+        _open_svg()
+        + f'aria-label="{escape(title)}: {escape(f"{values[-1]:.0f}{unit}" if values else "no runs")} in the last run">',
         f"<title>{escape(title)}</title>",
         *_axes(labels, top),
     ]

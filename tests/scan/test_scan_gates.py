@@ -59,7 +59,7 @@ def epic_scan(server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
 
 
 def test_gated_scan_exits_1_and_sarif_lists_every_failure(epic_scan):
-    listing, out, res = epic_scan
+    _, out, res = epic_scan
     assert res.exit_code == 1, res.output
     all_rows = rows(out)
     high = {
@@ -92,7 +92,7 @@ def test_junit_has_one_suite_per_endpoint_and_one_case_per_rule(epic_scan):
     assert text.count("<testsuite ") == len(all_rows)
     first = next(r for r in all_rows if r["outcome"] == "audited")
     evaluated = sum(len(ids) for ids in first["statuses"].values())
-    suite = re.search(r'<testsuite [^>]*url="' + re.escape(first["url"]) + r'"[^>]*>(.*?)</testsuite>', text, re.S)
+    suite = re.search(r'<testsuite [^>]*url="' + re.escape(first["url"]) + r'"[^>]*>(.*?)</testsuite>', text, re.DOTALL)
     assert suite and suite.group(1).count("<testcase ") == evaluated
     assert suite.group(1).count("<failure ") == len(first["statuses"].get("fail", []))
 

@@ -74,6 +74,7 @@ def postgres_cluster() -> Iterator[str]:
         capture_output=True,
         text=True,
         env=env,
+        check=False,
     )
     if started.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -83,7 +84,9 @@ def postgres_cluster() -> Iterator[str]:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         # pg_ctl stops the postmaster whose PID is in this data directory's postmaster.pid
-        subprocess.run(_as_server_user([pg_ctl, "stop", "-w", "-m", "fast", "-D", str(data)]), capture_output=True, env=env)
+        subprocess.run(
+            _as_server_user([pg_ctl, "stop", "-w", "-m", "fast", "-D", str(data)]), capture_output=True, env=env, check=False
+        )
         shutil.rmtree(data, ignore_errors=True)
 
 

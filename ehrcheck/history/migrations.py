@@ -88,8 +88,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 value TEXT NOT NULL,
                 n INTEGER NOT NULL,
                 PRIMARY KEY (run_id, dimension, value))""",
-            _count_existing_runs,
         ),
+    ),
+    Migration(
+        3,
+        "the verdict's answers per question (shares, safe, certification, evidence) with each result",
+        # then every run recounted with today's recount (answers included): a data step comes last,
+        # after every column it reads exists
+        ("ALTER TABLE results ADD COLUMN answers TEXT", _count_existing_runs),
     ),
 )
 LATEST = MIGRATIONS[-1].version

@@ -19,9 +19,9 @@ from typing import Any
 
 from ehrcheck.history.db import Database
 
-DIMENSIONS = ("fhir_version", "us_core", "smart", "verdict", "outcome")
-FIELDS = ("outcome", "fhir_version", "us_core", "smart", "verdict_label", "score", "failed")
-SET_FIELDS = ("us_core", "smart", "failed")  # space-separated sets: changes are what was added or removed
+DIMENSIONS = ("fhir_version", "us_core", "smart", "verdict", "answers", "outcome")
+FIELDS = ("outcome", "fhir_version", "us_core", "smart", "verdict_label", "answers", "score", "failed")
+SET_FIELDS = ("us_core", "smart", "answers", "failed")  # space-separated sets: changes are what was added or removed
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ def counts_over_time(db: Database, run_list: list[Run], scope: Scope) -> dict[st
 def _count_scoped(db: Database, ids: list[int], scope: Scope) -> list[tuple[int, str, str, int]]:
     cond, params = scope.where()
     counts: dict[tuple[int, str, str], int] = defaultdict(int)
-    sql = f"SELECT run_id, outcome, verdict_label, fhir_version, us_core, smart FROM results WHERE run_id IN {_in(ids)}{cond}"
-    for run_id, outcome, verdict, fhir, us_core, smart in db.query(sql, params):
+    sql = f"SELECT run_id, outcome, verdict_label, fhir_version, us_core, smart, answers FROM results WHERE run_id IN {_in(ids)}{cond}"
+    for run_id, outcome, verdict, fhir, us_core, smart, answers in db.query(sql, params):
         counts[run_id, "outcome", outcome] += 1
         if outcome != "audited":
             continue
@@ -100,6 +100,8 @@ def _count_scoped(db: Database, ids: list[int], scope: Scope) -> list[tuple[int,
             counts[run_id, "us_core", value] += 1
         for value in (smart or "none").split():
             counts[run_id, "smart", value] += 1
+        for value in (answers or "").split():
+            counts[run_id, "answers", value] += 1
     return [(r, d, v, n) for (r, d, v), n in counts.items()]
 
 

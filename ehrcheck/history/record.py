@@ -31,6 +31,7 @@ COLUMNS = (
     "smart",
     "verdict_level",
     "verdict_label",
+    "answers",
     "score",
     "score_low",
     "score_high",
@@ -68,6 +69,7 @@ def _row_values(run_id: int, row: dict[str, Any], vendor: str | None, shard: str
         " ".join(row.get("smart") or []) or None,
         verdict.get("level"),
         verdict.get("label"),
+        " ".join(f"{q}={a}" for q, a in sorted((row.get("answers") or {}).items())) or None,
         row.get("score"),
         row.get("low"),
         row.get("high"),
@@ -128,9 +130,11 @@ def recount(db: Database, run_id: int) -> None:
     """The run's counts by outcome, verdict, FHIR version, US Core version and SMART capability
     (each capability once per endpoint that offers it), so `history` reads a few rows per run."""
     counts: Counter[tuple[str, str]] = Counter()
-    cur = db.execute("SELECT outcome, verdict_label, fhir_version, us_core, smart FROM results WHERE run_id = ?", (run_id,))
+    cur = db.execute(
+        "SELECT outcome, verdict_label, fhir_version, us_core, smart, answers FROM results WHERE run_id = ?", (run_id,)
+    )
     while batch := cur.fetchmany(5000):
-        for outcome, verdict, fhir, us_core, smart in batch:
+        for outcome, verdict, fhir, us_core, smart, answers in batch:
             counts["outcome", outcome] += 1
             if outcome != "audited":
                 continue
@@ -140,6 +144,8 @@ def recount(db: Database, run_id: int) -> None:
                 counts["us_core", value] += 1
             for value in (smart or NONE).split():
                 counts["smart", value] += 1
+            for value in (answers or "").split():
+                counts["answers", value] += 1
     db.execute("DELETE FROM run_counts WHERE run_id = ?", (run_id,))
     db.executemany(
         "INSERT INTO run_counts (run_id, dimension, value, n) VALUES (?, ?, ?, ?)",

@@ -21,6 +21,7 @@ DIMENSION_TITLE = {
     "us_core": "Endpoints by US Core version declared",
     "smart": "Endpoints by SMART capability",
     "verdict": "Endpoints by verdict",
+    "answers": "Endpoints by verdict answer (question=answer)",
     "outcome": "Endpoints by outcome",
 }
 FIELD_TITLE = {
@@ -29,6 +30,7 @@ FIELD_TITLE = {
     "us_core": "US Core",
     "smart": "SMART capabilities",
     "verdict_label": "Verdict",
+    "answers": "Verdict answers",
     "score": "Score",
     "failed": "Failed rules",
     "listed": "In the list",

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from ehrcheck.engine.waivers import Waiver
 
 RESULTS = "results.jsonl"
-RECORD_VERSION = 2  # 2: index, listed_by, statuses, findings, us_core, smart, timings
+RECORD_VERSION = 2  # 2: index, listed_by, statuses, findings, answers, us_core, smart, timings
+VERDICT_QUESTIONS = ("shares", "safe", "certification", "evidence")
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,8 @@ def summarise(
             statuses.setdefault(f.status.value, []).append(f.rule_id)
         record.update(
             verdict={"level": result.verdict.level, "label": result.verdict.label},
+            # the verdict's four answers by question (shares, safe, certification, evidence): stable keys
+            answers={q: a.answer for q in VERDICT_QUESTIONS if (a := getattr(result.verdict, q, None)) is not None},
             score=result.overall.score,
             low=result.overall.low,
             high=result.overall.high,

@@ -68,6 +68,9 @@ def test_three_runs_with_planted_changes_show_in_history(db_target: str, tmp_pat
     assert re.search(re.escape(c) + r"</code></span></th><td>US Core</td><td>added 6.1.0", changes)
     assert gone in changes and "audited → unreachable" in changes
     assert "run-1 → run-3" in changes
+    # the verdict's answers are recorded per question; an endpoint that went away lost them
+    assert re.search(re.escape(gone) + r"</code></span></th><td>Verdict answers</td><td>removed [^<]*shares=", changes)
+    assert 'id="answers-h"' in html
 
     one = run("history", "--db", db_target, "--endpoint", a + "/metadata", "-o", "-", "-q")
     assert one.exit_code == 0
@@ -136,7 +139,7 @@ def test_migrations_are_versioned_and_applied_in_order(db_target: str):
             (run_id,),
         )
         db.commit()
-        assert migrate(db) == list(range(2, LATEST + 1))  # run_counts created and filled for the old run
+        assert migrate(db) == list(range(2, LATEST + 1))  # run_counts and answers added; the old run counted
         assert db.query(
             "SELECT n FROM run_counts WHERE run_id = ? AND dimension = 'fhir_version' AND value = '4.0.1'", (run_id,)
         ) == [(1,)]

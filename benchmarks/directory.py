@@ -36,7 +36,7 @@ US_CORE = ((), ("3.1.1",), ("6.1.0",), ("6.1.0", "7.0.0"))
 
 def synthetic_row(i: int, run_no: int, rnd: random.Random) -> dict:
     """Endpoint i in run run_no: mostly stable, with a few changes and outages per run."""
-    base = random.Random(i)
+    base = random.Random(i)  # noqa: S311 - seeded for reproducible synthetic data, not security
     up = rnd.random() > 0.06
     caps = [c for c in SMART if base.random() < 0.6]
     if run_no > 15 and i % 50 == 0:
@@ -83,7 +83,7 @@ def fill_history(target: str, runs: int, endpoints: int) -> float:
     try:
         migrate(db)
         for r in range(runs):
-            rnd = random.Random(r)
+            rnd = random.Random(r)  # noqa: S311 - seeded for reproducible synthetic data, not security
             rec = Recorder(db, start_run(db, f"bench-{r:02d}", {"started_at": f"2026-01-01T00:{r:02d}:00Z", "list": "bench"}))
             for i in range(endpoints):
                 rec.add(synthetic_row(i, r, rnd))

@@ -8,6 +8,10 @@ each returns plain values for the renderers.
   the least available first;
 - changes: for one endpoint, every change from run to run; for a vendor or the whole directory,
   what differs between the first and the last run of the window.
+
+SQL safety: values (run ids, URLs, the vendor) always travel as `?` parameters. The only text
+composed into a statement is this module's own: column lists from FIELDS, the fixed conditions of
+Scope.where, and runs of `?` placeholders from _marks; hence the `noqa: S608` on those queries.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from ehrcheck.history.db import Database
 
@@ -40,7 +44,8 @@ class Scope:
     endpoint: str | None = None
     vendor: str | None = None
 
-    def where(self, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+    def where(self, alias: Literal["", "a"] = "") -> tuple[str, tuple[Any, ...]]:
+        """The condition to append (fixed text, `?` placeholders) and its parameters."""
         a = f"{alias}." if alias else ""
         if self.endpoint:
             return f" AND {a}url = ?", (self.endpoint,)
@@ -66,8 +71,9 @@ def runs(db: Database, since: str | None = None, until: str | None = None, last:
     return found[-last:] if last else found
 
 
-def _in(ids: list[int]) -> str:
-    return "(" + ", ".join(str(int(i)) for i in ids) + ")"  # integers from our own query: safe inline
+def _marks(values: list[Any]) -> str:
+    """`(?, ?, ?)`: one placeholder per value, for an IN list whose values go in the parameters."""
+    return "(" + ", ".join("?" for _ in values) + ")"
 
 
 def counts_over_time(db: Database, run_list: list[Run], scope: Scope) -> dict[str, dict[str, list[int]]]:
@@ -77,7 +83,8 @@ def counts_over_time(db: Database, run_list: list[Run], scope: Scope) -> dict[st
         return out
     pos = {r.id: i for i, r in enumerate(run_list)}
     if scope.whole:
-        rows = db.query(f"SELECT run_id, dimension, value, n FROM run_counts WHERE run_id IN {_in(list(pos))}")
+        ids = list(pos)
+        rows = db.query(f"SELECT run_id, dimension, value, n FROM run_counts WHERE run_id IN {_marks(ids)}", ids)  # noqa: S608 - placeholders only
     else:  # a vendor's or one endpoint's rows: few enough to count here
         rows = _count_scoped(db, list(pos), scope)
     for run_id, dim, value, n in rows:
@@ -89,8 +96,8 @@ def counts_over_time(db: Database, run_list: list[Run], scope: Scope) -> dict[st
 def _count_scoped(db: Database, ids: list[int], scope: Scope) -> list[tuple[int, str, str, int]]:
     cond, params = scope.where()
     counts: dict[tuple[int, str, str], int] = defaultdict(int)
-    sql = f"SELECT run_id, outcome, verdict_label, fhir_version, us_core, smart, answers FROM results WHERE run_id IN {_in(ids)}{cond}"
-    for run_id, outcome, verdict, fhir, us_core, smart, answers in db.query(sql, params):
+    sql = f"SELECT run_id, outcome, verdict_label, fhir_version, us_core, smart, answers FROM results WHERE run_id IN {_marks(ids)}{cond}"  # noqa: S608 - placeholders and Scope.where's fixed text
+    for run_id, outcome, verdict, fhir, us_core, smart, answers in db.query(sql, (*ids, *params)):
         counts[run_id, "outcome", outcome] += 1
         if outcome != "audited":
             continue
@@ -122,7 +129,7 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
     cond, params = scope.where()
     per_run = [(0, 0)] * len(run_list)
     if scope.whole:
-        rows = db.query(f"SELECT run_id, value, n FROM run_counts WHERE dimension = 'outcome' AND run_id IN {_in(ids)}")
+        rows = db.query(f"SELECT run_id, value, n FROM run_counts WHERE dimension = 'outcome' AND run_id IN {_marks(ids)}", ids)  # noqa: S608 - placeholders only
         acc: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for run_id, value, n in rows:
             acc[run_id][1] += int(n)
@@ -131,9 +138,9 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
         per_run = [tuple(acc[i]) if i in acc else (0, 0) for i in ids]  # type: ignore[misc]
     else:
         rows = db.query(
-            f"SELECT run_id, SUM(CASE WHEN outcome = 'audited' THEN 1 ELSE 0 END), COUNT(*) FROM results "
-            f"WHERE run_id IN {_in(ids)}{cond} GROUP BY run_id",
-            params,
+            f"SELECT run_id, SUM(CASE WHEN outcome = 'audited' THEN 1 ELSE 0 END), COUNT(*) FROM results "  # noqa: S608 - placeholders and Scope.where's fixed text
+            f"WHERE run_id IN {_marks(ids)}{cond} GROUP BY run_id",
+            (*ids, *params),
         )
         per_run_list = [(0, 0)] * len(run_list)
         for run_id, up, n in rows:
@@ -142,9 +149,9 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
     stats = db.query(
         # "+run_id": not by the primary key (run by run, then a sort) but along results_by_url, which
         # holds url, run and outcome: grouped by url as it reads, never touching the table
-        f"SELECT url, SUM(CASE WHEN outcome = 'audited' THEN 1 ELSE 0 END) AS up, COUNT(*) AS seen FROM results "
-        f"WHERE +run_id IN {_in(ids)}{cond} GROUP BY url",
-        params,
+        f"SELECT url, SUM(CASE WHEN outcome = 'audited' THEN 1 ELSE 0 END) AS up, COUNT(*) AS seen FROM results "  # noqa: S608 - placeholders and Scope.where's fixed text
+        f"WHERE +run_id IN {_marks(ids)}{cond} GROUP BY url",
+        (*ids, *params),
     )
     worst = sorted(
         ((int(seen) - int(up), url, int(up), int(seen)) for url, up, seen in stats if int(up) < int(seen)),
@@ -155,10 +162,10 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
     if shown:
         strips: dict[str, list[str]] = {url: ["·"] * len(run_list) for _, url, _, _ in shown}
         names: dict[str, str | None] = {}
-        placeholders = ", ".join("?" for _ in shown)
+        urls = [u for _, u, _, _ in shown]
         for run_id, url, outcome, name in db.query(
-            f"SELECT run_id, url, outcome, name FROM results WHERE run_id IN {_in(ids)} AND url IN ({placeholders})",
-            [u for _, u, _, _ in shown],
+            f"SELECT run_id, url, outcome, name FROM results WHERE run_id IN {_marks(ids)} AND url IN {_marks(urls)}",  # noqa: S608 - placeholders only
+            (*ids, *urls),
         ):
             strips[url][pos[run_id]] = "up" if outcome == "audited" else ("down" if outcome == "unreachable" else "error")
             names[url] = name or names.get(url)
@@ -215,7 +222,11 @@ def changes(db: Database, run_list: list[Run], scope: Scope, limit: int = 500) -
     cond, params = scope.where()
     labels = {r.id: r.label for r in run_list}
     if scope.endpoint:
-        rows = db.query(f"SELECT run_id, url, name, {cols} FROM results WHERE run_id IN {_in(list(labels))}{cond}", params)
+        ids = list(labels)
+        rows = db.query(
+            f"SELECT run_id, url, name, {cols} FROM results WHERE run_id IN {_marks(ids)}{cond}",  # noqa: S608 - FIELDS, placeholders, Scope.where's fixed text
+            (*ids, *params),
+        )
         order = {r.id: i for i, r in enumerate(run_list)}
         rows.sort(key=lambda r: order[r[0]])
         for prev, cur in pairwise(rows):
@@ -228,7 +239,7 @@ def changes(db: Database, run_list: list[Run], scope: Scope, limit: int = 500) -
     first, last = run_list[0], run_list[-1]
     a_cond, a_params = scope.where("a")
     rows = db.query(
-        f"SELECT a.url, COALESCE(b.name, a.name), {', '.join(f'a.{c}' for c in FIELDS)}, {', '.join(f'b.{c}' for c in FIELDS)} "
+        f"SELECT a.url, COALESCE(b.name, a.name), {', '.join(f'a.{c}' for c in FIELDS)}, {', '.join(f'b.{c}' for c in FIELDS)} "  # noqa: S608 - FIELDS and Scope.where's fixed text
         f"FROM results a JOIN results b ON b.url = a.url AND b.run_id = ? WHERE a.run_id = ?{a_cond} ORDER BY a.url",
         (last.id, first.id, *a_params),
     )
@@ -242,7 +253,7 @@ def changes(db: Database, run_list: list[Run], scope: Scope, limit: int = 500) -
                     found.append(Change(row[0], row[1], name, what, first.label, last.label))
     for kind, (x, y) in (("added to the list", (last, first)), ("dropped from the list", (first, last))):
         extra = db.query(
-            f"SELECT a.url, a.name FROM results a WHERE a.run_id = ?{a_cond} AND NOT EXISTS "
+            f"SELECT a.url, a.name FROM results a WHERE a.run_id = ?{a_cond} AND NOT EXISTS "  # noqa: S608 - Scope.where's fixed text
             f"(SELECT 1 FROM results b WHERE b.run_id = ? AND b.url = a.url) ORDER BY a.url",
             (x.id, *a_params, y.id),
         )

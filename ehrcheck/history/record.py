@@ -39,8 +39,8 @@ COLUMNS = (
     "median_ms",
     "duration_ms",
 )
-UPSERT = (
-    f"INSERT INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+UPSERT = (  # composed from COLUMNS alone; every value is a ? parameter
+    f"INSERT INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "  # noqa: S608 - the constant COLUMNS
     f"ON CONFLICT (run_id, url) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[2:])}"
 )
 BATCH = 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -38,16 +38,16 @@ def history(
     output: Annotated[
         str, typer.Option("--output", "-o", help="A file (.html with charts, .md, .json), or - for Markdown on stdout.")
     ] = "-",
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="html, md or json (default: from -o's extension).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="html, md or json (default: from -o's extension).")] = None,
     endpoint: Annotated[
-        Optional[str], typer.Option("--endpoint", help="One endpoint's base URL: every change from run to run.")
+        str | None, typer.Option("--endpoint", help="One endpoint's base URL: every change from run to run.")
     ] = None,
     vendor: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--vendor", help="A vendor: the --vendor a scan recorded, or part of the organisation names."),
     ] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="First day of runs to include (YYYY-MM-DD).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Last day of runs to include (YYYY-MM-DD).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="First day of runs to include (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last day of runs to include (YYYY-MM-DD).")] = None,
     last: Annotated[int, typer.Option("--runs", min=1, max=10000, help="At most this many runs, the latest.")] = 30,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
@@ -84,6 +84,7 @@ def history(
                 last,
             )
             found, total = queries.changes(database, run_list, scope)
+            avail = queries.availability(database, run_list, scope)
             ctx = {
                 "version": __version__,
                 "db": database.shown,
@@ -91,7 +92,7 @@ def history(
                 "endpoint": wanted,
                 "runs": run_list,
                 "counts": queries.counts_over_time(database, run_list, scope),
-                "availability": queries.availability(database, run_list, scope),
+                "availability": avail,
                 "changes": found,
                 "changes_total": total,
             }
@@ -108,7 +109,7 @@ def history(
             write_atomic(Path(output), text)
     if not quiet:
         console.print(
-            f"{len(run_list)} run(s), {ctx['availability'].total_endpoints} endpoint(s), {total} change(s)"
+            f"{len(run_list)} run(s), {avail.total_endpoints} endpoint(s), {total} change(s)"
             + ("" if output == "-" else f"; wrote {output}"),
             highlight=False,
         )

@@ -14,7 +14,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
@@ -37,8 +37,26 @@ def redact_url(target: str) -> str:
         return "(an unparsable database URL)"
 
 
+class Cursor(Protocol):
+    """The DB-API cursor calls Database makes; sqlite3's and psycopg's cursors both have them."""
+
+    def execute(self, sql: str, params: tuple[Any, ...], /) -> Any: ...
+    def executemany(self, sql: str, rows: list[Sequence[Any]], /) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchmany(self, size: int, /) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """A DB-API connection: a sqlite3.Connection or a psycopg.Connection."""
+
+    def cursor(self) -> Cursor: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class Database:
-    def __init__(self, conn: Any, dialect: str, shown: str):
+    def __init__(self, conn: Connection, dialect: str, shown: str):
         self.conn = conn
         self.dialect = dialect  # "sqlite" or "postgres"
         self.shown = shown
@@ -46,7 +64,7 @@ class Database:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgres" else sql
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         cur = self.conn.cursor()
         cur.execute(self._sql(sql), tuple(params))
         return cur
@@ -92,10 +110,10 @@ def open_database(target: str) -> Database:
         except ImportError:
             raise UserInputError(f"--db {shown}: PostgreSQL needs the psycopg driver: pip install 'ehrcheck[postgres]'") from None
         try:
-            conn = psycopg.connect(text, connect_timeout=10)
+            pg = psycopg.connect(text, connect_timeout=10)
         except psycopg.Error as exc:
             raise UserInputError(f"--db {shown}: cannot connect to PostgreSQL: {_scrub(str(exc), text)}") from None
-        return Database(conn, "postgres", shown)
+        return Database(pg, "postgres", shown)
     if "://" in text:
         raise UserInputError(f"--db {redact_url(text)}: use a file path (SQLite) or a postgresql:// URL")
     path = Path(text)
@@ -104,13 +122,13 @@ def open_database(target: str) -> Database:
     if not path.parent.is_dir():
         raise UserInputError(f"--db {path}: folder {path.parent} does not exist")
     try:
-        conn = sqlite3.connect(path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")  # readers (history) do not block a scan writing
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        lite = sqlite3.connect(path, timeout=30)
+        lite.execute("PRAGMA journal_mode=WAL")  # readers (history) do not block a scan writing
+        lite.execute("PRAGMA synchronous=NORMAL")
+        lite.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as exc:
         raise UserInputError(f"--db {path}: not a usable SQLite database: {exc}") from None
-    return Database(conn, "sqlite", str(path))
+    return Database(lite, "sqlite", str(path))
 
 
 def database_errors() -> tuple[type[BaseException], ...]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from ehrcheck.models import Finding, RunResult, Severity, Status
+from ehrcheck.models import Finding, Reference, RunResult, Severity, Status
 from ehrcheck.render.labels import observed_text
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -56,7 +57,24 @@ def _fingerprint(rule_id: str, base_url: str) -> str:
     return hashlib.sha256(f"{rule_id}|{base_url.rstrip('/')}".encode()).hexdigest()[:32]
 
 
-def _help(f: Finding) -> tuple[str, str]:
+class RuleText(Protocol):
+    """What a rule descriptor is written from: a Finding (an audit) or a Rule (a scan) has it all."""
+
+    @property
+    def pack(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def references(self) -> Sequence[Reference]: ...
+    @property
+    def remediation(self) -> str: ...
+    @property
+    def vendor_question(self) -> str: ...
+
+
+def _help(f: RuleText) -> tuple[str, str]:
     basis_text = "; ".join(r.cite for r in f.references)
     basis_md = "; ".join(f"[{r.cite}]({r.url})" if r.url else r.cite for r in f.references)
     text = f"Fix: {f.remediation}\nAsk the vendor: {f.vendor_question}\nBasis: {basis_text}"
@@ -65,13 +83,18 @@ def _help(f: Finding) -> tuple[str, str]:
 
 
 def _rule(f: Finding) -> dict[str, Any]:
+    return rule_descriptor(f.rule_id, f)
+
+
+def rule_descriptor(rule_id: str, f: RuleText) -> dict[str, Any]:
+    """The SARIF reportingDescriptor of one rule."""
     text, md = _help(f)
     tags = ["ehrcheck", f.pack] + (["security"] if f.pack in SECURITY_PACKS else [])
     props: dict[str, Any] = {"tags": tags, "pack": f.pack, "severity": f.severity.value}
     if f.pack in SECURITY_PACKS:
         props["security-severity"] = SECURITY_SEVERITY[f.severity]
     rule: dict[str, Any] = {
-        "id": f.rule_id,
+        "id": rule_id,
         "shortDescription": {"text": f.title},
         "fullDescription": {"text": f.title},
         "help": {"text": text, "markdown": md},

@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from types import SimpleNamespace
 from typing import Any, TextIO
 
 from ehrcheck.models import Severity
 from ehrcheck.render.junit import _clean
 from ehrcheck.render.labels import STATUS_LABEL
-from ehrcheck.render.sarif import INFORMATION_URI, LEVEL, SCHEMA_URI, _fingerprint, _rule, endpoint_path
+from ehrcheck.render.sarif import INFORMATION_URI, LEVEL, SCHEMA_URI, _fingerprint, endpoint_path, rule_descriptor
 from ehrcheck.rules.schema import Rule
 
 SKIPPED = ("not_observed", "unverified", "not_applicable")
@@ -30,7 +29,7 @@ _PLACEHOLDER = "__ehrcheck_results__"
 
 
 def _descriptor(rule: Rule) -> dict[str, Any]:
-    return _rule(SimpleNamespace(**{**rule.__dict__, "rule_id": rule.id}))
+    return rule_descriptor(rule.id, rule)
 
 
 def _location(url: str) -> list[dict[str, Any]]:

@@ -68,7 +68,9 @@ class ScanGates:
         """Why one audited row trips a per-endpoint gate; empty when it passes."""
         reasons = []
         if self.fail_under is not None:
-            score = row.get("score") if row.get("score") is not None else 0.0
+            score = row.get("score")
+            if score is None:
+                score = 0.0
             if score < self.fail_under:
                 reasons.append(f"score {score:.0f} < {self.fail_under:g}")
         if self.fail_on is not None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ehrcheck.cli.common import err_console, load_packs, parse_as_of, user_errors
-from ehrcheck.cli.options import AsOfOpt, ExitZeroOpt, PackOpt, QuietOpt
+from ehrcheck.cli.options import AsOfOpt, PackOpt, QuietOpt
 from ehrcheck.cli.output import check_writable
 from ehrcheck.errors import UserInputError
 from ehrcheck.inert import terminal
@@ -35,7 +35,9 @@ def _pick_profile(profile: str | None, results) -> str:
 def compare(
     runs: Annotated[
         list[Path],
-        typer.Argument(help="Two or more runs: report.json files (--format json), evidence files, or audit output folders."),
+        typer.Argument(
+            metavar="RUN", help="Two or more runs: report.json files (--format json), evidence files, or audit output folders."
+        ),
     ],
     output: Annotated[
         str, typer.Option("--output", "-o", help="comparison.html, .md or .json, or - for stdout (then give --format).")
@@ -92,8 +94,8 @@ def compare(
 
 
 def diff_cmd(
-    old: Annotated[Path, typer.Argument(help="The earlier run: report.json, evidence file or audit folder.")],
-    new: Annotated[Path, typer.Argument(help="The later run, same kinds.")],
+    old: Annotated[Path, typer.Argument(metavar="OLD", help="The earlier run: report.json, evidence file or audit folder.")],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="The later run, same kinds.")],
     output: Annotated[str, typer.Option("--output", "-o", help="File to write (.md or .json), or - for stdout.")] = "-",
     format: Annotated[
         str | None, typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")
@@ -102,9 +104,31 @@ def diff_cmd(
     pack: PackOpt = None,
     fail_on_regression: Annotated[
         bool,
-        typer.Option("--fail-on-regression", envvar="EHRCHECK_FAIL_ON_REGRESSION", help="Exit 1 when a rule's status got worse."),
+        typer.Option(
+            "--fail-on-regression",
+            metavar="",
+            envvar="EHRCHECK_FAIL_ON_REGRESSION",
+            help="Exit 1 when a rule observed in both runs got worse (pass -> warning -> fail).",
+        ),
     ] = False,
-    exit_zero: ExitZeroOpt = False,
+    fail_on_new: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-new",
+            metavar="",
+            envvar="EHRCHECK_FAIL_ON_NEW",
+            help="Exit 1 on a new finding: a failure or warning the earlier run did not observe (e.g. credentials added since).",
+        ),
+    ] = False,
+    exit_zero: Annotated[
+        bool,
+        typer.Option(
+            "--exit-zero",
+            metavar="",
+            envvar="EHRCHECK_EXIT_ZERO",
+            help="Exit 0 even when --fail-on-regression or --fail-on-new trips (errors still exit 2).",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """What changed between two runs: verdict, scores, rule statuses and the capability fingerprint."""
@@ -132,14 +156,16 @@ def diff_cmd(
             write_atomic(Path(output), text)
     if not quiet:
         console.print(
-            f"{len(d.statuses)} rule status change(s), {len(d.regressions)} regression(s)"
+            f"{len(d.statuses)} rule status change(s): {len(d.regressions)} regression(s), {len(d.new_findings)} new finding(s)"
             + (f"; wrote {terminal(output)}" if output != "-" else ""),
             highlight=False,
         )
+    tripped = []
     if fail_on_regression and d.regressions:
-        console.print(
-            f"[red]{len(d.regressions)} rule(s) regressed: {terminal(', '.join(c.rule_id for c in d.regressions))}[/]",
-            highlight=False,
-        )
-        if not exit_zero:
-            raise typer.Exit(1)
+        tripped.append(f"{len(d.regressions)} rule(s) regressed: {terminal(', '.join(c.rule_id for c in d.regressions))}")
+    if fail_on_new and d.new_findings:
+        tripped.append(f"{len(d.new_findings)} new finding(s): {terminal(', '.join(c.rule_id for c in d.new_findings))}")
+    for reason in tripped:
+        console.print(f"[red]{reason}[/]", highlight=False)
+    if tripped and not exit_zero:
+        raise typer.Exit(1)

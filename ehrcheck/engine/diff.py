@@ -1,10 +1,20 @@
 """Drift between two runs of (usually) the same endpoint: `ehrcheck diff OLD NEW`. Pure.
 
-Three kinds of change: rule statuses (improved / regressed / changed), scores (overall and per
-pack), and the capability fingerprint — what the server says it can do: FHIR version, resource
+Three kinds of change: rule statuses, scores (overall and per pack), and the capability fingerprint — what the server says it can do: FHIR version, resource
 types and their interactions, operations, declared profiles, SMART capabilities, scopes and grant
 types. The fingerprint comes from evidence; a report.json with no evidence beside it is compared
 on findings and scores only, and the diff says so.
+
+A rule's change is one of these classes, each with its own exit policy in `ehrcheck diff`:
+- regressed: observed both times and worse now (pass -> warn -> fail): the server got worse;
+  --fail-on-regression.
+- new finding: a failure or warning that the earlier run did not observe (not observed, claimed,
+  not applicable, or not a rule yet), e.g. because credentials were added: a first observation,
+  not a regression; --fail-on-new.
+- improved: observed both times and better now. now observed: open before, passes now.
+- no longer observed: observed before, open now (the probe could not run this time).
+- changed: between open states; added / removed: the rule passes (or stays open) in only one run.
+Scores are printed rounded as the reports print them; JSON keeps them exact.
 """
 
 from __future__ import annotations
@@ -14,8 +24,20 @@ from typing import Any
 
 from ehrcheck.models import Evidence, Finding, PackScore, RunResult, Status
 
-# Better to worse; a move to a later entry is a regression. not_applicable sits outside the scale.
-STATUS_RANK = {Status.passed: 0, Status.warn: 1, Status.unverified: 2, Status.not_observed: 2, Status.fail: 3}
+# Observed statuses, better to worse; a move to a later one is a regression.
+OBSERVED_RANK = {Status.passed: 0, Status.warn: 1, Status.fail: 2}
+FAILING = (Status.warn, Status.fail)
+# Each class as a person reads it, in the order the diff lists them.
+DIRECTION_LABEL = {
+    "regressed": "Regressed",
+    "new_finding": "New finding",
+    "improved": "Improved",
+    "now_observed": "Now observed",
+    "no_longer_observed": "No longer observed",
+    "changed": "Changed",
+    "added": "Added",
+    "removed": "Removed",
+}
 
 
 @dataclass(frozen=True)
@@ -25,7 +47,7 @@ class StatusChange:
     severity: str
     old: str | None  # None: the rule was not in the old run
     new: str | None
-    direction: str  # improved | regressed | changed | added | removed
+    direction: str  # a DIRECTION_LABEL key
     message: str = ""
 
 
@@ -65,6 +87,10 @@ class RunDiff:
     @property
     def regressions(self) -> tuple[StatusChange, ...]:
         return tuple(s for s in self.statuses if s.direction == "regressed")
+
+    @property
+    def new_findings(self) -> tuple[StatusChange, ...]:
+        return tuple(s for s in self.statuses if s.direction == "new_finding")
 
     @property
     def unchanged(self) -> bool:
@@ -119,13 +145,18 @@ def _fingerprint_changes(old: Evidence | None, new: Evidence | None) -> tuple[tu
 
 
 def _direction(old: Finding | None, new: Finding | None) -> str:
-    if old is None:
-        return "added"
     if new is None:
         return "removed"
-    a, b = STATUS_RANK.get(old.status), STATUS_RANK.get(new.status)
-    if a is None or b is None or a == b:
-        return "changed"
+    b = OBSERVED_RANK.get(new.status)
+    a = OBSERVED_RANK.get(old.status) if old is not None else None
+    if a is None:  # not observed before (or not a rule yet): whatever it is now is a first sighting
+        if new.status in FAILING:
+            return "new_finding"
+        if old is None:
+            return "added"
+        return "now_observed" if b is not None else "changed"
+    if b is None:
+        return "no_longer_observed"
     return "improved" if b < a else "regressed"
 
 
@@ -152,7 +183,7 @@ def diff_runs(
                 message=b.message if b else "",
             )
         )
-    order = {"regressed": 0, "improved": 1, "changed": 2, "added": 3, "removed": 4}
+    order = {d: i for i, d in enumerate(DIRECTION_LABEL)}
     statuses.sort(key=lambda s: (order[s.direction], s.rule_id))
 
     def packs(r: RunResult) -> dict[str, PackScore]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -94,4 +95,42 @@ def test_fingerprint_of_errored_probes_is_empty(demo: Path):
     assert fingerprint(broken) == {}
     d = diff_runs(score_evidence(ev), score_evidence(broken), ev, broken)
     assert any(c.facet == "resources" and c.removed for c in d.fingerprint)
-    assert all(s.direction in ("changed", "regressed") for s in d.statuses)
+    assert all(s.direction in ("changed", "no_longer_observed") for s in d.statuses)
+
+
+@pytest.fixture()
+def first_observed(demo: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Meadowlark's evidence without its SMART discovery (the probe could not run), then with it:
+    the SMART rules go from not observed to failing because they were observed for the first time."""
+    new = demo / "meadowlark-chart" / "evidence.json"
+    data = json.loads(new.read_text())
+    old = copy.deepcopy(data)
+    old["probes"]["smart"] = {"status": "error", "reason": "timed out", "data": {}, "exchanges": [], "duration_ms": 1}
+    path = tmp_path / "before.evidence.json"
+    path.write_text(json.dumps(old))
+    return path, new
+
+
+def test_a_first_observation_is_a_new_finding_not_a_regression(first_observed):
+    old, new = first_observed
+    d = json.loads(run("diff", str(old), str(new), "-f", "json", "-q").stdout)
+    news = [s for s in d["statuses"] if s["direction"] == "new_finding"]
+    assert news and all(s["old"] in ("not_observed", "unverified", "not_applicable") for s in news)
+    assert all(s["new"] in ("fail", "warn") for s in news)
+    assert d["new_findings"] == len(news) and d["regressions"] == 0
+    # Its own exit policy: --fail-on-regression does not trip, --fail-on-new does.
+    assert run("diff", str(old), str(new), "--fail-on-regression", "-q").exit_code == 0
+    gate = run("diff", str(old), str(new), "--fail-on-new", "-q")
+    assert gate.exit_code == 1 and "new finding" in gate.stderr
+    assert run("diff", str(old), str(new), "--fail-on-new", "--exit-zero", "-q").exit_code == 0
+
+
+def test_diff_markdown_prints_scores_and_statuses_as_the_reports_do(first_observed, demo: Path):
+    old, new = first_observed
+    md = run("diff", str(old), str(new), "-q").stdout
+    report = json.loads((demo / "meadowlark-chart" / "report.json").read_text())
+    overall = report["overall"]["score"]
+    assert "| Overall | " in md and f" {overall:.0f} |" in md  # whole numbers, as the report prints it
+    assert not re.search(r"\| \d+\.\d+ \|", md)  # no 37.7 where the report says 38
+    assert "| New finding |" in md and "| Not observed | Fail |" in md
+    assert "not_observed" not in md and "new_finding" not in md

@@ -24,7 +24,7 @@ def test_diff_markdown_keeps_hostile_names_inside_their_cells():
         old_when="2026-06-01T00:00:00Z",
         new_when="2026-06-02T00:00:00Z",
         verdict=("Siloed EMR", "Interoperable EHR"),
-        scores=(ScoreDelta(HOSTILE, 10.0, 12.5), ScoreDelta("Overall", None, 50.0)),
+        scores=(ScoreDelta(HOSTILE, 10.0, 12.6), ScoreDelta("Overall", None, 50.0)),
         statuses=(StatusChange("INT-001", HOSTILE, "high", "fail", "pass", "improved"),),
         fingerprint=(SetChange("resources", ("Patient", "Observation"), ("Group",)),),
     )
@@ -32,9 +32,9 @@ def test_diff_markdown_keeps_hostile_names_inside_their_cells():
     lines = text.splitlines()
     assert lines[0] == "# ehrcheck diff: Clinic \\| Pro \\| injected \\| row \\| → B"
     score_rows = [line for line in lines if line.startswith("| Clinic")]
-    assert score_rows == ["| Clinic \\| Pro \\| injected \\| row \\| | 10 | 12.5 | +2.5 |"]
+    assert score_rows == ["| Clinic \\| Pro \\| injected \\| row \\| | 10 | 13 | +3 |"]  # as the reports round
     assert "| Overall | — | 50 | — |" in lines
-    assert "| improved | `INT-001` Clinic \\| Pro \\| injected \\| row \\| | high | fail | pass |" in lines
+    assert "| Improved | `INT-001` Clinic \\| Pro \\| injected \\| row \\| | high | Fail | Pass |" in lines
     assert "- **resources**: added `Patient`, `Observation`; removed `Group`" in lines
     assert "**Verdict changed:** Siloed EMR → Interoperable EHR" in lines
     assert text.endswith("removed `Group`\n")

@@ -127,11 +127,17 @@ class TargetListed(Facts):
     address: str | None = None
 
 
+# FetchError kinds (http/client.py) on the auditor's side of the wire: their resolver, proxy or
+# network. They say nothing about the server, so findings built on them are "not observed".
+AUDITOR_SIDE = ("dns", "proxy", "offline")
+
+
 class SampledAddress(Facts):
     address: str | None = None
     http_status: int | None = None
     ok: bool | None = None
     problem: str | None = None
+    error_kind: str | None = None  # no HTTP answer: dns, proxy, offline, timeout, tls, ... (http/client.py)
 
 
 class EndpointSample(Facts):

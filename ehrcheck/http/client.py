@@ -108,8 +108,12 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
             "timeout",
             "timed out: no complete answer within the time limit (--timeout); the server stalled or answered too slowly",
         )
+    if isinstance(exc, httpx.ProxyError):
+        return "proxy", f"the proxy refused or failed the connection: {text}"
     if isinstance(exc, httpx.ConnectError):
         low = text.lower()
+        if "network is unreachable" in low or "no route to host" in low:
+            return "offline", f"no network route from this machine: {text}"
         if "certificate verify failed" in low:
             return "tls", f"TLS handshake failed: {text} (a private CA can be trusted with --ca-bundle)"
         if "certificate" in low or "ssl" in low or "tls" in low:

@@ -54,7 +54,7 @@ async def _sample(ctx: ProbeContext, recorder: Recorder, addresses: list[str], s
             try:
                 resp = await ctx.fetcher.get(address.rstrip("/") + "/metadata", recorder, headers=FHIR_ACCEPT)
             except FetchError as exc:
-                return {"address": address, "ok": False, "problem": str(exc)}
+                return {"address": address, "ok": False, "problem": str(exc), "error_kind": exc.kind}
         doc, problem = parse_json(resp)
         rtype = doc.get("resourceType") if isinstance(doc, dict) else None
         ok = resp.status == 200 and rtype == "CapabilityStatement"

@@ -11,12 +11,14 @@ import re
 from pydantic import Field, field_validator
 
 from ehrcheck.evidence.certification import (
+    AUDITOR_SIDE,
     ContainedOrganizations,
     EndpointCounts,
     EndpointSample,
     EndpointsData,
     Listing,
     OrganizationCounts,
+    SampledAddress,
 )
 from ehrcheck.evidence.view import View
 from ehrcheck.rules.checks.capability import Expiries, ExportLevelsArgs, UsCoreVersionArgs, bulk_export_declared, us_core_version
@@ -500,6 +502,13 @@ def endpoints_org_details(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     return Outcome("pass", orgs.raw(), f"All {orgs.count} Organizations have a name, an address and an identifier.")
 
 
+def _auditor_side(result: SampledAddress) -> bool:
+    """No answer because of the auditor's DNS, proxy or network (older evidence: from the text)."""
+    if result.error_kind:
+        return result.error_kind in AUDITOR_SIDE
+    return (result.problem or "").startswith(("host name could not be resolved", "the proxy ", "no network route"))
+
+
 @check()
 def endpoints_sample_answer(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The sampled addresses answer `/metadata` with a CapabilityStatement: the list is live, not stale."""
@@ -510,11 +519,29 @@ def endpoints_sample_answer(view: View, args: NoArgs, as_of: dt.date) -> Outcome
     if not sample.checked:
         return Outcome("not_observed", None, "No listed address was asked for /metadata (--endpoints-sample 0, or no addresses).")
     failed = [r for r in sample.results or [] if not r.ok]
+    # The auditor's own resolver, proxy or network failing says nothing about the vendor's list.
+    ours = [r for r in failed if _auditor_side(r)]
+    theirs = [r for r in failed if not _auditor_side(r)]
     observed = {"checked": sample.checked, "ok": sample.ok, "of": sample.available}
-    if failed:
-        shown = _listing(f"{r.address} ({r.problem})" for r in failed)
+    unreached = (
+        f"{len(ours)} could not be checked from this network ({_listing(f'{r.address} ({r.problem})' for r in ours)}); "
+        "check DNS, the proxy or the connection, or re-run from another network"
+        if ours
+        else ""
+    )
+    if theirs:
+        shown = _listing(f"{r.address} ({r.problem})" for r in theirs)
+        tail = f" {unreached[0].upper()}{unreached[1:]}." if ours else ""
         return Outcome(
-            "fail", observed, f"{len(failed)} of {sample.checked} sampled addresses gave no CapabilityStatement: {shown}."
+            "fail", observed, f"{len(theirs)} of {sample.checked} sampled addresses gave no CapabilityStatement: {shown}.{tail}"
+        )
+    if ours and len(ours) == sample.checked:
+        return Outcome("not_observed", observed, f"None of the {sample.checked} sampled addresses was reached: {unreached}.")
+    if ours:
+        return Outcome(
+            "not_observed",
+            observed,
+            f"{sample.checked - len(ours)} answered with a CapabilityStatement; {unreached}.",
         )
     return Outcome(
         "pass",

@@ -18,6 +18,7 @@ import typer
 
 from ehrcheck import __version__
 from ehrcheck.cli import audit, claims, compare, demo, history, launch, rules, scan
+from ehrcheck.cli.help import ReadableCommand, ReadableGroup
 
 app = typer.Typer(
     name="ehrcheck",
@@ -26,27 +27,28 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=ReadableGroup,
 )
-rules_app = typer.Typer(help="List and explain the rules ehrcheck applies.", no_args_is_help=True)
+rules_app = typer.Typer(help="List and explain the rules ehrcheck applies.", no_args_is_help=True, cls=ReadableGroup)
 app.add_typer(rules_app, name="rules")
-claims_app = typer.Typer(help="Write and check the vendor claims questionnaire.", no_args_is_help=True)
+claims_app = typer.Typer(help="Write and check the vendor claims questionnaire.", no_args_is_help=True, cls=ReadableGroup)
 app.add_typer(claims_app, name="claims")
 
-# Every command, registered here and nowhere else.
-app.command()(audit.audit)
-app.command()(audit.probe)
-app.command()(audit.score)
-app.command()(launch.launch)
-app.command()(demo.demo)
-app.command()(compare.compare)
-app.command("diff")(compare.diff_cmd)
-app.command()(scan.scan)
-app.command()(history.history)
-claims_app.command("init")(claims.claims_init)
-claims_app.command("check")(claims.claims_check)
-rules_app.command("list")(rules.rules_list)
-rules_app.command("explain")(rules.rules_explain)
-rules_app.command("check")(rules.rules_check)
+# Every command, registered here and nowhere else (ReadableCommand: help with URL, FILE, flags).
+app.command(cls=ReadableCommand)(audit.audit)
+app.command(cls=ReadableCommand)(audit.probe)
+app.command(cls=ReadableCommand)(audit.score)
+app.command(cls=ReadableCommand)(launch.launch)
+app.command(cls=ReadableCommand)(demo.demo)
+app.command(cls=ReadableCommand)(compare.compare)
+app.command("diff", cls=ReadableCommand)(compare.diff_cmd)
+app.command(cls=ReadableCommand)(scan.scan)
+app.command(cls=ReadableCommand)(history.history)
+claims_app.command("init", cls=ReadableCommand)(claims.claims_init)
+claims_app.command("check", cls=ReadableCommand)(claims.claims_check)
+rules_app.command("list", cls=ReadableCommand)(rules.rules_list)
+rules_app.command("explain", cls=ReadableCommand)(rules.rules_explain)
+rules_app.command("check", cls=ReadableCommand)(rules.rules_check)
 
 
 def _version(value: bool) -> None:
@@ -59,12 +61,15 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
     debug: Annotated[
         bool,
         typer.Option(
-            "--debug", envvar="EHRCHECK_DEBUG", help="Log every request and probe outcome to stderr (secrets redacted)."
+            "--debug",
+            metavar="",
+            envvar="EHRCHECK_DEBUG",
+            help="Log every request and probe outcome to stderr (secrets redacted).",
         ),
     ] = False,
 ) -> None:

@@ -31,6 +31,7 @@ from ehrcheck.cli.options import (
     ExitZeroOpt,
     FailOnOpt,
     FailUnderOpt,
+    ForceOpt,
     FormatOpt,
     IncludePhiOpt,
     LaunchOpt,
@@ -49,18 +50,14 @@ from ehrcheck.cli.options import (
     UsCoreVersionOpt,
     WaiversOpt,
 )
-from ehrcheck.cli.output import (
-    check_writable,
-    plan_outputs,
-    require_pdf_support,
-    write_pdf,
-    write_reports,
-)
+from ehrcheck.cli.output import check_writable, plan_outputs, require_pdf_support, write_reports
 from ehrcheck.errors import UserInputError
 
 
 def audit(
-    base_url: Annotated[str, typer.Argument(help="The FHIR service base URL, e.g. https://fhir.vendor.example/r4")],
+    base_url: Annotated[
+        str, typer.Argument(metavar="URL", help="The FHIR service base URL, e.g. https://fhir.vendor.example/r4")
+    ],
     output: OutputOpt = None,
     format: FormatOpt = None,
     fail_under: FailUnderOpt = None,
@@ -69,15 +66,23 @@ def audit(
     profile: ProfileOpt = None,
     claims: Annotated[
         Path | None,
-        typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims (see `ehrcheck claims init`)."),
+        typer.Option(
+            "--claims",
+            metavar="FILE",
+            envvar="EHRCHECK_CLAIMS",
+            help="YAML file of the vendor's claims (see `ehrcheck claims init`).",
+        ),
     ] = None,
     evidence_path: Annotated[
         Path | None,
-        typer.Option("--evidence", help="Also save the evidence here (default: evidence.json beside the reports)."),
+        typer.Option(
+            "--evidence", metavar="FILE", help="Also save the evidence here (default: evidence.json beside the reports)."
+        ),
     ] = None,
-    label: Annotated[str | None, typer.Option("--label", help="Name to show for the product in reports.")] = None,
+    label: Annotated[str | None, typer.Option("--label", metavar="NAME", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
     pdf: PdfOpt = False,
+    force: ForceOpt = False,
     fail_on: FailOnOpt = None,
     exit_zero: ExitZeroOpt = False,
     waivers: WaiversOpt = None,
@@ -107,18 +112,18 @@ def audit(
 
     console = err_console()
     with user_errors():
-        plan, folder = plan_outputs(output, format)
-        require_pdf_support(pdf)
+        plan = plan_outputs(output, format, base_url=base_url, force=force, pdf=pdf)
+        require_pdf_support(plan.wants_pdf)
         when = parse_as_of(as_of)
         parse_fail_on(fail_on)
         packs = load_packs(pack)
         waiver_list = load_waiver_file(waivers, packs)
         practice = parse_profile(profile)
         if evidence_path is None:
-            if folder is not None:
-                evidence_path = folder / "evidence.json"
-            elif plan[0][1] is not None:
-                evidence_path = plan[0][1].with_name(plan[0][1].stem + ".evidence.json")
+            if plan.folder is not None:
+                evidence_path = plan.folder / "evidence.json"
+            elif plan.first_file is not None:
+                evidence_path = plan.first_file.with_name(plan.first_file.stem + ".evidence.json")
         if evidence_path is not None:
             check_writable(evidence_path, "--evidence")
         evidence = probe_evidence(
@@ -157,20 +162,22 @@ def audit(
         result = score_evidence(Evidence.model_validate(json.loads(text)), when, profile=practice, extra_packs=packs)
         result, waived = apply_waiver_file(result, waiver_list)
         written = write_reports(result, plan)
-        if pdf:
-            written.append(write_pdf(result, plan, folder))
     finish(result, console, quiet, fail_under, ([evidence_path] if evidence_path else []) + written, fail_on, exit_zero, waived)
 
 
 def probe(
-    base_url: Annotated[str, typer.Argument(help="The FHIR service base URL.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the evidence JSON.")] = Path("evidence.json"),
+    base_url: Annotated[str, typer.Argument(metavar="URL", help="The FHIR service base URL.")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write the evidence JSON.")] = Path(
+        "evidence.json"
+    ),
     timeout: TimeoutOpt = 10.0,
     claims: Annotated[
         Path | None,
-        typer.Option("--claims", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence."),
+        typer.Option(
+            "--claims", metavar="FILE", envvar="EHRCHECK_CLAIMS", help="YAML file of the vendor's claims, stored in the evidence."
+        ),
     ] = None,
-    label: Annotated[str | None, typer.Option("--label", help="Name to show for the product in reports.")] = None,
+    label: Annotated[str | None, typer.Option("--label", metavar="NAME", help="Name to show for the product in reports.")] = None,
     ca_bundle: CaOpt = None,
     chpl_id: ChplIdOpt = None,
     chpl_file: ChplFileOpt = None,
@@ -233,13 +240,16 @@ def probe(
 
 
 def score(
-    evidence_file: Annotated[Path, typer.Argument(help="Evidence JSON written by `ehrcheck probe` or `audit`.")],
+    evidence_file: Annotated[
+        Path, typer.Argument(metavar="EVIDENCE", help="Evidence JSON written by `ehrcheck probe` or `audit`.")
+    ],
     output: OutputOpt = None,
     format: FormatOpt = None,
     fail_under: FailUnderOpt = None,
     as_of: AsOfOpt = None,
     profile: ProfileOpt = None,
     pdf: PdfOpt = False,
+    force: ForceOpt = False,
     fail_on: FailOnOpt = None,
     exit_zero: ExitZeroOpt = False,
     waivers: WaiversOpt = None,
@@ -252,18 +262,17 @@ def score(
 
     console = err_console()
     with user_errors():
-        plan, folder = plan_outputs(output, format)
-        require_pdf_support(pdf)
+        plan_outputs(output, format, pdf=pdf)  # a bad -o or --format is named before the evidence is read
+        evidence = load_evidence(evidence_file)  # first: the default folder is named after its target
+        plan = plan_outputs(output, format, base_url=evidence.target.base_url, force=force, pdf=pdf)
+        require_pdf_support(plan.wants_pdf)
         when = parse_as_of(as_of)
         parse_fail_on(fail_on)
         packs = load_packs(pack)
         waiver_list = load_waiver_file(waivers, packs)
         practice = parse_profile(profile)
-        evidence = load_evidence(evidence_file)
         with malformed_evidence(evidence_file):
             result = score_evidence(evidence, when, profile=practice, extra_packs=packs)
             result, waived = apply_waiver_file(result, waiver_list)
             written = write_reports(result, plan)
-        if pdf:
-            written.append(write_pdf(result, plan, folder))
     finish(result, console, quiet, fail_under, written, fail_on, exit_zero, waived)

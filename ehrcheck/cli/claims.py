@@ -15,7 +15,7 @@ from ehrcheck.errors import UserInputError
 
 def claims_init(
     output: Annotated[
-        str, typer.Option("--output", "-o", help="Where to write the questionnaire, or - for stdout.")
+        str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the questionnaire, or - for stdout.")
     ] = "vendor.yaml",
     force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
 ) -> None:
@@ -38,7 +38,9 @@ def claims_init(
 
 
 def claims_check(
-    file: Annotated[Path, typer.Argument(help="A claims YAML file (from `ehrcheck claims init`, answered by the vendor).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A claims YAML file (from `ehrcheck claims init`, answered by the vendor).")
+    ],
 ) -> None:
     """Validate a claims file: unknown fields, wrong types, impossible dates, malformed CHPL numbers."""
     from ehrcheck.claims.load import answered, load_claims_file

@@ -40,15 +40,19 @@ def compare(
         ),
     ],
     output: Annotated[
-        str, typer.Option("--output", "-o", help="comparison.html, .md or .json, or - for stdout (then give --format).")
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="comparison.html, .md or .json, or - for stdout (then give --format)."
+        ),
     ] = "comparison.html",
     format: Annotated[
-        str | None, typer.Option("--format", "-f", help="html, md or json (default: from the -o extension).")
+        str | None, typer.Option("--format", "-f", metavar="FORMAT", help="html, md or json (default: from the -o extension).")
     ] = None,
     profile: Annotated[
         str | None,
         typer.Option(
             "--profile",
+            metavar="NAME",
             envvar="EHRCHECK_PROFILE",
             help="Practice profile to rank under (default: the one the runs were scored under).",
         ),
@@ -96,9 +100,11 @@ def compare(
 def diff_cmd(
     old: Annotated[Path, typer.Argument(metavar="OLD", help="The earlier run: report.json, evidence file or audit folder.")],
     new: Annotated[Path, typer.Argument(metavar="NEW", help="The later run, same kinds.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="File to write (.md or .json), or - for stdout.")] = "-",
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="FILE", help="File to write (.md or .json), or - for stdout.")
+    ] = "-",
     format: Annotated[
-        str | None, typer.Option("--format", "-f", help="md or json (default: from the -o extension, else md).")
+        str | None, typer.Option("--format", "-f", metavar="FORMAT", help="md or json (default: from the -o extension, else md).")
     ] = None,
     as_of: AsOfOpt = None,
     pack: PackOpt = None,

@@ -14,7 +14,9 @@ from ehrcheck.errors import UserInputError
 
 
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the demo reports.")] = Path("ehrcheck-demo"),
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="Folder for the demo reports.")] = Path(
+        "ehrcheck-demo"
+    ),
     format: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

@@ -45,6 +45,7 @@ def finish(
     """Summary on stderr, then the CI gates: exit 1 when one fails, unless --exit-zero."""
     from ehrcheck.console.summary import summary
     from ehrcheck.engine.gates import gate_failures
+    from ehrcheck.engine.waivers import unused_reason
     from ehrcheck.inert import terminal
 
     if not quiet:
@@ -55,7 +56,7 @@ def finish(
     if waived is not None:
         for w in waived.unused:
             console.print(
-                f"[yellow]warning:[/] {terminal(w.source)}: waiver for {terminal(w.describe())} matched no failing finding; remove it if the problem is fixed",
+                f"[yellow]warning:[/] {terminal(w.source)}: waiver for {terminal(w.describe())} matched no failing finding: {unused_reason(w, result)}",
                 highlight=False,
             )
         for w in waived.expired:

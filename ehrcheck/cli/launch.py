@@ -26,11 +26,15 @@ from ehrcheck.cli.options import (
 
 
 def launch(
-    base_url: Annotated[str, typer.Argument(help="The FHIR service base URL the app launches against.")],
+    base_url: Annotated[str, typer.Argument(metavar="URL", help="The FHIR service base URL the app launches against.")],
     mode: Annotated[
         str,
         typer.Option(
-            "--launch", "--mode", envvar="EHRCHECK_LAUNCH", help="standalone (a patient signs in) or ehr (launched from the EHR)."
+            "--launch",
+            "--mode",
+            metavar="standalone|ehr",
+            envvar="EHRCHECK_LAUNCH",
+            help="standalone (a patient signs in) or ehr (launched from the EHR).",
         ),
     ] = "standalone",
     credentials: CredentialsOpt = None,

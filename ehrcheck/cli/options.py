@@ -8,33 +8,53 @@ from typing import Annotated
 
 import typer
 
-from ehrcheck.cli.output import DEFAULT_OUTPUT
+from ehrcheck.cli.output import DEFAULT_OUTPUT, SUFFIXES_TEXT
 
-TimeoutOpt = Annotated[float, typer.Option("--timeout", envvar="EHRCHECK_TIMEOUT", help="Seconds per request.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", metavar="S", envvar="EHRCHECK_TIMEOUT", help="Seconds per request.")]
 
 
 CaOpt = Annotated[
     Path | None,
     typer.Option(
-        "--ca-bundle", envvar="EHRCHECK_CA_BUNDLE", help="PEM file of CA certificates to trust (e.g. a corporate proxy)."
+        "--ca-bundle",
+        metavar="FILE",
+        envvar="EHRCHECK_CA_BUNDLE",
+        help="PEM file of CA certificates to trust (e.g. a corporate proxy).",
     ),
 ]
 
 
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress or summary on stderr.")]
 
 
 IncludePhiOpt = Annotated[
     bool,
     typer.Option(
         "--include-phi",
+        metavar="",
         help="Keep patient data the probes see (ids, up to 5 resources) in the evidence. Off by default: only counts, element names and hashed ids are kept.",
     ),
 ]
 
 
 PdfOpt = Annotated[
-    bool, typer.Option("--pdf", envvar="EHRCHECK_PDF", help="Also print the HTML report to report.pdf (needs Chromium).")
+    bool,
+    typer.Option(
+        "--pdf",
+        metavar="",
+        envvar="EHRCHECK_PDF",
+        help="Also print the HTML report to PDF (report.pdf in the folder, or beside the -o file); needs Chromium.",
+    ),
+]
+
+
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        metavar="",
+        help="Overwrite an output folder that holds another target's report (refused without it).",
+    ),
 ]
 
 
@@ -43,8 +63,9 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
+        metavar="PATH",
         envvar="EHRCHECK_OUTPUT",
-        help=f"Folder for several formats, a file (.html/.md/.json), or - for stdout. Default: ./{DEFAULT_OUTPUT}/",
+        help=f"A folder (several formats), a file whose extension names the format ({SUFFIXES_TEXT}), or - for stdout. Default: ./{DEFAULT_OUTPUT}/ named after the target.",
     ),
 ]
 
@@ -52,7 +73,11 @@ OutputOpt = Annotated[
 FormatOpt = Annotated[
     str | None,
     typer.Option(
-        "--format", "-f", envvar="EHRCHECK_FORMAT", help="html, md, json, junit, sarif, or several: html,md,json (the default)."
+        "--format",
+        "-f",
+        metavar="FORMAT",
+        envvar="EHRCHECK_FORMAT",
+        help="html, md, json, junit, sarif, summary (the one-page executive summary), pdf, or several: html,md,json (the default).",
     ),
 ]
 
@@ -61,6 +86,7 @@ FailOnOpt = Annotated[
     str | None,
     typer.Option(
         "--fail-on",
+        metavar="SEVERITY",
         envvar="EHRCHECK_FAIL_ON",
         help="Exit 1 when a finding of this severity or worse fails: critical, high, medium, low or info (waived findings excepted).",
     ),
@@ -71,8 +97,9 @@ ExitZeroOpt = Annotated[
     bool,
     typer.Option(
         "--exit-zero",
+        metavar="",
         envvar="EHRCHECK_EXIT_ZERO",
-        help="Exit 0 even when --fail-under, --fail-on or an expired waiver fails (errors still exit 2).",
+        help="Exit 0 even when --fail-under, --fail-on or an expired waiver trips (errors still exit 2).",
     ),
 ]
 
@@ -81,6 +108,7 @@ WaiversOpt = Annotated[
     Path | None,
     typer.Option(
         "--waivers",
+        metavar="FILE",
         envvar="EHRCHECK_WAIVERS",
         help="YAML file of accepted findings (rule, target, reason, expires); see docs/ci.md.",
     ),
@@ -91,6 +119,7 @@ ChplIdOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--chpl-id",
+        metavar="NUMBER",
         envvar="EHRCHECK_CHPL_ID",
         help="The product's CHPL product number, e.g. 15.04.04.1932.WebC.84.01.0.221117 (repeatable). Looked up with the key in CHPL_API_KEY.",
     ),
@@ -101,6 +130,7 @@ ChplFileOpt = Annotated[
     Path | None,
     typer.Option(
         "--chpl-file",
+        metavar="FILE",
         envvar="EHRCHECK_CHPL_FILE",
         help="A CHPL JSON document (a listing's details, or search results) to use instead of the CHPL API.",
     ),
@@ -109,7 +139,12 @@ ChplFileOpt = Annotated[
 
 ChplUrlOpt = Annotated[
     str | None,
-    typer.Option("--chpl-url", envvar="EHRCHECK_CHPL_URL", help="CHPL API base URL (default https://chpl.healthit.gov/rest)."),
+    typer.Option(
+        "--chpl-url",
+        metavar="URL",
+        envvar="EHRCHECK_CHPL_URL",
+        help="CHPL API base URL (default https://chpl.healthit.gov/rest).",
+    ),
 ]
 
 
@@ -117,6 +152,7 @@ EndpointsBundleOpt = Annotated[
     str | None,
     typer.Option(
         "--endpoints-bundle",
+        metavar="URL|FILE",
         envvar="EHRCHECK_ENDPOINTS_BUNDLE",
         help="The vendor's service-base-URL Bundle, a URL or a file (default: the list the CHPL listing links).",
     ),
@@ -126,7 +162,10 @@ EndpointsBundleOpt = Annotated[
 EndpointsSampleOpt = Annotated[
     int,
     typer.Option(
-        "--endpoints-sample", envvar="EHRCHECK_ENDPOINTS_SAMPLE", help="How many listed addresses to ask for /metadata (0: none)."
+        "--endpoints-sample",
+        metavar="N",
+        envvar="EHRCHECK_ENDPOINTS_SAMPLE",
+        help="How many listed addresses to ask for /metadata (0: none).",
     ),
 ]
 
@@ -135,6 +174,7 @@ PackOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--pack",
+        metavar="FILE",
         envvar="EHRCHECK_PACK",
         help="A custom rule pack (YAML, same schema as the built-in packs; see docs/packs.md). Repeatable.",
     ),
@@ -143,7 +183,14 @@ PackOpt = Annotated[
 
 FailUnderOpt = Annotated[
     float | None,
-    typer.Option("--fail-under", envvar="EHRCHECK_FAIL_UNDER", min=0, max=100, help="Exit 1 when the overall score is below N."),
+    typer.Option(
+        "--fail-under",
+        metavar="N",
+        envvar="EHRCHECK_FAIL_UNDER",
+        min=0,
+        max=100,
+        help="Exit 1 when the overall score is below N.",
+    ),
 ]
 
 
@@ -151,6 +198,7 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option(
         "--as-of",
+        metavar="DATE",
         envvar="EHRCHECK_AS_OF",
         help="Judge against the rules in force on this date (YYYY-MM-DD). Default: the day the evidence was gathered.",
     ),
@@ -161,6 +209,7 @@ ProfileOpt = Annotated[
     str | None,
     typer.Option(
         "--profile",
+        metavar="NAME",
         envvar="EHRCHECK_PROFILE",
         help="Practice profile: solo, small-group, multi-specialty, hospital, fqhc, behavioral-health (default: general weights).",
     ),
@@ -171,6 +220,7 @@ CredentialsOpt = Annotated[
     Path | None,
     typer.Option(
         "--credentials",
+        metavar="FILE",
         envvar="EHRCHECK_CREDENTIALS",
         help="YAML file with client_id and private_key_file (or client_secret, or bearer_token): runs the authenticated probes. See docs/authenticated.md.",
     ),
@@ -191,6 +241,7 @@ UsCoreOpt = Annotated[
     str | None,
     typer.Option(
         "--us-core",
+        metavar="declared|all",
         envvar="EHRCHECK_US_CORE",
         help="Which US Core profiles to test: declared (default: those the server lists) or all (every USCDI profile).",
     ),
@@ -220,14 +271,22 @@ TxServerOpt = Annotated[
 
 SampleOpt = Annotated[
     int | None,
-    typer.Option("--sample", envvar="EHRCHECK_SAMPLE", help="Test at most N patients (and 20×N resources per type). Default 3."),
+    typer.Option(
+        "--sample",
+        metavar="N",
+        envvar="EHRCHECK_SAMPLE",
+        help="Test at most N patients (and 20×N resources per type). Default 3.",
+    ),
 ]
 
 
 BulkTimeoutOpt = Annotated[
     float | None,
     typer.Option(
-        "--bulk-timeout", envvar="EHRCHECK_BULK_TIMEOUT", help="Seconds to wait for a Bulk Data export to complete. Default 120."
+        "--bulk-timeout",
+        metavar="S",
+        envvar="EHRCHECK_BULK_TIMEOUT",
+        help="Seconds to wait for a Bulk Data export to complete. Default 120.",
     ),
 ]
 
@@ -236,6 +295,7 @@ LaunchOpt = Annotated[
     str | None,
     typer.Option(
         "--launch",
+        metavar="standalone|ehr",
         envvar="EHRCHECK_LAUNCH",
         help="Run a SMART user launch as the app registered in the credentials file's app: section: standalone (a patient signs in) or ehr (launched from the EHR). See docs/launch.md.",
     ),
@@ -246,6 +306,7 @@ NoBrowserOpt = Annotated[
     bool,
     typer.Option(
         "--no-browser",
+        metavar="",
         help="User launch: print the authorization URL and read the redirect URL pasted on stdin, instead of opening a browser.",
     ),
 ]
@@ -255,6 +316,7 @@ LaunchTimeoutOpt = Annotated[
     float | None,
     typer.Option(
         "--launch-timeout",
+        metavar="S",
         envvar="EHRCHECK_LAUNCH_TIMEOUT",
         help="User launch: seconds to wait for each sign-in to come back. Default 300.",
     ),

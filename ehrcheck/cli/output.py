@@ -1,39 +1,196 @@
 """Where reports go: the output plan (formats and paths) is decided once, before any probing, and
-every report is rendered before any file is written."""
+every report is rendered before any file is written.
+
+A path does what it says: `-o x.pdf` writes a PDF, `-o x.html` an HTML file, an extension no
+format owns is refused (exit 2) rather than silently becoming a folder, and the default folder is
+named after the target, so a second vendor's audit never overwrites the first. A folder that
+already holds another target's report is only overwritten with --force.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.render import DEFAULT_FORMATS, FORMAT_ALIASES, RENDERERS
 
-FORMATS = tuple(RENDERERS)
-# A file's suffix names its format: each format's own extension (.xml is JUnit), or an alias.
-SUFFIX_FORMAT = {**{r.extension: name for name, r in RENDERERS.items()}, **FORMAT_ALIASES}
+# Text formats (ehrcheck.render.RENDERERS, the one list) plus pdf: the HTML report printed.
+FORMATS = (*RENDERERS, "pdf")
 
 
-DEFAULT_OUTPUT = "ehrcheck-report"
+# A file's suffix names its format: each report format's own extension (.xml is JUnit), an
+# alias, or .pdf. (The summary is HTML too: it is asked for with --format summary.)
+SUFFIX_FORMAT = {
+    **{r.extension: name for name, r in RENDERERS.items() if r.stem == "report"},
+    **FORMAT_ALIASES,
+    "pdf": "pdf",
+}
 
 
-def parse_formats(value: str | None) -> list[str]:
+SUFFIXES_TEXT = ".html, .md, .json, .xml (JUnit), .sarif or .pdf"
+
+
+DEFAULT_OUTPUT = "ehrcheck-HOST-PATH"  # as the help and README name it; default_folder() makes it
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file (or stdout) to write: `fmt` is a RENDERERS key; `pdf` prints that HTML to `path`."""
+
+    fmt: str
+    path: Path | None  # None: stdout
+    pdf: bool = False
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    outputs: tuple[Output, ...]
+    folder: Path | None  # the output folder, when there is one (evidence.json goes there)
+
+    @property
+    def first_file(self) -> Path | None:
+        return next((o.path for o in self.outputs if o.path is not None), None)
+
+    @property
+    def wants_pdf(self) -> bool:
+        return any(o.pdf for o in self.outputs)
+
+
+def parse_formats(value: str | None, allowed: tuple[str, ...] = FORMATS) -> list[str]:
     if not value:
         return list(DEFAULT_FORMATS)
     out: list[str] = []
     for part in value.replace(" ", "").split(","):
         part = FORMAT_ALIASES.get(part.lower(), part.lower())
-        if part not in FORMATS:
-            raise UserInputError(f"--format: unknown format '{part}'; choose from {', '.join(FORMATS)}")
+        if part not in allowed:
+            raise UserInputError(f"--format: unknown format '{part}'; choose from {', '.join(allowed)}")
         if part not in out:
             out.append(part)
     return out
 
 
+def default_folder(base_url: str) -> Path:
+    """`ehrcheck-<host>[-<port>]-<path>`: one folder per target, so audits of two vendors never
+    land in the same place. Only letters, digits, dots and dashes: safe on every file system."""
+    parts = urlsplit(base_url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    where = (parts.hostname or "target") + (f"-{port}" if port else "") + "-" + parts.path
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", where).strip("-.")[:80].strip("-.") or "target"
+    return Path(f"ehrcheck-{slug}")
+
+
+def _same_target(a: str, b: str) -> bool:
+    def norm(url: str) -> str:
+        return url.strip().removesuffix("/metadata").rstrip("/").lower()
+
+    return norm(a) == norm(b)
+
+
+def _folder_target(folder: Path) -> tuple[str, str] | None:
+    """The target an existing report folder holds (base URL, the file that says so), if any."""
+    for name in ("report.json", "evidence.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            with path.open(encoding="utf-8") as fh:
+                data = json.loads(fh.read(5_000_000))
+        except (OSError, ValueError):
+            continue
+        target = data.get("target") if isinstance(data, dict) else None
+        url = target.get("base_url") if isinstance(target, dict) else None
+        if isinstance(url, str) and url:
+            return url, name
+    return None
+
+
+def check_folder_owner(folder: Path, base_url: str | None, force: bool) -> None:
+    """Refuse to overwrite a folder that holds another target's report, unless --force."""
+    if force or base_url is None or not folder.is_dir():
+        return
+    found = _folder_target(folder)
+    if found is not None and not _same_target(found[0], base_url):
+        raise UserInputError(
+            f"-o {folder}: holds the report of another target ({found[0]}, per its {found[1]}); "
+            "choose another folder, or pass --force to overwrite it"
+        )
+
+
+def _single_format(target: Path, formats: list[str], fmt_given: bool, suffix_fmt: str) -> Output:
+    if not fmt_given:
+        formats = [suffix_fmt]
+    if len(formats) != 1:
+        raise UserInputError(f"-o {target}: a single file takes one format; give a folder for several")
+    fmt = formats[0]
+    if suffix_fmt == "pdf":
+        if fmt not in ("pdf", "html", "summary"):
+            raise UserInputError(f"-o {target}: a .pdf file is the report (html) or the summary printed; not '{fmt}'")
+        return Output("summary" if fmt == "summary" else "html", target, pdf=True)
+    if fmt == "pdf":
+        raise UserInputError(f"-o {target}: --format pdf writes a .pdf file; name it {target.with_suffix('.pdf')}")
+    return Output(fmt, target)
+
+
+def plan_outputs(
+    output: str | None,
+    fmt_option: str | None,
+    base_url: str | None = None,
+    force: bool = False,
+    pdf: bool = False,
+) -> OutputPlan:
+    """Decide where each format goes, before anything is probed or written."""
+    formats = parse_formats(fmt_option)
+    if pdf and "pdf" not in formats:
+        formats.append("pdf")
+    if output == "-":
+        text = [f for f in formats if f != "pdf"]
+        if len(text) != 1 or "pdf" in formats:
+            raise UserInputError(
+                "-o -: writing to stdout needs exactly one --format (html, md, json, junit, sarif or summary; a PDF goes to a file)"
+            )
+        return OutputPlan((Output(text[0], None),), None)
+    if output is None and base_url is not None:
+        target = default_folder(base_url)
+    else:
+        target = Path(output or "ehrcheck-report")
+    # Our own default is a folder even with dots in its name; a user's name ending in / is too.
+    wants_folder = output is None or output.endswith(("/", "\\"))
+    suffix = target.suffix.lower().lstrip(".")
+    if suffix and not wants_folder and not target.is_dir():
+        if suffix not in SUFFIX_FORMAT:
+            raise UserInputError(
+                f"-o {target}: '.{suffix}' is not a report format; a file ends in {SUFFIXES_TEXT} "
+                f"(formats: {', '.join(FORMATS)}), and a folder has no extension (or ends with /)"
+            )
+        one = _single_format(
+            target, [f for f in formats if not (pdf and f == "pdf")], fmt_option is not None, SUFFIX_FORMAT[suffix]
+        )
+        outputs = [one]
+        if pdf and not one.pdf:  # --pdf beside a single file: the same name, .pdf
+            outputs.append(Output("html", target.with_suffix(".pdf"), pdf=True))
+        check_writable(target, "-o")
+        return OutputPlan(tuple(outputs), None)
+    if target.exists() and not target.is_dir():
+        raise UserInputError(f"-o {target}: exists and is not a folder")
+    check_writable(target, "-o", folder=True)
+    check_folder_owner(target, base_url, force)
+    outputs = [Output(f, target / RENDERERS[f].filename) for f in formats if f != "pdf"]
+    if "pdf" in formats:
+        outputs.append(Output("html", target / "report.pdf", pdf=True))
+    return OutputPlan(tuple(outputs), target)
+
+
 def check_writable(path: Path, flag: str, folder: bool = False) -> None:
     """Refuse, before any probing, a path that could never be written: under a file, in a folder
-    we may not write, or (for a file) the name of a folder. Found after an audit, it would cost
-    the run and the evidence with it."""
+    we may not write, or (for a file) the name of a folder."""
     import os
 
     where = f"{flag} {path}"
@@ -48,77 +205,50 @@ def check_writable(path: Path, flag: str, folder: bool = False) -> None:
         raise UserInputError(f"{where}: cannot write in {ancestor} (permission denied); choose another path")
 
 
-def plan_outputs(output: str | None, fmt_option: str | None) -> tuple[list[tuple[str, Path | None]], Path | None]:
-    """Decide where each format goes. Returns ([(format, path or None for stdout)], directory)."""
-    formats = parse_formats(fmt_option)
-    if output == "-":
-        if len(formats) != 1:
-            raise UserInputError("-o -: writing to stdout needs exactly one --format (html, md or json)")
-        return [(formats[0], None)], None
-    target = Path(output or DEFAULT_OUTPUT)
-    suffix = SUFFIX_FORMAT.get(target.suffix.lower().lstrip("."))
-    if suffix is not None and not target.is_dir():
-        if fmt_option is None:
-            formats = [suffix]
-        if len(formats) != 1:
-            raise UserInputError(f"-o {target}: a single file takes one format; give a folder for several")
-        check_writable(target, "-o")
-        return [(formats[0], target)], None
-    if target.exists() and not target.is_dir():
-        raise UserInputError(f"-o {target}: exists and is not a folder")
-    check_writable(target, "-o", folder=True)
-    return [(f, target / f"report.{RENDERERS[f].extension}") for f in formats], target
-
-
-def write_reports(result, plan: list[tuple[str, Path | None]]) -> list[Path]:
+def write_reports(result, plan: OutputPlan) -> list[Path]:
+    """Render every output, then write them; PDFs last (printed from the rendered HTML)."""
     from ehrcheck.files.store import write_atomic
 
+    texts = {o.fmt: RENDERERS[o.fmt].fn(result) for o in plan.outputs}  # all rendered before any is written
     written = []
-    texts = [(RENDERERS[fmt].fn(result), path) for fmt, path in plan]  # all rendered before any is written
-    for text, path in texts:
-        if path is None:
-            sys.stdout.write(text)
+    for o in plan.outputs:
+        if o.pdf:
+            continue
+        if o.path is None:
+            sys.stdout.write(texts[o.fmt])
         else:
-            write_atomic(path, text)
-            written.append(path)
+            write_atomic(o.path, texts[o.fmt])
+            written.append(o.path)
+    for o in plan.outputs:
+        if o.pdf and o.path is not None:
+            print_pdf(texts[o.fmt], o.path)
+            written.append(o.path)
     return written
 
 
 def require_pdf_support(pdf: bool) -> None:
-    """Fail before probing or writing anything when --pdf cannot be honoured."""
+    """Fail before probing or writing anything when a PDF cannot be printed."""
     if pdf:
         from ehrcheck.render.pdf import PdfUnavailable, find_chromium
 
         try:
             find_chromium()
         except PdfUnavailable as exc:
-            raise UserInputError(f"--pdf: {exc}") from None
+            raise UserInputError(f"PDF output: {exc}") from None
 
 
-def write_pdf(result, plan: list[tuple[str, Path | None]], folder: Path | None) -> Path:
-    """Print the HTML report to PDF beside the other outputs (Chromium must be installed)."""
+def print_pdf(html: str, target: Path) -> None:
+    """Print an HTML document to `target` through a local Chromium (from a private temp copy, so
+    the PDF never depends on which other files were asked for)."""
+    import tempfile
+
     from ehrcheck.files.store import write_atomic
     from ehrcheck.render.pdf import PdfUnavailable, html_to_pdf
 
-    html = next((p for f, p in plan if f == "html" and p is not None), None)
-    if folder is not None:
-        target = folder / "report.pdf"
-    elif plan[0][1] is not None:
-        target = plan[0][1].with_suffix(".pdf")
-    else:
-        target = Path("report.pdf")
     try:
-        if html is None:  # PDF asked for without HTML: render a private copy to print
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                html = Path(tmp) / "report.html"
-                write_atomic(html, RENDERERS["html"].fn(result))
-                html_to_pdf(html, target)
-        else:
-            html_to_pdf(html, target)
-    except PdfUnavailable as exc:
-        raise UserInputError(f"--pdf: {exc}") from None
-    except RuntimeError as exc:
-        raise UserInputError(f"--pdf: {exc}") from None
-    return target
+        with tempfile.TemporaryDirectory(prefix="ehrcheck-print-") as tmp:
+            page = Path(tmp) / "print.html"
+            write_atomic(page, html)
+            html_to_pdf(page, target)
+    except (PdfUnavailable, RuntimeError) as exc:
+        raise UserInputError(f"PDF output: {exc}") from None

@@ -14,7 +14,8 @@ from ehrcheck.inert import terminal
 
 def rules_list(
     pack: Annotated[
-        str | None, typer.Option("--pack", help="Only this pack (interoperability, portal, certification, hipaa).")
+        str | None,
+        typer.Option("--pack", metavar="PACK", help="Only this pack (interoperability, portal, certification, hipaa)."),
     ] = None,
 ) -> None:
     """List every rule: id, severity, weight and title."""
@@ -43,7 +44,7 @@ def rules_list(
     out.print(f"{count} rules")
 
 
-def rules_explain(rule_id: Annotated[str, typer.Argument(help="A rule id such as INT-002.")]) -> None:
+def rules_explain(rule_id: Annotated[str, typer.Argument(metavar="RULE", help="A rule id such as INT-002.")]) -> None:
     """Explain one rule: what it checks, why, how to fix it, what to ask the vendor."""
     from ehrcheck.rules.schema import all_rules, find_rule
 
@@ -81,7 +82,9 @@ def rules_explain(rule_id: Annotated[str, typer.Argument(help="A rule id such as
 
 
 def rules_check(
-    files: Annotated[list[Path], typer.Argument(help="Custom rule pack YAML files (the --pack schema, see docs/packs.md).")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE", help="Custom rule pack YAML files (the --pack schema, see docs/packs.md).")
+    ],
 ) -> None:
     """Validate custom rule packs and list their rules; exit 2 with located errors when one is malformed."""
     from rich.table import Table

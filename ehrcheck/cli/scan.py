@@ -64,6 +64,7 @@ def scan(
         typer.Option(
             "--output",
             "-o",
+            metavar="FOLDER",
             envvar="EHRCHECK_OUTPUT",
             help="Folder for results.jsonl, index.html (and results.sarif / results.xml, evidence/, reports/ when asked).",
         ),
@@ -90,18 +91,27 @@ def scan(
         ),
     ] = False,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-j", envvar="EHRCHECK_CONCURRENCY", min=1, max=512, help="Audits running at once.")
+        int,
+        typer.Option(
+            "--concurrency", "-j", metavar="N", envvar="EHRCHECK_CONCURRENCY", min=1, max=512, help="Audits running at once."
+        ),
     ] = 16,
     per_host: Annotated[
         int,
         typer.Option(
-            "--per-host", envvar="EHRCHECK_PER_HOST", min=1, max=512, help="Audits running at once against one host:port."
+            "--per-host",
+            metavar="N",
+            envvar="EHRCHECK_PER_HOST",
+            min=1,
+            max=512,
+            help="Audits running at once against one host:port.",
         ),
     ] = 4,
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores.")
+        str | None,
+        typer.Option("--profile", metavar="NAME", envvar="EHRCHECK_PROFILE", help="Practice profile for the overall scores."),
     ] = None,
     pack: PackOpt = None,
     keep_evidence: Annotated[

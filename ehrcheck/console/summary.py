@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ehrcheck.inert import terminal
 from ehrcheck.models import ProbeAttempt, RunResult
-from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, ordered_findings, pack_score_text
+from ehrcheck.render.labels import STATUS_ICON, STATUS_LABEL, observed_text, ordered_findings, pack_score_text
 
 STATUS_STYLE = {
     "pass": "green",
@@ -81,7 +81,9 @@ def summary(console: Console, result: RunResult, max_findings: int = 12) -> None
                 f"[{STATUS_STYLE[s]}]{STATUS_ICON[s]} {STATUS_LABEL[s]}[/]",
                 terminal(f.rule_id),
                 f.severity.value,
-                terminal(f.title),
+                # What was found (the failure message), not the rule's title: "served over HTTPS"
+                # is the rule; "answered over plain http" is the finding.
+                terminal(observed_text(f.message or f.title, 200)),
             )
         console.print(table)
         if len(worst) > max_findings:

@@ -525,7 +525,7 @@ def run_demo(
         paths: dict[str, Path] = {}
         for fmt in chosen:
             renderer = RENDERERS[fmt]
-            path = vendor_dir / f"report.{renderer.extension}"
+            path = vendor_dir / renderer.filename
             write_atomic(path, renderer.fn(run))
             paths[fmt] = path
         evidence_path = vendor_dir / "evidence.json"

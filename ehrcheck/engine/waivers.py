@@ -159,3 +159,15 @@ def apply_waivers(result: RunResult, waivers: Sequence[Waiver], today: dt.date) 
         expired=expired,
         unused=unused,
     )
+
+
+def unused_reason(waiver: Waiver, result: RunResult) -> str:
+    """Why a waiver matched nothing, in words that fit: only a rule that passes now was fixed."""
+    statuses = {f.status for f in result.findings if f.rule_id == waiver.rule}
+    if Status.passed in statuses:
+        return "the rule passes now; remove the waiver if the problem is fixed"
+    if statuses and statuses <= {Status.not_applicable}:
+        return "the rule does not apply to this endpoint, so there is nothing to waive here"
+    if statuses & {Status.not_observed, Status.unverified}:
+        return "the rule could not be observed in this run; the waiver stays until a run observes it"
+    return "no finding of this rule in this run"

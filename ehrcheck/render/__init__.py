@@ -23,6 +23,11 @@ class Renderer:
     module: str  # ehrcheck.render.<module>, which defines the function below
     function: str
     extension: str
+    stem: str = "report"  # the file name in an output folder: <stem>.<extension>
+
+    @property
+    def filename(self) -> str:
+        return f"{self.stem}.{self.extension}"
 
     @property
     def fn(self) -> Callable[[RunResult], str]:
@@ -36,6 +41,7 @@ RENDERERS: dict[str, Renderer] = {
     "json": Renderer("json_report", "render_json", "json"),
     "junit": Renderer("junit", "render_junit", "xml"),
     "sarif": Renderer("sarif", "render_sarif", "sarif"),
+    "summary": Renderer("report", "render_summary_html", "html", stem="summary"),  # the one-page executive summary
 }
 # What a report folder gets when no --format is given (audit, score and demo alike).
 DEFAULT_FORMATS = ("html", "md", "json")

@@ -83,7 +83,7 @@ def test_stdout_output_needs_one_format(tmp_path: Path):
     "args, message",
     [
         (["audit", "ftp://x", "-o", "-", "-f", "json"], "must start with http"),
-        (["audit", "http://127.0.0.1:9/fhir", "--format", "pdf"], "unknown format 'pdf'"),
+        (["audit", "http://127.0.0.1:9/fhir", "--format", "docx"], "unknown format 'docx'"),
         (["audit", "http://127.0.0.1:9/fhir", "--as-of", "31/01/2026"], "not a date"),
         (["rules", "explain", "INT-999"], "no rule 'INT-999'"),
         (["rules", "list", "--pack", "nope"], "unknown pack"),

@@ -28,7 +28,7 @@ def test_a_proxy_that_refuses_is_the_auditors_side():
     t = threading.Thread(target=refuse, daemon=True)
     t.start()
     try:
-        with httpx.Client(proxy=f"http://127.0.0.1:{port}", verify=False, timeout=5) as client:
+        with httpx.Client(proxy=f"http://127.0.0.1:{port}", timeout=5) as client:
             try:
                 client.get("https://127.0.0.1:9/fhir/metadata")
             except httpx.HTTPError as exc:

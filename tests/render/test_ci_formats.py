@@ -142,7 +142,7 @@ def test_fail_under_and_exit_zero(evidence: Path):
     "args, message",
     [
         (["--fail-on", "severe"], "unknown severity 'severe'"),
-        (["--format", "pdf"], "unknown format 'pdf'"),
+        (["--format", "docx"], "unknown format 'docx'"),
         (["-o", "-", "--format", "junit,sarif"], "exactly one --format"),
     ],
 )

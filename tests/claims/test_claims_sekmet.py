@@ -75,8 +75,8 @@ def test_overstated_claims_against_sekmet(sekmet_open_url: str, tmp_path: Path):
 
     md = (out / "report.md").read_text()
     assert (
-        md.index("## EMR or EHR? Capability matrix")
-        < md.index("**Verdict:")
+        md.index("**Verdict:")
+        < md.index("## EMR or EHR? Capability matrix")
         < md.index("## Vendor claims versus what was observed")
     )
     assert "| Patient portal and patients' apps | Contradicted | EMR |" in md

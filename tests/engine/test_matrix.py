@@ -67,7 +67,13 @@ def test_rows_are_the_issue_rows_in_order_and_lead_the_reports():
     assert [r.capability for r in result.matrix] == ISSUE_ROWS
     assert len(ROWS) == len(ISSUE_ROWS)
     md = RENDERERS["md"].fn(result)
-    assert md.index("## EMR or EHR? Capability matrix") < md.index("**Verdict:")
+    # Markdown opens with the endpoint, the verdict and the scores, then the matrix (issue 17).
+    assert (
+        md.index("Endpoint `")
+        < md.index("**Verdict:")
+        < md.index("| **Overall** |")
+        < md.index("## EMR or EHR? Capability matrix")
+    )
     # HTML: the verdict and score chart hold the first screen (issue 6), the matrix follows them,
     # ahead of the claims table and every finding.
     html = RENDERERS["html"].fn(result)

@@ -132,7 +132,15 @@ def test_sekmet_audit_report_opens_clean(browser, sekmet_auth_url, tmp_path):
     assert proc.returncode == 0, proc.stderr
     page, problems, _ = open_report(browser, tmp_path / "report.html", "sekmet-auth")
     assert problems == []
-    assert page.locator(".finding").count() >= 40
+    # Failures and warnings are cards; passes and open rules are compact rows; every rule has
+    # its anchor, so a question or a must-have links to it.
+    import json
+
+    findings = json.loads((tmp_path / "report.json").read_text())["findings"]
+    acting = sum(1 for f in findings if f["status"] in ("fail", "warn"))
+    assert acting >= 10 and page.locator("article.finding").count() == acting
+    for f in findings:
+        assert page.locator(f"[id='{f['rule_id']}']").count() == 1, f["rule_id"]
     page.close()
 
 
@@ -171,3 +179,57 @@ def test_vendor_comparison_shares_the_design_and_meets_wcag_aa(browser, demo_rep
     page.add_script_tag(path=str(AXE))
     assert page.evaluate(AXE_RUN) == []
     page.close()
+
+
+def pdf_pages(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?!s)", path.read_bytes()))
+
+
+# Printable area of the tighter of Letter and A4 (the print stylesheet's margins: 10 mm, 12 mm).
+PRINT_WIDTH_PX = round((210 - 24) / 25.4 * 96)
+PRINT_HEIGHT_PX = round((279.4 - 20) / 25.4 * 96)
+
+
+@pytest.mark.parametrize("profile", ["default", "hospital", "behavioral-health"])
+@pytest.mark.parametrize("vendor", ["meadowlark-chart", "riverbend-ehr", "summit-health-cloud"])
+def test_the_executive_summary_is_one_printed_page(browser, demo_reports, tmp_path, vendor, profile):
+    """The summary alone (--format summary) prints on one page, and the report's first page is
+    the same summary: it fits the printable area of Letter and of A4."""
+    evidence = demo_reports / vendor / "evidence.json"
+    res = CliRunner().invoke(app, ["score", str(evidence), "-o", str(tmp_path / "s.pdf"), "-f", "summary", "--profile", profile])
+    assert res.exit_code == 0, res.output
+    assert pdf_pages(tmp_path / "s.pdf") == 1
+    res = CliRunner().invoke(app, ["score", str(evidence), "-o", str(tmp_path / "r.html"), "--profile", profile, "-q"])
+    assert res.exit_code == 0, res.output
+    page = browser.new_page(viewport={"width": PRINT_WIDTH_PX, "height": PRINT_HEIGHT_PX})
+    page.emulate_media(media="print")
+    page.goto((tmp_path / "r.html").resolve().as_uri())
+    bottom = page.evaluate("() => document.querySelector('.exec').getBoundingClientRect().bottom")
+    assert bottom <= PRINT_HEIGHT_PX, f"the summary runs {bottom - PRINT_HEIGHT_PX:.0f} px past the first page"
+    assert page.evaluate("() => getComputedStyle(document.querySelector('.exec')).breakAfter") == "page"
+    a4 = page.pdf(format="A4")
+    assert a4.startswith(b"%PDF-")
+    if vendor == "riverbend-ehr" and profile == "hospital":
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / "s.pdf", ARTIFACTS / "summary-riverbend-hospital.pdf")
+    page.close()
+
+
+def test_a_typical_audit_prints_in_twelve_pages_or_fewer(sekmet_auth_url, tmp_path):
+    """-o x.pdf writes the PDF itself; not observed and not applicable rules are one compact table,
+    so a typical audit (sekmet, anonymous) is at most 12 pages."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ehrcheck", "audit", sekmet_auth_url, "-o", str(tmp_path / "audit.pdf"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    pdf = tmp_path / "audit.pdf"
+    assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF-")
+    assert (tmp_path / "audit.evidence.json").is_file()
+    pages = pdf_pages(pdf)
+    assert 2 <= pages <= 12, f"{pages} pages"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pdf, ARTIFACTS / "sekmet-audit.pdf")

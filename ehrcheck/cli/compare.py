@@ -42,11 +42,15 @@ def compare(
     output: Annotated[
         str,
         typer.Option(
-            "--output", "-o", metavar="FILE", help="comparison.html, .md or .json, or - for stdout (then give --format)."
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="comparison.html, .md, .json or .pdf (printed through Chromium), or - for stdout (then give --format).",
         ),
     ] = "comparison.html",
     format: Annotated[
-        str | None, typer.Option("--format", "-f", metavar="FORMAT", help="html, md or json (default: from the -o extension).")
+        str | None,
+        typer.Option("--format", "-f", metavar="FORMAT", help="html, md, json or pdf (default: from the -o extension)."),
     ] = None,
     profile: Annotated[
         str | None,
@@ -57,44 +61,70 @@ def compare(
             help="Practice profile to rank under (default: the one the runs were scored under).",
         ),
     ] = None,
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client",
+            metavar="NAME",
+            envvar="EHRCHECK_CLIENT",
+            help="The practice the comparison is prepared for (shown on it).",
+        ),
+    ] = None,
+    pdf: Annotated[
+        bool,
+        typer.Option("--pdf", metavar="", help="Also print the HTML comparison to PDF beside the -o file (needs Chromium)."),
+    ] = False,
     as_of: AsOfOpt = None,
     pack: PackOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Compare vendors side by side: verdicts, scores, capabilities and every rule, ranked for a practice."""
+    from ehrcheck.cli.output import print_pdf, require_pdf_support
     from ehrcheck.engine.compare import compare as build
     from ehrcheck.files.store import write_atomic
     from ehrcheck.render.comparison import COMPARISON_RENDERERS
 
     console = err_console()
+    written: list[Path] = []
     with user_errors():
         if len(runs) < 2:
             raise UserInputError("compare needs at least two runs (report.json files, evidence files or audit folders)")
-        fmt = (format or "").lower() or COMPARE_SUFFIX.get(Path(output).suffix.lower().lstrip("."), "")
-        fmt = COMPARE_SUFFIX.get(fmt, fmt)
-        if fmt not in COMPARISON_RENDERERS:
+        suffix = Path(output).suffix.lower().lstrip(".") if output != "-" else ""
+        fmt = COMPARE_SUFFIX.get((format or suffix).lower(), (format or suffix).lower())
+        if fmt not in (*COMPARISON_RENDERERS, "pdf"):
             raise UserInputError(
-                f"--format: give html, md or json (or an -o file ending in .html, .md or .json), not '{fmt or output}'"
+                f"-o {output}: give a file ending in .html, .md, .json or .pdf (or --format html, md, json or pdf), not '{fmt or output}'"
             )
         target = None if output == "-" else Path(output)
+        if target is None and (fmt == "pdf" or pdf):
+            raise UserInputError("-o -: a PDF goes to a file; give -o comparison.pdf")
         if target is not None:
             check_writable(target, "-o")
         if target is not None and any(target.resolve() == Path(p).resolve() for p in runs):
             raise UserInputError(f"-o {target}: is one of the runs being compared; choose another file")
+        require_pdf_support(fmt == "pdf" or pdf)
         loaded = _runs(runs, load_packs(pack), parse_as_of(as_of), profile)
         chosen = _pick_profile(profile, [r.result for r in loaded])
-        comparison = build([r.result for r in loaded], chosen, sources=[str(r.path) for r in loaded])
-        text = COMPARISON_RENDERERS[fmt](comparison)
+        comparison = build([r.result for r in loaded], chosen, sources=[str(r.path) for r in loaded], client=client or "")
+        text = COMPARISON_RENDERERS["html" if fmt == "pdf" else fmt](comparison)
         if target is None:
             sys.stdout.write(text)
+        elif fmt == "pdf":
+            print_pdf(text, target)
+            written.append(target)
         else:
             write_atomic(target, text)
+            written.append(target)
+            if pdf:
+                html = text if fmt == "html" else COMPARISON_RENDERERS["html"](comparison)
+                print_pdf(html, target.with_suffix(".pdf"))
+                written.append(target.with_suffix(".pdf"))
     if not quiet:
         for col in comparison.columns:
             score = "–" if col.overall.score is None else f"{col.overall.score:.0f}"
             console.print(f"  {col.rank}. {terminal(col.name)}: {col.verdict_label}, overall {score}", highlight=False)
-        if target is not None:
-            console.print(f"wrote {terminal(target)}", highlight=False)
+        for path in written:
+            console.print(f"wrote {terminal(path)}", highlight=False)
 
 
 def diff_cmd(

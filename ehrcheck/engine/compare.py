@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehrcheck.engine.profiles import get_profile
 from ehrcheck.engine.scoring import PROFILES, overall_score
 from ehrcheck.engine.verdict import RANK as VERDICT_RANK
-from ehrcheck.models import SEVERITY_ORDER, STRENGTH_ORDER, Finding, PackScore, RunResult
+from ehrcheck.models import SEVERITY_ORDER, STRENGTH_ORDER, Finding, PackScore, RunResult, VerdictFact
 from ehrcheck.render.labels import STATUS_LABEL
 
 
@@ -63,6 +64,7 @@ class Column:
     source: str
     evidence_finished_at: str
     as_of: str
+    why: str = ""  # why it ranks where it does: against the vendor ranked just above, from the decisive findings
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ class Comparison:
     columns: tuple[Column, ...]
     sections: tuple[Section, ...]
     tool_versions: tuple[str, ...] = field(default_factory=tuple)
+    client: str = ""  # the practice the comparison is prepared for (--client)
+    profile_title: str = ""
+    profile_description: str = ""
 
 
 def _score_text(p: PackScore | None) -> str:
@@ -180,7 +185,15 @@ def _matrix_section(results: Sequence[RunResult]) -> Section | None:
 
 CONTRADICTED = ("contradicted", "contradiction", "contradicts")
 # Matrix states drawn with the report's status badges (colour is never the only signal: the text says it).
-MATRIX_CSS = {"observed": "pass", "claimed": "unverified", "contradicted": "fail", "missing": "warn", "unknown": "not_observed"}
+MATRIX_CSS = {
+    "verified": "pass",
+    "observed": "pass",
+    "declared": "unverified",
+    "claimed": "unverified",
+    "contradicted": "fail",
+    "missing": "warn",
+    "unknown": "not_observed",
+}
 CLAIM_WORD = {"verified": "Verified", "unverified": "Claimed, unverified", "falls_short": "Falls short"}
 CLAIM_CSS = {"verified": "pass", "unverified": "unverified", "falls_short": "warn"}
 
@@ -221,7 +234,66 @@ def _claims_section(results: Sequence[RunResult]) -> Section | None:
     return Section("Claims contradicted by the server", rows, "A vendor's claim that its own server's answers contradict.")
 
 
-def compare(results: Sequence[RunResult], profile: str = "default", sources: Iterable[str] | None = None) -> Comparison:
+DECISIVE = 3  # findings named in a "why it ranks here" paragraph
+STRENGTH_WORD = {"verified": "verified", "observed": "observed", "declared": "declared only", "claimed": "claimed only"}
+
+
+def _strength(result: RunResult) -> str:
+    answer = result.verdict.evidence
+    return answer.strength if answer is not None and answer.strength else "unknown"
+
+
+def _listing(findings: Sequence[Finding]) -> str:
+    return "; ".join(f"{f.rule_id} {f.title} ({f.severity.value})" for f in findings)
+
+
+def _problems(result: RunResult) -> list[VerdictFact]:
+    """The facts behind a verdict that are problems (failed or open findings), blockers first."""
+    return [r for r in result.verdict.reasons if r.status.value != "pass"]
+
+
+def _why(name: str, result: RunResult, overall: PackScore, above: tuple[str, RunResult, PackScore] | None, profile: str) -> str:
+    """Why a vendor ranks where it does, in the words of its decisive findings: against the vendor
+    just above it, the first thing that separates them (verdict, evidence strength, score)."""
+    label = result.verdict.label
+    if above is None:
+        strength = STRENGTH_WORD.get(_strength(result), "none")
+        score = "–" if overall.score is None else f"{overall.score:.0f}"
+        return f"{label}, on {strength} evidence, overall {score} under the {profile} profile: no other product ranks above it."
+    a_name, a_result, a_overall = above
+    if a_result.verdict.level != result.verdict.level:
+        facts = _problems(result)[:DECISIVE]
+        because = "; ".join(f"{f.text[:1].lower()}{f.text[1:].rstrip('.')} ({f.rule_id})" for f in facts)
+        text = f"{a_name} ranks above: its verdict is {a_result.verdict.label}, this one's {label}"
+        return text + (f", because {because}." if because else ".")
+    sa, sb = _strength(a_result), _strength(result)
+    if STRENGTH_ORDER[sa] != STRENGTH_ORDER[sb]:
+        return (
+            f"Both are {label}; {a_name} ranks above on stronger evidence: {STRENGTH_WORD.get(sa, sa)} "
+            f"against {STRENGTH_WORD.get(sb, sb)}."
+        )
+    theirs = {f.rule_id: f for f in a_result.findings}
+    decisive = sorted(
+        (
+            f
+            for f in result.findings
+            if f.status.value in ("fail", "warn")
+            and theirs.get(f.rule_id) is not None
+            and theirs[f.rule_id].status.value == "pass"
+        ),
+        key=lambda f: (SEVERITY_ORDER[f.severity], -f.weight, f.rule_id),
+    )[:DECISIVE]
+    a_score = "–" if a_overall.score is None else f"{a_overall.score:.0f}"
+    b_score = "–" if overall.score is None else f"{overall.score:.0f}"
+    if a_score == b_score and not decisive:
+        return f"Tied with {a_name} on verdict, evidence and score ({b_score}); listed by name."
+    text = f"Both are {label} on {STRENGTH_WORD.get(sb, sb)} evidence; {a_name} scores {a_score} to {b_score} under the {profile} profile"
+    return text + (f". Decisive: {a_name} passes what this one does not: {_listing(decisive)}." if decisive else ".")
+
+
+def compare(
+    results: Sequence[RunResult], profile: str = "default", sources: Iterable[str] | None = None, client: str = ""
+) -> Comparison:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile '{profile}'; known: {', '.join(PROFILES)}")
     srcs = list(sources) if sources is not None else [r.target.base_url for r in results]
@@ -241,6 +313,13 @@ def compare(results: Sequence[RunResult], profile: str = "default", sources: Ite
             source=srcs[i],
             evidence_finished_at=results[i].evidence_finished_at,
             as_of=results[i].as_of,
+            why=_why(
+                names[i],
+                results[i],
+                overall[i],
+                (names[order[n - 1]], results[order[n - 1]], overall[order[n - 1]]) if n else None,
+                profile,
+            ),
         )
         for n, i in enumerate(order)
     )
@@ -263,6 +342,13 @@ def compare(results: Sequence[RunResult], profile: str = "default", sources: Ite
         if extra is not None:
             sections.append(extra)
     sections += _rule_sections(ranked, pack_titles)
+    chosen = get_profile(profile)
     return Comparison(
-        profile=profile, columns=columns, sections=tuple(sections), tool_versions=tuple(sorted({r.tool_version for r in ranked}))
+        profile=profile,
+        columns=columns,
+        sections=tuple(sections),
+        tool_versions=tuple(sorted({r.tool_version for r in ranked})),
+        client=client,
+        profile_title=chosen.title,
+        profile_description=chosen.description,
     )

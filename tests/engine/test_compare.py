@@ -34,7 +34,7 @@ def _results(demo: Path) -> list[RunResult]:
 class _Tables(HTMLParser):
     """Collects each table's rows as lists of cell texts, and checks tags are balanced."""
 
-    VOID = {"meta", "br", "img", "input", "link", "hr", "rect"}
+    VOID = {"meta", "br", "img", "input", "link", "hr", "rect", "col"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -165,7 +165,7 @@ def test_matrix_and_claims_sections_when_runs_carry_them(demo: Path):
     "args, message",
     [
         (["one.json"], "at least two runs"),
-        (["a.json", "b.json", "-o", "out.pdf"], "give html, md or json"),
+        (["a.json", "b.json", "-o", "out.txt"], "give a file ending in .html, .md, .json or .pdf"),
     ],
 )
 def test_usage_errors(args: list[str], message: str):

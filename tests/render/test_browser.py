@@ -6,6 +6,7 @@ key sections; keeps screenshots under $EHRCHECK_ARTIFACTS (default .run/artifact
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -196,10 +197,10 @@ def test_the_executive_summary_is_one_printed_page(browser, demo_reports, tmp_pa
     """The summary alone (--format summary) prints on one page, and the report's first page is
     the same summary: it fits the printable area of Letter and of A4."""
     evidence = demo_reports / vendor / "evidence.json"
-    res = CliRunner().invoke(app, ["score", str(evidence), "-o", str(tmp_path / "s.pdf"), "-f", "summary", "--profile", profile])
+    res = run("score", str(evidence), "-o", str(tmp_path / "s.pdf"), "-f", "summary", "--profile", profile)
     assert res.exit_code == 0, res.output
     assert pdf_pages(tmp_path / "s.pdf") == 1
-    res = CliRunner().invoke(app, ["score", str(evidence), "-o", str(tmp_path / "r.html"), "--profile", profile, "-q"])
+    res = run("score", str(evidence), "-o", str(tmp_path / "r.html"), "--profile", profile, "-q")
     assert res.exit_code == 0, res.output
     page = browser.new_page(viewport={"width": PRINT_WIDTH_PX, "height": PRINT_HEIGHT_PX})
     page.emulate_media(media="print")
@@ -233,3 +234,87 @@ def test_a_typical_audit_prints_in_twelve_pages_or_fewer(sekmet_auth_url, tmp_pa
     assert 2 <= pages <= 12, f"{pages} pages"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(pdf, ARTIFACTS / "sekmet-audit.pdf")
+
+
+LONG_URL = (
+    "https://login.vendor-with-a-long-name.example/oauth2/v2.0/authorize?response_type=code&client_id="
+    "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&scope="
+    "launch%2Fpatient%20patient%2F*.rs%20openid%20fhirUser%20offline_access&aud=https%3A%2F%2Ffhir.example%2Fr4"
+)
+# Landscape printable widths (10 mm margins) of Letter and A4, in CSS px.
+LANDSCAPE = {"letter": round((279.4 - 20) / 25.4 * 96), "a4": round((297 - 20) / 25.4 * 96)}
+NO_WIDER = """() => { const W = document.documentElement.clientWidth; const wide = [];
+  for (const e of document.querySelectorAll('body *')) { const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > W + 1) wide.push(`${e.tagName}.${e.className} right=${Math.round(r.right)}`); }
+  return {W, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 5)}; }"""
+
+
+@pytest.fixture(scope="module")
+def six_vendors(demo_reports, tmp_path_factory) -> list[str]:
+    """Six runs: the three demo vendors and three more under long names, with long OAuth URLs in
+    their findings, as real vendors' reports have."""
+    out = tmp_path_factory.mktemp("six")
+    paths = []
+    for n, vendor in enumerate(("meadowlark-chart", "riverbend-ehr", "summit-health-cloud") * 2):
+        report = json.loads((demo_reports / vendor / "report.json").read_text())
+        if n >= 3:
+            report["target"]["label"] = f"Vendor {n} Enterprise Cloud Electronic Health Record Suite, Ambulatory Edition"
+            report["target"]["base_url"] = f"https://fhir-{n}.vendor-with-a-long-name.example/api/FHIR/R4"
+            for f in report["findings"]:
+                if f["status"] in ("fail", "warn"):
+                    f["message"] = f"{f['message']} Authorization redirect seen: {LONG_URL}"
+        path = out / f"{n}-{vendor}.json"
+        path.write_text(json.dumps(report))
+        paths.append(str(path))
+    return paths
+
+
+def test_a_comparison_of_six_vendors_fits_the_window_and_the_page(browser, six_vendors, tmp_path):
+    html, pdf = tmp_path / "comparison.html", tmp_path / "comparison.pdf"
+    client = "Elm Street Family Practice"
+    for target in (html, pdf):
+        res = run("compare", *six_vendors, "-o", str(target), "--client", client, "--profile", "solo")
+        assert res.exit_code == 0, res.output
+    text = html.read_text()
+    assert client in text and "Solo practice" in text
+    assert text.count('class="why"') == 6 and "Why first:" in text
+    # Beyond four vendors, each table shows a group of them: never six columns in one table.
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(html.resolve().as_uri())
+    assert (
+        page.evaluate("() => Math.max(...[...document.querySelectorAll('table.compare thead tr')].map(r => r.cells.length))") == 5
+    )
+    assert page.locator("caption", has_text="Products 5–6 of 6").count() >= 1
+    screen = page.evaluate(NO_WIDER)
+    assert screen["wide"] == [] and screen["scroll"] <= screen["W"], screen
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("table.compare").nth(-1).screenshot(path=str(ARTIFACTS / "comparison-rules-table.png"))
+    # Printed landscape on Letter and on A4: no element wider than the printable width.
+    page.emulate_media(media="print")
+    for paper, width in LANDSCAPE.items():
+        page.set_viewport_size({"width": width, "height": 700})
+        printed = page.evaluate(NO_WIDER)
+        assert printed["wide"] == [] and printed["scroll"] <= printed["W"], (paper, printed)
+    page.screenshot(path=str(ARTIFACTS / "comparison-first-page.png"))
+    assert page.evaluate("() => getComputedStyle(document.querySelector('table.compare thead')).display") == "table-header-group"
+    page.close()
+    # The PDF itself: landscape pages (width > height), more than one.
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and pdf_pages(pdf) >= 2
+    box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
+    assert box is not None and float(box.group(1)) > float(box.group(2))
+    shutil.copy(pdf, ARTIFACTS / "comparison-six-vendors.pdf")
+
+
+def test_why_a_ranks_above_b_names_the_decisive_findings(six_vendors):
+    from ehrcheck.engine.compare import compare
+    from ehrcheck.models import RunResult
+
+    results = [RunResult.model_validate_json(Path(p).read_text()) for p in six_vendors[:3]]
+    c = compare(results, "default")
+    first, second, third = c.columns
+    assert first.why.startswith(first.verdict_label) and "no other product ranks above it" in first.why
+    # A different verdict: the reason names the lower vendor's decisive findings by rule id.
+    assert second.why.startswith(f"{first.name} ranks above: its verdict is {first.verdict_label}")
+    assert re.search(r"\((INT|PRT|CRT|HIP)-\d{3}\)", second.why)
+    assert third.why.startswith(f"{second.name} ranks above")

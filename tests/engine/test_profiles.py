@@ -13,24 +13,11 @@ from ehrcheck.engine.scoring import overall_score
 from ehrcheck.engine.verdict import LABELS as VERDICT_LABELS
 from ehrcheck.models import Evidence, PackScore, Status
 from ehrcheck.rules.schema import all_rules, builtin_packs
-from tests.support.cli import run
+from tests.support.cli import ROUTES, run
 from tests.support.evidence import evidence
-from tests.support.loopback import Reply, serve
+from tests.support.loopback import serve
 
 ISSUE_PROFILES = ("solo", "small-group", "multi-specialty", "hospital", "fqhc", "behavioral-health")
-
-CAP = {
-    "resourceType": "CapabilityStatement",
-    "fhirVersion": "4.0.1",
-    "status": "active",
-    "kind": "instance",
-    "format": ["json"],
-    "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "read"}]}]}],
-}
-ROUTES = {
-    "/fhir/metadata": Reply(200, CAP),
-    "/fhir/Patient": Reply(401, {"resourceType": "OperationOutcome", "issue": []}, {"WWW-Authenticate": "Bearer"}),
-}
 
 
 def _evidence(claims=None) -> Evidence:

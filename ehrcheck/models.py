@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 EVIDENCE_SCHEMA = "ehrcheck.evidence"
 # Bump when the JSON changes shape, and teach files/store.py to read the older version. Version 1
@@ -103,6 +103,14 @@ class Reference(BaseModel):
 
     cite: str
     url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        # Reports turn this into a link: a custom pack must not smuggle javascript: or data: in.
+        if value is not None and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// address")
+        return value
 
 
 class WaiverNote(BaseModel):

@@ -75,10 +75,13 @@ class RuleText(Protocol):
 
 
 def _help(f: RuleText) -> tuple[str, str]:
+    # Pack text may come from a user's custom pack: inert in the Markdown a code-scanning UI renders.
+    from ehrcheck.inert import markdown
+
     basis_text = "; ".join(r.cite for r in f.references)
-    basis_md = "; ".join(f"[{r.cite}]({r.url})" if r.url else r.cite for r in f.references)
+    basis_md = "; ".join(f"[{markdown(r.cite)}]({r.url})" if r.url else markdown(r.cite) for r in f.references)
     text = f"Fix: {f.remediation}\nAsk the vendor: {f.vendor_question}\nBasis: {basis_text}"
-    md = f"**Fix:** {f.remediation}\n\n**Ask the vendor:** {f.vendor_question}\n\n**Basis:** {basis_md}"
+    md = f"**Fix:** {markdown(f.remediation)}\n\n**Ask the vendor:** {markdown(f.vendor_question)}\n\n**Basis:** {basis_md}"
     return text, md
 
 

@@ -201,3 +201,37 @@ def test_good_check_arguments_pass_rules_check(tmp_path: Path):
     path = _pack(tmp_path, "mine", ARG_RULE.format(id="ACM-001", args="        max_seconds: 60\n"))
     res = run("rules", "check", str(path))
     assert res.exit_code == 0, res.output
+
+
+def test_a_reference_that_is_not_a_web_address_is_refused(evidence: Path, tmp_path: Path):
+    """Attack round F5: a custom pack's reference URL becomes a link in HTML and SARIF, so
+    javascript: (or data:, file:) never loads."""
+    pack = tmp_path / "js.yaml"
+    pack.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace(
+            "url: https://hl7.org/fhir/R4/appointment.html", 'url: "javascript:alert(document.domain)"'
+        ),
+        encoding="utf-8",
+    )
+    assert "javascript:" in pack.read_text(encoding="utf-8")
+    for args in (("rules", "check", str(pack)), ("score", str(evidence), "--pack", str(pack), "-o", str(tmp_path / "o"))):
+        res = run(*args)
+        assert res.exit_code == 2, res.output
+        assert "references.0.url" in res.output and "http:// or https://" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_pack_text_is_inert_in_sarif_markdown(evidence: Path, tmp_path: Path):
+    """Attack round F6: remediation, question and citation text reach SARIF's help.markdown inert."""
+    payload = "TRK ![t](http://127.0.0.1:9/track.png) <img src=x onerror=alert(1)> [c](javascript:alert(2))"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    pack = tmp_path / "md.yaml"
+    pack.write_text(re.sub(r"remediation: .*", f"remediation: {json.dumps(payload)}", text, count=1), encoding="utf-8")
+    res = run("score", str(evidence), "--pack", str(pack), "-o", str(tmp_path / "r.sarif"), "-q")
+    assert res.exit_code in (0, 1), res.output
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    helps = [r["help"]["markdown"] for r in sarif["runs"][0]["tool"]["driver"]["rules"] if r["id"].startswith("ACM-")]
+    assert helps and any("TRK" in h for h in helps)
+    for h in helps:  # escaped (\\[, \\<) is literal text; unescaped would be an image, a tag or a link
+        assert not re.search(r"(?<!\\)!\[|(?<!\\)<img|(?<!\\)\]\(javascript:", h), h
+    assert any("\\<img" in h for h in helps)

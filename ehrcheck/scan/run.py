@@ -380,7 +380,7 @@ def open_results(out_dir: Path, resume: bool, warn: Callable[[str], None]) -> tu
 
 def iter_results(path: Path) -> Iterable[dict[str, Any]]:
     """Stream the rows back (for the overview), skipping any line that is not a row."""
-    with path.open("r", encoding="utf-8") as fh:
+    with path.open("r", encoding="utf-8", errors="replace") as fh:  # a torn or junk line is skipped below
         for line in fh:
             try:
                 row = json_loads(line)

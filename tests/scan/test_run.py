@@ -253,3 +253,22 @@ def test_bad_scan_input_is_exit_2(tmp_path: Path):
     res = run("scan", str(junk), "-o", str(tmp_path / "o"))
     assert res.exit_code == 2 and "no http(s) FHIR base URLs" in res.output
     assert not (tmp_path / "o").exists()  # nothing created for a list with nothing to scan
+
+
+def test_resume_over_a_non_utf8_junk_line_finishes(server, tmp_path: Path):
+    """Attack round F4: a results.jsonl line that is not even UTF-8 is warned about and skipped;
+    the resumed scan audits what is left and writes its overview, never a traceback."""
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{server.url(1)}\n{server.url(2)}\n")
+    out = tmp_path / "out"
+    first = run("scan", str(listing), "-o", str(out), "--timeout", "2", "-q")
+    assert first.exit_code == 0, first.output
+    rows = (out / "results.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "results.jsonl").write_bytes(rows[0] + b"junk \xff\n")
+    res = run("scan", str(listing), "-o", str(out), "--resume", "--timeout", "2")
+    assert res.exit_code == 0, res.output
+    assert "Traceback" not in res.output
+    text = (out / "results.jsonl").read_bytes().decode("utf-8", errors="replace")
+    urls = {json.loads(line)["url"] for line in text.splitlines() if line.startswith("{")}
+    assert urls == {server.url(1), server.url(2)}
+    assert (out / "index.html").is_file()

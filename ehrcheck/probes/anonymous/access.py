@@ -14,6 +14,7 @@ import httpx
 
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.probes.base import ProbeContext, http_summary, parse_json
+from ehrcheck.probes.phi import ScrubbingRecorder
 
 PHI_SAMPLE = 5  # with --include-phi, at most this many resources are kept verbatim
 
@@ -50,6 +51,9 @@ def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
 
 
 async def probe_access(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
+    # A server may answer the patient search with patient data, or redirect it to a URL carrying
+    # names and birth dates: record through the same scrubber as the data probes.
+    recorder = ScrubbingRecorder(recorder, ctx.base_url)
     out: dict[str, Any] = {}
     accept = {"Accept": "application/fhir+json"}
     try:

@@ -15,9 +15,12 @@ in as `run_export`, so the same limits and token rules apply.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
+
+RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 NDJSON = "application/fhir+ndjson"
 MAX_TYPES = 2
@@ -38,7 +41,9 @@ async def kickoff_parameters(path: str, plain_export: dict[str, Any] | None, run
     fmt = await run_export(f"{path}?_outputFormat={quote(NDJSON, safe='')}", None)
     out["output_format"] = {"requested": NDJSON, **_outcome(fmt)}
 
-    plain = ((plain_export or {}).get("manifest") or {}).get("output_types") or []
+    # Only names shaped like FHIR resource types go back into a URL: the manifest is the server's text.
+    listed = ((plain_export or {}).get("manifest") or {}).get("output_types") or []
+    plain = [t for t in listed if isinstance(t, str) and RESOURCE_TYPE.fullmatch(t)]
     wanted = (["Patient"] if "Patient" in plain else []) + [t for t in plain if t != "Patient"]
     wanted = wanted[:MAX_TYPES]
     if wanted:

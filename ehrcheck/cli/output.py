@@ -203,6 +203,16 @@ def check_writable(path: Path, flag: str, folder: bool = False) -> None:
         raise UserInputError(f"{where}: {ancestor} is a file, not a folder; choose another path")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UserInputError(f"{where}: cannot write in {ancestor} (permission denied); choose another path")
+    # Permission bits say yes to root everywhere, and pseudo-filesystems (/proc, /sys) or read-only
+    # mounts only refuse at write time: create and remove an empty temporary file to be sure.
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ehrcheck-write-check.", dir=ancestor)
+    except OSError as exc:
+        raise UserInputError(f"{where}: cannot write in {ancestor} ({exc.strerror or exc}); choose another path") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_reports(result, plan: OutputPlan) -> list[Path]:

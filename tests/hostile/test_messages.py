@@ -69,6 +69,18 @@ def test_an_unwritable_output_is_refused_before_any_request(tmp_path: Path, comm
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("target", ["/proc/ehrcheck-out.md", "/sys/ehrcheck-out/"])
+def test_a_pseudo_filesystem_output_is_refused_before_any_request(target: str):
+    """Attack round F3: permission bits allow root everywhere; /proc and /sys refuse only at write
+    time, which used to be after the audit (a traceback, the evidence lost)."""
+    with fault_server(healthy()) as srv:
+        res = run("audit", srv.base, "-o", target, "--timeout", "2")
+        sent = list(srv.requests)
+    assert_message(res, "-o", "cannot write in")
+    assert sent == []
+
+
+@pytest.mark.timeout(60)
 def test_an_unwritable_evidence_path_is_refused_before_any_request(tmp_path: Path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

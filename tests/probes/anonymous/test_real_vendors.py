@@ -58,7 +58,7 @@ def _audit(metadata: str, smart: str | None = None):
 
 @pytest.fixture(scope="module", autouse=True)
 def _fixtures_present():
-    assert REAL.is_dir(), f"shared fixtures missing at {REAL}"
+    assert REAL.is_dir(), f"vendor fixtures missing at {REAL} (copied from the steering repo, see its SOURCE.md)"
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ehrcheck.evidence.base import Facts
-from ehrcheck.evidence.certification import (
-    BundleFacts,
-    ContainedOrganizations,
-    EndpointCounts,
-    OrganizationCounts,
-    TargetListed,
-)
+from ehrcheck.evidence.certification import BundleAssessment
 
 
 class HttpFacts(Facts):
@@ -162,21 +156,13 @@ class DiscoveryFacts(HttpFacts):
     fields_present: list[str] | None = None
 
 
-class BrandBundleFacts(HttpFacts):
+class BrandBundleFacts(HttpFacts, BundleAssessment):
     """The SMART 2.2 user-access brand bundle the SMART configuration links, fetched and assessed
     like a service-base-URL Bundle (probes/certification/service_base_urls.py)."""
 
     url: str | None = None
     found: bool | None = None
     problem: str | None = None
-    valid_bundle: bool | None = None
-    bundle: BundleFacts | None = None
-    organizations: OrganizationCounts | None = None
-    endpoints: EndpointCounts | None = None
-    contained_organizations: ContainedOrganizations | None = None
-    issue_count: int | None = None
-    issues: list[Any] | None = None
-    target: TargetListed | None = None
     # user_access_brand_identifier matches an Organization's identifier in the bundle (None: no
     # identifier was published to match).
     identifier_matched: bool | None = None

@@ -127,6 +127,20 @@ class TargetListed(Facts):
     address: str | None = None
 
 
+class BundleAssessment(Facts):
+    """What `assess_bundle` (probes/certification/service_base_urls.py) finds in a service-base-URL
+    Bundle: shared by the published endpoint list and the SMART user-access brand bundle."""
+
+    valid_bundle: bool | None = None
+    bundle: BundleFacts | None = None
+    organizations: OrganizationCounts | None = None
+    endpoints: EndpointCounts | None = None
+    contained_organizations: ContainedOrganizations | None = None
+    issue_count: int | None = None
+    issues: list[Any] | None = None
+    target: TargetListed | None = None
+
+
 # FetchError kinds (http/client.py) on the auditor's side of the wire: their resolver, proxy or
 # network. They say nothing about the server, so findings built on them are "not observed".
 AUDITOR_SIDE = ("dns", "proxy", "offline")
@@ -148,7 +162,7 @@ class EndpointSample(Facts):
     results: list[SampledAddress] | None = None
 
 
-class EndpointsData(Facts):
+class EndpointsData(BundleAssessment):
     source: str | None = None  # chpl | url | file
     url: str | None = None
     file: str | None = None
@@ -158,12 +172,4 @@ class EndpointsData(Facts):
     public: bool | None = None
     fetched: bool | None = None
     problem: str | None = None
-    valid_bundle: bool | None = None
-    bundle: BundleFacts | None = None
-    organizations: OrganizationCounts | None = None
-    endpoints: EndpointCounts | None = None
-    contained_organizations: ContainedOrganizations | None = None
-    issue_count: int | None = None
-    issues: list[Any] | None = None
-    target: TargetListed | None = None
     sample: EndpointSample | None = None

@@ -2,20 +2,32 @@
 number of profiles (never by the number of resources): structure, mandatory elements,
 must-support coverage, terminology. Pure; used by the US Core probe (every search and read) and
 the Bulk probe (every NDJSON line).
+
+Each profile is compiled once per version into a ProfilePlan (parsed element paths, value sets as
+sets, the candidate order for choosing a profile), so the per-resource work is only the walk over
+the resource itself: the Bulk probe judges every line of a file with it.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ehrcheck.probes.authenticated.uscore_profiles import (
-    assign_profile,
+    ElementPath,
+    ProfileChooser,
     conformance,
-    mandatory_missing,
     must_support_elements,
     nodes,
+    value_count,
 )
-from ehrcheck.probes.authenticated.uscore_terminology import judge_resource, tx_candidates
+from ehrcheck.probes.authenticated.uscore_terminology import (
+    BindingPlan,
+    ValueSetCodes,
+    binding_plans,
+    judge_resource,
+    tx_candidates,
+)
 from ehrcheck.probes.fhir_structure import structure_problems
 
 DAR = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
@@ -39,17 +51,48 @@ def _real(value: Any) -> bool:
     return value not in (None, "", [], {})
 
 
+@lru_cache(maxsize=4)
+def _value_set_codes(version: str) -> dict[str, ValueSetCodes]:
+    return {url: ValueSetCodes(vs) for url, vs in (conformance(version).get("value_sets") or {}).items()}
+
+
+class ProfilePlan:
+    """One profile compiled once: its mandatory element paths, must-support elements and binding
+    plans, so each resource is judged without re-reading the profile data."""
+
+    def __init__(self, profile: dict[str, Any], value_sets: dict[str, ValueSetCodes]):
+        self.profile = profile
+        self.mandatory = [ElementPath(e) for e in profile["elements"] if int(e.get("min") or 0) >= 1]
+        self.must_support = must_support_elements(profile)
+        self.bindings = list(profile.get("bindings") or [])
+        self.binding_plans: list[BindingPlan] = binding_plans(self.bindings, value_sets)
+
+
+@lru_cache(maxsize=256)
+def _plan(version: str, profile_id: str) -> ProfilePlan:
+    """The plan of a profile from the version's own data (profile ids are unique per version)."""
+    profile = next(p for p in conformance(version)["profiles"] if p["id"] == profile_id)
+    return ProfilePlan(profile, _value_set_codes(version))
+
+
+def plan_for(version: str, profile: dict[str, Any]) -> ProfilePlan:
+    """A cached plan when `profile` is the version's own; a fresh one for any other dict."""
+    if any(p is profile for p in conformance(version)["profiles"]):
+        return _plan(version, profile["id"])
+    return ProfilePlan(profile, _value_set_codes(version))
+
+
 class ProfileTally:
     """What one profile's resources showed, accumulated one resource at a time."""
 
-    def __init__(self, profile: dict[str, Any], value_sets: dict[str, Any], collect_tx: bool = True):
-        self.profile = profile
+    def __init__(self, plan: ProfilePlan, collect_tx: bool = True):
+        self.profile = plan.profile
         self.collect_tx = collect_tx
-        self.value_sets = value_sets
-        self.mandatory = [e for e in profile["elements"] if int(e.get("min") or 0) >= 1]
-        self.must_support = must_support_elements(profile)
+        self.mandatory = plan.mandatory
+        self.must_support = plan.must_support
         self.unseen = {e["id"]: e for e in self.must_support}
-        self.bindings = list(profile.get("bindings") or [])
+        self.bindings = plan.bindings
+        self.binding_plans = plan.binding_plans
         self.resources = 0
         self.structure_invalid = 0
         self.structure_problems: list[str] = []
@@ -68,16 +111,17 @@ class ProfileTally:
                 self.structure_problems.extend(p for p in found if p not in self.structure_problems)
                 del self.structure_problems[5:]
         ok = True
-        for e in self.mandatory:
-            if mandatory_missing(resource, e):
-                self.violations[e["id"]] = self.violations.get(e["id"], 0) + 1
+        for path in self.mandatory:
+            # The common case, a plain top-level element, inline: this runs for every Bulk line.
+            if (value_count(resource.get(path.top)) < path.min) if path.top is not None else path.missing(resource):
+                self.violations[path.id] = self.violations.get(path.id, 0) + 1
                 ok = False
         if not ok:
             self.missing_mandatory += 1
         if must_support and self.unseen:
             for eid in [eid for eid, e in self.unseen.items() if any(_real(v) for v in nodes(resource, e))]:
                 del self.unseen[eid]
-        for binding_id, outcome, code in judge_resource(resource, self.bindings, self.value_sets):
+        for binding_id, outcome, code in judge_resource(resource, self.binding_plans):
             row = self.terminology.get(binding_id)
             if row is None:
                 binding = next(b for b in self.bindings if b["id"] == binding_id)
@@ -128,11 +172,11 @@ class Judge:
 
     def __init__(self, version: str, profiles: list[dict[str, Any]], dedupe: bool = True, collect_tx: bool = True):
         self.version = version
-        value_sets = conformance(version).get("value_sets") or {}
-        self.by_type: dict[str, list[dict[str, Any]]] = {}
+        by_type: dict[str, list[dict[str, Any]]] = {}
         for p in profiles:
-            self.by_type.setdefault(p["resource"], []).append(p)
-        self.tallies = {p["id"]: ProfileTally(p, value_sets, collect_tx) for p in profiles}
+            by_type.setdefault(p["resource"], []).append(p)
+        self.by_type = {rtype: ProfileChooser(candidates) for rtype, candidates in by_type.items()}
+        self.tallies = {p["id"]: ProfileTally(plan_for(version, p), collect_tx) for p in profiles}
         self.unassigned: dict[str, int] = {}
         self.seen: set[tuple[str, str]] | None = set() if dedupe else None
         self.judged = 0
@@ -142,15 +186,15 @@ class Judge:
         """Judge one resource: True/False as it meets its profile, None when not judged (another
         type, no profile fits, or already seen)."""
         rtype = resource.get("resourceType")
-        candidates = self.by_type.get(rtype) if isinstance(rtype, str) else None
-        if not candidates:
+        chooser = self.by_type.get(rtype) if isinstance(rtype, str) else None
+        if chooser is None:
             return None
         if self.seen is not None:
             key = (str(rtype), str(resource.get("id")))
             if resource.get("id") is not None and key in self.seen:
                 return None
             self.seen.add(key)
-        profile, _how = assign_profile(resource, candidates)
+        profile, _how = chooser.choose(resource)
         if profile is None:
             self.unassigned[str(rtype)] = self.unassigned.get(str(rtype), 0) + 1
             return None

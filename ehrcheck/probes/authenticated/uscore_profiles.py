@@ -55,22 +55,51 @@ def _step(step: str) -> tuple[str, str, str | None]:
     return name, slice_name, name[:-3] if name.endswith("[x]") else None
 
 
-def _coding_matches(item: Any, pattern: dict[str, Any]) -> bool:
-    """A CodeableConcept `item` carries every coding the pattern names (system and code)."""
+Wanted = tuple[tuple[tuple[str, Any], ...], ...]  # per pattern coding: its (key, value) pairs
+
+
+def _wanted(pattern: dict[str, Any]) -> Wanted:
+    """A CodeableConcept pattern reduced to what matching reads: each coding's system and code."""
+    return tuple(
+        tuple((k, v) for k, v in want.items() if k in ("system", "code"))
+        for want in pattern.get("coding") or []
+        if isinstance(want, dict)
+    )
+
+
+def _matches(item: Any, wanted: Wanted) -> bool:
+    """A CodeableConcept `item` carries a coding for every wanted one (same system and code)."""
     if not isinstance(item, dict):
         return False
-    codings = [c for c in item.get("coding") or [] if isinstance(c, dict)]
-    for want in pattern.get("coding") or []:
-        if not any(all(c.get(k) == v for k, v in want.items() if k in ("system", "code")) for c in codings):
+    codings = item.get("coding")
+    if not isinstance(codings, list):
+        codings = ()
+    # Plain loops, no generators: this runs for every category of every Bulk line.
+    for want in wanted:
+        for c in codings:
+            if isinstance(c, dict):
+                for k, v in want:
+                    if c.get(k) != v:
+                        break
+                else:
+                    break  # this coding has the wanted system and code
+        else:
             return False
     return True
 
 
-def _children(node: Any, step: str, element: dict[str, Any] | None) -> list[Any]:
-    """The values under `node` for one path step, lists flattened."""
+def _coding_matches(item: Any, pattern: dict[str, Any]) -> bool:
+    """A CodeableConcept `item` carries every coding the pattern names (system and code)."""
+    return _matches(item, _wanted(pattern))
+
+
+def _kids(
+    node: Any, name: str, slice_name: str, prefix: str | None, ext_url: Any = None, wanted: Wanted | None = None
+) -> list[Any]:
+    """The values under `node` for one parsed path step, lists flattened; a slice step keeps only
+    the values its extension URL or pattern picks out (when the element gives one)."""
     if not isinstance(node, dict):
         return []
-    name, slice_name, prefix = _step(step)
     if prefix is not None:
         if slice_name:  # value[x]:valueQuantity -> exactly that type
             values = [node[slice_name]] if slice_name in node else []
@@ -81,43 +110,78 @@ def _children(node: Any, step: str, element: dict[str, Any] | None) -> list[Any]
     flat: list[Any] = []
     for v in values:
         flat.extend(v if isinstance(v, list) else [v])
-    if slice_name and element is not None:
-        if element.get("extension_url"):
-            flat = [v for v in flat if isinstance(v, dict) and v.get("url") == element["extension_url"]]
-        elif element.get("pattern") and isinstance(element["pattern"], dict):
-            flat = [v for v in flat if _coding_matches(v, element["pattern"])]
+    if slice_name:
+        if ext_url:
+            flat = [v for v in flat if isinstance(v, dict) and v.get("url") == ext_url]
+        elif wanted is not None:
+            flat = [v for v in flat if _matches(v, wanted)]
     return flat
+
+
+def value_count(value: Any) -> int:
+    """How many values a top-level element holds; empty strings, lists and objects hold none."""
+    if value is None or (type(value) in (str, list, dict) and not value):
+        return 0
+    return len(value) if isinstance(value, list) else 1
+
+
+class ElementPath:
+    """One element's path parsed once, so judging a resource walks it without re-parsing the id
+    or re-reading the element (the Bulk probe judges every NDJSON line with these)."""
+
+    __slots__ = ("id", "min", "steps", "ext_url", "wanted", "top")
+
+    def __init__(self, element: dict[str, Any]):
+        self.id: str = element["id"]
+        self.min = int(element.get("min") or 0)
+        self.steps = tuple(_step(s) for s in _steps(self.id))
+        self.ext_url = element.get("extension_url")
+        pattern = element.get("pattern")
+        self.wanted = _wanted(pattern) if pattern and isinstance(pattern, dict) else None
+        # A plain top-level element (no slice, no choice type): read with one dict lookup.
+        only = self.steps[0] if len(self.steps) == 1 else None
+        self.top: str | None = only[0] if only is not None and not only[1] and only[2] is None else None
+
+    def values(self, resource: dict[str, Any]) -> list[Any]:
+        """Every value the path reaches (what `nodes` returns for the element); read only."""
+        if self.top is not None and isinstance(resource, dict):
+            value = resource.get(self.top)
+            return [] if value is None else value if isinstance(value, list) else [value]
+        current: list[Any] = [resource]
+        last = len(self.steps) - 1
+        for i, (name, slice_name, prefix) in enumerate(self.steps):
+            if i == last:
+                current = [c for node in current for c in _kids(node, name, slice_name, prefix, self.ext_url, self.wanted)]
+            else:
+                current = [c for node in current for c in _kids(node, name, slice_name, prefix)]
+            if not current:
+                return []
+        return current
+
+    def missing(self, resource: dict[str, Any]) -> bool:
+        """What `mandatory_missing` says for the element."""
+        if self.min < 1:
+            return False
+        if self.top is not None:
+            return value_count(resource.get(self.top) if isinstance(resource, dict) else None) < self.min
+        if len(self.steps) == 1:  # a top-level slice or choice: its parent is the resource
+            return len(_kids(resource, *self.steps[0], self.ext_url, self.wanted)) < self.min
+        parents: list[Any] = [resource]
+        for name, slice_name, prefix in self.steps[:-1]:
+            parents = [c for node in parents for c in _kids(node, name, slice_name, prefix)]
+        name, slice_name, prefix = self.steps[-1]
+        return any(len(_kids(p, name, slice_name, prefix, self.ext_url, self.wanted)) < self.min for p in parents)
 
 
 def nodes(resource: dict[str, Any], element: dict[str, Any]) -> list[Any]:
     """Every value the element's path reaches in the resource."""
-    path = _steps(element["id"])
-    current: list[Any] = [resource]
-    for i, step in enumerate(path):
-        last = i == len(path) - 1
-        current = [child for node in current for child in _children(node, step, element if last else None)]
-        if not current:
-            return []
-    return current
+    return ElementPath(element).values(resource)
 
 
 def mandatory_missing(resource: dict[str, Any], element: dict[str, Any]) -> bool:
     """A min>=1 element is missing under a parent that is present (a required child of an
     optional parent is only required when the parent is there)."""
-    minimum = int(element.get("min") or 0)
-    if minimum < 1:
-        return False
-    path = _steps(element["id"])
-    if len(path) == 1:
-        name, slice_name, prefix = _step(path[0])
-        if not slice_name and prefix is None:  # the common case, a top-level element: no walk
-            value = resource.get(name) if isinstance(resource, dict) else None
-            count = 0 if value in (None, "", [], {}) else len(value) if isinstance(value, list) else 1
-            return count < minimum
-    parents: list[Any] = [resource]
-    for step in path[:-1]:
-        parents = [child for node in parents for child in _children(node, step, None)]
-    return any(len(_children(parent, path[-1], element)) < minimum for parent in parents)
+    return ElementPath(element).missing(resource)
 
 
 def must_support_elements(profile: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,30 +190,51 @@ def must_support_elements(profile: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in profile["elements"] if (e.get("must_support") or e.get("uscdi")) and "dataAbsentReason" not in e["id"]]
 
 
-def _selector_matches(resource: dict[str, Any], profile: dict[str, Any]) -> bool:
-    sel = profile.get("selectors") or {}
-    if "code" in sel and not _coding_matches(resource.get("code"), {"coding": sel["code"]}):
-        return False
-    if "category" in sel:
-        cats = resource.get("category")
-        cats = cats if isinstance(cats, list) else [cats]
-        if not any(_coding_matches(c, {"coding": [want]}) for c in cats for want in sel["category"]):
-            return False
-    return True
-
-
 def _depth(profile: dict[str, Any]) -> int:
     return int(profile.get("depth") or 0)
 
 
+class ProfileChooser:
+    """Picks the US Core profile a resource is meant to meet among one type's candidates: the one
+    it claims in meta.profile, else the most specific whose fixed codes (category, code) it
+    carries. The candidates' order and selectors are worked out once, not once per resource."""
+
+    def __init__(self, candidates: list[dict[str, Any]]):
+        # sorted() is stable, so among equals the first candidate wins, as max() would pick it.
+        self.by_claim = sorted(candidates, key=lambda p: (_depth(p), len(p.get("selectors") or {})), reverse=True)
+        by_codes = sorted(candidates, key=lambda p: (len(p.get("selectors") or {}), _depth(p)), reverse=True)
+        self.by_codes = [(p, *self._selector(p)) for p in by_codes]
+
+    @staticmethod
+    def _selector(profile: dict[str, Any]) -> tuple[Wanted | None, list[Wanted] | None]:
+        sel = profile.get("selectors") or {}
+        code = _wanted({"coding": sel["code"]}) if "code" in sel else None
+        category = [_wanted({"coding": [want]}) for want in sel["category"]] if "category" in sel else None
+        return code, category
+
+    def choose(self, resource: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """(profile, how): how is meta.profile, codes, or none."""
+        meta = resource.get("meta")
+        listed = meta.get("profile") if isinstance(meta, dict) else None
+        if listed:
+            claimed = {u.split("|", 1)[0] for u in listed if isinstance(u, str)}
+            for p in self.by_claim:
+                if p["url"] in claimed:
+                    return p, "meta.profile"
+        cats: Any = None
+        for p, code, category in self.by_codes:
+            if code is not None and not _matches(resource.get("code"), code):
+                continue
+            if category is not None:
+                if cats is None:
+                    cats = resource.get("category")
+                    cats = cats if isinstance(cats, list) else [cats]
+                if not any(_matches(c, want) for c in cats for want in category):
+                    continue
+            return p, "codes"
+        return None, "none"
+
+
 def assign_profile(resource: dict[str, Any], candidates: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
-    """The US Core profile a resource is meant to meet: the one it claims in meta.profile, else
-    the most specific whose fixed codes (category, code) it carries. Returns (profile, how)."""
-    claimed = {str(u).split("|", 1)[0] for u in ((resource.get("meta") or {}).get("profile") or []) if isinstance(u, str)}
-    by_claim = [p for p in candidates if p["url"] in claimed]
-    if by_claim:
-        return max(by_claim, key=lambda p: (_depth(p), len(p.get("selectors") or {}))), "meta.profile"
-    by_codes = [p for p in candidates if _selector_matches(resource, p)]
-    if by_codes:
-        return max(by_codes, key=lambda p: (len(p.get("selectors") or {}), _depth(p))), "codes"
-    return None, "none"
+    """The US Core profile a resource is meant to meet (see ProfileChooser). Returns (profile, how)."""
+    return ProfileChooser(candidates).choose(resource)

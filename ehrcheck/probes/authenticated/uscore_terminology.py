@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ehrcheck.probes.authenticated.uscore_profiles import nodes, steps
+from ehrcheck.probes.authenticated.uscore_profiles import ElementPath, steps
 
 OUTCOMES = ("pass", "fail", "system_ok", "system_mismatch", "not_checked")
 
@@ -35,12 +35,13 @@ def _codings(value: Any) -> list[tuple[str | None, str | None]] | None:
     if not isinstance(value, dict):
         return None
     if "coding" in value or "text" in value:
+        codings = value.get("coding")
         return [
             (
                 c.get("system") if isinstance(c.get("system"), str) else None,
                 c.get("code") if isinstance(c.get("code"), str) else None,
             )
-            for c in value.get("coding") or []
+            for c in (codings if isinstance(codings, list) else ())
             if isinstance(c, dict)
         ]
     if "code" in value or "system" in value:
@@ -50,30 +51,45 @@ def _codings(value: Any) -> list[tuple[str | None, str | None]] | None:
     return None
 
 
-def _one(system: str | None, code: str | None, vs: dict[str, Any]) -> str:
-    codes: dict[str, list[str]] = vs.get("codes") or {}
-    open_systems = vs.get("open_systems") or []
+class ValueSetCodes:
+    """What the generated data knows of one value set, as sets for membership tests (built once
+    per judge, not once per coded value)."""
+
+    __slots__ = ("codes", "listed", "open_systems", "open_value_sets", "systems")
+
+    def __init__(self, vs: dict[str, Any]):
+        codes: dict[str, list[str]] = vs.get("codes") or {}
+        self.codes = {system: frozenset(listed) for system, listed in codes.items()}
+        self.listed = frozenset(c for listed in codes.values() for c in listed)  # for a bare `code`
+        self.open_systems = frozenset(vs.get("open_systems") or [])
+        self.open_value_sets = bool(vs.get("open_value_sets"))
+        self.systems = frozenset(self.codes) | self.open_systems
+
+
+def _one(system: str | None, code: str | None, vs: ValueSetCodes) -> str:
     if system is None:  # a bare `code` element: its system is implied by the binding
-        if code is not None and any(code in listed for listed in codes.values()):
+        if code is not None and code in vs.listed:
             return "pass"
-        return "not_checked" if open_systems or vs.get("open_value_sets") else "out"
-    if system in codes and code in codes[system]:
+        return "not_checked" if vs.open_systems or vs.open_value_sets else "out"
+    listed = vs.codes.get(system)
+    if listed is not None and code in listed:
         return "pass"
-    if system in open_systems:
+    if system in vs.open_systems:
         return "system_ok"
-    if vs.get("open_value_sets"):
+    if vs.open_value_sets:
         return "unknown"
     return "out"
 
 
-def judge_value(value: Any, binding: dict[str, Any], vs: dict[str, Any] | None) -> str | None:
-    """One of OUTCOMES for one value under one binding; None when the value is not coded."""
-    pairs = _codings(value)
+def _judge(value: Any, required: bool, vs: ValueSetCodes | None) -> str | None:
+    return _judge_pairs(_codings(value), required, vs)
+
+
+def _judge_pairs(pairs: list[tuple[str | None, str | None]] | None, required: bool, vs: ValueSetCodes | None) -> str | None:
     if pairs is None:
         return None
     if vs is None:
         return "not_checked"
-    required = binding.get("strength") == "required"
     if not pairs:  # a CodeableConcept with only text
         return "fail" if required else "not_checked"
     results = [_one(s, c, vs) for s, c in pairs]
@@ -84,41 +100,72 @@ def judge_value(value: Any, binding: dict[str, Any], vs: dict[str, Any] | None) 
         return "not_checked"
     if required:
         return "fail"
-    systems = set(vs.get("codes") or {}) | set(vs.get("open_systems") or [])
-    if systems and all(s not in systems for s, _ in pairs):
+    if vs.systems and all(s not in vs.systems for s, _ in pairs):
         return "system_mismatch"
     return "not_checked"  # extensible: a code outside the set is allowed when none fits
 
 
-def judge_resource(
-    resource: dict[str, Any], bindings: list[dict[str, Any]], value_sets: dict[str, Any]
-) -> list[tuple[str, str, Any]]:
-    """(binding id, outcome, offending coding or None) for each coded value the bindings reach.
+def judge_value(value: Any, binding: dict[str, Any], vs: dict[str, Any] | None) -> str | None:
+    """One of OUTCOMES for one value under one binding; None when the value is not coded."""
+    return _judge(value, binding.get("strength") == "required", None if vs is None else ValueSetCodes(vs))
 
-    A binding on a slice (`Condition.category:us-core`) is met when any value of the sliced
-    element is in the value set, and only judged when the slice is mandatory."""
+
+class BindingPlan:
+    """One binding, compiled: the path it reaches, whether it binds a slice, its value set."""
+
+    __slots__ = ("id", "min", "path", "sliced", "required", "vs", "seen")
+    MAX_SEEN = 512  # outcomes remembered per binding: bounded, whatever codes a server sends
+
+    def __init__(self, binding: dict[str, Any], vs: ValueSetCodes | None):
+        self.id: str = binding["id"]
+        self.min = int(binding.get("min") or 0)
+        last = steps(self.id)[-1]
+        self.sliced = ":" in last and not last.startswith("value[x]:")
+        self.path = ElementPath({"id": self.id.rsplit(":", 1)[0] if self.sliced else self.id})
+        self.required = binding.get("strength") == "required"
+        self.vs = vs
+        self.seen: dict[tuple[tuple[str | None, str | None], ...], str | None] = {}
+
+    def judge(self, value: Any) -> str | None:
+        """_judge for this binding; an outcome depends only on the value's (system, code) pairs,
+        and a few codes (status, category) make up most values, so outcomes are remembered."""
+        pairs = _codings(value)
+        if pairs is None:
+            return None
+        key = tuple(pairs)
+        outcome = self.seen.get(key, "")
+        if outcome == "":
+            outcome = _judge_pairs(pairs, self.required, self.vs)
+            if len(self.seen) < self.MAX_SEEN:
+                self.seen[key] = outcome
+        return outcome
+
+
+def binding_plans(bindings: list[dict[str, Any]], value_sets: dict[str, ValueSetCodes]) -> list[BindingPlan]:
+    """The bindings a resource is judged by. A binding on a slice (`Condition.category:us-core`)
+    is only judged when the slice is mandatory, and is then met by any value of the sliced element."""
+    plans = [BindingPlan(b, value_sets.get(b["value_set"])) for b in bindings]
+    return [plan for plan in plans if not plan.sliced or plan.min >= 1]
+
+
+def judge_resource(resource: dict[str, Any], plans: list[BindingPlan]) -> list[tuple[str, str, Any]]:
+    """(binding id, outcome, offending coding or None) for each coded value the bindings reach."""
     out: list[tuple[str, str, Any]] = []
-    for binding in bindings:
-        vs = value_sets.get(binding["value_set"])
-        last = steps(binding["id"])[-1]
-        if ":" in last and not last.startswith("value[x]:"):
-            if int(binding.get("min") or 0) < 1:
-                continue
-            plain = binding["id"].rsplit(":", 1)[0]
-            values = nodes(resource, {"id": plain})
-            if not values:
-                continue
-            results = [judge_value(v, binding, vs) for v in values]
-            results = [r for r in results if r]
+    for plan in plans:
+        values = plan.path.values(resource)
+        if not values:
+            continue
+        if plan.sliced:
+            results = [r for r in (plan.judge(v) for v in values) if r]
             if not results:
                 continue
             best = next((o for o in OUTCOMES if o in results), "not_checked")
-            out.append((binding["id"], best, None if best != "fail" else _first_code(values)))
+            out.append((plan.id, best, None if best != "fail" else _first_code(values)))
             continue
-        for value in nodes(resource, {"id": binding["id"]}):
-            outcome = judge_value(value, binding, vs)
+        for value in values:
+            outcome = plan.judge(value)
             if outcome is not None:
-                out.append((binding["id"], outcome, _first_code([value]) if outcome in ("fail", "system_mismatch") else None))
+                out.append((plan.id, outcome, _first_code([value]) if outcome in ("fail", "system_mismatch") else None))
     return out
 
 

@@ -203,6 +203,28 @@ def test_must_support_counts_every_resource_and_never_a_data_absent_reason():
 DEEP_RULES = ("INT-302", "INT-303", "INT-305", "INT-306", "INT-320", "INT-321", "INT-322", "INT-323", "INT-324")
 
 
+def test_hostile_shapes_are_judged_not_crashed_on():
+    """meta, coding and category of the wrong JSON type (a server's choice) fail or are skipped;
+    the judge never raises, so one bad line cannot stop a Bulk file's checks."""
+    judge = Judge("6.1.0", conformance("6.1.0")["profiles"], dedupe=False)
+    lab = {
+        "resourceType": "Observation",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+    }
+    assert judge.add(lab, structure=False) is True
+    assert judge.add({**lab, "meta": "us-core"}, structure=False) is True  # meta not an object: no profile claimed
+    assert judge.add({**lab, "status": {"coding": 5}}, structure=False) is False  # a required code with no coding
+    judge.add({**lab, "category": [{"coding": 7}]}, structure=False)  # not a lab result any more: another profile's
+    tally = judge.tallies["us-core-observation-lab"]
+    assert tally.resources == 3
+    assert tally.terminology["Observation.status"]["failed"] == 1
+
+
 @pytest.mark.servers
 def test_deep_searches_against_sekmet(sekmet_auth_url, sekmet_keys_dir, tmp_path):
     creds = credentials(sekmet_keys_dir, "ehrcheck-jwt", tmp_path)

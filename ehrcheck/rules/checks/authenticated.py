@@ -241,17 +241,38 @@ def uscore_structure_valid(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     return Outcome("fail", {pid: p.structure_invalid for pid, p in bad.items()}, "Invalid: " + _listing(parts, 5) + ".")
 
 
+# How the probe chose the US Core version it judged the data by (UsCoreData.version_basis).
+VERSION_BASIS = {
+    "--us-core-version": "as asked with --us-core-version",
+    "instantiates": "the version the CapabilityStatement instantiates",
+    "supportedProfile": "the version of the profiles the CapabilityStatement supports",
+    "meta.profile": "the version the resources name in meta.profile",
+    "default": "the version 45 CFR 170.215(b)(1)(ii) names; the server declares none",
+}
+
+
+def _judged_by(data: UsCoreData) -> tuple[str, str]:
+    """(version, why): evidence from before 7.0.0 was checked was judged by 6.1.0."""
+    version = data.us_core_version or "6.1.0"
+    return version, VERSION_BASIS.get(data.version_basis or "default", "as declared")
+
+
 @check()
 def uscore_mandatory(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
-    """Every resource carries its US Core profile's mandatory (min 1) elements."""
-    _data, with_data = _uscore(view)
+    """Every resource carries the mandatory (min 1) elements of its profile in the US Core version
+    the data was judged by: the one the server declares, or `--us-core-version` (7.0.0 makes more
+    elements mandatory than 6.1.0 in some profiles). The version is named in the message."""
+    data, with_data = _uscore(view)
     if not with_data:
         return NO_DATA
+    version, why = _judged_by(data)
     bad = {pid: p for pid, p in with_data.items() if p.resources_missing_mandatory}
+    total = sum(p.resources or 0 for p in with_data.values())
     if not bad:
-        return Outcome("pass", None, f"{sum(p.resources or 0 for p in with_data.values())} resources checked.")
+        return Outcome("pass", {"us_core_version": version}, f"{total} resources checked against US Core {version} ({why}).")
     parts = [f"{pid}: {_listing(sorted(p.mandatory_violations or {}), 3)}" for pid, p in sorted(bad.items())]
-    return Outcome("fail", {pid: p.mandatory_violations for pid, p in bad.items()}, "Missing: " + _listing(parts, 5) + ".")
+    observed = {"us_core_version": version, "violations": {pid: p.mandatory_violations for pid, p in bad.items()}}
+    return Outcome("fail", observed, f"Judged by US Core {version} ({why}). Missing: " + _listing(parts, 5) + ".")
 
 
 @check()

@@ -68,6 +68,14 @@ def test_uscdi_profile_data_matches_g10() -> None:
     assert len(required) == 42
     assert len(capability.uscdi_resources()) == 22
     assert all(p["url"].startswith("http://hl7.org/fhir/us/core/StructureDefinition/") for p in profiles)
+    # 7.0.0 requires the same resource types and three more profiles.
+    seven = {p["url"].rsplit("/", 1)[1] for p in capability.uscdi_profiles("7.0.0") if p["required"]}
+    assert len(seven) == 45 and capability.uscdi_resources("7.0.0") == capability.uscdi_resources()
+    assert seven - {p["url"].rsplit("/", 1)[1] for p in required} == {
+        "us-core-average-blood-pressure",
+        "us-core-care-experience-preference",
+        "us-core-treatment-intervention-preference",
+    }
 
 
 MALFORMED = """\

@@ -19,7 +19,7 @@ from ehrcheck.rules.checks.common import (
     NO_CAPABILITY,
     US_CORE,
     US_CORE_PROFILE,
-    USCDI_PROFILES_FILE,
+    USCDI_VERSIONS,
     CheckArgs,
     NoArgs,
     Outcome,
@@ -51,15 +51,31 @@ def fhir_r4(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     return Outcome("fail", version, f"The server declares FHIR {version} ({release}).")
 
 
-@lru_cache(maxsize=1)
-def uscdi_profiles() -> tuple[dict[str, Any], ...]:
-    """The US Core 6.1.0 profiles the ONC (g)(10) test kit requires, loaded lazily from package data."""
-    text = resources.files("ehrcheck.rules").joinpath("data", USCDI_PROFILES_FILE).read_text(encoding="utf-8")
+@lru_cache(maxsize=len(USCDI_VERSIONS))
+def uscdi_profiles(version: str = USCDI_VERSIONS[0]) -> tuple[dict[str, Any], ...]:
+    """The profiles of a US Core version the ONC (g)(10) test kit requires, loaded lazily from
+    package data (derived from that version's us-core-server CapabilityStatement)."""
+    name = f"us_core_{version.replace('.', '_')}_uscdi_profiles.json"
+    text = resources.files("ehrcheck.rules").joinpath("data", name).read_text(encoding="utf-8")
     return tuple(json.loads(text)["profiles"])
 
 
-def uscdi_resources() -> list[str]:
-    return sorted({p["resource"] for p in uscdi_profiles() if p.get("required", True)})
+def uscdi_resources(version: str = USCDI_VERSIONS[0]) -> list[str]:
+    return sorted({p["resource"] for p in uscdi_profiles(version) if p.get("required", True)})
+
+
+def uscdi_version(cap: CapabilityData) -> tuple[str, str]:
+    """The US Core version whose USCDI profiles a server is held to, and why: the newest kept
+    version it declares explicitly (`|x.y.z` on instantiates, implementationGuide or a
+    supportedProfile), else 7.0.0 when it lists profiles only 7.0.0 has, else 6.1.0. The same
+    order as the US Core data probe's choice, so both judge a server by one version."""
+    explicit, era = us_core_versions(cap)
+    kept = [v for v in explicit if v in USCDI_VERSIONS]
+    if kept:
+        return max(kept, key=_version_tuple), "declared"
+    if era == "7.0.0+":
+        return "7.0.0", "lists profiles only US Core 7.0.0 has"
+    return USCDI_VERSIONS[0], "declares no newer version" if era else "declares no version"
 
 
 class ResourcesDeclaredArgs(CheckArgs):
@@ -73,12 +89,13 @@ def resources_declared(view: View, args: ResourcesDeclaredArgs, as_of: dt.date) 
 
     (g)(10) expects an API that serves all USCDI data classes; a type missing from the
     CapabilityStatement cannot be discovered by an app. The default list is the resource types of
-    the US Core 6.1.0 profiles the (g)(10) test kit requires; `args.resources` overrides it.
+    the US Core profiles the (g)(10) test kit requires, in the version the server declares
+    (`uscdi_version`); `args.resources` overrides it.
     """
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
-    wanted = list(args.resources or uscdi_resources())
+    wanted = list(args.resources or uscdi_resources(uscdi_version(cap)[0]))
     interaction = args.interaction
     declared = cap.resources or {}
     missing = [r for r in wanted if r not in declared]
@@ -113,7 +130,9 @@ def clinical_data_exposed(view: View, args: ClinicalDataArgs, as_of: dt.date) ->
     minimum = args.minimum
     declared = cap.resources or {}
     usable = sorted(
-        r for r in uscdi_resources() if r in declared and {"read", "search-type"} & set(_strings(declared[r].interactions))
+        r
+        for r in uscdi_resources(uscdi_version(cap)[0])
+        if r in declared and {"read", "search-type"} & set(_strings(declared[r].interactions))
     )
     if "Patient" in usable or len(usable) >= minimum:
         return Outcome("pass", usable, f"Chart data types offered: {_listing(usable)}.")
@@ -124,19 +143,28 @@ def clinical_data_exposed(view: View, args: ClinicalDataArgs, as_of: dt.date) ->
 def uscdi_profiles_declared(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Every US Core profile that (g)(10) certification requires is listed in supportedProfile.
 
-    The ONC (g)(10) test kit fails a server that does not state support for every USCDI profile
-    (42 for US Core 6.1.0). Profile canonicals are compared without their `|version` suffix.
+    The ONC (g)(10) test kit fails a server that does not state support for every USCDI profile of
+    the US Core version it tests (42 in 6.1.0; 45 in 7.0.0, which adds average blood pressure and
+    the care-experience and treatment-intervention preferences). The list is that of the version
+    the server declares (`uscdi_version`). Canonicals are compared without their `|version`.
     """
     cap = _cap(view)
     if cap is None:
         return NO_CAPABILITY
+    version, why = uscdi_version(cap)
     have = {_strip_version(p) for p in _strings(cap.supported_profiles)}
-    required = [p for p in uscdi_profiles() if p.get("required", True)]
+    required = [p for p in uscdi_profiles(version) if p.get("required", True)]
     missing = [p["url"].rsplit("/", 1)[-1] for p in required if p["url"] not in have]
-    observed = {"required": len(required), "declared": len(required) - len(missing), "missing": missing}
+    observed = {
+        "us_core_version": version,
+        "required": len(required),
+        "declared": len(required) - len(missing),
+        "missing": missing,
+    }
+    held = f"US Core {version}" + ("" if why == "declared" else f" (the server {why})")
     if not missing:
-        return Outcome("pass", observed, f"All {len(required)} USCDI profiles are declared.")
-    return Outcome("fail", observed, f"{len(missing)} of {len(required)} missing: {_listing(missing)}.")
+        return Outcome("pass", observed, f"All {len(required)} USCDI profiles of {held} are declared.")
+    return Outcome("fail", observed, f"{len(missing)} of {len(required)} USCDI profiles of {held} missing: {_listing(missing)}.")
 
 
 # Profiles that first appeared in US Core 6.0.0 / 7.0.0: their presence dates a server's US Core.

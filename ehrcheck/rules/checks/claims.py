@@ -273,8 +273,9 @@ def claimed_bulk_data(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
 
 @check(args=ClaimedArgs)
 def claimed_uscdi(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
-    """USCDI v3 is served through the US Core 6.1.0 profiles (g)(10) requires; v4 and later through
-    US Core 7.0.0; v1 and v2 through any US Core profiles."""
+    """USCDI v3 is served through the US Core 6.1.0 profiles (g)(10) requires (or 7.0.0's, a superset,
+    when the server declares 7.0.0); v4 and later through US Core 7.0.0; v1 and v2 through any US
+    Core profiles."""
     claimed = _claimed(view, args, "claims.standards.uscdi")
     if claimed is False:
         return Outcome("not_applicable", None, NOT_SUPPORTED)
@@ -291,7 +292,7 @@ def claimed_uscdi(view: View, args: ClaimedArgs, as_of: dt.date) -> Outcome:
         profiles = uscdi_profiles_declared(view, NoArgs(), as_of)
         if profiles.status == "pass":
             return Outcome("pass", profiles.observed, f"Claimed USCDI {claimed}; {profiles.detail}")
-        return Outcome("fail", profiles.observed, f"US Core 6.1.0 profiles are missing: {profiles.detail}")
+        return Outcome("fail", profiles.observed, profiles.detail)
     if era in (None, "unversioned"):
         return Outcome("fail", era, "The CapabilityStatement declares no US Core profile.")
     return Outcome("pass", era, f"Claimed USCDI {claimed}; US Core profiles are declared.")

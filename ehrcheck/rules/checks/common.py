@@ -61,7 +61,9 @@ def check(
 
 US_CORE = "http://hl7.org/fhir/us/core/"
 US_CORE_PROFILE = US_CORE + "StructureDefinition/"
-USCDI_PROFILES_FILE = "us_core_6_1_0_uscdi_profiles.json"
+# US Core versions whose USCDI profile lists are kept (rules/data/us_core_<v>_uscdi_profiles.json,
+# made by scripts/gen_us_core_data.py); 6.1.0 is the one 45 CFR 170.215(b)(1)(ii) names.
+USCDI_VERSIONS = ("6.1.0", "7.0.0")
 
 
 # --- helpers ---------------------------------------------------------------------------------

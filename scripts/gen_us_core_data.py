@@ -52,202 +52,65 @@ USCDI_NOT_REQUIRED = {
 }
 UCUM = "http://unitsofmeasure.org"
 
-# FHIR R4 (4.0.1) value sets behind required bindings, enumerated in the core specification
-# (https://hl7.org/fhir/R4/terminologies-valuesets.html). fhir.resources types these elements as
-# plain `code`, so nothing else checks them. {value set url: (system, codes)}.
-CORE_VALUE_SETS: dict[str, tuple[str, list[str]]] = {
-    "http://hl7.org/fhir/ValueSet/administrative-gender": (
-        "http://hl7.org/fhir/administrative-gender",
-        ["male", "female", "other", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/contact-point-system": (
-        "http://hl7.org/fhir/contact-point-system",
-        ["phone", "fax", "email", "pager", "url", "sms", "other"],
-    ),
-    "http://hl7.org/fhir/ValueSet/contact-point-use": (
-        "http://hl7.org/fhir/contact-point-use",
-        ["home", "work", "temp", "old", "mobile"],
-    ),
-    "http://hl7.org/fhir/ValueSet/name-use": (
-        "http://hl7.org/fhir/name-use",
-        ["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"],
-    ),
-    "http://hl7.org/fhir/ValueSet/address-use": ("http://hl7.org/fhir/address-use", ["home", "work", "temp", "old", "billing"]),
-    "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical": (
-        "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-        ["active", "inactive", "resolved"],
-    ),
-    "http://hl7.org/fhir/ValueSet/allergyintolerance-verification": (
-        "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
-        ["unconfirmed", "confirmed", "refuted", "entered-in-error"],
-    ),
-    "http://hl7.org/fhir/ValueSet/allergy-intolerance-type": (
-        "http://hl7.org/fhir/allergy-intolerance-type",
-        ["allergy", "intolerance"],
-    ),
-    "http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality": (
-        "http://hl7.org/fhir/allergy-intolerance-criticality",
-        ["low", "high", "unable-to-assess"],
-    ),
-    "http://hl7.org/fhir/ValueSet/request-status": (
-        "http://hl7.org/fhir/request-status",
-        ["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/request-intent": (
-        "http://hl7.org/fhir/request-intent",
-        ["proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"],
-    ),
-    "http://hl7.org/fhir/ValueSet/care-plan-intent": (
-        "http://hl7.org/fhir/request-intent",
-        ["proposal", "plan", "order", "option"],
-    ),
-    "http://hl7.org/fhir/ValueSet/care-team-status": (
-        "http://hl7.org/fhir/care-team-status",
-        ["proposed", "active", "suspended", "inactive", "entered-in-error"],
-    ),
-    "http://hl7.org/fhir/ValueSet/condition-clinical": (
-        "http://terminology.hl7.org/CodeSystem/condition-clinical",
-        ["active", "recurrence", "relapse", "inactive", "remission", "resolved"],
-    ),
-    "http://hl7.org/fhir/ValueSet/condition-ver-status": (
-        "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-        ["unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"],
-    ),
-    "http://hl7.org/fhir/ValueSet/diagnostic-report-status": (
-        "http://hl7.org/fhir/diagnostic-report-status",
-        [
-            "registered",
-            "partial",
-            "preliminary",
-            "final",
-            "amended",
-            "corrected",
-            "appended",
-            "cancelled",
-            "entered-in-error",
-            "unknown",
-        ],
-    ),
-    "http://hl7.org/fhir/ValueSet/document-reference-status": (
-        "http://hl7.org/fhir/document-reference-status",
-        ["current", "superseded", "entered-in-error"],
-    ),
-    "http://hl7.org/fhir/ValueSet/composition-status": (
-        "http://hl7.org/fhir/composition-status",
-        ["preliminary", "final", "amended", "entered-in-error"],
-    ),
-    "http://hl7.org/fhir/ValueSet/encounter-status": (
-        "http://hl7.org/fhir/encounter-status",
-        ["planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/goal-status": (
-        "http://hl7.org/fhir/goal-status",
-        ["proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "entered-in-error", "rejected"],
-    ),
-    "http://hl7.org/fhir/ValueSet/immunization-status": (
-        "http://hl7.org/fhir/event-status",
-        ["completed", "entered-in-error", "not-done"],
-    ),
-    "http://hl7.org/fhir/ValueSet/event-status": (
-        "http://hl7.org/fhir/event-status",
-        ["preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/medicationrequest-status": (
-        "http://hl7.org/fhir/CodeSystem/medicationrequest-status",
-        ["active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/medicationrequest-intent": (
-        "http://hl7.org/fhir/CodeSystem/medicationrequest-intent",
-        ["proposal", "plan", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"],
-    ),
-    "http://hl7.org/fhir/ValueSet/medicationrequest-category": (
-        "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
-        ["inpatient", "outpatient", "community", "discharge"],
-    ),
-    "http://hl7.org/fhir/ValueSet/medicationdispense-status": (
-        "http://terminology.hl7.org/CodeSystem/medicationdispense-status",
-        ["preparation", "in-progress", "cancelled", "on-hold", "completed", "entered-in-error", "stopped", "declined", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/observation-status": (
-        "http://hl7.org/fhir/observation-status",
-        ["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/fm-status": (
-        "http://hl7.org/fhir/fm-status",
-        ["active", "cancelled", "draft", "entered-in-error"],
-    ),
-    "http://hl7.org/fhir/ValueSet/device-status": (
-        "http://hl7.org/fhir/device-status",
-        ["active", "inactive", "entered-in-error", "unknown"],
-    ),
-    "http://hl7.org/fhir/ValueSet/questionnaire-answers-status": (
-        "http://hl7.org/fhir/questionnaire-answers-status",
-        ["in-progress", "completed", "amended", "entered-in-error", "stopped"],
-    ),
-    "http://hl7.org/fhir/ValueSet/specimen-status": (
-        "http://hl7.org/fhir/specimen-status",
-        ["available", "unavailable", "unsatisfactory", "entered-in-error"],
-    ),
-    "http://hl7.org/fhir/ValueSet/location-status": ("http://hl7.org/fhir/location-status", ["active", "suspended", "inactive"]),
-    "http://hl7.org/fhir/ValueSet/ucum-bodylength": (UCUM, ["cm", "[in_i]"]),
-    "http://hl7.org/fhir/ValueSet/ucum-bodyweight": (UCUM, ["kg", "[lb_av]", "g"]),
-    "http://hl7.org/fhir/ValueSet/ucum-bodytemp": (UCUM, ["Cel", "[degF]"]),
+# FHIR R4 (4.0.1): the required bindings of the base resources and the codes of the core value
+# sets, derived from HL7's R4 definitions by scripts/gen_fhir_r4_terminology.py (committed beside
+# its pin). fhir.resources types these elements as plain `code`, so nothing else checks them.
+R4_TERMINOLOGY = ROOT / "scripts" / "fhir-r4-core" / "fhir_r4_terminology.json"
+# Which of those base-resource bindings ehrcheck checks: the elements US Core profiles carry
+# (statuses and the like, and the name/telecom/address codes of people). The value set of each
+# comes from the R4 definitions; one the definitions do not bind `required` stops the generator.
+CORE_CHECKED: dict[str, list[str]] = {
+    "AllergyIntolerance": [
+        "AllergyIntolerance.clinicalStatus",
+        "AllergyIntolerance.verificationStatus",
+        "AllergyIntolerance.type",
+        "AllergyIntolerance.criticality",
+    ],
+    "CarePlan": ["CarePlan.status", "CarePlan.intent"],
+    "CareTeam": ["CareTeam.status"],
+    "Condition": ["Condition.clinicalStatus", "Condition.verificationStatus"],
+    "Coverage": ["Coverage.status"],
+    "Device": ["Device.status"],
+    "DiagnosticReport": ["DiagnosticReport.status"],
+    "DocumentReference": ["DocumentReference.status", "DocumentReference.docStatus"],
+    "Encounter": ["Encounter.status"],
+    "Goal": ["Goal.lifecycleStatus"],
+    "Immunization": ["Immunization.status"],
+    "Location": ["Location.status"],
+    "MedicationDispense": ["MedicationDispense.status"],
+    "MedicationRequest": ["MedicationRequest.status", "MedicationRequest.intent"],
+    "Observation": ["Observation.status"],
+    "Patient": ["Patient.gender", "Patient.name.use", "Patient.telecom.system", "Patient.telecom.use", "Patient.address.use"],
+    "Practitioner": ["Practitioner.gender"],
+    "Procedure": ["Procedure.status"],
+    "QuestionnaireResponse": ["QuestionnaireResponse.status"],
+    "RelatedPerson": ["RelatedPerson.gender"],
+    "ServiceRequest": ["ServiceRequest.status", "ServiceRequest.intent"],
+    "Specimen": ["Specimen.status"],
 }
-# Required bindings of the FHIR R4 base resources on elements US Core profiles keep (a profile's
-# own binding on the same path wins). {resource type: {element id: value set}}.
-CORE_BINDINGS: dict[str, dict[str, str]] = {
-    "AllergyIntolerance": {
-        "AllergyIntolerance.clinicalStatus": "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical",
-        "AllergyIntolerance.verificationStatus": "http://hl7.org/fhir/ValueSet/allergyintolerance-verification",
-        "AllergyIntolerance.type": "http://hl7.org/fhir/ValueSet/allergy-intolerance-type",
-        "AllergyIntolerance.criticality": "http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality",
-    },
-    "CarePlan": {
-        "CarePlan.status": "http://hl7.org/fhir/ValueSet/request-status",
-        "CarePlan.intent": "http://hl7.org/fhir/ValueSet/care-plan-intent",
-    },
-    "CareTeam": {"CareTeam.status": "http://hl7.org/fhir/ValueSet/care-team-status"},
-    "Condition": {
-        "Condition.clinicalStatus": "http://hl7.org/fhir/ValueSet/condition-clinical",
-        "Condition.verificationStatus": "http://hl7.org/fhir/ValueSet/condition-ver-status",
-    },
-    "Coverage": {"Coverage.status": "http://hl7.org/fhir/ValueSet/fm-status"},
-    "Device": {"Device.status": "http://hl7.org/fhir/ValueSet/device-status"},
-    "DiagnosticReport": {"DiagnosticReport.status": "http://hl7.org/fhir/ValueSet/diagnostic-report-status"},
-    "DocumentReference": {
-        "DocumentReference.status": "http://hl7.org/fhir/ValueSet/document-reference-status",
-        "DocumentReference.docStatus": "http://hl7.org/fhir/ValueSet/composition-status",
-    },
-    "Encounter": {"Encounter.status": "http://hl7.org/fhir/ValueSet/encounter-status"},
-    "Goal": {"Goal.lifecycleStatus": "http://hl7.org/fhir/ValueSet/goal-status"},
-    "Immunization": {"Immunization.status": "http://hl7.org/fhir/ValueSet/immunization-status"},
-    "Location": {"Location.status": "http://hl7.org/fhir/ValueSet/location-status"},
-    "MedicationDispense": {"MedicationDispense.status": "http://hl7.org/fhir/ValueSet/medicationdispense-status"},
-    "MedicationRequest": {
-        "MedicationRequest.status": "http://hl7.org/fhir/ValueSet/medicationrequest-status",
-        "MedicationRequest.intent": "http://hl7.org/fhir/ValueSet/medicationrequest-intent",
-    },
-    "Observation": {"Observation.status": "http://hl7.org/fhir/ValueSet/observation-status"},
-    "Patient": {
-        "Patient.gender": "http://hl7.org/fhir/ValueSet/administrative-gender",
-        "Patient.name.use": "http://hl7.org/fhir/ValueSet/name-use",
-        "Patient.telecom.system": "http://hl7.org/fhir/ValueSet/contact-point-system",
-        "Patient.telecom.use": "http://hl7.org/fhir/ValueSet/contact-point-use",
-        "Patient.address.use": "http://hl7.org/fhir/ValueSet/address-use",
-    },
-    "Practitioner": {"Practitioner.gender": "http://hl7.org/fhir/ValueSet/administrative-gender"},
-    "Procedure": {"Procedure.status": "http://hl7.org/fhir/ValueSet/event-status"},
-    "QuestionnaireResponse": {"QuestionnaireResponse.status": "http://hl7.org/fhir/ValueSet/questionnaire-answers-status"},
-    "RelatedPerson": {"RelatedPerson.gender": "http://hl7.org/fhir/ValueSet/administrative-gender"},
-    "ServiceRequest": {
-        "ServiceRequest.status": "http://hl7.org/fhir/ValueSet/request-status",
-        "ServiceRequest.intent": "http://hl7.org/fhir/ValueSet/request-intent",
-    },
-    "Specimen": {"Specimen.status": "http://hl7.org/fhir/ValueSet/specimen-status"},
-}
-# Value sets not enumerable offline whose code system is known: VSAC sets whose system the IG
-# names on the binding's page, and FHIR R4 sets drawn from one system (LOINC, UCUM). Only the
-# system can be checked offline, never the code. {value set: [systems]}.
+
+
+def _r4() -> dict:
+    return json.loads(R4_TERMINOLOGY.read_text(encoding="utf-8"))
+
+
+def _core_bindings(r4: dict) -> dict[str, dict[str, str]]:
+    """{resource type: {element: value set}} for CORE_CHECKED, the value sets from the R4 data."""
+    out: dict[str, dict[str, str]] = {}
+    for rtype, paths in CORE_CHECKED.items():
+        bound = r4["bindings"].get(rtype, {})
+        unbound = [p for p in paths if p not in bound]
+        if unbound:
+            raise SystemExit(f"gen_us_core_data: FHIR R4 binds no required value set on {', '.join(unbound)}")
+        out[rtype] = {p: bound[p] for p in paths}
+    return out
+
+
+# Value sets checked by their code system only: VSAC sets (not enumerable offline) whose system
+# the IG names on the binding's page, and FHIR R4 sets drawn from one system (LOINC, UCUM), which
+# the R4 definitions do enumerate but ehrcheck has always judged by system alone (enumerating
+# them would change which vital-sign codes and units fail: a decision of its own, not made here).
+# Never the code. {value set: [systems]}.
 VSAC_SYSTEMS: dict[str, list[str]] = {
     "http://hl7.org/fhir/ValueSet/observation-vitalsignresult": ["http://loinc.org"],
     "http://hl7.org/fhir/ValueSet/ucum-vitals-common": [UCUM],
@@ -406,7 +269,7 @@ def _shall(extensions: list[dict] | None) -> bool:
     return any(x.get("url") == EXPECTATION and x.get("valueCode") == "SHALL" for x in extensions or [])
 
 
-def _value_sets(source: Path, used: set[str]) -> dict[str, dict]:
+def _value_sets(source: Path, used: set[str], r4_sets: dict[str, dict[str, list[str]]]) -> dict[str, dict]:
     """Every value set a kept binding names: its enumerated codes by system ('codes'), the
     systems it takes whole or by filter ('open_systems': the system can be checked, the code
     cannot), and value sets it includes that are not here ('open_value_sets')."""
@@ -421,9 +284,8 @@ def _value_sets(source: Path, used: set[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for url in sorted(used):
         entry: dict[str, object] = {"codes": {}, "open_systems": [], "open_value_sets": []}
-        if url in CORE_VALUE_SETS:
-            system, codes = CORE_VALUE_SETS[url]
-            entry["codes"] = {system: codes}
+        if url in r4_sets and url not in VSAC_SYSTEMS:
+            entry["codes"] = {system: list(codes) for system, codes in r4_sets[url].items()}
             entry["source"] = "FHIR R4 4.0.1"
         elif url in ig_sets:
             entry["source"] = "US Core"
@@ -432,9 +294,9 @@ def _value_sets(source: Path, used: set[str]) -> dict[str, dict]:
                 system = str(inc.get("system") or "").split("|", 1)[0]
                 for vs in inc.get("valueSet", []):
                     vs = vs.split("|", 1)[0]
-                    if vs in CORE_VALUE_SETS:
-                        s, c = CORE_VALUE_SETS[vs]
-                        codes.setdefault(s, []).extend(x for x in c if x not in codes.get(s, []))
+                    if vs in r4_sets and vs not in VSAC_SYSTEMS:
+                        for s, c in r4_sets[vs].items():
+                            codes.setdefault(s, []).extend(x for x in c if x not in codes.get(s, []))
                     elif vs in VSAC_SYSTEMS:
                         entry["open_systems"].extend(s for s in VSAC_SYSTEMS[vs] if s not in entry["open_systems"])
                     elif vs not in entry["open_value_sets"]:
@@ -490,6 +352,8 @@ def _uscdi(cs: dict) -> list[dict]:
 
 
 def build(source: Path, version: str) -> tuple[dict, dict]:
+    r4 = _r4()
+    core_bindings = _core_bindings(r4)
     cs = json.loads((source / "CapabilityStatement-us-core-server.json").read_text())
     uscdi_list = _uscdi(cs)
     uscdi = {p["url"]: p["required"] for p in uscdi_list}
@@ -513,7 +377,7 @@ def build(source: Path, version: str) -> tuple[dict, dict]:
         merged: dict[str, dict] = {}
         bindings: dict[str, dict] = {
             path: {"strength": "required", "value_set": vs, "min": 0, "from": "FHIR R4"}
-            for path, vs in CORE_BINDINGS.get(sd["type"], {}).items()
+            for path, vs in core_bindings.get(sd["type"], {}).items()
         }
         for eid in _base_required(sd["type"]):
             merged[eid] = {"id": eid, "min": 1, "from": "FHIR R4"}
@@ -585,7 +449,7 @@ def build(source: Path, version: str) -> tuple[dict, dict]:
         "bindings of the base resources",
         "profiles": profiles,
         "searches": dict(sorted(searches.items())),
-        "value_sets": _value_sets(source, used_sets),
+        "value_sets": _value_sets(source, used_sets, r4["value_sets"]),
     }
     uscdi_doc = {
         "us_core_version": version,

@@ -4,6 +4,7 @@ sekmet loaded with carebundle's US Core patients."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 
@@ -43,6 +44,40 @@ def test_generated_data_is_what_the_generator_makes():
         [sys.executable, "scripts/gen_us_core_data.py", str(source), "--check"], cwd=ROOT, capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr
+
+
+R4_CORE = ROOT / ".venv-gen" / "fhir-r4-core" / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4"
+
+
+def test_r4_terminology_is_what_the_generator_makes_from_the_r4_definitions():
+    # HL7's R4 definitions are 60 MB: scripts/setup installs them into .venv-gen, not the repo.
+    if not (R4_CORE / "valuesets.json").is_file():
+        pytest.skip(f"the FHIR R4 core definitions are not installed ({R4_CORE}): run scripts/setup")
+    res = subprocess.run(
+        [sys.executable, "scripts/gen_fhir_r4_terminology.py", str(R4_CORE), "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_r4_terminology_table_holds_the_core_bindings_and_codes():
+    table = json.loads((ROOT / "scripts" / "fhir-r4-core" / "fhir_r4_terminology.json").read_text())
+    assert table["fhir_version"] == "4.0.1"
+    gender = "http://hl7.org/fhir/ValueSet/administrative-gender"
+    assert table["bindings"]["Patient"]["Patient.gender"] == gender
+    assert table["bindings"]["Patient"]["Patient.telecom.system"] == "http://hl7.org/fhir/ValueSet/contact-point-system"
+    assert table["value_sets"][gender] == {"http://hl7.org/fhir/administrative-gender": ["male", "female", "other", "unknown"]}
+    # A value set that picks some codes of another system: CarePlan.intent takes 4 of request-intent's 9.
+    intent = table["value_sets"]["http://hl7.org/fhir/ValueSet/care-plan-intent"]
+    assert intent == {"http://hl7.org/fhir/request-intent": ["proposal", "plan", "order", "option"]}
+    # SNOMED CT sets are filters over a system the definitions do not carry: never enumerated.
+    assert "http://hl7.org/fhir/ValueSet/clinical-findings" not in table["value_sets"]
+    # The US Core data takes its FHIR R4 value sets from this table, code for code.
+    from ehrcheck.probes.authenticated.uscore_profiles import conformance
+
+    for version in ("6.1.0", "7.0.0"):
+        for url, vs in conformance(version)["value_sets"].items():
+            if vs.get("source") == "FHIR R4 4.0.1":
+                assert vs["codes"] == table["value_sets"][url], url
 
 
 def test_generated_data_has_the_shall_searches_and_profiles():

@@ -3,19 +3,26 @@ the Bulk probe's own streaming line validator (`ehrcheck.probes.authenticated.bu
 structurally validated (the probe validates only the first lines of each file by default), and,
 for the second figure, every line also judged against its US Core 6.1.0 profile (mandatory
 elements and terminology bindings, as the probe does on every line).
+
+`benchmarks/run` measures it among the rest; `.venv/bin/python -m benchmarks.ndjson [--runs N]`
+measures only these two figures (prints them, writes nothing), with the passes of the two
+interleaved so a machine's changing load weighs on both alike.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import inspect
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .measure import Samples
-from .servers import CAREBUNDLE, SetupError
+from .servers import CAREBUNDLE, ROOT, SetupError, file_server
 
 PATIENTS = 100  # about 4,500 resources in 8 files
 
@@ -111,3 +118,40 @@ def measure(origin: str, files: list[Path], times: int, profiles: bool = False) 
         per_wall.add(p.resources / p.wall)
         per_cpu.add(p.resources / p.cpu)
     return cold, per_wall, per_cpu
+
+
+def interleaved(origin: str, files: list[Path], times: int) -> dict[bool, Samples]:
+    """Resources per CPU second, structure-only (False) and with US Core (True), one pass of
+    each in turn after a cold pass of each."""
+    one_pass(origin, files, False)
+    one_pass(origin, files, True)
+    rates = {False: Samples(), True: Samples()}
+    for _ in range(times):
+        for profiles in (False, True):
+            p = one_pass(origin, files, profiles)
+            rates[profiles].add(p.resources / p.cpu)
+    return rates
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ndjson", description="Only the NDJSON rows of benchmarks/run.")
+    parser.add_argument("--runs", type=int, default=5, help="warm passes of each (default 5)")
+    args = parser.parse_args(argv)
+    try:
+        files = generate(ROOT / ".run" / "bench" / "ndjson")
+    except SetupError as exc:
+        print(f"bench: ERROR: {exc}", file=sys.stderr)
+        return 2
+    with (
+        tempfile.TemporaryDirectory(prefix="ehrcheck-bench-ndjson-") as tmp,
+        file_server(files[0].parent, Path(tmp) / "http.log") as origin,
+    ):
+        rates = interleaved(origin, files, args.runs)
+    for profiles, label in ((False, "NDJSON"), (True, "NDJSON + US Core")):
+        r = rates[profiles]
+        print(f"{label}: {r.median:,.0f} resources/CPU-s (median; {r.low:,.0f} - {r.high:,.0f}, n={len(r)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -113,7 +113,7 @@ def judge_value(value: Any, binding: dict[str, Any], vs: dict[str, Any] | None) 
 class BindingPlan:
     """One binding, compiled: the path it reaches, whether it binds a slice, its value set."""
 
-    __slots__ = ("id", "min", "path", "sliced", "required", "vs", "seen")
+    __slots__ = ("id", "min", "path", "sliced", "required", "vs", "seen", "seen_codes")
     MAX_SEEN = 512  # outcomes remembered per binding: bounded, whatever codes a server sends
 
     def __init__(self, binding: dict[str, Any], vs: ValueSetCodes | None):
@@ -125,10 +125,18 @@ class BindingPlan:
         self.required = binding.get("strength") == "required"
         self.vs = vs
         self.seen: dict[tuple[tuple[str | None, str | None], ...], str | None] = {}
+        self.seen_codes: dict[str, str | None] = {}  # bare `code` values (statuses), by the code
 
     def judge(self, value: Any) -> str | None:
         """_judge for this binding; an outcome depends only on the value's (system, code) pairs,
         and a few codes (status, category) make up most values, so outcomes are remembered."""
+        if type(value) is str:
+            outcome = self.seen_codes.get(value, "")
+            if outcome == "":
+                outcome = _judge_pairs([(None, value)], self.required, self.vs)
+                if len(self.seen_codes) < self.MAX_SEEN:
+                    self.seen_codes[value] = outcome
+            return outcome
         pairs = _codings(value)
         if pairs is None:
             return None

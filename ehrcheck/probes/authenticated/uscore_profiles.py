@@ -201,7 +201,10 @@ class ProfileChooser:
 
     def __init__(self, candidates: list[dict[str, Any]]):
         # sorted() is stable, so among equals the first candidate wins, as max() would pick it.
-        self.by_claim = sorted(candidates, key=lambda p: (_depth(p), len(p.get("selectors") or {})), reverse=True)
+        by_claim = sorted(candidates, key=lambda p: (_depth(p), len(p.get("selectors") or {})), reverse=True)
+        self.rank: dict[str, tuple[int, dict[str, Any]]] = {}  # url -> (preference, profile); 0 is best
+        for i, p in enumerate(by_claim):
+            self.rank.setdefault(p["url"], (i, p))
         by_codes = sorted(candidates, key=lambda p: (len(p.get("selectors") or {}), _depth(p)), reverse=True)
         self.by_codes = [(p, *self._selector(p)) for p in by_codes]
 
@@ -217,10 +220,14 @@ class ProfileChooser:
         meta = resource.get("meta")
         listed = meta.get("profile") if isinstance(meta, dict) else None
         if listed:
-            claimed = {u.split("|", 1)[0] for u in listed if isinstance(u, str)}
-            for p in self.by_claim:
-                if p["url"] in claimed:
-                    return p, "meta.profile"
+            best = None
+            for u in listed:
+                if isinstance(u, str):
+                    found = self.rank.get(u.split("|", 1)[0])
+                    if found is not None and (best is None or found[0] < best[0]):
+                        best = found
+            if best is not None:
+                return best[1], "meta.profile"
         cats: Any = None
         for p, code, category in self.by_codes:
             if code is not None and not _matches(resource.get("code"), code):

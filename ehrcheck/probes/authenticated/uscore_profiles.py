@@ -88,11 +88,6 @@ def _matches(item: Any, wanted: Wanted) -> bool:
     return True
 
 
-def _coding_matches(item: Any, pattern: dict[str, Any]) -> bool:
-    """A CodeableConcept `item` carries every coding the pattern names (system and code)."""
-    return _matches(item, _wanted(pattern))
-
-
 def _kids(
     node: Any, name: str, slice_name: str, prefix: str | None, ext_url: Any = None, wanted: Wanted | None = None
 ) -> list[Any]:

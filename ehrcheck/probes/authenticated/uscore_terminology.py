@@ -81,10 +81,6 @@ def _one(system: str | None, code: str | None, vs: ValueSetCodes) -> str:
     return "out"
 
 
-def _judge(value: Any, required: bool, vs: ValueSetCodes | None) -> str | None:
-    return _judge_pairs(_codings(value), required, vs)
-
-
 def _judge_pairs(pairs: list[tuple[str | None, str | None]] | None, required: bool, vs: ValueSetCodes | None) -> str | None:
     if pairs is None:
         return None
@@ -107,7 +103,7 @@ def _judge_pairs(pairs: list[tuple[str | None, str | None]] | None, required: bo
 
 def judge_value(value: Any, binding: dict[str, Any], vs: dict[str, Any] | None) -> str | None:
     """One of OUTCOMES for one value under one binding; None when the value is not coded."""
-    return _judge(value, binding.get("strength") == "required", None if vs is None else ValueSetCodes(vs))
+    return _judge_pairs(_codings(value), binding.get("strength") == "required", None if vs is None else ValueSetCodes(vs))
 
 
 class BindingPlan:

@@ -21,6 +21,7 @@ def claims_init(
 ) -> None:
     """Write the vendor claims questionnaire: every question, commented, for the vendor to answer."""
     from ehrcheck.claims.template import questionnaire
+    from ehrcheck.cli.output import check_writable
     from ehrcheck.files.store import write_atomic
 
     with user_errors():
@@ -33,6 +34,7 @@ def claims_init(
             raise UserInputError(f"-o {path}: is a folder; give a file name such as vendor.yaml")
         if path.exists() and not force:
             raise UserInputError(f"{path}: already exists; ehrcheck will not overwrite it (use --force, or -o another file)")
+        check_writable(path, "-o")  # under a file, unwritable, a device: one message, not a traceback
         write_atomic(path, text)
     err_console().print(f"wrote {path}: send it to the vendor, then check the answers with `ehrcheck claims check {path}`")
 

@@ -193,9 +193,16 @@ def check_writable(path: Path, flag: str, folder: bool = False) -> None:
     we may not write, or (for a file) the name of a folder."""
     import os
 
+    from ehrcheck.files.store import special_file_kind
+
     where = f"{flag} {path}"
     if path.exists() and path.is_dir() != folder:
         raise UserInputError(f"{where}: is a {'file' if folder else 'folder'}; give a {'folder' if folder else 'file'} path")
+    kind = None if folder else special_file_kind(path)
+    if kind:
+        # Reports are written to a temporary file renamed into place: that would replace the
+        # device node or pipe itself (as root, even /dev/full), not write into it.
+        raise UserInputError(f"{where}: is a {kind}, not a regular file; give a file path")
     ancestor = path if folder and path.exists() else path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

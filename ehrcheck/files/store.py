@@ -21,7 +21,30 @@ from ehrcheck.files.limits import check_size, read_user_json, refuse_hazardous_y
 from ehrcheck.models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
 
+def special_file_kind(path: Path) -> str | None:
+    """'character device', 'FIFO'... when `path` (not following a final symlink) is something a
+    rename would replace rather than a regular file; None for a regular file, a symlink or nothing."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    for test, kind in (
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return kind
+    return None
+
+
 def write_atomic(path: Path, text: str) -> None:
+    kind = special_file_kind(path)
+    if kind:  # the CLI refuses these before probing; this keeps every other writer honest
+        raise UserInputError(f"{path}: is a {kind}, not a regular file; give a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -1,0 +1,57 @@
+"""Attack round 3 (an independent black-box round, then fixes): each test failed on the code
+before its fix. Output paths that are device nodes or pipes, user files that never end, foreign
+text with control characters in HTML, GFM autolinks in Markdown, bad option values, and resume
+rows of the wrong types."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.faults.audit import healthy
+from tests.faults.server import fault_server
+from tests.hostile.test_messages import assert_message
+from tests.support.cli import run
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+@pytest.mark.parametrize("command", ["audit", "probe"])
+def test_an_output_that_is_a_device_or_pipe_is_refused_and_kept(tmp_path: Path, kind, command):
+    """`probe -o /dev/full` as root used to rename the evidence over the device node itself
+    (found by replacing /dev/full with a regular file). A node of our own stands in for it."""
+    target = tmp_path / ("out.json" if command == "probe" else "report.md")
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        if os.geteuid() != 0:
+            pytest.fail("creating a character device needs root; the test machine runs as root")
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # what /dev/full is
+    with fault_server(healthy()) as srv:
+        res = run(command, srv.base, "-o", str(target), "--timeout", "2")
+        sent = list(srv.requests)
+    assert_message(res, str(target), "not a regular file")
+    assert sent == []  # refused before probing
+    mode = os.lstat(target).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+
+
+def test_write_atomic_never_replaces_a_pipe(tmp_path: Path):
+    from ehrcheck.errors import UserInputError
+    from ehrcheck.files.store import write_atomic
+
+    pipe = tmp_path / "evidence.json"
+    os.mkfifo(pipe)
+    with pytest.raises(UserInputError, match="FIFO"):
+        write_atomic(pipe, "{}")
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+def test_claims_init_under_a_file_is_a_message(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    res = run("claims", "init", "-o", str(blocker / "vendor.yaml"))
+    assert_message(res, str(blocker), "is a file, not a folder")

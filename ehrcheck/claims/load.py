@@ -249,10 +249,12 @@ def load_claims_text(text: str, path: Path | str, today: dt.date | None = None) 
     return model
 
 
-def load_claims_file(path: Path, today: dt.date | None = None) -> Claims:
-    """Read and validate a claims file. Raises ClaimsError (located problems) or OSError."""
+def load_claims_file(path: Path, today: dt.date | None = None, text: str | None = None) -> Claims:
+    """Read and validate a claims file (or `text`, already read from it). Raises ClaimsError
+    (located problems) or OSError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ClaimsError(
             path, [ClaimsProblem(None, None, "", "not a UTF-8 text file; save the questionnaire as UTF-8 YAML")]

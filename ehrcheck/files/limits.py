@@ -25,6 +25,9 @@ MAX_DEPTH = 64  # deepest legitimate ehrcheck input (evidence, a FHIR document) 
 # (40 MB of claims took minutes and gigabytes), so larger files are refused before they are read.
 MAX_USER_FILE_BYTES = 1024 * 1024
 INT_DIGITS = 4000  # below Python's own limit for int() (4,300 digits)
+# Evidence, CHPL documents and endpoint Bundles are JSON ehrcheck or a registry wrote: megabytes,
+# not gigabytes. The cap bounds what a read of a device or an endless pipe can take.
+MAX_JSON_FILE_BYTES = 256 * 1024 * 1024
 
 
 def _number(text: str) -> float | str:
@@ -58,6 +61,19 @@ def check_size(path: Path, flag: str, limit: int = MAX_USER_FILE_BYTES) -> None:
             f"{flag} {path}: {size:,} bytes; ehrcheck reads at most {limit // 1024:,} KB from such a file "
             "(a real one is a few KB): is it the right file?"
         )
+
+
+def read_text_capped(path: Path, where: str, limit: int = MAX_USER_FILE_BYTES) -> str:
+    """The UTF-8 text of `path`, read at most `limit` bytes far: `stat()` says 0 bytes for a
+    device or a pipe, so `check_size` alone let `--claims /dev/zero` read until memory ran out.
+    Raises UserInputError past the cap; OSError and UnicodeDecodeError as `read_text` would."""
+    with path.open("rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise UserInputError(
+            f"{where}: more than {limit // 1024:,} KB; ehrcheck reads at most that much from such a file: is it the right file?"
+        )
+    return data.decode("utf-8")
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -154,7 +170,7 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
 
     check_size(path, flag)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_capped(path, f"{flag} {path}")
     except FileNotFoundError:
         raise UserInputError(f"{flag} {path}: cannot read: no such file") from None
     except OSError as exc:
@@ -200,7 +216,7 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
     Nesting is bounded both ways: past Python's parser (RecursionError) and past MAX_DEPTH,
     beyond which the code reading the value would recurse too deep."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_capped(path, where, MAX_JSON_FILE_BYTES)
     except OSError as exc:
         raise UserInputError(f"{where}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -17,7 +17,13 @@ from pydantic import ValidationError
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.evidence.registry import EvidenceDataError, typed_data
-from ehrcheck.files.limits import check_size, read_user_json, refuse_hazardous_yaml, without_lone_surrogates
+from ehrcheck.files.limits import (
+    check_size,
+    read_text_capped,
+    read_user_json,
+    refuse_hazardous_yaml,
+    without_lone_surrogates,
+)
 from ehrcheck.models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
 
@@ -94,9 +100,17 @@ def load_claims(path: Path, today: dt.date | None = None) -> dict[str, Any]:
 
     check_size(path, "--claims")
     try:
+        # Read once, bounded (a device or a pipe has no size to check), and parse that text.
+        text = read_text_capped(path, f"--claims {path}")
+    except UnicodeDecodeError:
+        text = None  # load_claims_file words this problem for the claims file
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read claims file: {exc.strerror or exc}") from None
+    try:
         # Claims come back from vendors: refuse YAML aliases and deep nesting (input_limits) first.
-        refuse_hazardous_yaml(path.read_text(encoding="utf-8", errors="replace"), str(path))
-        return without_lone_surrogates(load_claims_file(path, today or dt.date.today()).to_evidence())
+        if text is not None:
+            refuse_hazardous_yaml(text, str(path))
+        return without_lone_surrogates(load_claims_file(path, today or dt.date.today(), text).to_evidence())
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read claims file: {exc.strerror or exc}") from None
     except ClaimsError as exc:

@@ -55,3 +55,30 @@ def test_claims_init_under_a_file_is_a_message(tmp_path: Path):
     blocker.write_text("x")
     res = run("claims", "init", "-o", str(blocker / "vendor.yaml"))
     assert_message(res, str(blocker), "is a file, not a folder")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["claims", "check", "/dev/zero"], "/dev/zero"),
+        (["rules", "check", "/dev/zero"], "/dev/zero"),
+        (["audit", "http://127.0.0.1:9/fhir", "--waivers", "/dev/zero"], "--waivers /dev/zero"),
+        (["audit", "http://127.0.0.1:9/fhir", "--claims", "/dev/zero"], "--claims /dev/zero"),
+        (["audit", "http://127.0.0.1:9/fhir", "--credentials", "/dev/zero"], "--credentials /dev/zero"),
+        (["audit", "http://127.0.0.1:9/fhir", "--chpl-file", "/dev/zero"], "--chpl-file /dev/zero"),
+        (["score", "/dev/zero"], "/dev/zero"),
+    ],
+)
+def test_a_file_that_never_ends_is_refused_at_the_cap(tmp_path: Path, args, fragment):
+    """stat() says 0 bytes for a device: the size check passed and the read ran out of memory
+    (a MemoryError traceback)."""
+    res = run(*args, "-o", str(tmp_path / "out")) if args[0] in ("audit", "score") else run(*args)
+    assert_message(res, fragment, "ehrcheck reads at most")
+
+
+def test_a_private_key_file_that_never_ends_is_refused(tmp_path: Path):
+    creds = tmp_path / "creds.yaml"
+    creds.write_text("client_id: app\nprivate_key_file: /dev/zero\n", encoding="utf-8")
+    res = run("audit", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "out"))
+    assert_message(res, "private_key_file", "/dev/zero", "ehrcheck reads at most")

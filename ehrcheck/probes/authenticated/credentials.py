@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ehrcheck.errors import UserInputError
-from ehrcheck.files.limits import read_user_yaml
+from ehrcheck.files.limits import read_text_capped, read_user_yaml
 
 METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "bearer")
 ALGS = ("RS384", "ES384")
@@ -257,7 +257,7 @@ def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None
                 key_path = path.parent / key_path  # relative to the credentials file, not the cwd
             label = f"{where('private_key_file')}: private_key_file {key_path}"
             try:
-                text = key_path.read_text(encoding="utf-8")
+                text = read_text_capped(key_path, label)  # a key is a few KB; never read /dev/zero whole
             except FileNotFoundError:
                 raise UserInputError(f"{label}: no such file") from None
             except (OSError, UnicodeDecodeError) as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
-from ehrcheck.files.limits import read_user_yaml
+from ehrcheck.files.limits import read_text_capped, read_user_yaml
 from ehrcheck.probes.authenticated.credentials import Credentials, Secret, _alg_for, load_private_key
 
 APP_KEYS = {
@@ -142,7 +142,7 @@ def load_registration(path: Path | None, environ: Mapping[str, str] | None = Non
             key_path = path.parent / key_path
         label = f"{origin['private_key_file']} {key_path}"
         try:
-            text = key_path.read_text(encoding="utf-8")
+            text = read_text_capped(key_path, label)  # a key is a few KB; never read /dev/zero whole
         except (OSError, UnicodeDecodeError) as exc:
             raise UserInputError(
                 f"{label}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})"

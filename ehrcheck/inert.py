@@ -5,7 +5,8 @@ up on stderr and in report.md. Such text is data, never instructions: on the ter
 be read as rich markup (`[/]` would crash the print; `[link=…]` would plant a link) nor carry
 escape sequences the terminal obeys (clear the screen, recolour, retitle the window); in Markdown
 it must not become HTML, a link, an image or a table cell of its own. HTML reports rely on
-jinja2's autoescape instead.
+jinja2's autoescape for markup, and on `html_text` for the control characters autoescape leaves
+alone (a raw ESC in a report.html is the same escape sequence once the file is `cat` to a terminal).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # What Markdown reads as syntax that could become HTML, a link, an image or a new table cell.
 _MARKDOWN_SYNTAX = re.compile(r"([\\\[\]<>|`])")
+# GitHub's autolink extension turns bare `https://…` and `www.…` into links; an escaped `:` or `.`
+# is consumed by the parser before the extension can see the pattern (the text reads the same).
+_AUTOLINK_SCHEME = re.compile(r"(?i)\b(https?|ftp)(:)(?=//)")
+_AUTOLINK_WWW = re.compile(r"(?i)(?<![\w.\\/])(www)(\.)")
 
 
 def _spell(match: re.Match[str]) -> str:
@@ -31,6 +36,15 @@ def _spell(match: re.Match[str]) -> str:
 def visible(text: object) -> str:
     """`text` with every control or invisible character spelled out (`\\x1b`, `\\u202e`)."""
     return _INVISIBLE.sub(_spell, str(text))
+
+
+_INVISIBLE_BUT_WHITESPACE = re.compile(_INVISIBLE.pattern.replace(r"\x00-\x1f", r"\x00-\x08\x0b\x0c\x0e-\x1f"))
+
+
+def html_text(text: object) -> str:
+    """`text` for an HTML page: controls and invisible characters spelled out as `visible` does,
+    but newlines and tabs kept (HTML lays them out as spaces; a `<pre>` keeps them)."""
+    return _INVISIBLE_BUT_WHITESPACE.sub(_spell, str(text))
 
 
 def terminal(text: object, keep_newlines: bool = False) -> str:
@@ -48,4 +62,5 @@ def markdown(text: object) -> str:
     become spaces), and every character that could open HTML, a link, an image, a code span or a
     cell backslash-escaped, so it reads the same in a renderer and stays readable as plain text."""
     flat = re.sub(r"[\r\n]+", " ", str(text))
-    return _MARKDOWN_SYNTAX.sub(r"\\\1", visible(flat))
+    inert = _MARKDOWN_SYNTAX.sub(r"\\\1", visible(flat))
+    return _AUTOLINK_WWW.sub(r"\1\\\2", _AUTOLINK_SCHEME.sub(r"\1\\\2", inert))

@@ -8,12 +8,19 @@ without colour. Every chart has a <title> and role="img" with an aria-label summ
 
 from __future__ import annotations
 
-from html import escape
+import html
+
+from ehrcheck.inert import html_text
 
 PALETTE = ("#1f5fa8", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0f766e", "#a16207", "#334155")
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4", "4 4", "12 2 2 2")
 W, H = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 190, 12, 34
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, with control characters spelled out (labels are run labels and vendor names)."""
+    return html.escape(html_text(text))
 
 
 def _x(i: int, n: int) -> float:

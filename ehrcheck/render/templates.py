@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ehrcheck.inert import markdown
+from markupsafe import Markup
+
+from ehrcheck.inert import html_text, markdown
 from ehrcheck.render.labels import (
     STATUS_ICON,
     STATUS_LABEL,
@@ -22,9 +24,16 @@ class MarkdownText(str):
 
 
 def _finalize(context, value):
-    if value is None or isinstance(value, MarkdownText) or not str(context.name or "").endswith(".md.j2"):
+    if value is None or isinstance(value, MarkdownText):
         return value
-    return markdown(value)
+    name = str(context.name or "")
+    if name.endswith(".md.j2"):
+        return markdown(value)
+    if name.endswith(".html.j2") and isinstance(value, str) and not isinstance(value, Markup):
+        # Autoescape handles < > & and quotes; control characters it leaves alone are spelled out
+        # (Markup is markup a template or filter built: its foreign parts were escaped already).
+        return html_text(value)
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ rows of the wrong types."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -15,6 +16,7 @@ from tests.faults.audit import healthy
 from tests.faults.server import fault_server
 from tests.hostile.test_messages import assert_message
 from tests.support.cli import run
+from tests.support.loopback import Reply, serve
 
 
 @pytest.mark.timeout(60)
@@ -82,3 +84,56 @@ def test_a_private_key_file_that_never_ends_is_refused(tmp_path: Path):
     creds.write_text("client_id: app\nprivate_key_file: /dev/zero\n", encoding="utf-8")
     res = run("audit", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "out"))
     assert_message(res, "private_key_file", "/dev/zero", "ehrcheck reads at most")
+
+
+# Foreign text that a terminal or a GitHub Markdown view would act on.
+HOSTILE = "\x1b[2J\x9b31m <script>x</script> https://evil.example/auto www.evil.example"
+
+
+def hostile_server_routes():
+    from tests.support.cli import CAP, ROUTES
+
+    cap = {**CAP, "software": {"name": HOSTILE, "version": "1"}, "publisher": HOSTILE}
+    return {**ROUTES, "/fhir/metadata": Reply(200, cap)}
+
+
+@pytest.mark.timeout(60)
+def test_control_characters_from_servers_and_labels_are_spelled_out_in_html(tmp_path: Path):
+    """Autoescape leaves ESC and C1 alone: `cat report.html` replayed them to the terminal."""
+    with serve(hostile_server_routes()) as srv:
+        res = run("audit", srv.base, "-o", str(tmp_path / "out"), "--label", HOSTILE, "-f", "html,summary", "--timeout", "3")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    for name in ("report.html", "summary.html"):
+        page = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert "\x1b" not in page and "\x9b" not in page, name
+        assert "\\x1b[2J" in page  # still shown, as the terminal shows it
+        assert "<script>x" not in page
+
+
+def test_history_charts_spell_out_control_characters():
+    from ehrcheck.render.svg_chart import bars, line_chart
+
+    svg = bars("t", [HOSTILE], [50.0]) + line_chart("t", [HOSTILE], {HOSTILE: [1]})
+    assert "\x1b" not in svg and "\x9b" not in svg and "<script" not in svg
+    assert "\\x1b" in svg
+
+
+def test_markdown_neutralises_github_autolinks():
+    from ehrcheck.inert import markdown
+
+    text = markdown("see https://evil.example/auto, HTTP://x.example, ftp://f.example and www.evil.example")
+    # GitHub's autolink extension needs `scheme://` or `www.` as written; an escaped `:` or `.`
+    # renders as the same character, but no link (checked against cmark-gfm by hand).
+    assert text == "see https\\://evil.example/auto, HTTP\\://x.example, ftp\\://f.example and www\\.evil.example"
+
+
+@pytest.mark.timeout(60)
+def test_report_md_has_no_bare_links_from_foreign_text(tmp_path: Path):
+    import re
+
+    with serve(hostile_server_routes()) as srv:
+        res = run("audit", srv.base, "-o", str(tmp_path / "report.md"), "--label", HOSTILE, "--timeout", "3")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "https\\://evil.example/auto" in md
+    assert not re.search(r"https://evil\.example|(?<![\\])www\.evil", md)

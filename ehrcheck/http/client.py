@@ -420,7 +420,7 @@ class Fetcher:
                     url=redact_url(url),
                     request_headers=redact_headers(request.headers),
                     status=response.status_code if response is not None else None,
-                    response_headers=redact_headers(response.headers) if response is not None else {},
+                    response_headers=redact_headers(response.headers, response=True) if response is not None else {},
                     elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
                     error=reason,
                 )
@@ -450,7 +450,7 @@ class Fetcher:
             url=redact_url(url),
             request_headers=redact_headers(request.headers),
             status=response.status_code,
-            response_headers=redact_headers(response.headers),
+            response_headers=redact_headers(response.headers, response=True),
             elapsed_ms=elapsed,
             body_bytes=size,
             error=error,

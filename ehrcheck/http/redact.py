@@ -51,7 +51,51 @@ SECRET_PARAMS = frozenset(
 )
 
 
-def redact_headers(headers: dict[str, str] | object) -> dict[str, str]:
+# Response headers whose values are protocol facts (what the rules and a reader need); every other
+# response header keeps its name and loses its value: a server may put a name, an MRN or an echo
+# of what it was sent in any header of its own (`X-Patient-Name`), on any request.
+FACT_HEADERS = frozenset(
+    {
+        "accept-ranges",
+        "age",
+        "allow",
+        "alt-svc",
+        "cache-control",
+        "connection",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-security-policy",
+        "content-type",
+        "date",
+        "etag",
+        "expires",
+        "keep-alive",
+        "last-modified",
+        "permissions-policy",
+        "pragma",
+        "referrer-policy",
+        "retry-after",
+        "server",
+        "strict-transport-security",
+        "transfer-encoding",
+        "vary",
+        "www-authenticate",
+        "x-content-type-options",
+        "x-frame-options",
+        "x-progress",
+    }
+)
+FACT_HEADER_PREFIXES = ("access-control-",)  # CORS answers, which the cors probe reports
+
+
+def is_fact_header(name: str) -> bool:
+    return name in FACT_HEADERS or name.startswith(FACT_HEADER_PREFIXES)
+
+
+def redact_headers(headers: dict[str, str] | object, response: bool = False) -> dict[str, str]:
+    """Headers as evidence records them: credential headers `[redacted]`, URLs redacted; for a
+    response (`response=True`) also every value that is not a protocol fact (FACT_HEADERS)."""
     items = headers.items() if hasattr(headers, "items") else []
     out: dict[str, str] = {}
     for key, value in items:
@@ -60,6 +104,8 @@ def redact_headers(headers: dict[str, str] | object) -> dict[str, str]:
             out[k] = REDACTED
         elif k in URL_HEADERS:  # a redirect may carry a code or token in its query
             out[k] = redact_url(str(value))
+        elif response and not is_fact_header(k):
+            out[k] = REDACTED
         else:
             out[k] = str(value)
     return dict(sorted(out.items()))

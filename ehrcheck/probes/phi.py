@@ -12,7 +12,7 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ehrcheck.http.client import Recorder
-from ehrcheck.http.redact import REDACTED
+from ehrcheck.http.redact import REDACTED, is_fact_header
 from ehrcheck.models import Exchange
 
 # Values of these say what was asked for (a LOINC code, a category, a page size), never who.
@@ -39,23 +39,6 @@ def scrub_url(url: str, base_url: str = "") -> str:
     return urlunsplit((parts.scheme, parts.netloc, base_path + "/".join(segments), query, ""))
 
 
-# Response headers whose values are protocol facts the rules read; on patient-data requests every
-# other header keeps its name and loses its value (a server may put a name or an MRN anywhere).
-FACT_HEADERS = frozenset(
-    {
-        "cache-control",
-        "content-encoding",
-        "content-length",
-        "content-type",
-        "date",
-        "pragma",
-        "retry-after",
-        "strict-transport-security",
-        "vary",
-        "www-authenticate",
-        "x-progress",
-    }
-)
 URL_HEADERS = frozenset({"location", "content-location"})
 
 
@@ -65,7 +48,7 @@ def scrub_headers(headers: dict[str, str], base_url: str) -> dict[str, str]:
         if name in URL_HEADERS:
             out[name] = scrub_url(value, base_url)
         else:
-            out[name] = value if name in FACT_HEADERS or value == REDACTED else REDACTED
+            out[name] = value if is_fact_header(name) or value == REDACTED else REDACTED
     return out
 
 

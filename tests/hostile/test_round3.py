@@ -137,3 +137,29 @@ def test_report_md_has_no_bare_links_from_foreign_text(tmp_path: Path):
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "https\\://evil.example/auto" in md
     assert not re.search(r"https://evil\.example|(?<![\\])www\.evil", md)
+
+
+PHI_NAME = "Marigold-Quincewhistle-PHI"
+
+
+@pytest.mark.timeout(60)
+def test_custom_response_headers_of_anonymous_answers_lose_their_values(tmp_path: Path):
+    """On the anonymous probes' requests every response header used to be recorded verbatim, so
+    a server's own `X-Patient-Name` reached evidence.json and --debug."""
+    from tests.support.cli import CAP, ROUTES
+
+    headers = {"X-Patient-Name": PHI_NAME, "Strict-Transport-Security": "max-age=31536000"}
+    routes = {
+        **ROUTES,
+        "/fhir/metadata": Reply(200, CAP, headers),
+        "/fhir/Patient": Reply(401, {"resourceType": "OperationOutcome", "issue": []}, {"WWW-Authenticate": "Bearer", **headers}),
+    }
+    evidence = tmp_path / "evidence.json"
+    with serve(routes) as srv:
+        res = run("--debug", "probe", srv.base, "-o", str(evidence), "--timeout", "3")
+    assert res.exit_code == 0, res.output[-2000:]
+    text = evidence.read_text(encoding="utf-8")
+    assert PHI_NAME not in text and PHI_NAME not in res.output
+    recorded = [ex["response_headers"] for p in json.loads(text)["probes"].values() for ex in p.get("exchanges", [])]
+    assert any(h.get("x-patient-name") == "[redacted]" for h in recorded)  # the name, never the value
+    assert any(h.get("strict-transport-security") == "max-age=31536000" for h in recorded)  # facts kept

@@ -17,7 +17,7 @@ from ehrcheck.cli.common import (
     user_errors,
 )
 from ehrcheck.cli.gates import apply_waiver_file, finish, load_waiver_file
-from ehrcheck.cli.gather import exit_if_unusable, probe_evidence
+from ehrcheck.cli.gather import check_base_url, exit_if_unusable, probe_evidence
 from ehrcheck.cli.options import (
     AsOfOpt,
     BulkTimeoutOpt,
@@ -112,6 +112,7 @@ def audit(
 
     console = err_console()
     with user_errors():
+        check_base_url(base_url)
         plan = plan_outputs(output, format, base_url=base_url, force=force, pdf=pdf)
         require_pdf_support(plan.wants_pdf)
         when = parse_as_of(as_of)
@@ -202,6 +203,7 @@ def probe(
 
     console = err_console()
     with user_errors():
+        check_base_url(base_url)
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         check_writable(output, "-o")

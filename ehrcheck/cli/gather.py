@@ -12,6 +12,39 @@ from ehrcheck.cli.common import http_options
 from ehrcheck.errors import UserInputError
 
 
+def check_base_url(base_url: str) -> None:
+    """UserInputError (exit 2, naming BASE_URL) for a base URL no request could be made to: no
+    http(s) scheme, control characters or spaces inside it, no host, or a port out of range.
+    Found here, before any output is planned or probe started, not as a failure mid-run."""
+    import re
+    from urllib.parse import urlsplit
+
+    from ehrcheck.http.redact import redact_url
+    from ehrcheck.inert import visible
+
+    url = base_url.strip()
+
+    def shown() -> str:  # never quote a password from the user-info
+        try:
+            return visible(redact_url(url))
+        except ValueError:
+            return "the URL"
+
+    if not url.lower().startswith(("http://", "https://")):
+        raise UserInputError(f"BASE_URL '{shown()}' must start with http:// or https://")
+    if re.search(r"[\x00-\x20\x7f-\x9f]", url):
+        raise UserInputError(f"BASE_URL '{shown()}' contains a control character or a space; remove it (spaces are written %20)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UserInputError(f"BASE_URL '{shown()}': {exc} (a port is 1-65535)") from None
+    if not parts.hostname:
+        raise UserInputError(f"BASE_URL '{shown()}' has no host name")
+    if port == 0:
+        raise UserInputError(f"BASE_URL '{shown()}': port 0 cannot be connected to (a port is 1-65535)")
+
+
 def gather(
     base_url: str,
     options,
@@ -43,8 +76,7 @@ def gather(
         probe_ids,
     )
 
-    if not base_url.startswith(("http://", "https://")):
-        raise UserInputError(f"BASE_URL '{base_url}' must start with http:// or https://")
+    check_base_url(base_url)
     secrets = secrets if secrets is not None else Secrets()
     secrets.add_url(base_url)
     secrets.add_settings(settings)

@@ -163,3 +163,24 @@ def test_custom_response_headers_of_anonymous_answers_lose_their_values(tmp_path
     recorded = [ex["response_headers"] for p in json.loads(text)["probes"].values() for ex in p.get("exchanges", [])]
     assert any(h.get("x-patient-name") == "[redacted]" for h in recorded)  # the name, never the value
     assert any(h.get("strict-transport-security") == "max-age=31536000" for h in recorded)  # facts kept
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("http://127.0.0.1:9/fhir\x01\x7f", "contains a control character"),
+        ("http://127.0.0.1:9/fh ir", "contains a control character or a space"),
+        ("http://127.0.0.1:99999/fhir", "Port out of range"),
+        ("http://alice:pw-s3cret@127.0.0.1:99999/fhir", "Port out of range"),
+        ("http:///fhir", "has no host name"),
+    ],
+)
+@pytest.mark.parametrize("command", ["audit", "probe"])
+def test_an_unusable_base_url_is_named_before_anything_runs(tmp_path: Path, command, url, fragment):
+    """Control characters used to reach the probes ("could not be reached", "internal error in
+    probe"); a port out of range surfaced as "unhandled errors in a TaskGroup"."""
+    res = run(command, url, "-o", str(tmp_path / ("out" if command == "audit" else "e.json")), "--timeout", "1")
+    assert_message(res, "BASE_URL", fragment)
+    assert "pw-s3cret" not in res.output
+    assert "\x01" not in res.output and "\x7f" not in res.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "e.json").exists()  # nothing written

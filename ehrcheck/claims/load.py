@@ -34,6 +34,42 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+class HugeNumber(str):
+    """A YAML integer longer than Python's int() accepts (INT_DIGITS): kept as its text, so the
+    rest of the file still parses and the number is reported where it stands."""
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | HugeNumber:
+    from ehrcheck.files.limits import INT_DIGITS
+
+    text = str(loader.construct_scalar(node))
+    if len(text.replace("_", "").lstrip("+-")) > INT_DIGITS:
+        return HugeNumber(text)
+    return loader.construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _huge_numbers(data: Any, marks: Marks) -> list[ClaimsProblem]:
+    """One located problem per HugeNumber in `data` (iterative; depth is bounded before parsing)."""
+    from ehrcheck.files.limits import INT_DIGITS
+
+    found = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, HugeNumber):
+            line, col = _locate(loc, marks, "")
+            message = f"a number with more than {INT_DIGITS} digits; no claims answer needs one"
+            found.append(ClaimsProblem(line, col, ".".join(str(p) for p in loc), message))
+        elif isinstance(value, dict):
+            stack.extend(((*loc, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in enumerate(value))
+    return found
+
+
 @dataclass(frozen=True)
 class ClaimsProblem:
     line: int | None
@@ -243,6 +279,8 @@ def load_claims_text(text: str, path: Path | str, today: dt.date | None = None) 
         line, message = (int(found[1]), found[2]) if found else (None, "a date or number YAML reads is not one")
         raise ClaimsError(path, [ClaimsProblem(line, 1 if line else None, "", message)]) from None
     model, invalid = validate(data, marks, today)
+    huge = _huge_numbers(data, marks)
+    invalid = huge + [p for p in invalid if p.field not in {h.field for h in huge}]  # ours says why
     problems = sorted(problems + invalid, key=lambda p: (p.line or 0, p.column or 0))
     if problems or model is None:
         raise ClaimsError(path, problems)

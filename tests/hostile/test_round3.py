@@ -184,3 +184,21 @@ def test_an_unusable_base_url_is_named_before_anything_runs(tmp_path: Path, comm
     assert "pw-s3cret" not in res.output
     assert "\x01" not in res.output and "\x7f" not in res.output
     assert not (tmp_path / "out").exists() and not (tmp_path / "e.json").exists()  # nothing written
+
+
+def test_every_huge_number_in_a_claims_file_is_located(tmp_path: Path):
+    """It used to be the first one only, at column 1, and no other problem was reported."""
+    claims = tmp_path / "vendor.yaml"
+    claims.write_text(
+        "claims_version: 1\nhipaa:\n  automatic_logoff_minutes: "
+        + "7" * 5000
+        + "\n  rpo_hours: "
+        + "8" * 5000
+        + "\n  rto_hours: x\n",
+        encoding="utf-8",
+    )
+    res = run("claims", "check", str(claims))
+    assert_message(res, "3 problems")
+    assert f"{claims}:3:29: hipaa.automatic_logoff_minutes: a number with more than 4000 digits" in res.stderr
+    assert f"{claims}:4:14: hipaa.rpo_hours: a number with more than 4000 digits" in res.stderr
+    assert f"{claims}:5:14: hipaa.rto_hours:" in res.stderr

@@ -84,14 +84,40 @@ def load_packs(paths: list[Path] | None):
     return load_custom_packs(paths or [])
 
 
+MAX_TIMEOUT = 3600.0  # an hour per request: the audit budget is a multiple of it, so it must be finite
+
+
+def check_seconds(flag: str, value: float, most: float) -> None:
+    """A duration option: a finite number of seconds, more than 0 and at most `most` (nan and inf
+    would void every deadline and the audit budget built on them)."""
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        raise UserInputError(f"{flag} must be more than 0 seconds (a number, not {value})")
+    if value > most:
+        raise UserInputError(f"{flag} {value:g}: at most {most:g} seconds")
+
+
+def check_ca_bundle(path: Path) -> None:
+    """Refuse, before any request, a --ca-bundle that is not PEM certificates (it used to be an
+    ssl.SSLError traceback when the first client was built)."""
+    import ssl
+
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc.__class__.__name__
+        raise UserInputError(f"--ca-bundle {path}: not a PEM file of CA certificates ({why})") from None
+
+
 def http_options(timeout: float, ca_bundle: Path | None):
     from ehrcheck.http.client import HttpOptions
 
-    if timeout <= 0:
-        raise UserInputError("--timeout must be more than 0 seconds")
+    check_seconds("--timeout", timeout, MAX_TIMEOUT)
     verify: bool | str = True
     if ca_bundle is not None:
         if not ca_bundle.is_file():
             raise UserInputError(f"--ca-bundle {ca_bundle}: no such file")
+        check_ca_bundle(ca_bundle)
         verify = str(ca_bundle)
     return HttpOptions(timeout=timeout, verify=verify)

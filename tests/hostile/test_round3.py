@@ -202,3 +202,31 @@ def test_every_huge_number_in_a_claims_file_is_located(tmp_path: Path):
     assert f"{claims}:3:29: hipaa.automatic_logoff_minutes: a number with more than 4000 digits" in res.stderr
     assert f"{claims}:4:14: hipaa.rpo_hours: a number with more than 4000 digits" in res.stderr
     assert f"{claims}:5:14: hipaa.rto_hours:" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--timeout", "nan"], "--timeout must be more than 0 seconds"),
+        (["--timeout", "inf"], "--timeout must be more than 0 seconds"),
+        (["--timeout", "1e9"], "at most 3600 seconds"),
+        (["--credentials", "CREDS", "--bulk-timeout", "inf"], "--bulk-timeout must be more than 0 seconds"),
+    ],
+)
+def test_durations_that_void_every_deadline_are_refused(tmp_path: Path, args, fragment):
+    """`--timeout inf` ran an audit with no deadline and no budget; nan was blamed on the server."""
+    creds = tmp_path / "creds.yaml"
+    creds.write_text("bearer_token: abcdefgh-token\n", encoding="utf-8")
+    args = [str(creds) if a == "CREDS" else a for a in args]
+    with fault_server(healthy()) as srv:
+        res = run("audit", srv.base, "-o", str(tmp_path / "out"), *args)
+        sent = list(srv.requests)
+    assert_message(res, fragment)
+    assert sent == []
+
+
+def test_a_ca_bundle_without_certificates_is_a_message(tmp_path: Path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", encoding="utf-8")
+    res = run("audit", "http://127.0.0.1:9/fhir", "-o", str(tmp_path / "out"), "--ca-bundle", str(bundle))
+    assert_message(res, f"--ca-bundle {bundle}", "not a PEM file of CA certificates")

@@ -8,6 +8,7 @@ typo is one clear line (exit 2). Secrets never come from a flag; they are collec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from ehrcheck.probes.base import ProbeFn
 US_CORE_MODES = ("declared", "all")
 US_CORE_VERSIONS = ("6.1.0", "7.0.0")
 MAX_SAMPLE = 100
+MAX_BULK_TIMEOUT = 86400.0  # a day: finite, so the audit budget (which adds it) stays finite
 
 
 @dataclass
@@ -82,8 +84,10 @@ def authenticated_inputs(
     tx = check_tx_server(tx_server)
     if sample is not None and not 1 <= sample <= MAX_SAMPLE:
         raise UserInputError(f"--sample must be between 1 and {MAX_SAMPLE}")
-    if bulk_timeout is not None and bulk_timeout <= 0:
-        raise UserInputError("--bulk-timeout must be more than 0 seconds")
+    if bulk_timeout is not None and not (math.isfinite(bulk_timeout) and bulk_timeout > 0):
+        raise UserInputError(f"--bulk-timeout must be more than 0 seconds (a number, not {bulk_timeout})")
+    if bulk_timeout is not None and bulk_timeout > MAX_BULK_TIMEOUT:
+        raise UserInputError(f"--bulk-timeout {bulk_timeout:g}: at most {MAX_BULK_TIMEOUT:g} seconds")
     ids = [p.strip() for p in patients or [] if p.strip()]
     for pid in ids:
         if "/" in pid or "?" in pid or len(pid) > 64:

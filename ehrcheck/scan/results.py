@@ -8,22 +8,104 @@ sorting (index, file offset) pairs and seeking: a few bytes per endpoint, never 
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 NOT_AUDITED = ("unreachable", "error")
 
 
-def _row(raw: bytes) -> dict[str, Any] | None:
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _ListedBy(_Part):
+    name: str | None
+    source: str | None
+
+
+class _Verdict(_Part):
+    level: str
+    label: str
+
+
+class _Finding(_Part):
+    rule: str
+    pack: str
+    status: str
+    severity: str
+    message: str
+    waived: str | None = None
+
+
+class ResultRow(_Part):
+    """The shape of a results.jsonl row as `ehrcheck scan` writes it (scan/run.py `summarise`):
+    what the overview, the gates, SARIF, JUnit and the history read. A row edited into another
+    shape (a `name` missing, `findings: 5`) used to reach the templates and crash them."""
+
+    v: int | None = None
+    index: int | None = None
+    url: str
+    name: str | None = None
+    source: str | None = None
+    outcome: str
+    reason: str | None = None
+    failure_kind: str | None = None
+    evidence_finished_at: str | None = None
+    median_ms: float | None = None
+    duration_ms: float | None = None
+    listed_by: list[_ListedBy] | None = None
+    verdict: _Verdict | None = None
+    answers: dict[str, str] | None = None
+    score: float | None = None
+    low: float | None = None
+    high: float | None = None
+    packs: dict[str, float | None] | None = None
+    counts: dict[str, int] | None = None
+    failed: list[str] = []
+    statuses: dict[str, list[str]] | None = None
+    findings: list[_Finding] = []
+    fhir_version: str | None = None
+    us_core: list[str] | None = None
+    smart: list[str] | None = None
+    evidence: str | None = None
+    report: str | None = None
+
+
+def row_problem(row: dict[str, Any]) -> str | None:
+    """Why `row` is not a row ehrcheck writes (`field 'findings.0.rule': ...`), or None."""
     try:
-        row = json.loads(raw)
-    except ValueError:
+        ResultRow.model_validate(row)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"field '{where}': {first.get('msg')}"
+    return None
+
+
+def parse_row(raw: bytes | str) -> dict[str, Any] | None:
+    """A row as the readers expect it (every field present, `None` or empty where absent), or
+    None for a line that is not a valid row (junk, a torn write, a row of the wrong shape)."""
+    from ehrcheck.files.limits import json_loads
+
+    try:
+        row = json_loads(raw)
+        if not isinstance(row, dict):
+            return None
+        ResultRow.model_validate(row)
+    except (ValueError, ValidationError):
         return None
-    return row if isinstance(row, dict) and "url" in row else None
+    # The values as written (not as the model would coerce them), with absent fields filled in.
+    return {**_ABSENT, **row}
+
+
+_ABSENT = {
+    name: info.get_default(call_default_factory=True) for name, info in ResultRow.model_fields.items() if not info.is_required()
+}
 
 
 def iter_in_list_order(path: Path) -> Iterator[dict[str, Any]]:
@@ -32,7 +114,7 @@ def iter_in_list_order(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as fh:
         offset = 0
         for n, raw in enumerate(fh):
-            row = _row(raw)
+            row = parse_row(raw)
             if row is not None:
                 index = row.get("index")
                 key = index if isinstance(index, int) and not isinstance(index, bool) else 1 << 62
@@ -41,7 +123,7 @@ def iter_in_list_order(path: Path) -> Iterator[dict[str, Any]]:
         order.sort()
         for _, _, start in order:
             fh.seek(start)
-            row = _row(fh.readline())
+            row = parse_row(fh.readline())
             if row is not None:
                 yield row
 
@@ -56,7 +138,7 @@ def drop_not_audited(path: Path) -> int:
     try:
         with os.fdopen(fd, "wb") as out, path.open("rb") as fh:
             for raw in fh:
-                row = _row(raw)
+                row = parse_row(raw)
                 if row is not None and row.get("outcome") in NOT_AUDITED and raw.endswith(b"\n"):
                     dropped += 1
                     continue

@@ -37,6 +37,7 @@ from ehrcheck.rules.schema import Pack
 from ehrcheck.scan.diagnose import failure_kind
 from ehrcheck.scan.endpoint_list import Endpoint
 from ehrcheck.scan.gates import GateTally, ScanGates
+from ehrcheck.scan.results import parse_row, row_problem
 
 if TYPE_CHECKING:
     from ehrcheck.engine.waivers import Waiver
@@ -294,6 +295,12 @@ def read_done(path: Path, warn: Callable[[str], None]) -> set[str]:
                     f"{path}:{n}: a result row without its outcome, which `ehrcheck scan` never writes; "
                     "delete that line (its endpoint is then audited again) and run the same command with --resume"
                 )
+            problem = row_problem(row) if isinstance(row, dict) and isinstance(row.get("url"), str) else None
+            if problem:  # counted as done, it would leave its endpoint without a usable result
+                raise UserInputError(
+                    f"{path}:{n}: a result row `ehrcheck scan` never writes ({problem}); "
+                    "delete that line (its endpoint is then audited again) and run the same command with --resume"
+                )
             if isinstance(row, dict) and isinstance(row.get("url"), str):
                 done.add(row["url"])
             else:
@@ -382,11 +389,8 @@ def iter_results(path: Path) -> Iterable[dict[str, Any]]:
     """Stream the rows back (for the overview), skipping any line that is not a row."""
     with path.open("r", encoding="utf-8", errors="replace") as fh:  # a torn or junk line is skipped below
         for line in fh:
-            try:
-                row = json_loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("url"), str) and isinstance(row.get("outcome"), str):
+            row = parse_row(line)
+            if row is not None:
                 yield row
 
 

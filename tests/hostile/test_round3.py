@@ -230,3 +230,34 @@ def test_a_ca_bundle_without_certificates_is_a_message(tmp_path: Path):
     bundle.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", encoding="utf-8")
     res = run("audit", "http://127.0.0.1:9/fhir", "-o", str(tmp_path / "out"), "--ca-bundle", str(bundle))
     assert_message(res, f"--ca-bundle {bundle}", "not a PEM file of CA certificates")
+
+
+@pytest.mark.parametrize(
+    "row, fragment",
+    [
+        ({"url": "http://127.0.0.1:9/fhir", "outcome": "audited", "findings": 5}, "field 'findings'"),
+        ({"url": "http://127.0.0.1:9/fhir", "outcome": "audited", "verdict": {"level": 1}}, "field 'verdict.level'"),
+    ],
+)
+def test_a_resume_row_of_the_wrong_shape_is_a_message(tmp_path: Path, row, fragment):
+    out = tmp_path / "scan"
+    out.mkdir()
+    (out / "results.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    listing = tmp_path / "list.txt"
+    listing.write_text("http://127.0.0.1:9/fhir\n", encoding="utf-8")
+    res = run("scan", str(listing), "-o", str(out), "--resume", "-q")
+    assert_message(res, f"{out / 'results.jsonl'}:1", fragment, "--resume")
+
+
+def test_junk_rows_never_reach_the_overview(tmp_path: Path):
+    """A row whose url is not text, or with no url at all, used to crash index.html (jinja2
+    UndefinedError) after the whole scan ran."""
+    out = tmp_path / "scan"
+    out.mkdir()
+    (out / "results.jsonl").write_text('{"index": "zero", "url": 5, "outcome": "audited"}\n{"index": 1e999}\n', encoding="utf-8")
+    listing = tmp_path / "list.txt"
+    listing.write_text("http://127.0.0.1:9/fhir\n", encoding="utf-8")
+    res = run("scan", str(listing), "-o", str(out), "--resume", "--timeout", "1")
+    assert res.exit_code == 2, res.output[-2000:]  # the one endpoint is unreachable
+    assert "not a result row" in res.stderr
+    assert (out / "index.html").is_file()

@@ -117,7 +117,7 @@ def http_options(timeout: float, ca_bundle: Path | None):
     verify: bool | str = True
     if ca_bundle is not None:
         if not ca_bundle.is_file():
-            raise UserInputError(f"--ca-bundle {ca_bundle}: no such file")
+            raise UserInputError(f"--ca-bundle {ca_bundle}: {'no such file' if not ca_bundle.exists() else 'not a regular file'}")
         check_ca_bundle(ca_bundle)
         verify = str(ca_bundle)
     return HttpOptions(timeout=timeout, verify=verify)

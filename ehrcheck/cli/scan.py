@@ -233,7 +233,7 @@ def scan(
         if part and db and not run_label:
             raise UserInputError("--shard with --db needs --run-label: every shard of one run must record into the same run")
         if not endpoint_list.is_file():
-            raise UserInputError(f"{endpoint_list}: no such file")
+            raise UserInputError(f"{endpoint_list}: {'no such file' if not endpoint_list.exists() else 'not a regular file'}")
         check_writable(output, "-o", folder=True)
         listed = check_list(endpoint_list, warn)
         if (note := listed.duplicates_note(endpoint_list)) and not quiet:

@@ -261,3 +261,20 @@ def test_junk_rows_never_reach_the_overview(tmp_path: Path):
     assert res.exit_code == 2, res.output[-2000:]  # the one endpoint is unreachable
     assert "not a result row" in res.stderr
     assert (out / "index.html").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["scan", "/dev/zero"], "/dev/zero: not a regular file"),
+        (
+            ["audit", "http://127.0.0.1:9/fhir", "--endpoints-bundle", "/dev/zero"],
+            "--endpoints-bundle /dev/zero: not a regular file",
+        ),
+        (["audit", "http://127.0.0.1:9/fhir", "--ca-bundle", "/dev/zero"], "--ca-bundle /dev/zero: not a regular file"),
+    ],
+)
+def test_a_device_given_as_a_file_is_called_what_it_is(tmp_path: Path, args, message):
+    """These said "no such file" about a path that exists."""
+    res = run(*args, "-o", str(tmp_path / "out"))
+    assert_message(res, message)

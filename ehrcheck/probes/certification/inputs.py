@@ -141,7 +141,8 @@ def certification_inputs(
         else:
             path = Path(endpoints_bundle)
             if not path.is_file():
-                raise UserInputError(f"--endpoints-bundle {endpoints_bundle}: no such file (give a file or an http(s) URL)")
+                why = "no such file" if not path.exists() else "not a regular file"
+                raise UserInputError(f"--endpoints-bundle {endpoints_bundle}: {why} (give a file or an http(s) URL)")
             out.settings.update(endpoints_document=_read_json(path, "--endpoints-bundle"), endpoints_file=path.name)
     if endpoints_bundle or ProbeId.chpl in out.probes:
         out.settings["endpoints_sample"] = endpoints_sample

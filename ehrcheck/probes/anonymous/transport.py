@@ -14,7 +14,6 @@ import datetime as dt
 import ipaddress
 import re
 import select
-import socket
 import ssl
 import time
 import warnings
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder
 from ehrcheck.http.origins import origin, origin_text
+from ehrcheck.http.tunnel import Proxy, TunnelError, connect, proxy_for
 from ehrcheck.probes.base import ProbeContext, ProbeError
 
 LEGACY = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
@@ -34,21 +34,18 @@ class Unreachable(Exception):
     """The TCP connection itself failed (DNS, refused, timeout): there was no TLS to observe."""
 
 
-def _handshake(host: str, port: int, ctx: ssl.SSLContext, sni: str | None, timeout: float):
-    """One TLS handshake that takes at most `timeout` seconds in all.
+def _handshake(host: str, port: int, ctx: ssl.SSLContext, sni: str | None, timeout: float, proxy: Proxy | None = None):
+    """One TLS handshake that takes at most `timeout` seconds in all, inside the proxy's CONNECT
+    tunnel when one applies (never around it).
 
     The socket's own timeout only bounds each read, so a server dripping its handshake a byte at a
     time could hold this (uncancellable) worker thread for hours; hence non-blocking I/O against
     one deadline."""
     deadline = time.monotonic() + timeout
     try:
-        raw = socket.create_connection((host, port), timeout=timeout)
-    except socket.gaierror as exc:
-        raise Unreachable(f"host name could not be resolved: {exc.strerror or exc}") from None
-    except ConnectionRefusedError:
-        raise Unreachable("connection refused") from None
-    except OSError as exc:
-        raise Unreachable(f"could not connect: {exc.strerror or exc.__class__.__name__}") from None
+        raw = connect(host, port, timeout, proxy)
+    except TunnelError as exc:
+        raise Unreachable(str(exc)) from None
     with raw:
         raw.setblocking(False)
         with ctx.wrap_socket(raw, server_hostname=sni, do_handshake_on_connect=False) as tls:
@@ -123,7 +120,7 @@ def _hostname_matches(host: str, dns_names: list[str], ip_names: list[str]) -> b
     return False
 
 
-def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float) -> dict[str, Any]:
+def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float, proxy: Proxy | None = None) -> dict[str, Any]:
     """Blocking: one verified handshake, a fallback unverified one, then the legacy versions.
 
     A server that only speaks TLS 1.0/1.1 fails the modern handshake; its certificate and version
@@ -134,19 +131,19 @@ def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float
     facts: dict[str, Any] = {}
     version = cipher = der = None
     try:
-        version, cipher, der = _handshake(host, port, verify_ctx, host, timeout)
+        version, cipher, der = _handshake(host, port, verify_ctx, host, timeout, proxy)
         facts.update(verified=True, verify_error=None)
     except ssl.SSLCertVerificationError as exc:
         facts.update(verified=False, verify_error=exc.verify_message or str(exc))
         relaxed = ssl.create_default_context()
         relaxed.check_hostname = False
         relaxed.verify_mode = ssl.CERT_NONE
-        version, cipher, der = _handshake(host, port, relaxed, sni, timeout)
+        version, cipher, der = _handshake(host, port, relaxed, sni, timeout, proxy)
     except (ssl.SSLError, OSError) as exc:  # Unreachable is not an OSError: it propagates
         facts.update(verified=None, verify_error=None, modern_error=_reason(exc))
     legacy: dict[str, str] = {}
     for label, version_enum in LEGACY.items():
-        legacy[label] = _try_legacy(host, port, sni, version_enum, timeout)
+        legacy[label] = _try_legacy(host, port, sni, version_enum, timeout, proxy)
     facts["legacy"] = legacy
     if version is None:
         accepted = [label for label in LEGACY if legacy[label] == "accepted"]
@@ -154,7 +151,7 @@ def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float
             return {"error": f"no TLS handshake succeeded: {facts['modern_error']}", "legacy": legacy}
         ctx = _legacy_context(LEGACY[accepted[-1]])
         assert ctx is not None  # it was just accepted with this very context
-        version, cipher, der = _handshake(host, port, ctx, sni, timeout)
+        version, cipher, der = _handshake(host, port, ctx, sni, timeout, proxy)
     facts["negotiated_version"] = version
     facts["cipher"] = cipher[0] if cipher else None
     facts["cipher_bits"] = cipher[2] if cipher else None
@@ -181,13 +178,15 @@ def _legacy_context(version: ssl.TLSVersion) -> ssl.SSLContext | None:
     return ctx
 
 
-def _try_legacy(host: str, port: int, sni: str | None, version: ssl.TLSVersion, timeout: float) -> str:
+def _try_legacy(
+    host: str, port: int, sni: str | None, version: ssl.TLSVersion, timeout: float, proxy: Proxy | None = None
+) -> str:
     """'accepted', 'rejected' or 'untestable' (our own OpenSSL cannot offer that version)."""
     ctx = _legacy_context(version)
     if ctx is None:
         return "untestable"
     try:
-        _handshake(host, port, ctx, sni, timeout)
+        _handshake(host, port, ctx, sni, timeout, proxy)
         return "accepted"
     except ssl.SSLError as exc:
         if any(marker in str(exc) for marker in LOCAL_REFUSALS) and "alert" not in str(exc).lower():
@@ -214,10 +213,15 @@ SMART_AUTH_FIELDS = {"authorization_endpoint": "authorize", "token_endpoint": "t
 OAUTH_URI_FIELDS = {"authorize": "authorize", "token": "token"}
 
 
+def _proxy(ctx: ProbeContext, host: str, port: int) -> Proxy | None:
+    """The proxy HTTPS_PROXY/NO_PROXY set for this host, as the HTTP client applies them."""
+    return proxy_for("https", host, port, trust_env=ctx.fetcher.options.trust_env)
+
+
 async def _survey_host(ctx: ProbeContext, host: str, port: int) -> dict[str, Any]:
     verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
     try:
-        return {"tls": await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout)}
+        return {"tls": await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout, _proxy(ctx, host, port))}
     except Unreachable as exc:
         return {"unreachable": str(exc)}
     except (OSError, ssl.SSLError) as exc:
@@ -283,7 +287,7 @@ async def probe_transport(ctx: ProbeContext, recorder: Recorder) -> dict[str, An
     port = parts.port or 443
     verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
     try:
-        facts["tls"] = await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout)
+        facts["tls"] = await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout, _proxy(ctx, host, port))
     except Unreachable as exc:
         raise ProbeError(f"{host}:{port}: {exc}") from None
     except (OSError, ssl.SSLError) as exc:

@@ -272,3 +272,33 @@ def test_resume_over_a_non_utf8_junk_line_finishes(server, tmp_path: Path):
     urls = {json.loads(line)["url"] for line in text.splitlines() if line.startswith("{")}
     assert urls == {server.url(1), server.url(2)}
     assert (out / "index.html").is_file()
+
+
+@pytest.mark.timeout(120)
+def test_scan_rows_equal_one_endpoint_audits_over_the_variant_mix(server, tmp_path: Path):
+    """Whatever the scan's per-endpoint path saves, each row must say what auditing that endpoint
+    on its own says: same verdict, answers, scores and rule statuses, for every variant."""
+    from ehrcheck.engine.scorecard import score_evidence
+    from ehrcheck.http.client import HttpOptions
+    from ehrcheck.probes.runner import collect
+    from ehrcheck.scan.run import summarise
+
+    urls = [server.url(i) for i in range(12)]
+    assert {variant_of(u.removeprefix(server.origin)) for u in urls} == {"r4-smart", "r4-plain", "dstu2", "down"}
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(urls) + "\n")
+    res = run("scan", str(listing), "-o", str(tmp_path / "out"), "--timeout", "5", "-q")
+    assert res.exit_code in (0, 1), res.output
+    rows = {r["url"]: r for r in _rows(tmp_path / "out")}
+    compared = 0
+    keys = ("outcome", "verdict", "answers", "score", "low", "high", "packs", "counts", "statuses", "fhir_version", "smart")
+    for endpoint in iter_endpoints(listing, lambda _m: None):
+        evidence = asyncio.run(collect(endpoint.url, HttpOptions(timeout=5), label=endpoint.name))
+        reachable = (evidence.probes.get("availability") or None) and evidence.probes["availability"].data.get("reachable")
+        alone = summarise(endpoint, score_evidence(evidence, None, "default") if reachable else None, "audited", None, evidence)
+        if not reachable:
+            assert rows[endpoint.url]["outcome"] == "unreachable"
+            continue
+        assert {k: rows[endpoint.url].get(k) for k in keys} == {k: alone.get(k) for k in keys}, endpoint.url
+        compared += 1
+    assert compared == len(urls)  # every variant, the 503 one included, is reachable and scored

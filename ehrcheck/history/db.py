@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -72,6 +72,18 @@ class Database:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         cur = self.conn.cursor()
         cur.executemany(self._sql(sql), list(rows))
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows in batches of `size`, never all in memory: psycopg's ordinary cursor fetches
+        the whole result at execute (a run of 20,000 endpoints at once), so PostgreSQL reads
+        through a server-side cursor; sqlite3's cursor already steps through the rows."""
+        cur: Any = self.conn.cursor(name="ehrcheck_stream") if self.dialect == "postgres" else self.conn.cursor()  # type: ignore[call-arg]
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+            while batch := cur.fetchmany(size):
+                yield batch
+        finally:
+            cur.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.execute(sql, params).fetchall())

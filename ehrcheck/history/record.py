@@ -130,10 +130,9 @@ def recount(db: Database, run_id: int) -> None:
     """The run's counts by outcome, verdict, FHIR version, US Core version and SMART capability
     (each capability once per endpoint that offers it), so `history` reads a few rows per run."""
     counts: Counter[tuple[str, str]] = Counter()
-    cur = db.execute(
+    for batch in db.stream(
         "SELECT outcome, verdict_label, fhir_version, us_core, smart, answers FROM results WHERE run_id = ?", (run_id,)
-    )
-    while batch := cur.fetchmany(5000):
+    ):
         for outcome, verdict, fhir, us_core, smart, answers in batch:
             counts["outcome", outcome] += 1
             if outcome != "audited":

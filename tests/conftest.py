@@ -23,6 +23,18 @@ def _required_env(name: str) -> str:
     return value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The suite's own cache folder (compiled templates, prebuilt packs), never the user's home."""
+    saved = os.environ.get("EHRCHECK_CACHE_DIR")
+    os.environ["EHRCHECK_CACHE_DIR"] = str(tmp_path_factory.mktemp("ehrcheck-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("EHRCHECK_CACHE_DIR", None)
+    else:
+        os.environ["EHRCHECK_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def sekmet_open_url() -> str:
     """FHIR base of the sekmet instance without auth, e.g. http://127.0.0.1:18090/fhir."""

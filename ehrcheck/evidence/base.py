@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Facts(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     def raw(self) -> dict[str, Any]:
         """The object as the evidence file holds it (only the keys it had), for a finding's `observed`."""
@@ -27,4 +27,4 @@ class Facts(BaseModel):
 class OpenFacts(Facts):
     """Facts whose keys come from outside (a CHPL listing as CHPL publishes it): unknown keys are kept."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, defer_build=True)

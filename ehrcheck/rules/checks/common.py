@@ -25,7 +25,7 @@ class CheckArgs(BaseModel):
     """A check's arguments (`check.args` in a pack). An unknown or mistyped argument is an error
     when the pack is loaded, with the file and line, instead of a default silently used."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoArgs(CheckArgs):

@@ -203,7 +203,14 @@ def load_pack_file(path: Path) -> Pack:
 
 @lru_cache(maxsize=1)
 def builtin_packs() -> tuple[Pack, ...]:
-    """The four built-in packs, validated, in report order. Cached: they are immutable data."""
+    """The built-in packs, validated, in report order. Cached in memory (they are immutable data)
+    and, while their sources are unchanged, between runs (rules/prebuilt.py)."""
+    from ehrcheck.rules.prebuilt import load_or_build
+
+    return load_or_build(_load_builtin_packs)
+
+
+def _load_builtin_packs() -> tuple[Pack, ...]:
     from ehrcheck.rules.checks import CHECKS  # imported here so a bad name fails at load, not mid-scoring
 
     packs = []

@@ -18,12 +18,10 @@ RULES = Path(__file__).resolve().parent
 PACKAGE = RULES.parent
 
 
-def _sources() -> list[Path]:
-    from ehrcheck.rules.schema import PACK_ORDER, _packs_dir
-
+def _sources(pack_files: list[Path]) -> list[Path]:
     return sorted(
         [
-            *(_packs_dir() / f"{name}.yaml" for name in PACK_ORDER),  # the files the loader reads
+            *pack_files,
             *RULES.glob("*.py"),
             *RULES.glob("checks/*.py"),
             PACKAGE / "models.py",
@@ -32,29 +30,29 @@ def _sources() -> list[Path]:
     )
 
 
-def _key() -> str:
+def _key(pack_files: list[Path]) -> str:
     import pydantic
 
     from ehrcheck.files.cache import fingerprint
 
     parts: list[bytes | str] = [sys.version, pydantic.VERSION]
-    for path in _sources():
+    for path in _sources(pack_files):
         parts += [path.name, path.read_bytes()]
     return fingerprint(*parts)
 
 
-def load_or_build(build: Callable[[], tuple]) -> tuple:
-    """The packs from the cache when their sources are unchanged, else `build()` (and stored)."""
+def load_or_build(build: Callable[[], tuple], pack_files: list[Path], pack_type: type) -> tuple:
+    """The packs `build()` makes from `pack_files`: from the cache when nothing they are made from
+    changed, else built (and stored). Each must be a `pack_type`."""
     from ehrcheck.files.cache import cache_dir, write_atomically
-    from ehrcheck.rules.schema import Pack
 
     folder = cache_dir("packs")
     if folder is None:
         return build()
-    entry = folder / f"{_key()}.pickle"
+    entry = folder / f"{_key(pack_files)}.pickle"
     try:
         packs = pickle.loads(entry.read_bytes())  # noqa: S301 - our own 0700 folder, keyed by content
-        if isinstance(packs, tuple) and packs and all(isinstance(p, Pack) for p in packs):
+        if isinstance(packs, tuple) and packs and all(isinstance(p, pack_type) for p in packs):
             return packs
     except FileNotFoundError:
         pass

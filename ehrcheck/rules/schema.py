@@ -207,7 +207,7 @@ def builtin_packs() -> tuple[Pack, ...]:
     and, while their sources are unchanged, between runs (rules/prebuilt.py)."""
     from ehrcheck.rules.prebuilt import load_or_build
 
-    return load_or_build(_load_builtin_packs)
+    return load_or_build(_load_builtin_packs, [_packs_dir() / f"{name}.yaml" for name in PACK_ORDER], Pack)
 
 
 def _load_builtin_packs() -> tuple[Pack, ...]:

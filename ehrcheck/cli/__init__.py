@@ -12,43 +12,91 @@ and the summary go to stderr.
 
 from __future__ import annotations
 
-from typing import Annotated
+from importlib import import_module
+from typing import Annotated, Any
 
 import typer
 
 from ehrcheck import __version__
-from ehrcheck.cli import audit, claims, compare, demo, history, launch, rules, scan
 from ehrcheck.cli.help import ReadableCommand, ReadableGroup
 
-app = typer.Typer(
-    name="ehrcheck",
-    help="Is this health-IT product a siloed EMR or an interoperable, certifiable EHR? "
-    "Probe its FHIR endpoint, score it against rule packs, write a readiness report.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    cls=ReadableGroup,
+HELP = (
+    "Is this health-IT product a siloed EMR or an interoperable, certifiable EHR? "
+    "Probe its FHIR endpoint, score it against rule packs, write a readiness report."
 )
-rules_app = typer.Typer(help="List and explain the rules ehrcheck applies.", no_args_is_help=True, cls=ReadableGroup)
-app.add_typer(rules_app, name="rules")
-claims_app = typer.Typer(help="Write and check the vendor claims questionnaire.", no_args_is_help=True, cls=ReadableGroup)
-app.add_typer(claims_app, name="claims")
+# Every command, registered here and nowhere else: name -> (module in ehrcheck.cli, function).
+COMMANDS = {
+    "audit": ("audit", "audit"),
+    "probe": ("audit", "probe"),
+    "score": ("audit", "score"),
+    "launch": ("launch", "launch"),
+    "demo": ("demo", "demo"),
+    "compare": ("compare", "compare"),
+    "diff": ("compare", "diff_cmd"),
+    "scan": ("scan", "scan"),
+    "history": ("history", "history"),
+}
+GROUPS = {
+    "rules": (
+        "List and explain the rules ehrcheck applies.",
+        {"list": ("rules", "rules_list"), "explain": ("rules", "rules_explain"), "check": ("rules", "rules_check")},
+    ),
+    "claims": (
+        "Write and check the vendor claims questionnaire.",
+        {"init": ("claims", "claims_init"), "check": ("claims", "claims_check")},
+    ),
+}
 
-# Every command, registered here and nowhere else (ReadableCommand: help with URL, FILE, flags).
-app.command(cls=ReadableCommand)(audit.audit)
-app.command(cls=ReadableCommand)(audit.probe)
-app.command(cls=ReadableCommand)(audit.score)
-app.command(cls=ReadableCommand)(launch.launch)
-app.command(cls=ReadableCommand)(demo.demo)
-app.command(cls=ReadableCommand)(compare.compare)
-app.command("diff", cls=ReadableCommand)(compare.diff_cmd)
-app.command(cls=ReadableCommand)(scan.scan)
-app.command(cls=ReadableCommand)(history.history)
-claims_app.command("init", cls=ReadableCommand)(claims.claims_init)
-claims_app.command("check", cls=ReadableCommand)(claims.claims_check)
-rules_app.command("list", cls=ReadableCommand)(rules.rules_list)
-rules_app.command("explain", cls=ReadableCommand)(rules.rules_explain)
-rules_app.command("check", cls=ReadableCommand)(rules.rules_check)
+
+def _function(where: tuple[str, str]) -> Any:
+    module, name = where
+    return getattr(import_module(f"ehrcheck.cli.{module}"), name)
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The command line with every command, or with the one named `only` alone: a run imports
+    the modules of the command it runs and no other (ReadableCommand: help with URL, FILE, flags)."""
+    app = typer.Typer(
+        name="ehrcheck",
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        cls=ReadableGroup,
+    )
+    app.callback()(_root)
+    for name, (group_help, commands) in GROUPS.items():
+        if only in (None, name):
+            group = typer.Typer(help=group_help, no_args_is_help=True, cls=ReadableGroup)
+            app.add_typer(group, name=name)
+            for sub, where in commands.items():
+                group.command(sub, cls=ReadableCommand)(_function(where))
+    for name, where in COMMANDS.items():
+        if only in (None, name):
+            app.command(name, cls=ReadableCommand)(_function(where))
+    return app
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command a command line runs, when it names one; None for the root's own help or version
+    (and for an unknown name, which the full app answers with the names it knows)."""
+    for arg in argv:
+        if arg in ("--help", "--version"):
+            return None
+        if not arg.startswith("-"):  # the root's other option (--debug) takes no value
+            return arg if arg in COMMANDS or arg in GROUPS else None
+    return None
+
+
+app: typer.Typer  # built on first use (below), so importing this module builds nothing
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole command line, for tests and for anything embedding it
+        global app
+        app = build_app()
+        return app
+    raise AttributeError(name)
 
 
 def _version(value: bool) -> None:
@@ -57,7 +105,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     ctx: typer.Context,
     version: Annotated[
@@ -90,4 +137,4 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    app()
+    build_app(_command_in(sys.argv[1:]))()

@@ -7,15 +7,43 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
 
 from ehrcheck.errors import UserInputError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _DeferredConsole:
+    """rich's stderr Console, made when something is first printed: a quiet run that prints
+    nothing (`score -q -o - --format json`) never imports rich (~20 ms)."""
+
+    def __init__(self) -> None:
+        self._real: Console | None = None
+
+    def _console(self) -> Console:
+        if self._real is None:
+            from rich.console import Console
+
+            self._real = Console(stderr=True, highlight=False)
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console(), name)
+
+    # Dunders are looked up on the type, not through __getattr__ (rich's Live uses `with console:`).
+    def __enter__(self) -> Console:
+        return self._console().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._console().__exit__(*exc)
+
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return cast("Console", _DeferredConsole())
 
 
 @contextlib.contextmanager

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from ehrcheck.cli.common import parse_fail_on
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def load_waiver_file(path: Path | None, packs) -> list:
@@ -43,12 +46,13 @@ def finish(
     waived=None,
 ) -> None:
     """Summary on stderr, then the CI gates: exit 1 when one fails, unless --exit-zero."""
-    from ehrcheck.console.summary import summary
     from ehrcheck.engine.gates import gate_failures
     from ehrcheck.engine.waivers import unused_reason
     from ehrcheck.inert import terminal
 
     if not quiet:
+        from ehrcheck.console.summary import summary  # rich tables: only when something is shown
+
         summary(console, result)
         for path in written:
             console.print(f"wrote {terminal(path)}", highlight=False)

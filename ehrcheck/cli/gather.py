@@ -4,12 +4,15 @@ live progress on stderr."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from ehrcheck.cli.common import http_options
 from ehrcheck.errors import UserInputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def check_base_url(base_url: str) -> None:

@@ -11,6 +11,7 @@ them is written by hand and kept).
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import json
 import os
@@ -115,7 +116,9 @@ def startup(plan: Plan, res: Results) -> None:
         wall, cpu, rss, _ = repeat(argv, plan.startup_runs)
         res.rows.append(Row("start-up", label, wall, "s", f"CPU {cpu.median:.2f} s, peak RSS {rss.median:.0f} MB"))
         if label == "`ehrcheck --help`":
-            res.targets.append(Target("`ehrcheck --help` ≤ 0.3 s", f"{wall.median:.2f} s", wall.median <= 0.3, "help"))
+            res.targets.append(
+                Target("`ehrcheck --help` ≤ 0.10 s", f"{wall.median:.2f} s (CPU {cpu.median:.2f} s)", wall.median <= 0.10, "help")
+            )
 
 
 def audit_counts(folder: Path) -> tuple[int, dict[str, int], int]:
@@ -207,14 +210,20 @@ def versus_peer(plan: Plan, res: Results, sekmet_tls: servers.Sekmet, tls: serve
     )
     res.targets.append(
         Target(
-            "one endpoint: ≥ 5× the peer's checks",
-            f"{rules / checks.total:.1f}× evaluated, {decided(statuses) / checks.total:.1f}× decided",
-            rules / checks.total >= 5,
-            "peer",
+            "checks per endpoint vs the peer: ≥ 5× decided",
+            f"{decided(statuses) / checks.total:.1f}× decided ({decided(statuses)} / {checks.total}), "
+            f"{rules / checks.total:.1f}× evaluated",
+            decided(statuses) / checks.total >= 5,
+            "checks",
         )
     )
     res.targets.append(
-        Target("one endpoint, one CLI run each: no slower than the peer", f"{ratio:.1f}× its wall time", ratio <= 1.0, "peer-one")
+        Target(
+            "one endpoint, one CLI run each: ≤ 1.5× the peer's wall time",
+            f"{ratio:.2f}× ({m_wall.median:.2f} s / {t_wall.median:.2f} s; CPU {m_cpu.median:.2f} s / {t_cpu.median:.2f} s)",
+            ratio <= 1.5,
+            "peer-one",
+        )
     )
 
 
@@ -285,9 +294,7 @@ def batch_versus_peer(plan: Plan, res: Results, tls: servers.TlsFiles, work: Pat
         Row(f"vs fhir-scorecard, {n} endpoints", "per-endpoint ratio ehrcheck / fhir-scorecard", Samples([ratio]), "×", "")
     )
     res.targets.append(
-        Target(
-            f"per endpoint over {n}: no slower than the peer", f"{ratio:.2f}× its time per endpoint", ratio <= 1.0, "peer-batch"
-        )
+        Target(f"per endpoint over {n}: no slower than the peer", f"{ratio:.2f}× at {n} endpoints", ratio <= 1.0, "peer-batch")
     )
 
 
@@ -330,8 +337,8 @@ def scan(plan: Plan, res: Results, work: Path) -> Path:
         kept_dir = work / "evidence"
         shutil.move(str(out / "evidence"), kept_dir)
         targets = [
-            Target(f"scan ≥ 100 endpoints/s at {n}", f"{rate.median:.0f} endpoints/s", rate.median >= 100, "scan"),
-            Target(f"scan peak RSS ≤ 300 MB at {n}", f"{rss.median:.0f} MB", rss.median <= 300, "scan"),
+            Target(f"scan ≥ 300 endpoints/s at {n}", f"{rate.median:.0f} endpoints/s at {n}", rate.median >= 300, "scan"),
+            Target(f"scan peak RSS ≤ 300 MB at {n}", f"RSS {rss.median:.0f} MB", rss.median <= 300, "scan"),
         ]
         res.targets += targets
         if wants_profile(plan, res, "scan"):
@@ -424,7 +431,8 @@ def scoring(plan: Plan, res: Results, evidence_dir: Path) -> Path:
             f"{1000 * wall.median / len(files):.1f} ms per file, CPU {cpu.median:.1f} s",
         )
     )
-    w, c, _, _ = repeat([tool("ehrcheck"), "score", str(files[0]), "-o", "-", "--format", "json", "-q"], plan.audit_runs)
+    argv = [tool("ehrcheck"), "score", str(files[0]), "-o", "-", "--format", "json", "-q"]
+    w, c, _, _ = repeat(argv, plan.audit_runs)
     res.rows.append(
         Row(
             "score-only",
@@ -434,6 +442,20 @@ def scoring(plan: Plan, res: Results, evidence_dir: Path) -> Path:
             f"CPU {c.median:.2f} s",
         )
     )
+    res.targets.append(
+        Target(
+            "`ehrcheck score FILE -o - --format json` ≤ 0.15 s",
+            f"{w.median:.2f} s (CPU {c.median:.2f} s)",
+            w.median <= 0.15,
+            "score",
+        )
+    )
+    if wants_profile(plan, res, "score"):
+        say("profiling score ...")
+        res.profiles["score"] = profile.import_times(
+            [sys.executable, "-X", "importtime", "-m", "ehrcheck.cli", *argv[1:]],
+            label="ehrcheck score FILE -o - --format json -q",
+        )
     return files[0]
 
 
@@ -444,8 +466,11 @@ PROFILE_FOR = {
     "peer-one": {"help", "audit"},
     "peer-batch": {"scan"},
     "peer": set(),
+    "checks": set(),  # not a time: docs/benchmarks.md says which rules stay undecided, and why
     "scan": {"scan"},
     "ndjson": {"ndjson"},
+    "score": {"score"},
+    "directory": set(),
 }
 
 
@@ -491,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
     plan.profile_all = args.profile_all
     signal.signal(signal.SIGTERM, _interrupted)  # so `finally` stops the servers on TERM as on Ctrl-C
     CACHE.mkdir(parents=True, exist_ok=True)
+    # Byte-compiled as an installed wheel is (pip compiles on install): with PYTHONDONTWRITEBYTECODE
+    # set, an editable checkout would otherwise compile every module it imports on every run.
+    compileall.compile_dir(str(ROOT / "ehrcheck"), quiet=1)
     work = Path(tempfile.mkdtemp(prefix="ehrcheck-bench-"))
     res = Results()
     started = time.monotonic()

@@ -29,6 +29,54 @@ class Target:
     key: str  # which workload to profile when missed
 
 
+@dataclass(frozen=True)
+class Goal:
+    key: str  # the Target.key that measures it
+    figure: str
+    before: str
+    target: str
+
+
+# Issue 19's targets table, its six rows in its order and words: the table `benchmarks/run` prints
+# first. A row no step of the run measured says so ("not measured"), never passes.
+GOALS = (
+    Goal(
+        "peer-one",
+        "one endpoint, one CLI run each, wall ratio ehrcheck / fhir-scorecard",
+        "4.6× (5.2× under load)",
+        "≤ 1.5×, with all default reports written",
+    ),
+    Goal(
+        "peer-batch",
+        "per endpoint over a list, ehrcheck scan / fhir-scorecard --registry",
+        "3.25× (3.7× under load)",
+        "≤ 1.0×",
+    ),
+    Goal(
+        "scan",
+        "scan throughput, 1,000 loopback endpoints",
+        "99 endpoints/s (52/s under load at 200)",
+        "≥ 300 endpoints/s, RSS ≤ 300 MB",
+    ),
+    Goal("help", "`ehrcheck --help`", "0.16 s", "≤ 0.10 s"),
+    Goal("score", "`ehrcheck score FILE -o - --format json`", "0.32 s", "≤ 0.15 s"),
+    Goal("checks", "checks per endpoint vs the peer", "9.7× evaluated", "keep ≥ 5× decided (now 3.5×)"),
+)
+GOAL_KEYS = {g.key for g in GOALS}
+
+
+def goals_table(targets: list[Target]) -> list[str]:
+    """The issue's table with what this run measured; a goal measured by several targets is met
+    when all of them are."""
+    out = ["| figure | before (issue 19) | target | measured (median) | met |", "|---|---|---|---|:---:|"]
+    for goal in GOALS:
+        mine = [t for t in targets if t.key == goal.key]
+        measured = "; ".join(t.measured for t in mine) or "not measured"
+        met = "yes" if mine and all(t.met for t in mine) else "**no**"
+        out.append(f"| {goal.figure} | {goal.before} | {goal.target} | {measured} | {met} |")
+    return out
+
+
 def number(value: float, unit: str) -> str:
     if unit in ("s", "×"):
         return f"{value:.2f}"
@@ -60,10 +108,14 @@ def render(rows: list[Row], targets: list[Target], profiles: dict[str, str], con
         "",
         "### Targets",
         "",
+        *goals_table(targets),
+        "",
+        "Other targets (earlier issues):",
+        "",
         "| target | measured (median) | met |",
         "|---|---|:---:|",
     ]
-    out += [f"| {t.name} | {t.measured} | {'yes' if t.met else '**no**'} |" for t in targets]
+    out += [f"| {t.name} | {t.measured} | {'yes' if t.met else '**no**'} |" for t in targets if t.key not in GOAL_KEYS]
     out += ["", "### Measurements", "", "| | what | median | spread (min – max, runs) | notes |", "|---|---|---:|---|---|"]
     for r in rows:
         median, spread = cell(r.samples, r.unit)

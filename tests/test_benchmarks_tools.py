@@ -62,3 +62,30 @@ def test_tls_proxy_serves_many_endpoints_over_https(tmp_path: Path) -> None:
         if proxy is not None:
             proxy.stop()
         many.stop()
+
+
+def test_the_targets_table_is_issue_19s_six_rows() -> None:
+    from benchmarks.report import GOALS, Target, goals_table
+
+    lines = goals_table(
+        [
+            Target("help", "0.09 s", True, "help"),
+            Target("scan rate", "310 endpoints/s at 1000", True, "scan"),
+            Target("scan rss", "RSS 60 MB", False, "scan"),
+            Target("NDJSON", "6,000 /CPU-s", True, "ndjson"),
+        ]
+    )
+    rows = lines[2:]
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows] == [g.figure for g in GOALS]
+    assert [g.figure for g in GOALS] == [
+        "one endpoint, one CLI run each, wall ratio ehrcheck / fhir-scorecard",
+        "per endpoint over a list, ehrcheck scan / fhir-scorecard --registry",
+        "scan throughput, 1,000 loopback endpoints",
+        "`ehrcheck --help`",
+        "`ehrcheck score FILE -o - --format json`",
+        "checks per endpoint vs the peer",
+    ]
+    assert rows[3].endswith("| 0.09 s | yes |")
+    assert rows[2].endswith("| 310 endpoints/s at 1000; RSS 60 MB | **no** |")  # met only when every part is
+    assert rows[0].endswith("| not measured | **no** |")  # nothing measured never passes
+    assert not any("NDJSON" in row for row in rows)

@@ -68,7 +68,6 @@ def gather(
     `partial_to` when given, and the command exits 130 without writing any report."""
     import asyncio
 
-    from ehrcheck.console.summary import probe_line
     from ehrcheck.http.redact import Secrets, redact_url
     from ehrcheck.inert import terminal
     from ehrcheck.probes.runner import (
@@ -98,6 +97,8 @@ def gather(
     def on_done(probe_id, attempt):
         finished[probe_id] = attempt
         if not quiet:  # a reason may quote what a server echoed back: scrub before printing
+            from ehrcheck.console.summary import probe_line  # rich: only when something is shown
+
             probe_line(console, probe_id, attempt.model_copy(update={"reason": secrets.scrub(attempt.reason or "") or None}))
 
     try:
@@ -155,10 +156,13 @@ def chpl_key_problem(evidence) -> str | None:
 
 def launch_timed_out(evidence) -> str | None:
     from ehrcheck.evidence.ids import ProbeId
-    from ehrcheck.probes.launch.probe import BROWSER_TIMEOUT
 
     attempt = evidence.probes.get(ProbeId.launch)
-    if attempt is not None and (attempt.reason or "").startswith(BROWSER_TIMEOUT):
+    if attempt is None:
+        return None
+    from ehrcheck.probes.launch.probe import BROWSER_TIMEOUT
+
+    if (attempt.reason or "").startswith(BROWSER_TIMEOUT):
         return f"user launch: {attempt.reason}; sign in and allow access in the browser, or raise --launch-timeout"
     return None
 
@@ -207,8 +211,11 @@ def auth_setup(
 def launch_setup(launch, credentials, no_browser, launch_timeout, backend_uscore: bool, console: Console):
     """The user-launch probe, when --launch is given; the person is reached through the browser or,
     with --no-browser, by pasting the redirect URL back on stdin."""
+    from ehrcheck.probes.launch.inputs import LaunchInputs, launch_inputs
+
+    if launch is None:
+        return LaunchInputs()  # no user launch: its browser and listener code stays unimported
     from ehrcheck.console.launch import PasteBack, SystemBrowser
-    from ehrcheck.probes.launch.inputs import launch_inputs
 
     agent = PasteBack(console) if no_browser else SystemBrowser(console)
     return launch_inputs(launch, credentials, agent, launch_timeout, no_browser=no_browser, backend_uscore=backend_uscore)

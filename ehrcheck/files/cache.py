@@ -29,8 +29,9 @@ def cache_dir(kind: str) -> Path | None:
         root = Path(base) / "ehrcheck"
     folder = root / kind
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for path in (root, folder):
+        root.parent.mkdir(parents=True, exist_ok=True)
+        for path in (root, folder):  # each checked before anything is made inside it
+            path.mkdir(mode=0o700, exist_ok=True)
             info = path.lstat()
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
                 return None  # a symlink, someone else's, or writable by others: never load from it

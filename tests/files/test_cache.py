@@ -15,6 +15,7 @@ def test_made_private_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     folder = cache_dir("templates")
     assert folder == tmp_path / "c" / "templates"
     assert folder.stat().st_mode & 0o777 == 0o700
+    assert folder.parent.stat().st_mode & 0o777 == 0o700
     assert cache_dir("templates") == folder
 
 
@@ -29,6 +30,8 @@ def test_refused_when_others_can_write(tmp_path: Path, monkeypatch: pytest.Monke
     os.chmod(root, 0o777)  # noqa: S103 - the unsafe folder under test
     monkeypatch.setenv("EHRCHECK_CACHE_DIR", str(root))
     assert cache_dir("templates") is None
+    assert cache_dir("packs") is None
+    assert not (root / "packs").exists()  # nothing made inside a folder others can write
 
 
 def test_refused_through_a_symlink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

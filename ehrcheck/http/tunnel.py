@@ -47,9 +47,9 @@ def proxy_for(scheme: str, host: str, port: int, trust_env: bool = True) -> Prox
     url = proxies.get(scheme) or proxies.get("all")
     if not url:
         return None
-    if urllib.request.proxy_bypass_environment(f"{host}:{port}", proxies) or urllib.request.proxy_bypass_environment(
-        host, proxies
-    ):
+    # proxy_bypass_environment is the NO_PROXY matcher urllib itself uses; typeshed does not list it.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if bypass(f"{host}:{port}", proxies) or bypass(host, proxies):
         return None
     if "://" not in url:
         url = "http://" + url  # HTTPS_PROXY=host:port, as httpx reads it

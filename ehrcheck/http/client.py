@@ -26,6 +26,7 @@ import httpx
 
 from ehrcheck import __version__
 from ehrcheck.http.redact import SECRET_HEADERS, Secrets, redact_headers, redact_url
+from ehrcheck.http.tunnel import proxy_for
 from ehrcheck.models import Exchange
 
 USER_AGENT = f"ehrcheck/{__version__} (+https://github.com/ehrcheck/ehrcheck)"
@@ -399,6 +400,17 @@ class Fetcher:
         self.secrets.add_headers(request.headers)  # auth flows add theirs while sending
         return response
 
+    def _through_proxy(self, request: httpx.Request, exc: BaseException, kind: str, reason: str) -> tuple[str, str]:
+        """A connect failure while a proxy applies is the proxy's (the auditor's side), not the
+        server's: httpx raises ConnectError, not ProxyError, when the proxy itself cannot be reached."""
+        if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or kind == "tls":
+            return kind, reason
+        url = request.url
+        proxy = proxy_for(url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80), self.options.trust_env)
+        if proxy is None:
+            return kind, reason
+        return "proxy", f"the proxy {proxy.host}:{proxy.port} could not be reached: {reason}"
+
     def _failed(
         self,
         method: str,
@@ -412,6 +424,7 @@ class Fetcher:
         """A failure as a FetchError with a scrubbed, shortened reason; recorded when `recorder`
         is given (the streamed path records its exchange itself, when the block ends)."""
         kind, reason = classify_error(exc)
+        kind, reason = self._through_proxy(request, exc, kind, reason)
         reason = self.secrets.scrub(reason)[:400]
         if recorder is not None:
             recorder.add(

@@ -102,7 +102,7 @@ def availability(attempts: dict[str, ProbeAttempt], base_url: str) -> ProbeAttem
         reasons = sorted({ex.error for ex in exchanges if ex.error})
         return ProbeAttempt(
             status=AttemptStatus.error,
-            reason="the server did not answer any request" + (f": {reasons[0]}" if reasons else ""),
+            reason="no request was answered" + (f": {reasons[0]}" if reasons else ""),
             data=data,
         )
     return ProbeAttempt(status=AttemptStatus.completed, data=data)

@@ -49,3 +49,27 @@ def test_a_refused_connection_is_the_servers_side():
         except httpx.HTTPError as exc:
             kind, _ = classify_error(exc)
     assert kind == "connection_refused" and kind not in AUDITOR_SIDE
+
+
+def test_a_proxy_that_cannot_be_reached_is_named_not_blamed_on_the_server(tmp_path):
+    # A closed loopback port as HTTPS_PROXY: httpx raises ConnectError (not ProxyError), which
+    # used to read "the server did not answer any request: connection refused".
+    from tests.support.cli import run
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    out = tmp_path / "out"
+    result = run(
+        "audit",
+        "https://ehr.example.invalid/fhir",
+        "-o",
+        str(out),
+        env={"HTTPS_PROXY": f"http://127.0.0.1:{port}", "NO_PROXY": None, "no_proxy": None},
+    )
+    assert result.exit_code == 2
+    assert f"the proxy 127.0.0.1:{port} could not be reached" in result.output
+    assert "the server did not answer" not in result.output
+    evidence = (out / "evidence.json").read_text()
+    assert f"the proxy 127.0.0.1:{port} could not be reached: connection refused" in evidence

@@ -194,6 +194,7 @@ def test_export_that_never_finishes_stops_at_the_bound(tmp_path, sekmet_keys_dir
     assert evaluate(ev, [find_rule("INT-312")], dt.date(2026, 6, 1))[0].status.value == "fail"
 
 
+@pytest.mark.servers
 def test_bulk_lines_judged_against_us_core_and_an_ignored_since(tmp_path, sekmet_keys_dir):
     """A loopback Bulk server whose Condition file breaks US Core (a wrong clinicalStatus code, a
     missing subject) and which ignores `_since` (every export sends the same old file)."""

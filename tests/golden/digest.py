@@ -1,5 +1,5 @@
 """A run's findings reduced to what must not change by accident: verdict, scores, each rule's status
-and message, the matrix. Ports and timestamps are masked, so two runs of the same target compare equal.
+and message, the matrix. Ports, timestamps and dates on or after the assessment day are masked, so two runs of the same target compare equal.
 
 Regenerate the recorded digests after an intended change of findings (and review the diff):
     .venv/bin/python -m tests.golden.digest --update            (the demo vendors)
@@ -8,6 +8,7 @@ Regenerate the recorded digests after an intended change of findings (and review
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import sys
@@ -19,9 +20,23 @@ _PORT = re.compile(r"(127\.0\.0\.1|localhost):\d+")
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?")
 
 
-def _mask(value: Any) -> Any:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return json.loads(_STAMP.sub("<time>", _PORT.sub(r"\1:<port>", text)))
+_DATE = re.compile(r"\b\d{4}-\d\d-\d\d\b")
+
+
+def _mask(value: Any, as_of: str | None = None) -> Any:
+    text = _STAMP.sub("<time>", _PORT.sub(r"\1:<port>", json.dumps(value, sort_keys=True, ensure_ascii=False)))
+    if as_of:  # the assessment day, and days counted from it (certificates made for the run), read relative to it
+        day = dt.date.fromisoformat(as_of)
+
+        def relative(m: re.Match[str]) -> str:
+            try:
+                delta = (dt.date.fromisoformat(m.group()) - day).days
+            except ValueError:
+                return m.group()
+            return m.group() if delta < 0 or delta > 400 else f"<as-of+{delta}d>"
+
+        text = _DATE.sub(relative, text)
+    return json.loads(text)
 
 
 def digest(report: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +49,8 @@ def digest(report: dict[str, Any]) -> dict[str, Any]:
             "findings": {f["rule_id"]: [f["status"], f.get("message")] for f in report.get("findings", [])},
             "matrix": report.get("matrix"),
             "claims": report.get("claims"),
-        }
+        },
+        report.get("as_of"),
     )
 
 

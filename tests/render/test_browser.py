@@ -216,6 +216,8 @@ def test_the_executive_summary_is_one_printed_page(browser, demo_reports, tmp_pa
     page.close()
 
 
+@pytest.mark.servers
+@pytest.mark.browser
 def test_a_typical_audit_prints_in_twelve_pages_or_fewer(sekmet_auth_url, tmp_path):
     """-o x.pdf writes the PDF itself; not observed and not applicable rules are one compact table,
     so a typical audit (sekmet, anonymous) is at most 12 pages."""

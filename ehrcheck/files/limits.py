@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -63,11 +64,26 @@ def check_size(path: Path, flag: str, limit: int = MAX_USER_FILE_BYTES) -> None:
         )
 
 
+def _open_for_reading(path: Path) -> BinaryIO:
+    """`path` opened for reading without waiting for a writer: opening a named pipe (FIFO) that
+    nobody writes to blocks forever in open(2), so `score fifo` hung. O_NONBLOCK makes the open
+    return at once; it is cleared again, so a pipe that does have a writer is read to its end
+    (one with none reads as empty, and the caller reports an empty file)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_text_capped(path: Path, where: str, limit: int = MAX_USER_FILE_BYTES) -> str:
     """The UTF-8 text of `path`, read at most `limit` bytes far: `stat()` says 0 bytes for a
     device or a pipe, so `check_size` alone let `--claims /dev/zero` read until memory ran out.
     Raises UserInputError past the cap; OSError and UnicodeDecodeError as `read_text` would."""
-    with path.open("rb") as fh:
+    with _open_for_reading(path) as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise UserInputError(

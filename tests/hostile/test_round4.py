@@ -1,0 +1,42 @@
+"""Attack round 4 (an independent black-box round, then fixes): each test failed on the code
+before its fix. Named pipes as input files, the user launch's listener and pasted redirects,
+credentials to other origins, redacted URLs in rule checks, impossible dates and non-finite
+numbers in saved runs, custom-pack regexes, run labels, scan targets with tokens, NUL bytes in
+PostgreSQL history, and patient data in the anonymous probes' Location headers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.test_messages import assert_message
+from tests.support.cli import run
+
+EVIDENCE_JSON = '{"schema": "ehrcheck-evidence"}'
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["score", "{fifo}"],
+        ["compare", "{fifo}", "{fifo}"],
+        ["claims", "check", "{fifo}"],
+        ["rules", "check", "{fifo}"],
+        ["audit", "http://127.0.0.1:9/fhir", "--waivers", "{fifo}"],
+        ["audit", "http://127.0.0.1:9/fhir", "--pack", "{fifo}"],
+        ["audit", "http://127.0.0.1:9/fhir", "--claims", "{fifo}"],
+        ["audit", "http://127.0.0.1:9/fhir", "--chpl-file", "{fifo}"],
+    ],
+)
+def test_a_named_pipe_nobody_writes_to_is_a_message_not_a_hang(tmp_path: Path, args):
+    """open(2) of a FIFO without a writer blocks forever: `score fifo` hung until killed."""
+    fifo = tmp_path / "input.fifo"
+    os.mkfifo(fifo)
+    argv = [a.format(fifo=fifo) for a in args]
+    if argv[0] in ("audit", "score", "compare"):
+        argv += ["-o", str(tmp_path / "out" / "report.md")]
+    res = run(*argv)
+    assert_message(res, str(fifo))

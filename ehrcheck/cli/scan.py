@@ -340,7 +340,7 @@ def scan(
         scan_summary(console, stats, titles)
         console.print(f"wrote {terminal(results)}" + "".join(f", {terminal(p)}" for p in written), highlight=False)
         if recorder is not None:
-            console.print(f"recorded run {label} in {recorder.db.shown}", highlight=False)
+            console.print(f"recorded run {terminal(label)} in {terminal(recorder.db.shown)}", highlight=False)
     if interrupted:
         console.print(
             f"[red]interrupted[/] after {stats.done} of {listed.endpoints} endpoints; run the same command with --resume to finish",

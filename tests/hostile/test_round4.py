@@ -40,3 +40,25 @@ def test_a_named_pipe_nobody_writes_to_is_a_message_not_a_hang(tmp_path: Path, a
         argv += ["-o", str(tmp_path / "out" / "report.md")]
     res = run(*argv)
     assert_message(res, str(fifo))
+
+
+MARKUP = "[/][link=https://evil.example]x[/link]\x1b[2J"
+
+
+@pytest.mark.timeout(60)
+def test_a_run_label_and_db_path_with_markup_are_printed_as_written(tmp_path: Path):
+    """`recorded run {label}` went through rich markup: `--run-label '[/]…'` recorded every row,
+    then ended in a MarkupError traceback."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    db = tmp_path / "[bold]history.sqlite"
+    with serve(ROUTES) as srv:
+        listing = tmp_path / "urls.txt"
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(tmp_path / "scan"), "--db", str(db), "--run-label", MARKUP, "--timeout", "3")
+    assert res.exit_code == 0, res.output[-2000:]
+    flat = res.stderr.replace("\n", "")  # rich wraps long lines
+    assert "recorded run [/][link=https://evil.example]x[/link]\\x1b[2J in " in flat
+    assert "[bold]history.sqlite" in flat
+    assert "\x1b" not in res.stderr

@@ -47,8 +47,11 @@ ACTIONABLE = (Status.fail, Status.warn)
 
 def endpoint_path(base_url: str) -> str:
     """The endpoint as a repository-relative path: host[_port]/path, percent-encoded."""
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "endpoint") + (f"_{parts.port}" if parts.port else "")
+    try:
+        parts = urlsplit(base_url)
+        host = (parts.hostname or "endpoint") + (f"_{parts.port}" if parts.port else "")
+    except ValueError:  # `https://[redacted]@host/`, a port out of range: hand-edited evidence
+        return "endpoint"
     path = parts.path.strip("/")
     return quote(f"{host}/{path}" if path else host, safe="/._-~")
 

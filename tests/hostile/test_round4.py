@@ -62,3 +62,34 @@ def test_a_run_label_and_db_path_with_markup_are_printed_as_written(tmp_path: Pa
     assert "recorded run [/][link=https://evil.example]x[/link]\\x1b[2J in " in flat
     assert "[bold]history.sqlite" in flat
     assert "\x1b" not in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["md", "sarif"])
+def test_redacted_user_info_in_urls_scores_and_renders(tmp_path: Path, fmt):
+    """Redaction writes user-info as `https://[redacted]@host/`, which urlsplit refuses (brackets
+    that are not an IPv6 address): an audit whose token endpoint carried user-info crashed while
+    scoring (a ValueError traceback), and `score` refused its own evidence as hand-edited."""
+    from tests.support.evidence import evidence
+
+    ev = evidence(
+        {
+            "smart": {
+                "found": True,
+                "document": {
+                    "token_endpoint": "https://[redacted]@127.0.0.1:9/token",
+                    "authorization_endpoint": "http://[redacted]@127.0.0.1:9/authorize",
+                },
+            },
+            "transport": {"scheme": "https", "host": "ehr.example.test"},
+        },
+        base_url="https://[redacted]@ehr.example.test/fhir",
+    )
+    path = tmp_path / "evidence.json"
+    from ehrcheck.files.store import evidence_text
+
+    path.write_text(evidence_text(ev), encoding="utf-8")
+    res = run("score", str(path), "-o", str(tmp_path / f"report.{fmt}"))
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    if fmt == "md":
+        md = (tmp_path / "report.md").read_text(encoding="utf-8")
+        assert "HIP-313" in md or "authorize" in md

@@ -40,6 +40,17 @@ def _takes_tokens(view: View) -> list[str]:
     return signs
 
 
+def _scheme(url: str) -> str:
+    """The URL's scheme, lower-case, for any string: urlsplit raises ValueError on a netloc with
+    brackets that are not an IPv6 address, which is what redaction writes for user-info
+    (`https://[redacted]@host/`) and what a server may publish, and a rule must not crash on it."""
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        head, colon, _ = url.strip().partition(":")
+        return head.lower() if colon else ""
+
+
 @check()
 def tokens_over_tls_only(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Tokens and credentials never cross plain HTTP: an http:// API that asks for a token, or an
@@ -49,7 +60,7 @@ def tokens_over_tls_only(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     CapabilityStatement's oauth-uris. Whether those hosts negotiate TLS 1.2 or later is a separate
     observation (their scheme is what is checked here)."""
     urls = _auth_urls(view)
-    plain = {name: url for name, url in urls.items() if urlsplit(url).scheme.lower() == "http"}
+    plain = {name: url for name, url in urls.items() if _scheme(url) == "http"}
     scheme = view.transport.scheme if view.transport else None
     if scheme == "http":
         signs = _takes_tokens(view)

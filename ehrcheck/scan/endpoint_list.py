@@ -28,10 +28,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep, without_lone_surrogates
+from ehrcheck.http.redact import SECRET_PARAMS
 
 URL_COLUMNS = (
     "url",
@@ -87,7 +88,20 @@ def normalise_url(raw: str) -> tuple[str | None, str]:
     path = parts.path.rstrip("/")
     if path.lower().endswith("/metadata"):
         path = path[: -len("/metadata")]
-    return urlunsplit((scheme, netloc, path.rstrip("/"), parts.query, "")), ""
+    return urlunsplit((scheme, netloc, path.rstrip("/"), _without_credentials(parts.query), "")), ""
+
+
+def _without_credentials(query: str) -> str:
+    """`query` without token-like parameters (`access_token`, `client_secret`, …). A list's URL
+    is written to results.jsonl, every report and the history database, and a credential never
+    goes there; like user-info (dropped above) it is not sent either: credentials come from
+    --credentials, never from a list."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(k.lower() in SECRET_PARAMS for k, _ in pairs):
+        return query
+    return urlencode([(k, v) for k, v in pairs if k.lower() not in SECRET_PARAMS], safe="/:$|,*")
 
 
 def detect_kind(path: Path, head: str) -> str:

@@ -93,3 +93,33 @@ def test_redacted_user_info_in_urls_scores_and_renders(tmp_path: Path, fmt):
     if fmt == "md":
         md = (tmp_path / "report.md").read_text(encoding="utf-8")
         assert "HIP-313" in md or "authorize" in md
+
+
+SECRET = "S3cr3tTok-9f8e7d6c5b4a"
+
+
+@pytest.mark.timeout(60)
+def test_a_token_in_a_scan_list_url_reaches_no_output(tmp_path: Path):
+    """`scan` dropped user-info from a list's URLs but kept `?access_token=…`: it reached
+    results.jsonl, index.html, SARIF, JUnit and the history database verbatim."""
+    import sqlite3
+
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    out = tmp_path / "scan"
+    db = tmp_path / "history.sqlite"
+    with serve(ROUTES) as srv:
+        listing = tmp_path / "urls.txt"
+        listing.write_text(f"{srv.base}?access_token={SECRET}&_format=json\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(out), "-f", "html,sarif,junit", "--db", str(db), "--timeout", "3")
+        sent = list(srv.requests)
+    assert res.exit_code == 0, res.output[-2000:]
+    assert sent and all(SECRET not in path for _, path, _ in sent)
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert SECRET not in f.read_text(encoding="utf-8", errors="replace"), f
+    assert "_format=json" in (out / "results.jsonl").read_text(encoding="utf-8")
+    dump = "\n".join(sqlite3.connect(db).iterdump())
+    assert SECRET not in dump
+    assert SECRET not in res.output

@@ -95,3 +95,20 @@ def tls_client_ctx(tls_ca):
 def smart_url() -> str:
     """Origin of the SMART launch stack (tests/authserver/smart.mjs); its FHIR base is + /fhir."""
     return _required_env("EHRCHECK_TEST_SMART").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url():
+    """The session's PostgreSQL cluster on loopback (tests/support/postgres.py), shared by the
+    history tests and the hostile-input tests that record into PostgreSQL."""
+    from tests.support.postgres import postgres_cluster
+
+    try:
+        cluster = postgres_cluster()
+        url = cluster.__enter__()
+    except RuntimeError as exc:  # never a skip: a missing server is a broken setup
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)

@@ -64,14 +64,22 @@ class Database:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgres" else sql
 
+    def _params(self, params: Sequence[Any]) -> tuple[Any, ...]:
+        """PostgreSQL text cannot hold NUL, and a server's strings (its SMART capabilities, its
+        error texts) may: one NUL failed the whole scan's recording. It is spelled out as the
+        terminal and the reports show it (`\\x00`); SQLite stores text as given."""
+        if self.dialect != "postgres":
+            return tuple(params)
+        return tuple(p.replace("\x00", "\\x00") if isinstance(p, str) and "\x00" in p else p for p in params)
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         cur = self.conn.cursor()
-        cur.execute(self._sql(sql), tuple(params))
+        cur.execute(self._sql(sql), self._params(params))
         return cur
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         cur = self.conn.cursor()
-        cur.executemany(self._sql(sql), list(rows))
+        cur.executemany(self._sql(sql), [self._params(row) for row in rows])
 
     def stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
         """The rows in batches of `size`, never all in memory: psycopg's ordinary cursor fetches

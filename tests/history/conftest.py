@@ -8,22 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import fresh_database, postgres_cluster
+from tests.support.postgres import fresh_database
 
-_names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_admin_url():
-    try:
-        cluster = postgres_cluster()
-        url = cluster.__enter__()
-    except RuntimeError as exc:  # never a skip: a missing server is a broken setup
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield url
-    finally:
-        cluster.__exit__(None, None, None)
+_names = itertools.count()  # pg_admin_url (the session's cluster) is in tests/conftest.py
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

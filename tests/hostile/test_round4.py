@@ -123,3 +123,30 @@ def test_a_token_in_a_scan_list_url_reaches_no_output(tmp_path: Path):
     dump = "\n".join(sqlite3.connect(db).iterdump())
     assert SECRET not in dump
     assert SECRET not in res.output
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_a_nul_in_a_servers_strings_does_not_fail_postgresql_history(tmp_path: Path, pg_admin_url):
+    """PostgreSQL text cannot hold NUL: one server whose SMART capabilities held `\\x00` failed
+    the recording of the whole list (`recording failed: ... cannot contain NUL`, 0 endpoints)."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import Reply, serve
+    from tests.support.postgres import fresh_database
+
+    db = fresh_database(pg_admin_url, "ehrcheck_test_round4_nul")
+    smart = {
+        "authorization_endpoint": "https://127.0.0.1:9/authorize",
+        "token_endpoint": "https://127.0.0.1:9/token",
+        "capabilities": ["launch-standalone", "bad\x00capability"],
+    }
+    routes = {**ROUTES, "/fhir/.well-known/smart-configuration": Reply(200, smart, {"Content-Type": "application/json"})}
+    with serve(routes) as srv:
+        listing = tmp_path / "urls.txt"
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(tmp_path / "scan"), "--db", db, "--timeout", "3")
+    assert res.exit_code == 0, res.output[-2000:]
+    assert "recording failed" not in res.output
+    hist = run("history", "--db", db, "-o", str(tmp_path / "history.json"))
+    assert hist.exit_code == 0, hist.output[-2000:]
+    assert "1 endpoint(s)" in " ".join(hist.stderr.split())

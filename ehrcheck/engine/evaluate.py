@@ -15,7 +15,7 @@ from ehrcheck.evidence.registry import typed_data
 from ehrcheck.evidence.view import SourceMissing, View
 from ehrcheck.models import AttemptStatus, ClaimCheck, Evidence, Finding, Status
 from ehrcheck.rules.checks import CHECKS, Outcome
-from ehrcheck.rules.schema import FnCheck, OpCheck, Rule
+from ehrcheck.rules.schema import REGEX_SUBJECT_CHARS, FnCheck, OpCheck, Rule
 
 MISSING = object()
 
@@ -102,7 +102,8 @@ def apply_op(check: OpCheck, view: dict[str, Any]) -> tuple[bool, Any]:
         have = value if isinstance(value, list | dict) else [value]
         return not any(w in have for w in _as_list(want)), observed
     if op == "regex":
-        return isinstance(value, str) and re.search(str(want), value) is not None, observed
+        # the pattern passed regex_problem when the pack was loaded; the text is bounded too
+        return isinstance(value, str) and re.search(str(want), value[:REGEX_SUBJECT_CHARS]) is not None, observed
     if op in ("gte", "lte"):
         try:
             return (float(value) >= float(want)) if op == "gte" else (float(value) <= float(want)), observed

@@ -26,11 +26,28 @@ from ehrcheck.rules.schema import ID_PREFIX, FnCheck, Pack, builtin_packs
 MAX_ERRORS = 8
 
 
+def _other_branch(data: Any, loc: list[Any], err: Any) -> bool:
+    """True for an error from the FnCheck reading of an operator check (`fn` missing, `op`
+    not permitted): the operator check's own error says what is wrong."""
+    if len(loc) < 4 or loc[0] != "rules" or loc[2] != "check" or not isinstance(loc[1], int):
+        return False
+    try:
+        check = data["rules"][loc[1]]["check"]
+    except (KeyError, IndexError, TypeError):
+        return False
+    if not isinstance(check, dict) or "fn" in check:
+        return False
+    return err.get("type") in ("missing", "extra_forbidden") and len(loc) == 4
+
+
 def _validation_messages(path: Path, data: Any, root: yaml.Node | None, exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors()[:MAX_ERRORS]:
-        # Union members (op check | fn check) add their class names to the location: drop them.
-        loc = [p for p in err.get("loc", ()) if not (isinstance(p, str) and p[:1].isupper())]
+        # Union members (op check | fn check) add their class names, or the validator's
+        # `function-after[_shape(), OpCheck]`, to the location: drop them.
+        loc = [p for p in err.get("loc", ()) if not (isinstance(p, str) and (p[:1].isupper() or "[" in p))]
+        if _other_branch(data, loc, err):
+            continue
         field = ".".join(str(p) for p in loc)
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             try:

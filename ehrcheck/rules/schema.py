@@ -41,6 +41,65 @@ Op = Literal[
 ]
 
 
+# A pack's `regex` runs over server text, with Python's backtracking engine and no timeout: a
+# pattern such as `^(a+)+$` takes exponential time on a 30-character string, so a hostile pack
+# could hang every audit. Patterns are refused when a repetition holds another repetition or an
+# alternation (the exponential cases), or has more than two unbounded repetitions, and the text
+# matched is at most REGEX_SUBJECT_CHARS long (the polynomial cases stay under a second).
+REGEX_SUBJECT_CHARS = 10_000
+_UNBOUNDED = 100  # a repetition allowing more than this many is counted as unbounded
+
+
+def regex_problem(pattern: object) -> str | None:
+    """Why `pattern` is not accepted for a `regex` check, or None."""
+    from re import _constants as sre_constants  # type: ignore[attr-defined]
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+    if not isinstance(pattern, str):
+        return "a regex check's value is a string (a regular expression)"
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    repeats = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT)
+    unbounded = 0
+
+    def walk(items: Any, inside_repeat: bool) -> str | None:
+        nonlocal unbounded
+        for op, arg in items:
+            if op in repeats:
+                low, high, sub = arg
+                if high > 1 and inside_repeat:
+                    return "a repetition inside a repetition can take exponential time on server text; rewrite it without nesting"
+                if high > _UNBOUNDED:
+                    unbounded += 1
+                found = walk(sub, inside_repeat or high > 1)
+            elif op == sre_constants.BRANCH:
+                if inside_repeat:
+                    return "an alternation inside a repetition can take exponential time on server text; use a character class or rewrite it"
+                found = next((p for p in (walk(b, inside_repeat) for b in arg[1]) if p), None)
+            elif op == sre_constants.SUBPATTERN:
+                found = walk(arg[3], inside_repeat)
+            elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+                found = walk(arg[1], inside_repeat)
+            elif op == sre_constants.GROUPREF_EXISTS:
+                found = next((p for p in (walk(b, inside_repeat) for b in arg[1:] if b) if p), None)
+            elif op == sre_constants.ATOMIC_GROUP:
+                found = walk(arg, inside_repeat)
+            else:
+                found = None
+            if found:
+                return found
+        return None
+
+    found = walk(parsed, False)
+    if found:
+        return found
+    if unbounded > 2:
+        return "more than two unbounded repetitions (*, +, {n,}) can take minutes on server text; anchor or shorten it"
+    return None
+
+
 class OpCheck(BaseModel):
     """`path` OP `value`: one assertion over evidence. `all`/`any` nest one level of these."""
 
@@ -59,6 +118,8 @@ class OpCheck(BaseModel):
             raise ValueError("a check needs exactly one of: op (with path), all, any")
         if self.op is not None and not self.path:
             raise ValueError(f"operator '{self.op}' needs a path")
+        if self.op == "regex" and (problem := regex_problem(self.value)):
+            raise ValueError(problem)
         return self
 
 

@@ -150,3 +150,50 @@ def test_a_nul_in_a_servers_strings_does_not_fail_postgresql_history(tmp_path: P
     hist = run("history", "--db", db, "-o", str(tmp_path / "history.json"))
     assert hist.exit_code == 0, hist.output[-2000:]
     assert "1 endpoint(s)" in " ".join(hist.stderr.split())
+
+
+REGEX_PACK = """pack: practice
+title: P
+description: d
+rules:
+  - id: ACM-001
+    title: T
+    severity: medium
+    weight: 5
+    needs: [capability]
+    check: {{path: capability.publisher, op: regex, value: '{pattern}'}}
+    pass_message: p
+    fail_message: f
+    references: [{{cite: c, url: "https://hl7.org/x"}}]
+    remediation: r
+    vendor_question: q
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "pattern, why",
+    [
+        ("^(([a-z]+)+)+$", "repetition inside a repetition"),
+        ("^(a|ab)*$", "alternation inside a repetition"),
+        ("a.*b.*c.*d", "more than two unbounded repetitions"),
+        ("(unclosed", "not a valid regular expression"),
+    ],
+)
+def test_a_pack_regex_that_backtracks_or_does_not_compile_is_refused(tmp_path: Path, pattern, why):
+    """`^(([a-z…]+)+)+$` against a server's publisher hung `score` (killed after 60 s); `(unclosed`
+    was a re.error traceback at scoring time."""
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(REGEX_PACK.format(pattern=pattern), encoding="utf-8")
+    res = run("rules", "check", str(pack))
+    assert_message(res, f"{pack}:10", "rule ACM-001", why)
+
+
+def test_an_accepted_pack_regex_searches_a_bounded_text():
+    from ehrcheck.engine.evaluate import apply_op
+    from ehrcheck.rules.schema import REGEX_SUBJECT_CHARS, OpCheck
+
+    check = OpCheck(path="capability.publisher", op="regex", value="^a.*b$")
+    assert apply_op(check, {"capability": {"publisher": "a-b"}})[0]
+    long_text = "a" + "x" * REGEX_SUBJECT_CHARS + "b"  # the b lies past the part searched
+    assert not apply_op(check, {"capability": {"publisher": long_text}})[0]

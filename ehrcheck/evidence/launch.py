@@ -92,6 +92,8 @@ class Introspected(Facts):
 
 class Introspection(Facts):
     advertised: bool | None = None
+    # why the token was not sent there: the endpoint is on neither the FHIR nor the token origin
+    not_sent: str | None = None
     client_authenticated: bool | None = None
     live: Introspected | None = None
     after_revocation: Introspected | None = None
@@ -114,6 +116,7 @@ class Refresh(Facts):
 
 class Revocation(Facts):
     advertised: bool | None = None
+    not_sent: str | None = None  # as Introspection.not_sent
     revoke_status: int | None = None
     read_after_status: int | None = None
     read_refused_after: bool | None = None

@@ -197,3 +197,24 @@ def test_an_accepted_pack_regex_searches_a_bounded_text():
     assert apply_op(check, {"capability": {"publisher": "a-b"}})[0]
     long_text = "a" + "x" * REGEX_SUBJECT_CHARS + "b"  # the b lies past the part searched
     assert not apply_op(check, {"capability": {"publisher": long_text}})[0]
+
+
+@pytest.mark.timeout(120)
+def test_launch_tokens_never_go_to_a_revocation_or_introspection_endpoint_on_another_origin():
+    """A SMART configuration naming revocation and introspection on a third origin got the
+    access token, the refresh token and the client secret posted there (security.md: only the
+    FHIR origin and the token endpoint's)."""
+    from tests.support.launch import HttpPerson, app, findings, run_launch
+    from tests.support.smart_fake import CLIENT_SECRET, fake_smart
+
+    scope = "openid fhirUser launch/patient offline_access patient/*.rs"
+    with fake_smart("revoke_elsewhere") as fake:
+        ev = run_launch(fake.fhir_base, app("fake-app", CLIENT_SECRET, scope=scope), HttpPerson())
+        posted = list(fake.posted)
+    assert ev.probes["launch"].status.value == "completed", ev.probes["launch"].reason
+    assert "/token" in posted
+    assert "/revoke" not in posted and "/introspect" not in posted
+    got = findings(ev, "HIP-405", "HIP-406")
+    for rule in ("HIP-405", "HIP-406"):
+        assert got[rule].status.value == "not_observed"
+        assert "neither the FHIR server's nor the token endpoint's origin" in (got[rule].message or "")

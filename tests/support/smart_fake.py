@@ -35,6 +35,7 @@ QUIRKS = frozenset(
         "no_store_missing",
         "refresh_single_use_broken",
         "no_cors",
+        "revoke_elsewhere",  # revocation and introspection on another origin (localhost, same server)
     }
 )
 PATIENT = "p1"
@@ -72,6 +73,7 @@ class FakeSmart:
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh: dict[str, dict[str, Any]] = field(default_factory=dict)
     key: Any = None
+    posted: list[str] = field(default_factory=list)  # the path of every POST received
 
     @property
     def fhir_base(self) -> str:
@@ -181,6 +183,7 @@ def _handler(fake: FakeSmart) -> type[BaseHTTPRequestHandler]:
             params = dict(parse_qsl(parts.query))
             path = parts.path
             if path == "/fhir/.well-known/smart-configuration":
+                elsewhere = fake.origin.replace("127.0.0.1", "localhost") if "revoke_elsewhere" in q else fake.origin
                 self.reply(
                     200,
                     {
@@ -188,8 +191,8 @@ def _handler(fake: FakeSmart) -> type[BaseHTTPRequestHandler]:
                         "jwks_uri": f"{fake.origin}/jwks",
                         "authorization_endpoint": f"{fake.origin}/authorize",
                         "token_endpoint": f"{fake.origin}/token",
-                        "revocation_endpoint": f"{fake.origin}/revoke",
-                        "introspection_endpoint": f"{fake.origin}/introspect",
+                        "revocation_endpoint": f"{elsewhere}/revoke",
+                        "introspection_endpoint": f"{elsewhere}/introspect",
                         "grant_types_supported": ["authorization_code", "refresh_token"],
                         "code_challenge_methods_supported": ["S256"],
                         "capabilities": [
@@ -251,6 +254,7 @@ def _handler(fake: FakeSmart) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
+            fake.posted.append(path)
             form = self.form()
             cid, authenticated = self.client(form)
             if path == "/token":

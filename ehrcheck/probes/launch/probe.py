@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder, Response
+from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
 from ehrcheck.probes.authenticated.credentials import Secret
 from ehrcheck.probes.authenticated.token import ASSERTION_TYPE, client_assertion, oauth_error, token_response_facts
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped, parse_json
@@ -149,6 +150,16 @@ def _refusal(resp: Response) -> dict[str, Any]:
         "token_issued": resp.status == 200 and bool(body.get("access_token")),
         "error": oauth_error(resp),
     }
+
+
+def token_refusal(url: str, base_url: str, token_url: str) -> str | None:
+    """Why no token goes to the revocation or introspection endpoint `url` (None when it may):
+    a token and the client's secret go only to the audited FHIR origin and the token endpoint's
+    (security.md), over https or loopback to loopback. An authorization server that revokes
+    elsewhere is not observed rather than handed the patient's tokens."""
+    if not (same_origin(url, base_url) or same_origin(url, token_url)):
+        return f"not sent: {origin_text(url)} is neither the FHIR server's nor the token endpoint's origin"
+    return transport_refusal(url, base_url)
 
 
 def _same_origin(url: str, base: str) -> bool:
@@ -436,7 +447,9 @@ async def main_launch(ctx: ProbeContext, run: Launch, out: dict[str, Any], mode:
         }
 
     intro: dict[str, Any] = {"advertised": run.ep.introspection is not None}  # type: ignore[union-attr]
-    if run.ep.introspection:  # type: ignore[union-attr]
+    if run.ep.introspection and (why := token_refusal(run.ep.introspection, run.ctx.base_url, run.ep.token)):  # type: ignore[union-attr]
+        intro["not_sent"] = why
+    elif run.ep.introspection:  # type: ignore[union-attr]
         intro["client_authenticated"] = run.app.client_type != "public"
         intro["live"] = await introspect(run, access)
     out["introspection"] = intro
@@ -502,13 +515,16 @@ async def revoke(run: Launch, access: str, rt: str | None, patient: str | None, 
     out: dict[str, Any] = {"advertised": run.ep.revocation is not None}  # type: ignore[union-attr]
     if not run.ep.revocation:  # type: ignore[union-attr]
         return out
+    if why := token_refusal(run.ep.revocation, run.ctx.base_url, run.ep.token):  # type: ignore[union-attr]
+        out["not_sent"] = why
+        return out
     resp = await run.post(run.ep.revocation, {"token": access, "token_type_hint": "access_token"})  # type: ignore[union-attr]
     out["revoke_status"] = resp.status
     if patient:
         status, _, _ = await run.fhir(f"Patient/{patient}", access)
         out["read_after_status"] = status
         out["read_refused_after"] = status in REFUSED_READ
-    if run.ep.introspection:  # type: ignore[union-attr]
+    if run.ep.introspection and "not_sent" not in intro:  # type: ignore[union-attr]
         intro["after_revocation"] = await introspect(run, access)
     if rt:
         resp = await run.post(run.ep.revocation, {"token": rt, "token_type_hint": "refresh_token"})  # type: ignore[union-attr]

@@ -258,6 +258,8 @@ def launch_revocation(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     rev = data.revocation or Revocation()
     if not rev.advertised:
         return Outcome("not_applicable", None, "The SMART configuration advertises no revocation_endpoint.")
+    if rev.not_sent:
+        return Outcome("not_observed", None, f"The tokens were not sent to the revocation endpoint ({rev.not_sent}).")
     observed = {
         "revoke_status": rev.revoke_status,
         "read_after_status": rev.read_after_status,
@@ -284,6 +286,8 @@ def launch_introspection(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     intro = data.introspection or Introspection()
     if not intro.advertised:
         return Outcome("not_applicable", None, "The SMART configuration advertises no introspection_endpoint.")
+    if intro.not_sent:
+        return Outcome("not_observed", None, f"The token was not sent to the introspection endpoint ({intro.not_sent}).")
     live, after = intro.live or Introspected(), intro.after_revocation
     observed = {
         "live": live.active,

@@ -218,3 +218,37 @@ def test_launch_tokens_never_go_to_a_revocation_or_introspection_endpoint_on_ano
     for rule in ("HIP-405", "HIP-406"):
         assert got[rule].status.value == "not_observed"
         assert "neither the FHIR server's nor the token endpoint's origin" in (got[rule].message or "")
+
+
+@pytest.mark.timeout(60)
+def test_the_launch_listener_ends_odd_connections_without_a_traceback():
+    """A client that left a half-sent request open until ehrcheck stopped, or sent a 70 KB
+    request line, made asyncio print 'Exception in callback … Traceback' (a cancelled handler,
+    a ValueError from readline) on stderr, with or without --debug."""
+    import asyncio
+    import socket
+
+    from ehrcheck.probes.launch.listener import Listener
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    logged: list[dict] = []
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: logged.append(ctx))
+        listener = Listener(f"http://127.0.0.1:{port}/callback")
+        await listener.start()
+        _, half = await asyncio.open_connection("127.0.0.1", port)
+        half.write(b"GET /callback?code=x HTTP/1.1\r\nHost: x\r\n")  # never finished
+        reader, long = await asyncio.open_connection("127.0.0.1", port)
+        long.write(b"GET /callback?x=" + b"A" * 70_000 + b" HTTP/1.1\r\n\r\n")
+        await long.drain()
+        assert await reader.read() == b""  # closed without an answer
+        await asyncio.sleep(0.2)
+        await listener.close()
+        half.close()
+        long.close()
+
+    asyncio.run(scenario())
+    assert logged == []

@@ -34,6 +34,7 @@ class Listener:
     mismatched_state: int = 0
     _pending: dict[str, asyncio.Future[Callback]] = field(default_factory=dict)
     _servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    _clients: set[asyncio.Task[None]] = field(default_factory=set)  # connections being served
 
     async def start(self) -> None:
         """Listen on the port of each loopback URI; OSError (port taken) goes to the caller."""
@@ -44,6 +45,13 @@ class Listener:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
+        # connections still open (a client that never finished its request) end here, not at
+        # the event loop's shutdown, where a cancelled handler was logged as a traceback
+        clients = [t for t in self._clients if not t.done()]
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+        for server in self._servers:
             await server.wait_closed()
         for fut in self._pending.values():
             if not fut.done():
@@ -72,6 +80,13 @@ class Listener:
         return True
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One browser request. Anything a local client sends (a line past the stream's limit, a
+        request cut short, a connection left open until ehrcheck stops) ends this connection
+        quietly: a traceback on the terminal is never the answer to what another program sends."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+            task.add_done_callback(self._clients.discard)
         try:
             line = await asyncio.wait_for(reader.readline(), 10)
             while (await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b"\n", b""):
@@ -97,8 +112,10 @@ class Listener:
                 await self._reply(writer, 200, "ehrcheck received the authorization. You can close this window.")
             else:
                 await self._reply(writer, 400, "This redirect does not match the request ehrcheck sent (state). Ignored.")
-        except (TimeoutError, ConnectionError, UnicodeDecodeError):
-            pass
+        except (TimeoutError, ConnectionError, UnicodeDecodeError, ValueError, asyncio.IncompleteReadError):
+            pass  # ValueError: a line longer than the stream's limit (asyncio's LimitOverrunError)
+        except asyncio.CancelledError:
+            pass  # closed with the listener: the connection simply ends
         finally:
             writer.close()
 

@@ -60,7 +60,7 @@ class PasteBack(SystemBrowser):
                 if accepted:
                     return
                 self.console.print(
-                    "that address does not carry the state ehrcheck sent; paste the redirect of this request",
+                    "that address is not the redirect of this request (its state, or a readable code, is missing); paste it again",
                     highlight=False,
                     markup=False,
                 )

@@ -252,3 +252,23 @@ def test_the_launch_listener_ends_odd_connections_without_a_traceback():
 
     asyncio.run(scenario())
     assert logged == []
+
+
+def test_a_garbled_pasted_code_is_refused_and_the_launch_keeps_waiting():
+    """A pasted redirect whose code held bytes stdin could not decode (lone surrogates) or a NUL
+    was accepted; the token request then failed to encode it ('internal error in probe:
+    UnicodeEncodeError') and the launch was wasted."""
+    import asyncio
+
+    from ehrcheck.probes.launch.listener import Listener
+
+    async def scenario() -> tuple[bool, bool, bool, str]:
+        listener = Listener("http://127.0.0.1:9/callback")
+        fut = listener.expect("st4te")
+        garbled = listener.deliver("http://127.0.0.1:9/callback?code=\udcff\udcfe\x00&state=st4te")
+        escape = listener.deliver("http://127.0.0.1:9/callback?code=ab%1B%5B2J&state=st4te")
+        good = listener.deliver("http://127.0.0.1:9/callback?code=good-code&state=st4te")
+        callback = await fut
+        return garbled, escape, good, callback.code.reveal() if callback.code else ""
+
+    assert asyncio.run(scenario()) == (False, False, True, "good-code")

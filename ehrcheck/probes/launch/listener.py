@@ -72,6 +72,12 @@ class Listener:
             return False
         error = params.get("error")
         code = params.get("code")
+        if code and not all(0x20 <= ord(ch) <= 0x7E for ch in code):
+            # RFC 6749 codes are printable ASCII: bytes a terminal could not decode (a lone
+            # surrogate from stdin), NUL or escapes are a garbled paste, and the token request
+            # could not even be encoded (an internal error that wasted the launch). Keep waiting.
+            self.mismatched_state += 1
+            return False
         if code:
             fut.set_result(Callback(code=Secret(code), iss=params.get("iss")))
         else:

@@ -6,6 +6,7 @@ Every arrow is a plain value defined here; nothing in this module does I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import Enum
 from typing import Any, Literal
 
@@ -57,6 +58,25 @@ class Target(BaseModel):
     label: str | None = None
 
 
+def real_timestamp(value: str) -> str:
+    """`value` when it is an ISO 8601 date and time the calendar accepts (`2026-02-30T…` is
+    not): evidence and report.json say when they were gathered, and the default `--as-of` is
+    taken from it, so an impossible one is refused rather than silently read as today."""
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a real date and time (YYYY-MM-DDTHH:MM:SSZ)") from None
+    return value
+
+
+def real_date(value: str) -> str:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a real date (YYYY-MM-DD)") from None
+    return value
+
+
 class Evidence(BaseModel):
     """The versioned evidence document that `probe` writes and `score` reads."""
 
@@ -71,6 +91,12 @@ class Evidence(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     probes: dict[str, ProbeAttempt] = Field(default_factory=dict)
     claims: dict[str, Any] | None = None
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _real_time(cls, value: str) -> str:
+        return real_timestamp(value)
+
     # Each probe's data as its model, parsed once (ehrcheck/evidence/registry.py `typed_data`).
     _typed_data: dict[Any, Any] | None = PrivateAttr(default=None)
 
@@ -174,7 +200,8 @@ class Finding(BaseModel):
 
 
 class PackScore(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # no NaN or infinity: a hand-edited report.json with `"score": NaN` crashed `diff`
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     pack: str
     title: str
@@ -333,3 +360,13 @@ class RunResult(BaseModel):
     # The "User launches" section (engine/launch_summary.py): present in every report, saying how
     # to run a launch when none ran.
     launch: dict[str, Any] | None = None
+
+    @field_validator("as_of")
+    @classmethod
+    def _real_day(cls, value: str) -> str:
+        return real_date(value)
+
+    @field_validator("evidence_started_at", "evidence_finished_at")
+    @classmethod
+    def _real_time(cls, value: str) -> str:
+        return real_timestamp(value)

@@ -115,8 +115,8 @@ def test_bad_evidence_files(tmp_path: Path):
                 "schema_version": 1,
                 "tool_version": "0",
                 "target": {"base_url": "x"},
-                "started_at": "",
-                "finished_at": "",
+                "started_at": "2026-06-01T00:00:00Z",
+                "finished_at": "2026-06-01T00:00:01Z",
                 "probes": {"capability": {"status": "maybe"}},
             }
         )

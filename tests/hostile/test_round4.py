@@ -272,3 +272,54 @@ def test_a_garbled_pasted_code_is_refused_and_the_launch_keeps_waiting():
         return garbled, escape, good, callback.code.reveal() if callback.code else ""
 
     assert asyncio.run(scenario()) == (False, False, True, "good-code")
+
+
+def _saved_run(tmp_path: Path) -> tuple[Path, Path]:
+    """An evidence file and the report.json scored from it."""
+    from ehrcheck.files.store import evidence_text
+    from tests.support.evidence import evidence
+
+    ev = tmp_path / "evidence.json"
+    ev.write_text(evidence_text(evidence({}, errored=["capability"])), encoding="utf-8")
+    report = tmp_path / "report.json"
+    res = run("score", str(ev), "-o", str(report))
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    return ev, report
+
+
+@pytest.mark.parametrize("field, value", [("started_at", "2026-02-30T00:00:00Z"), ("finished_at", "garbage")])
+def test_evidence_with_an_impossible_time_is_refused(tmp_path: Path, field, value):
+    """`started_at: 2026-02-30…` was scored (exit 0) against today's rules, the as-of date
+    silently falling back to today, and the report printed the impossible date."""
+    import json
+
+    ev, _ = _saved_run(tmp_path)
+    doc = json.loads(ev.read_text(encoding="utf-8"))
+    doc[field] = value
+    ev.write_text(json.dumps(doc), encoding="utf-8")
+    res = run("score", str(ev), "-o", str(tmp_path / "again.md"))
+    assert_message(res, str(ev), field, value)
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda r: r["overall"].update(score="NaN"), "overall.score"),
+        (lambda r: r["packs"][0].update(high=float("inf")), "packs.0.high"),
+        (lambda r: r.update(as_of="2026-02-30"), "as_of"),
+        (lambda r: r.update(evidence_started_at="2026-13-01T00:00:00Z"), "evidence_started_at"),
+    ],
+)
+@pytest.mark.parametrize("command", ["diff", "compare"])
+def test_a_report_json_with_non_finite_scores_or_impossible_dates_is_refused(tmp_path: Path, edit, fragment, command):
+    """`diff` crashed on a report.json whose score was NaN (ValueError: invalid literal for
+    int() ... 'nan', a traceback) and `compare` printed 'overall inf'; impossible dates passed."""
+    import json
+
+    _, report = _saved_run(tmp_path)
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    edit(doc)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    res = run(command, str(bad), str(report), "-o", str(tmp_path / "out.md"))
+    assert_message(res, str(bad), fragment)

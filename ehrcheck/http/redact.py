@@ -12,6 +12,7 @@ JSON document, an exception message quoting a URL).
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
@@ -102,6 +103,13 @@ def redact_headers(headers: dict[str, str] | object, response: bool = False) -> 
         k = str(key).lower()
         if k in SECRET_HEADERS:
             out[k] = REDACTED
+        elif k in URL_HEADERS and response:
+            # a server's redirect or Content-Location may name a patient (`/Patient/123?
+            # birthdate=…`) on any request, the anonymous probes' too: ids and values go
+            try:
+                out[k] = scrub_url(redact_url(str(value)))
+            except ValueError:  # not a URL urlsplit accepts: nothing of it is kept
+                out[k] = REDACTED
         elif k in URL_HEADERS:  # a redirect may carry a code or token in its query
             out[k] = redact_url(str(value))
         elif response and not is_fact_header(k):
@@ -109,6 +117,32 @@ def redact_headers(headers: dict[str, str] | object, response: bool = False) -> 
         else:
             out[k] = str(value)
     return dict(sorted(out.items()))
+
+
+# Values of these say what was asked for (a LOINC code, a category, a page size), never who.
+SAFE_PARAMS = frozenset(
+    {"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"}
+)
+RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
+
+
+def scrub_url(url: str, base_url: str = "") -> str:
+    """Patient data out of a URL: ids after a resource type become `[id]`, query values
+    `[redacted]` (but SAFE_PARAMS'). `base_url`'s own path is kept as is (a base like
+    /api/FHIR/R4 is not a type and an id)."""
+    parts = urlsplit(url)
+    base_path = urlsplit(base_url).path.rstrip("/") if base_url and url.startswith(base_url) else ""
+    segments = parts.path[len(base_path) :].split("/")
+    for i in range(1, len(segments)):
+        prev, seg = segments[i - 1], segments[i]
+        # `Patient/123`, `Group/diabetes-cohort/$export`: the segment after a type is an id.
+        if RESOURCE_TYPE.match(prev) and seg and not seg.startswith(("$", "_")):
+            segments[i] = "[id]"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, v if k in SAFE_PARAMS else REDACTED) for k, v in pairs], safe="/:$|,*[]")
+    return urlunsplit((parts.scheme, parts.netloc, base_path + "/".join(segments), query, ""))
 
 
 def redact_url(url: str) -> str:

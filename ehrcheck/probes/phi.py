@@ -8,36 +8,9 @@ values become `[redacted]`, except for a few parameters whose values are codes, 
 
 from __future__ import annotations
 
-import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 from ehrcheck.http.client import Recorder
-from ehrcheck.http.redact import REDACTED, is_fact_header
+from ehrcheck.http.redact import REDACTED, is_fact_header, scrub_url
 from ehrcheck.models import Exchange
-
-# Values of these say what was asked for (a LOINC code, a category, a page size), never who.
-SAFE_PARAMS = frozenset(
-    {"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"}
-)
-RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
-
-
-def scrub_url(url: str, base_url: str = "") -> str:
-    """`base_url`'s own path is kept as is (a base like /api/FHIR/R4 is not a type and an id)."""
-    parts = urlsplit(url)
-    base_path = urlsplit(base_url).path.rstrip("/") if base_url and url.startswith(base_url) else ""
-    segments = parts.path[len(base_path) :].split("/")
-    for i in range(1, len(segments)):
-        prev, seg = segments[i - 1], segments[i]
-        # `Patient/123`, `Group/diabetes-cohort/$export`: the segment after a type is an id.
-        if RESOURCE_TYPE.match(prev) and seg and not seg.startswith(("$", "_")):
-            segments[i] = "[id]"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, v if k in SAFE_PARAMS else REDACTED) for k, v in pairs], safe="/:$|,*[]")
-    return urlunsplit((parts.scheme, parts.netloc, base_path + "/".join(segments), query, ""))
-
 
 URL_HEADERS = frozenset({"location", "content-location"})
 

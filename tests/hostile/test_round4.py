@@ -323,3 +323,30 @@ def test_a_report_json_with_non_finite_scores_or_impossible_dates_is_refused(tmp
     bad.write_text(json.dumps(doc), encoding="utf-8")
     res = run(command, str(bad), str(report), "-o", str(tmp_path / "out.md"))
     assert_message(res, str(bad), fragment)
+
+
+PHI_ID = "Zebediah-Quux-PHI-19450321"
+
+
+@pytest.mark.timeout(60)
+def test_patient_data_in_location_headers_of_anonymous_answers_is_scrubbed(tmp_path: Path):
+    """The anonymous probes recorded `Content-Location: /Patient/<id>?birthdate=…` and
+    `Location: /x?patient=<id>` as sent (only token parameters were redacted): the patient id
+    and birth date reached evidence.json and --debug."""
+    from tests.support.cli import CAP, ROUTES
+    from tests.support.loopback import Reply, serve
+
+    where = {"Content-Location": f"/fhir/Patient/{PHI_ID}?birthdate=1945-03-21&_format=json"}
+    routes = {
+        **ROUTES,
+        "/fhir/metadata": Reply(200, CAP, where),
+        "/fhir/Patient": Reply(401, {"resourceType": "OperationOutcome", "issue": []}, {"Location": f"/x?patient={PHI_ID}"}),
+    }
+    evidence = tmp_path / "evidence.json"
+    with serve(routes) as srv:
+        res = run("--debug", "probe", srv.base, "-o", str(evidence), "--timeout", "3")
+    assert res.exit_code == 0, res.output[-2000:]
+    text = evidence.read_text(encoding="utf-8")
+    for planted in (PHI_ID, "1945-03-21"):
+        assert planted not in text and planted not in res.output
+    assert "/fhir/Patient/[id]?birthdate=[redacted]&_format=json" in text

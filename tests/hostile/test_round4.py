@@ -350,3 +350,35 @@ def test_patient_data_in_location_headers_of_anonymous_answers_is_scrubbed(tmp_p
     for planted in (PHI_ID, "1945-03-21"):
         assert planted not in text and planted not in res.output
     assert "/fhir/Patient/[id]?birthdate=[redacted]&_format=json" in text
+
+
+@pytest.mark.parametrize(
+    "token, refused",
+    [
+        ("http://127.0.0.1:9/token", True),  # plain http under an https base
+        ("http://auth.example.test/token", True),
+        ("https://auth.example.test/token", False),
+    ],
+)
+def test_a_user_launch_never_starts_against_a_plain_http_token_endpoint(token, refused):
+    """`launch` against an https base whose SMART configuration named an http token endpoint
+    posted every code, PKCE verifier and the confidential app's Basic secret there in clear text
+    (the backend-credentials probes refused the same endpoint)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from ehrcheck.probes.base import ProbeError
+    from ehrcheck.probes.launch.probe import find_endpoints
+
+    doc = {"authorization_endpoint": "https://ehr.example.test/authorize", "token_endpoint": token}
+
+    async def result(name: str):
+        data = {"document": doc} if name == "smart" else {}
+        return SimpleNamespace(status=SimpleNamespace(value="completed"), data=data)
+
+    ctx = SimpleNamespace(result=result, base_url="https://ehr.example.test/fhir")
+    if refused:
+        with pytest.raises(ProbeError, match="refused: the token endpoint"):
+            asyncio.run(find_endpoints(ctx))  # type: ignore[arg-type]
+    else:
+        assert asyncio.run(find_endpoints(ctx)).token == token  # type: ignore[arg-type]

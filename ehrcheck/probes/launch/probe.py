@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder, Response
-from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
+from ehrcheck.http.origins import credential_refusal, origin_text, same_origin, transport_refusal
 from ehrcheck.probes.authenticated.credentials import Secret
 from ehrcheck.probes.authenticated.token import ASSERTION_TYPE, client_assertion, oauth_error, token_response_facts
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped, parse_json
@@ -132,6 +132,11 @@ async def find_endpoints(ctx: ProbeContext) -> Endpoints:
     authorize, token = _url(doc.get("authorization_endpoint")), _url(doc.get("token_endpoint"))
     if not authorize or not token:
         raise ProbeError("the SMART configuration publishes no authorization_endpoint and token_endpoint to launch with")
+    if why := credential_refusal(token, ctx.base_url):
+        # the codes, the PKCE verifier and a confidential app's secret go to the token endpoint:
+        # never in clear text (plain http under an https base, or off this machine), as for
+        # backend clients; the launch is not started, so nobody signs in for nothing
+        raise ProbeError(why)
     return Endpoints(
         authorize=authorize,
         token=token,

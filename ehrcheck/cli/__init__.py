@@ -3,7 +3,8 @@
 One module per command group (audit.py: audit, probe, score; launch.py; compare.py: compare, diff; claims.py;
 rules.py; scan.py; history.py; demo.py), registered below in one place; what they share lives in common.py
 (errors, parsing), options.py (shared flags), output.py (the output plan), gather.py (running the
-probes) and gates.py (waivers, summary, exit code).
+probes) and gates.py (waivers, summary, exit code). root.py holds the root's own flags; help_cache.py
+answers a help request from the per-user cache without importing typer, when it can.
 
 Exit codes: 0 ok; 1 the target scored below --fail-under; 2 usage, input or configuration error,
 or the target could not be reached at all. Reports go to files (or stdout with `-o -`); progress
@@ -13,12 +14,10 @@ and the summary go to stderr.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from ehrcheck import __version__
-from ehrcheck.cli.help import ReadableCommand, ReadableGroup
+if TYPE_CHECKING:
+    import typer
 
 HELP = (
     "Is this health-IT product a siloed EMR or an interoperable, certifiable EHR? "
@@ -56,6 +55,11 @@ def _function(where: tuple[str, str]) -> Any:
 def build_app(only: str | None = None) -> typer.Typer:
     """The command line with every command, or with the one named `only` alone: a run imports
     the modules of the command it runs and no other (ReadableCommand: help with URL, FILE, flags)."""
+    import typer
+
+    from ehrcheck.cli.help import ReadableCommand, ReadableGroup
+    from ehrcheck.cli.root import root
+
     app = typer.Typer(
         name="ehrcheck",
         help=HELP,
@@ -64,7 +68,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
         cls=ReadableGroup,
     )
-    app.callback()(_root)
+    app.callback()(root)
     for name, (group_help, commands) in GROUPS.items():
         if only in (None, name):
             group = typer.Typer(help=group_help, no_args_is_help=True, cls=ReadableGroup)
@@ -99,42 +103,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"ehrcheck {__version__}")
-        raise typer.Exit()
-
-
-def _root(
-    ctx: typer.Context,
-    version: Annotated[
-        bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Show the version and exit.")
-    ] = False,
-    debug: Annotated[
-        bool,
-        typer.Option(
-            "--debug",
-            metavar="",
-            envvar="EHRCHECK_DEBUG",
-            help="Log every request and probe outcome to stderr (secrets redacted).",
-        ),
-    ] = False,
-) -> None:
-    if debug:
-        import logging
-
-        from ehrcheck.console.debug import enable_debug
-
-        handler = enable_debug()
-        ctx.call_on_close(lambda: logging.getLogger("ehrcheck").removeHandler(handler))
-
-
 def main() -> None:
     import sys
+
+    from ehrcheck.cli.help_cache import cached, is_help_request, recording
 
     # A terminal that cannot show a character (a latin-1 locale, an emoji status icon) gets a
     # replacement character rather than a UnicodeEncodeError after the whole audit ran.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    build_app(_command_in(sys.argv[1:]))()
+    argv = sys.argv[1:]
+    if is_help_request(argv, COMMANDS, GROUPS):
+        text = cached(argv)
+        if text is not None:  # the screen typer rendered last time, byte for byte (help_cache.py)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        with recording(argv):
+            build_app(_command_in(argv))()
+        return
+    build_app(_command_in(argv))()

@@ -1,4 +1,5 @@
-"""A per-user cache folder for work that is the same on every run: compiled report templates and
+"""A per-user cache folder for work that is the same on every run: compiled report templates, rendered
+help screens (cli/help_cache.py) and
 the validated built-in rule packs (see docs/benchmarks.md for what each saves).
 
 What is stored there is loaded as code (marshal, pickle), so the folder must be the user's own and
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -52,6 +52,8 @@ def fingerprint(*parts: bytes | str) -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` so a concurrent reader sees the old file or the new, never half of one."""
+    import tempfile  # only when writing: a run that reads the cache does without its imports
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -1,0 +1,39 @@
+"""The root of the command line: `ehrcheck [--version] [--debug] COMMAND`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ehrcheck import __version__
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ehrcheck {__version__}")
+        raise typer.Exit()
+
+
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            metavar="",
+            envvar="EHRCHECK_DEBUG",
+            help="Log every request and probe outcome to stderr (secrets redacted).",
+        ),
+    ] = False,
+) -> None:
+    if debug:
+        import logging
+
+        from ehrcheck.console.debug import enable_debug
+
+        handler = enable_debug()
+        ctx.call_on_close(lambda: logging.getLogger("ehrcheck").removeHandler(handler))

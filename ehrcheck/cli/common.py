@@ -107,6 +107,8 @@ def parse_fail_on(value: str | None):
 
 def load_packs(paths: list[Path] | None):
     """Custom rule packs from --pack, checked before any probing starts."""
+    if not paths:
+        return ()  # nothing to read: the YAML loader and the custom-pack checks are not imported
     from ehrcheck.rules.custom import load_custom_packs
 
     return load_custom_packs(paths or [])

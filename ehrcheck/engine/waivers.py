@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import read_user_yaml
 from ehrcheck.models import RunResult, Status, WaiverNote
@@ -65,6 +63,8 @@ def _norm(url: str) -> str:
 
 def _mapping_lines(text: str) -> list[int]:
     """The line of each waiver entry, for messages (best effort: YAML knows where it read them)."""
+    import yaml
+
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:

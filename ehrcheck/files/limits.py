@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import yaml
-
 from ehrcheck.errors import UserInputError
 
 MAX_DEPTH = 64  # deepest legitimate ehrcheck input (evidence, a FHIR document) is far shallower
@@ -111,7 +109,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def _line(event: yaml.Event) -> int:
+def _line(event: Any) -> int:  # a yaml.Event
     """The 1-based line an event starts on (the parser always sets the mark; the stubs allow None)."""
     return event.start_mark.line + 1 if event.start_mark else 1
 
@@ -153,6 +151,8 @@ def may_hold_surrogates(raw: bytes | str) -> bool:
 def yaml_refusal(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:
     """(line, why) when `text` is refused (an alias, or nesting deeper than `limit`); None if it
     is acceptable or not valid YAML at all (the caller's parser reports syntax errors)."""
+    import yaml  # here, not at the top: scoring an evidence file (JSON) never needs it
+
     depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -194,6 +194,8 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
     except UnicodeDecodeError:
         raise UserInputError(f"{flag} {path}: is not UTF-8 text") from None
     refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
+    import yaml
+
     try:
         return text, without_lone_surrogates(yaml.safe_load(text))
     except ValueError:  # YAML reads 2026-02-30 as a date, and datetime refuses it

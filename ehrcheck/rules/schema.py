@@ -14,7 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ehrcheck.evidence.ids import EVIDENCE_SOURCES
@@ -239,14 +238,20 @@ def _format_errors(path: Path, data: Any, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-# libyaml's loader when PyYAML was built with it: the pure-Python one spent ~150 ms of every
-# start-up parsing the built-in packs (130 KB). Same documents; a test checks they load alike.
-PACK_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def pack_loader() -> type:
+    """libyaml's loader when PyYAML was built with it: the pure-Python one spent ~150 ms of every
+    start-up parsing the built-in packs (130 KB). Same documents; a test checks they load alike.
+    (yaml is imported here, not at the top: a run that finds the packs prebuilt never needs it.)"""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_pack_file(path: Path) -> Pack:
+    import yaml
+
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=PACK_LOADER)  # noqa: S506 - a safe loader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=pack_loader())  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -302,6 +307,8 @@ def check_args(path: Path, pack: Pack) -> None:
             continue
         for loc, message in rule.check.args_problems():
             if root is None:  # only on error: the node tree is for line numbers
+                import yaml
+
                 root = yaml.compose(path.read_text(encoding="utf-8"))
             line = node_line(root, args_location(i, loc))
             problems.append(f"{where(path, line)}: rule {rule.id}: {args_field(loc)}: {message}")

@@ -1,0 +1,42 @@
+"""What `ehrcheck score FILE -o - --format json -q` leaves unimported: start-up is most of its time
+(docs/benchmarks.md, issue 19), so libraries its answer does not need stay out of the process.
+
+Told by what the process imported (`-X importtime`), never by how long it took."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ehrcheck
+
+ROOT = Path(ehrcheck.__file__).resolve().parent.parent
+EVIDENCE = ROOT / "tests" / "files" / "evidence_v1"
+# YAML (packs come prebuilt; no --pack, --waivers or claims file), templates, terminal
+# rendering (quiet) and HTTP (no network in score) are not needed to score evidence into JSON.
+NOT_NEEDED = ("yaml", "jinja2", "rich", "httpx", "fhir")
+
+
+def _imported(args: list[str], cwd: Path) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ehrcheck.cli", *args], capture_output=True, cwd=cwd, check=False
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    assert proc.stdout.lstrip().startswith(b"{")
+    return set(re.findall(r"^import time:.*\|\s+([\w.]+)$", proc.stderr.decode(errors="replace"), re.MULTILINE))
+
+
+@pytest.mark.parametrize("name", ["demo-summit-health-cloud", "sekmet-auth"])
+def test_quiet_json_score_imports_only_what_it_needs(tmp_path: Path, name: str):
+    evidence = tmp_path / "evidence.json"
+    evidence.write_bytes(gzip.decompress((EVIDENCE / f"{name}.json.gz").read_bytes()))
+    for _ in range(2):  # the first run may fill the cache (prebuilt packs); the second is the usual one
+        modules = _imported(["score", str(evidence), "-o", "-", "--format", "json", "-q"], ROOT)
+    assert "ehrcheck.engine.scorecard" in modules  # the listing is real
+    loaded = sorted(m for m in modules if m.split(".")[0] in NOT_NEEDED)
+    assert not loaded, loaded

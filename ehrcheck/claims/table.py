@@ -2,14 +2,69 @@
 
 from __future__ import annotations
 
-from ehrcheck.claims.schema import label
+import json
+import sys
+from functools import lru_cache
+from pathlib import Path
+
 from ehrcheck.models import SEVERITY_ORDER, ClaimRow, Finding, Status, VendorQuestion
+
+SCHEMA = Path(__file__).resolve().parent / "schema.py"
 
 OUTCOME_ORDER = {"contradicted": 0, "falls_short": 1, "partly_verified": 2, "unverified": 3, "verified": 4}
 REASON_ORDER = {"contradicted": 0, "failed": 1, "partly_verified": 2, "warning": 3, "unverified": 4, "not_observed": 5}
 # Rules not observed still become questions when this serious: without a claims file the BAA,
 # encryption at rest, breach notice and audit controls would otherwise never be asked about.
 ASK_WHEN_NOT_OBSERVED = ("critical", "high")
+
+
+@lru_cache(maxsize=1)
+def _labels() -> dict[str, str]:
+    """`section.field` -> its label (claims/schema.py's title) for every titled claims field.
+
+    Building the ~50 claims models costs ~15 ms of a `score` run that needs only these strings,
+    so they are kept in the per-user cache (files/cache.py), keyed by the schema's source and
+    pydantic's and Python's versions; without a cache they are read from the models."""
+    import pydantic
+
+    from ehrcheck.files.cache import cache_dir, fingerprint, write_atomically
+
+    folder = cache_dir("claims")
+    entry = folder / f"{fingerprint(SCHEMA.read_bytes(), pydantic.VERSION, sys.version)}.json" if folder else None
+    if entry is not None:
+        try:
+            cached = json.loads(entry.read_bytes())
+            if isinstance(cached, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in cached.items()):
+                return cached
+        except (OSError, ValueError):
+            pass  # missing or damaged: built below
+    from ehrcheck.claims.schema import SECTIONS
+
+    labels = {
+        f"{section}.{name}": info.title
+        for section, model in SECTIONS.items()
+        for name, info in model.model_fields.items()
+        if info.title
+    }
+    if entry is not None:
+        try:
+            write_atomically(entry, json.dumps(labels, sort_keys=True).encode("utf-8"))
+        except OSError:
+            pass  # no room: the next run reads the models again
+    return labels
+
+
+def label(path: str) -> str:
+    """The human label of a claims path, e.g. 'SMART App Launch'; the path itself if unknown
+    (as claims.schema.label, without building the claims models)."""
+    parts = path.split(".")
+    if parts and parts[0] == "claims":
+        parts = parts[1:]
+    if len(parts) == 2:
+        found = _labels().get(".".join(parts))
+        if found:
+            return found
+    return path.removeprefix("claims.")
 
 
 def _settled(findings: list[Finding]) -> set[str]:

@@ -1,6 +1,6 @@
-"""A per-user cache folder for work that is the same on every run: compiled report templates, rendered
-help screens (cli/help_cache.py) and
-the validated built-in rule packs (see docs/benchmarks.md for what each saves).
+"""A per-user cache folder for work that is the same on every run: compiled report templates, the
+validated built-in rule packs, rendered help screens (cli/help_cache.py) and the claims labels
+(claims/table.py); docs/benchmarks.md says what each saves.
 
 What is stored there is loaded as code (marshal, pickle), so the folder must be the user's own and
 closed to others: created 0700, and refused (no cache, never an error) when it belongs to someone

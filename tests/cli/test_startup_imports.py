@@ -40,3 +40,4 @@ def test_quiet_json_score_imports_only_what_it_needs(tmp_path: Path, name: str):
     assert "ehrcheck.engine.scorecard" in modules  # the listing is real
     loaded = sorted(m for m in modules if m.split(".")[0] in NOT_NEEDED)
     assert not loaded, loaded
+    assert "ehrcheck.claims.schema" not in modules  # the claims table's labels come from the cache

@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 
 
 def load_waiver_file(path: Path | None, packs) -> list:
+    if path is None:
+        return []  # before the imports: a run without --waivers does without the waiver code
     from ehrcheck.engine.waivers import check_rules_exist, load_waivers
     from ehrcheck.rules.schema import all_rules
 
-    if path is None:
-        return []
     waivers = load_waivers(path)
     check_rules_exist(waivers, {r.id for r in all_rules()} | {r.id for p in packs for r in p.rules})
     return waivers
@@ -47,7 +47,6 @@ def finish(
 ) -> None:
     """Summary on stderr, then the CI gates: exit 1 when one fails, unless --exit-zero."""
     from ehrcheck.engine.gates import gate_failures
-    from ehrcheck.engine.waivers import unused_reason
     from ehrcheck.inert import terminal
 
     if not quiet:
@@ -58,6 +57,8 @@ def finish(
             console.print(f"wrote {terminal(path)}", highlight=False)
     reasons = gate_failures(result, fail_under, parse_fail_on(fail_on))
     if waived is not None:
+        from ehrcheck.engine.waivers import unused_reason
+
         for w in waived.unused:
             console.print(
                 f"[yellow]warning:[/] {terminal(w.source)}: waiver for {terminal(w.describe())} matched no failing finding: {unused_reason(w, result)}",

@@ -41,3 +41,4 @@ def test_quiet_json_score_imports_only_what_it_needs(tmp_path: Path, name: str):
     loaded = sorted(m for m in modules if m.split(".")[0] in NOT_NEEDED)
     assert not loaded, loaded
     assert "ehrcheck.claims.schema" not in modules  # the claims table's labels come from the cache
+    assert "ehrcheck.engine.waivers" not in modules  # no --waivers

@@ -7,33 +7,52 @@ evidence is loaded, not as a `KeyError` inside a check.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 from typing import Any
 
 from pydantic import ValidationError
 
-from ehrcheck.evidence.anonymous import AccessData, AvailabilityData, CapabilityData, OpenIdData, SmartData, TransportData
-from ehrcheck.evidence.authenticated import BulkData, ScopesData, TokenData, UsCoreData
 from ehrcheck.evidence.base import Facts
-from ehrcheck.evidence.certification import ChplData, EndpointsData
 from ehrcheck.evidence.ids import ProbeId
-from ehrcheck.evidence.launch import LaunchData
 from ehrcheck.models import Evidence
 
-DATA_MODELS: dict[ProbeId, type[Facts]] = {
-    ProbeId.capability: CapabilityData,
-    ProbeId.smart: SmartData,
-    ProbeId.openid: OpenIdData,
-    ProbeId.access: AccessData,
-    ProbeId.transport: TransportData,
-    ProbeId.availability: AvailabilityData,
-    ProbeId.chpl: ChplData,
-    ProbeId.endpoints: EndpointsData,
-    ProbeId.token: TokenData,
-    ProbeId.scopes: ScopesData,
-    ProbeId.uscore: UsCoreData,
-    ProbeId.bulk: BulkData,
-    ProbeId.launch: LaunchData,
+# Each probe's data model, by module (in ehrcheck.evidence) and class: a module is imported the first
+# time evidence of its area is read, so scoring an anonymous audit's evidence never builds the ~50
+# models of the authenticated and launch probes.
+_WHERE: dict[ProbeId, tuple[str, str]] = {
+    ProbeId.capability: ("anonymous", "CapabilityData"),
+    ProbeId.smart: ("anonymous", "SmartData"),
+    ProbeId.openid: ("anonymous", "OpenIdData"),
+    ProbeId.access: ("anonymous", "AccessData"),
+    ProbeId.transport: ("anonymous", "TransportData"),
+    ProbeId.availability: ("anonymous", "AvailabilityData"),
+    ProbeId.chpl: ("certification", "ChplData"),
+    ProbeId.endpoints: ("certification", "EndpointsData"),
+    ProbeId.token: ("authenticated", "TokenData"),
+    ProbeId.scopes: ("authenticated", "ScopesData"),
+    ProbeId.uscore: ("authenticated", "UsCoreData"),
+    ProbeId.bulk: ("authenticated", "BulkData"),
+    ProbeId.launch: ("launch", "LaunchData"),
 }
+
+
+class _Models(Mapping[ProbeId, type[Facts]]):
+    """ProbeId -> its data model, imported on first use."""
+
+    def __getitem__(self, probe_id: ProbeId) -> type[Facts]:
+        module, name = _WHERE[probe_id]
+        model: type[Facts] = getattr(import_module(f"ehrcheck.evidence.{module}"), name)
+        return model
+
+    def __iter__(self) -> Iterator[ProbeId]:
+        return iter(_WHERE)
+
+    def __len__(self) -> int:
+        return len(_WHERE)
+
+
+DATA_MODELS: Mapping[ProbeId, type[Facts]] = _Models()
 
 
 class EvidenceDataError(ValueError):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from ehrcheck.evidence.anonymous import AccessData, AvailabilityData, CapabilityData, OpenIdData, SmartData, TransportData
-from ehrcheck.evidence.authenticated import BulkData, ScopesData, TokenData, UsCoreData
-from ehrcheck.evidence.certification import ChplData, EndpointsData
-from ehrcheck.evidence.launch import LaunchData
+if TYPE_CHECKING:  # each area's models are imported when evidence of that area is read (registry.py)
+    from ehrcheck.evidence.anonymous import AccessData, AvailabilityData, CapabilityData, OpenIdData, SmartData, TransportData
+    from ehrcheck.evidence.authenticated import BulkData, ScopesData, TokenData, UsCoreData
+    from ehrcheck.evidence.certification import ChplData, EndpointsData
+    from ehrcheck.evidence.launch import LaunchData
 
 T = TypeVar("T")
 

@@ -7,26 +7,23 @@ response to judge) is `not_observed`, never pass or fail.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ehrcheck.evidence.authenticated import (
-    BindingResult,
-    BulkData,
-    Export,
-    ExportStatus,
-    GrantedScopes,
-    Manifest,
-    ProfileResult,
-    ReadTally,
-    References,
-    TokenlessRequest,
-    TokenResponse,
-    UsCoreData,
-    UsCoreTotals,
-)
 from ehrcheck.evidence.view import View, need
 from ehrcheck.rules.auth_labels import NEGATIVE_LABEL
 from ehrcheck.rules.checks.common import CheckArgs, NoArgs, Outcome, _listing, check
+
+if TYPE_CHECKING:
+    from ehrcheck.evidence.authenticated import (
+        BindingResult,
+        BulkData,
+        Export,
+        ExportStatus,
+        Manifest,
+        ProfileResult,
+        TokenResponse,
+        UsCoreData,
+    )
 
 
 def _status(code: Any) -> str:
@@ -39,6 +36,8 @@ def _status(code: Any) -> str:
 @check()
 def token_issued(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """A correct client_credentials request gets an access token."""
+    from ehrcheck.evidence.authenticated import TokenResponse
+
     token = need(view.token, "token")
     if token.token_endpoint and token.token_endpoint.refused:  # nothing was asked: HIP-313 says why
         return Outcome("not_observed", None, f"No token was requested: {token.token_endpoint.refused}.")
@@ -125,6 +124,8 @@ def token_lifetime(view: View, args: LifetimeArgs, as_of: dt.date) -> Outcome:
 @check()
 def scopes_not_exceeded(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The token grants no scope beyond those requested (minimum necessary)."""
+    from ehrcheck.evidence.authenticated import GrantedScopes
+
     valid, early = _valid_token(view)
     if valid is None:
         return early or Outcome("not_observed")
@@ -323,6 +324,8 @@ class SearchesArgs(CheckArgs):
 def uscore_searches_succeed(view: View, args: SearchesArgs, as_of: dt.date) -> Outcome:
     """Every US Core SHALL search that was run answered 200 with a Bundle; for the `args.read_only`
     types (Organization, Practitioner) a failed search is named but does not fail the rule."""
+    from ehrcheck.evidence.authenticated import UsCoreTotals
+
     data = need(view.uscore, "uscore")
     failed: list[str] = []
     aside_failed: list[str] = []
@@ -346,6 +349,8 @@ def uscore_searches_succeed(view: View, args: SearchesArgs, as_of: dt.date) -> O
 @check()
 def uscore_search_results_match(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Search results match their parameters, and a search by a resource's own values finds it."""
+    from ehrcheck.evidence.authenticated import UsCoreTotals
+
     data = need(view.uscore, "uscore")
     problems = []
     for rtype, tallies in sorted((data.searches or {}).items()):
@@ -364,6 +369,8 @@ def uscore_search_results_match(view: View, args: NoArgs, as_of: dt.date) -> Out
 @check()
 def uscore_references_resolve(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Literal references in the returned resources can be read."""
+    from ehrcheck.evidence.authenticated import References
+
     refs = need(view.uscore, "uscore").references or References()
     if not refs.checked:
         return Outcome("not_observed", None, "No references were found to check.")
@@ -377,6 +384,8 @@ def uscore_references_resolve(view: View, args: NoArgs, as_of: dt.date) -> Outco
 @check()
 def uscore_errors_operation_outcome(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """An invalid search is refused with an OperationOutcome, and so is every failed search."""
+    from ehrcheck.evidence.authenticated import UsCoreTotals
+
     data = need(view.uscore, "uscore")
     bad = data.invalid_search
     totals = data.totals or UsCoreTotals()
@@ -502,6 +511,8 @@ def uscore_provenance_revinclude(view: View, args: NoArgs, as_of: dt.date) -> Ou
 @check()
 def uscore_reads_by_id(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Resources the searches returned can be read by id (`GET [type]/[id]`), with that id."""
+    from ehrcheck.evidence.authenticated import ReadTally
+
     data = need(view.uscore, "uscore")
     if data.reads is None:
         return Outcome("not_observed", None, "The evidence predates reads by id.")
@@ -565,6 +576,8 @@ def _certified_export(bulk: BulkData) -> tuple[Export | None, str]:
 @check(args=KickoffArgs)
 def bulk_kickoff(view: View, args: KickoffArgs, as_of: dt.date) -> Outcome:
     """`args.level` (patient or group) $export answers 202 with Content-Location."""
+    from ehrcheck.evidence.authenticated import Export
+
     level = args.level
     bulk = need(view.bulk, "bulk")
     part = (bulk.patient if level == "patient" else bulk.group) or Export()
@@ -742,6 +755,8 @@ def bulk_requires_token(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Kick-off without a token is refused, and so are files the manifest says need one. A manifest
     with requiresAccessToken false (capability URLs) is allowed by the (g)(10)(v)(B) guide; its
     files are then not expected to need the token."""
+    from ehrcheck.evidence.authenticated import Manifest, TokenlessRequest
+
     bulk: BulkData = need(view.bulk, "bulk")
     anon = bulk.kickoff_without_token or TokenlessRequest()
     export, _level = _certified_export(bulk)

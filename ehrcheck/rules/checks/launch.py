@@ -8,22 +8,16 @@ launch) is `not_observed` or `not_applicable`, never pass or fail.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ehrcheck.evidence.launch import (
-    Authorization,
-    EhrLaunch,
-    IdToken,
-    Introspected,
-    Introspection,
-    LaunchData,
-    LaunchTokenResponse,
-    Refresh,
-    RefreshStep,
-    Revocation,
-)
 from ehrcheck.evidence.view import View, need
 from ehrcheck.rules.checks.common import CheckArgs, NoArgs, Outcome, _listing, check
+
+if TYPE_CHECKING:
+    from ehrcheck.evidence.launch import (
+        LaunchData,
+        LaunchTokenResponse,
+    )
 
 NEGATIVE = {
     "pkce_wrong_verifier": "a wrong PKCE code_verifier",
@@ -63,6 +57,8 @@ class ModeArgs(CheckArgs):
 @check(args=ModeArgs)
 def launch_completed(view: View, args: ModeArgs, as_of: dt.date) -> Outcome:
     """A launch of kind `args.mode` went from authorization to an access token."""
+    from ehrcheck.evidence.launch import Authorization, EhrLaunch, LaunchTokenResponse
+
     data = _launch(view)
     if data.mode != args.mode:
         return Outcome(
@@ -157,6 +153,8 @@ def launch_no_store(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 @check()
 def launch_id_token(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The id_token verifies against the JWKS, and its iss, aud, exp and nonce are right."""
+    from ehrcheck.evidence.launch import IdToken
+
     data, token, early = _token(view)
     if token is None:
         return early or Outcome("not_observed")
@@ -191,6 +189,8 @@ def launch_id_token(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 @check()
 def launch_fhir_user(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """The id_token names the user (fhirUser) and that resource can be read with the token."""
+    from ehrcheck.evidence.launch import IdToken
+
     data, token, early = _token(view)
     if token is None:
         return early or Outcome("not_observed")
@@ -228,6 +228,8 @@ def launch_patient_read(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 def launch_refresh(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """offline_access yields a refresh token; refreshing works, the new token reads the patient,
     and the newest refresh token works again."""
+    from ehrcheck.evidence.launch import Refresh, RefreshStep
+
     data, token, early = _token(view)
     if token is None:
         return early or Outcome("not_observed")
@@ -252,6 +254,8 @@ def launch_refresh(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 @check()
 def launch_revocation(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """After revocation the access token no longer reads data, and the refresh token no longer works."""
+    from ehrcheck.evidence.launch import Revocation
+
     data, token, early = _token(view)
     if token is None:
         return early or Outcome("not_observed")
@@ -280,6 +284,8 @@ def launch_revocation(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 @check()
 def launch_introspection(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
     """Introspection calls a live token active and a revoked one inactive."""
+    from ehrcheck.evidence.launch import Introspected, Introspection
+
     data, token, early = _token(view)
     if token is None:
         return early or Outcome("not_observed")

@@ -106,7 +106,7 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     import sys
 
-    from ehrcheck.cli.help_cache import cached, is_help_request, recording
+    from ehrcheck.cli.help_cache import cached, is_help_request, print_cached, recording
 
     # A terminal that cannot show a character (a latin-1 locale, an emoji status icon) gets a
     # replacement character rather than a UnicodeEncodeError after the whole audit ran.
@@ -117,8 +117,7 @@ def main() -> None:
     if is_help_request(argv, COMMANDS, GROUPS):
         text = cached(argv)
         if text is not None:  # the screen typer rendered last time, byte for byte (help_cache.py)
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            print_cached(text)
             return
         with recording(argv):
             build_app(_command_in(argv))()

@@ -168,6 +168,20 @@ def cached(argv: list[str]) -> str | None:
     return text
 
 
+def print_cached(text: str) -> None:
+    """Write a cached screen to stdout; a reader that went away (`| head`, a closed pipe) ends the
+    run with exit code 1 and nothing on stderr, as click does when it renders."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        try:  # the interpreter flushes stdout again at exit: let that go nowhere, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        sys.exit(1)
+
+
 def _loaded_sources() -> dict[str, str]:
     """Every ehrcheck source file loaded so far, relative to the package, with its hash."""
     sources: dict[str, str] = {}
@@ -183,11 +197,14 @@ def _loaded_sources() -> dict[str, str]:
 
 class _Tee:
     """sys.stdout that also keeps what is written through it; everything else is the stream's own
-    (isatty, encoding, fileno), so rich sees the terminal it would have seen."""
+    (isatty, encoding, fileno), so rich sees the terminal it would have seen. Whoever asks for the
+    binary buffer beneath (click does, to re-encode for a stream it finds misconfigured, such as
+    ASCII) may write past the copy: then the copy is incomplete and is not kept."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self.parts: list[str] = []
+        self.bypassed = False
 
     def write(self, text: str) -> int:
         written = self._stream.write(text)  # bytes raise TypeError here, as click's probe expects
@@ -195,6 +212,8 @@ class _Tee:
         return written
 
     def __getattr__(self, name: str) -> Any:
+        if name == "buffer":
+            self.bypassed = True
         return getattr(self._stream, name)
 
 
@@ -220,7 +239,7 @@ def recording(argv: list[str]) -> Iterator[None]:
     finally:
         sys.stdout = real
         text = "".join(tee.parts)
-        if ok and text:
+        if ok and text and not tee.bypassed:
             from ehrcheck.files.cache import write_atomically
 
             entry = json.dumps({"sources": _loaded_sources(), "text": text}, ensure_ascii=True)

@@ -207,3 +207,36 @@ def test_on_a_terminal_colour_and_width_are_typers(tmp_path: Path):
     narrow = _on_terminal(["--help"], _env(cache), 60)
     assert narrow != typer_wide and narrow == _on_terminal(["--help"], _env("off"), 60)
     assert len(_entries(cache)) == 2
+
+
+def test_a_reader_that_went_away_ends_it_quietly(tmp_path: Path):
+    """stdout closed before the screen is written: exit 1 and nothing on stderr, from the cache as
+    from typer (click's own handling of a broken pipe)."""
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "ehrcheck.cli", "--help"]
+    subprocess.run(argv, capture_output=True, env=_env(cache), cwd=PACKAGE.parent, check=True)  # fills the cache
+    assert len(_entries(cache)) == 1
+    for where in (cache, "off"):
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(where),
+            cwd=PACKAGE.parent,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait() == 1 and err == b"", (where, err)
+
+
+def test_a_stream_click_re_encodes_is_rendered_every_time(tmp_path: Path):
+    """An ASCII stdout: click writes part of the screen through its own wrapper of the binary
+    buffer, past what the cache could copy, so nothing is kept and typer renders each time."""
+    cache = tmp_path / "cache"
+    ascii_env = {"PYTHONIOENCODING": "ascii", "LC_ALL": "C"}
+    expected, _ = _run(["--help"], _env("off", ascii_env))
+    for _ in range(2):
+        out, rendered = _run(["--help"], _env(cache, ascii_env))
+        assert rendered and out == expected
+    assert not _entries(cache)

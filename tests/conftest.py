@@ -35,6 +35,20 @@ def _cache_dir(tmp_path_factory: pytest.TempPathFactory):
         os.environ["EHRCHECK_CACHE_DIR"] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _scan_in_one_process():
+    """`ehrcheck scan` audits in its own process unless a test passes --workers: worker processes
+    would not see a test's in-process patches (e.g. `offline`'s DNS, which keeps every lookup on
+    loopback), and spawning them costs each short test about a second."""
+    saved = os.environ.get("EHRCHECK_WORKERS")
+    os.environ["EHRCHECK_WORKERS"] = "1"
+    yield
+    if saved is None:
+        os.environ.pop("EHRCHECK_WORKERS", None)
+    else:
+        os.environ["EHRCHECK_WORKERS"] = saved
+
+
 @pytest.fixture(scope="session")
 def sekmet_open_url() -> str:
     """FHIR base of the sekmet instance without auth, e.g. http://127.0.0.1:18090/fhir."""

@@ -107,6 +107,17 @@ def scan(
             help="Audits running at once against one host:port.",
         ),
     ] = 4,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            envvar="EHRCHECK_WORKERS",
+            min=1,
+            max=64,
+            help="Worker processes auditing (-j is split among them, each host stays with one). Default: one per usable core, at most 8, one per 100 endpoints, at most -j. 1: all in this process.",
+        ),
+    ] = None,
     timeout: TimeoutOpt = 10.0,
     as_of: AsOfOpt = None,
     profile: Annotated[
@@ -196,6 +207,7 @@ def scan(
     from ehrcheck.scan.diagnose import EarlyStop, common_cause, proxy_in_use
     from ehrcheck.scan.endpoint_list import check_list, iter_endpoints
     from ehrcheck.scan.gates import ScanGates, parse_threshold
+    from ehrcheck.scan.pool import auto_workers, run_scan_pool
     from ehrcheck.scan.results import drop_not_audited
     from ehrcheck.scan.run import RESULTS, ScanOptions, iter_results, open_results, run_scan, totals
     from ehrcheck.scan.shard import parse_shard
@@ -264,6 +276,8 @@ def scan(
             reports=reports,
             verify=verify,
             waivers=tuple(waiver_list),
+            workers=min(workers, concurrency, max(1, remaining)) if workers else auto_workers(remaining, concurrency),
+            ca_bundle=str(ca_bundle) if ca_bundle else None,
         )
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         label = _run_label(output, resume, run_label, started)
@@ -299,12 +313,14 @@ def scan(
             )
             where = f", shard {part} ({mine} of them)" if part else ""
             via = f", through the proxy {proxy}" if proxy else ""
+            processes = f" in {options.workers} worker processes" if options.workers > 1 else ""
             console.print(
-                f"Scanning {remaining} of {listed.endpoints} endpoints from {terminal(endpoint_list)}{where} ({concurrency} at once, {per_host} per host{via}){merged} …",
+                f"Scanning {remaining} of {listed.endpoints} endpoints from {terminal(endpoint_list)}{where} ({concurrency} at once{processes}, {per_host} per host{via}){merged} …",
                 highlight=False,
             )
         interrupted = False
         stopped: str | None = None
+        worker_failed: str | None = None
         db_failed: str | None = None
         with results.open("a", encoding="utf-8") as fh, scan_progress(console, remaining, quiet) as advance:
 
@@ -318,10 +334,13 @@ def scan(
                         db_failed = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
 
             try:
-                live = asyncio.run(
-                    run_scan(endpoints(), fh, output, options, done, on_record=on_record, stop=EarlyStop(early_stop, proxy))
-                )
+                early = EarlyStop(early_stop, proxy)
+                if options.workers > 1:
+                    live = asyncio.run(run_scan_pool(endpoints(), fh, output, options, done, on_record=on_record, stop=early))
+                else:
+                    live = asyncio.run(run_scan(endpoints(), fh, output, options, done, on_record=on_record, stop=early))
                 stopped = live.stopped
+                worker_failed = live.worker_failed
             except KeyboardInterrupt:
                 interrupted = True
             finally:
@@ -347,6 +366,15 @@ def scan(
             highlight=False,
         )
         raise typer.Exit(130)
+    if worker_failed:
+        console.print(
+            f"[bold red]error:[/] the scan stopped: {terminal(worker_failed)}; the endpoints it was auditing are "
+            "error rows. Run the same command with --resume to finish the list (add --retry-unreachable to audit "
+            "those again too), or with --workers 1 to audit in one process.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     if stopped:
         console.print(
             f"[bold red]stopped:[/] the first {early_stop} endpoints all failed the same way — {stopped}. "

@@ -59,6 +59,8 @@ class ScanOptions:
     reports: bool = False  # an HTML report per audited endpoint under reports/
     verify: ssl.SSLContext | bool | str = True
     waivers: Sequence[Waiver] = ()
+    workers: int = 1  # >1: audits in that many worker processes (ehrcheck.scan.pool)
+    ca_bundle: str | None = None  # the --ca-bundle `verify` was built from: worker processes build their own
 
 
 @dataclass
@@ -74,6 +76,7 @@ class ScanStats:
     scored: int = 0
     failure_kinds: dict[str, int] = field(default_factory=dict)  # why endpoints could not be reached
     stopped: str | None = None  # why the scan stopped early, if it did
+    worker_failed: str | None = None  # which worker process died, and how (the scan stopped)
 
     def add(self, record: dict[str, Any]) -> None:
         self.outcomes[record["outcome"]] = self.outcomes.get(record["outcome"], 0) + 1

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,20 +159,26 @@ def answer(
 class ManyEndpoints:
     """The running server: `origin` is http://127.0.0.1:<port>; `url(i)` a base URL on it."""
 
-    def __init__(self, variants: tuple[str, ...] = VARIANTS, port: int = 0):
+    def __init__(self, variants: tuple[str, ...] = VARIANTS, port: int = 0, ports: int = 1, delay: float = 0.0):
         self.port = port  # 0: any free port
+        self.delay = delay  # seconds before each answer, so that audits overlap and can be counted
+        self.in_flight: dict[str, Counter[str]] = {}  # origin -> base paths with a request being answered
+        self.peak_bases: dict[str, int] = {}  # origin -> most base paths (endpoints) in flight at once
+        self.ports = ports  # listening sockets: a list over several host:port, as a real directory spreads over hosts
         self.variants = variants
         self.overrides: dict[str, str] = {}  # base path -> variant, e.g. {"/ep/3/fhir/r4": "down"}
         self.stats = Stats()
-        self.origin = ""
+        self.origin = ""  # the first port's
+        self.origins: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.base_events.Server | None = None
+        self._servers: list[asyncio.base_events.Server] = []
         self._thread: threading.Thread | None = None
 
     def url(self, i: int) -> str:
-        return f"{self.origin}/ep/{i}/fhir/r4"
+        """Endpoint i: on port i mod `ports` (the base path alone decides its variant)."""
+        return f"{self.origins[i % len(self.origins)]}/ep/{i}/fhir/r4"
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, origin: str) -> None:
         self.stats.connections += 1
         try:
             while True:
@@ -194,7 +201,17 @@ class ManyEndpoints:
                         close = True
                 if length:
                     await reader.readexactly(length)
-                status, headers, body, base_path = answer(method, target, self.origin, self.variants, self.overrides)
+                status, headers, body, base_path = answer(method, target, origin, self.variants, self.overrides)
+                if self.delay:
+                    bases = self.in_flight.setdefault(origin, Counter())
+                    bases[base_path] += 1
+                    self.peak_bases[origin] = max(self.peak_bases.get(origin, 0), len(bases))
+                    try:
+                        await asyncio.sleep(self.delay)
+                    finally:
+                        bases[base_path] -= 1
+                        if bases[base_path] <= 0:
+                            del bases[base_path]
                 self.stats.count(base_path)
                 head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}", f"Content-Length: {len(body)}"]
                 head += [f"{k}: {v}" for k, v in headers.items()]
@@ -215,12 +232,23 @@ class ManyEndpoints:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
-            self._server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024))
-            self.origin = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+            for n in range(self.ports):
+                origin: list[str] = []
+
+                def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, origin: list[str] = origin):
+                    return self._serve(reader, writer, origin[0])
+
+                port = self.port + n if self.port else 0
+                server = loop.run_until_complete(asyncio.start_server(handler, "127.0.0.1", port, backlog=1024))
+                origin.append(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+                self._servers.append(server)
+                self.origins.append(origin[0])
+            self.origin = self.origins[0]
             ready.set()
             loop.run_forever()
-            self._server.close()
-            loop.run_until_complete(self._server.wait_closed())
+            for server in self._servers:
+                server.close()
+                loop.run_until_complete(server.wait_closed())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="many-endpoints", daemon=True)
@@ -239,8 +267,10 @@ class ManyEndpoints:
 
 
 @contextlib.contextmanager
-def serve_many(variants: tuple[str, ...] = VARIANTS, port: int = 0) -> Iterator[ManyEndpoints]:
-    server = ManyEndpoints(variants, port).start()
+def serve_many(
+    variants: tuple[str, ...] = VARIANTS, port: int = 0, ports: int = 1, delay: float = 0.0
+) -> Iterator[ManyEndpoints]:
+    server = ManyEndpoints(variants, port, ports, delay).start()
     try:
         yield server
     finally:
@@ -266,8 +296,9 @@ def main() -> None:  # pragma: no cover - a tool for benchmarks and manual runs
     parser = argparse.ArgumentParser(description="Serve many FHIR endpoints on 127.0.0.1 until interrupted.")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--list", help="write the endpoint URLs here, one per line")
+    parser.add_argument("--ports", type=int, default=1, help="listen on this many loopback ports, endpoints spread over them")
     args = parser.parse_args()
-    server = ManyEndpoints().start()
+    server = ManyEndpoints(ports=args.ports).start()
     if args.list:
         with open(args.list, "w", encoding="utf-8") as fh:
             fh.writelines(server.url(i) + "\n" for i in range(args.count))

@@ -114,7 +114,7 @@ def scan_with_db(
         "--early-stop",
         "0",
     ]
-    r = run(argv)
+    r = run(argv, tree=True)
     if r.returncode != 0:
         raise RuntimeError(f"ehrcheck scan --db ({label}) exited {r.returncode}:\n{r.stderr[-2000:]}")
     rows = (out / "results.jsonl").read_text().count("\n")
@@ -122,7 +122,7 @@ def scan_with_db(
         raise RuntimeError(f"scan --db ({label}) wrote {rows} rows for {n} endpoints")
     rate, rss = Samples(), Samples()
     rate.add(n / r.wall)
-    rss.add(r.max_rss_mb)
+    rss.add(r.tree_rss_mb)  # the scan process and its workers, summed
     res_rows.append(
         Row(
             "directory",
@@ -132,7 +132,15 @@ def scan_with_db(
             f"CPU {r.cpu / n * 1000:.1f} ms per endpoint; one run (wall {r.wall:.0f} s)",
         )
     )
-    res_rows.append(Row("directory", f"… peak RSS of the scan process ({label})", rss, "MB", ""))
+    res_rows.append(
+        Row(
+            "directory",
+            f"… peak RSS, the scan process and its workers summed ({label})",
+            rss,
+            "MB",
+            f"largest single process {r.max_rss_mb:.0f} MB (wait4)",
+        )
+    )
     targets.append(
         Target(f"scan --db {label} ≥ 100 endpoints/s at {n}", f"{rate.median:.0f} endpoints/s", rate.median >= 100, "directory")
     )

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,15 +24,43 @@ from pathlib import Path
 @dataclass
 class Run:
     wall: float  # seconds
-    cpu: float  # user + system seconds of the child
-    max_rss_mb: float
+    cpu: float  # user + system seconds of the child (and of its own children it reaped)
+    max_rss_mb: float  # wait4: the largest peak of the child and its reaped children, not their sum
     returncode: int
     stdout: str = ""
     stderr: str = ""
+    tree_rss_mb: float = 0.0  # with tree=True: the sum of every process's peak (VmHWM) in the child's tree
 
 
-def run(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None, capture: bool = True) -> Run:
-    """Run `argv` to completion; capture its output in files (a pipe could fill and stall it)."""
+def _tree_peaks(root: int, peaks: dict[int, int]) -> None:
+    """Record VmHWM (KiB) of `root` and its descendants: a peak only grows, so the last value read
+    before a process ends is its peak up to then."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]))
+        except (OSError, ValueError):
+            continue
+
+
+def run(
+    argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None, capture: bool = True, tree: bool = False
+) -> Run:
+    """Run `argv` to completion; capture its output in files (a pipe could fill and stall it).
+    `tree`: also sample the peak RSS of every process it starts (every 0.2 s), for `tree_rss_mb`."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -42,8 +71,22 @@ def run(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None
             stdout=out if capture else subprocess.DEVNULL,
             stderr=err if capture else subprocess.DEVNULL,
         )
+        peaks: dict[int, int] = {}
+        sampling = threading.Event()
+        sampler = None
+        if tree:
+
+            def sample() -> None:
+                while not sampling.wait(0.2):
+                    _tree_peaks(proc.pid, peaks)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        sampling.set()
+        if sampler is not None:
+            sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -54,6 +97,7 @@ def run(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None
             returncode=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
+            tree_rss_mb=max(sum(peaks.values()), usage.ru_maxrss) / 1024,
         )
 
 

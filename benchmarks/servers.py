@@ -196,10 +196,26 @@ class Child:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
+    def cpu_seconds(self) -> float:
+        """CPU (user + system) the server has used so far, from /proc: what serving costs it."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-def many_endpoints(count: int, list_file: Path, log: Path) -> Child:
+
+def many_endpoints(count: int, list_file: Path, log: Path, ports: int = 1) -> Child:
+    """`ports` > 1 spreads the endpoints over that many loopback ports (hosts, to `scan`)."""
     return Child(
-        [sys.executable, "-m", "tests.support.many_endpoints", "--count", str(count), "--list", str(list_file)],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.many_endpoints",
+            "--count",
+            str(count),
+            "--list",
+            str(list_file),
+            "--ports",
+            str(ports),
+        ],
         log,
         "many_endpoints",
     )

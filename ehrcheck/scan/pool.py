@@ -240,6 +240,14 @@ def _stop(children: list[_Child]) -> None:
             child.process.kill()
             child.process.join()
         child.process.close()
+    # multiprocessing's resource tracker (started with the first spawned child) would otherwise
+    # outlive the scan as an orphan until exit: stop and reap it too (it tracks nothing of ours).
+    from multiprocessing import resource_tracker
+
+    stop_tracker = getattr(resource_tracker._resource_tracker, "_stop", None)  # private: no public way
+    if children and stop_tracker is not None:
+        with contextlib.suppress(Exception):
+            stop_tracker()
 
 
 async def run_scan_pool(

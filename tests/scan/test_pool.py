@@ -189,3 +189,49 @@ def test_a_killed_worker_is_error_rows_and_an_exit_not_a_hang(tmp_path: Path):
     assert errors and all("worker process" in r["reason"] and "SIGKILL" in r["reason"] for r in errors)
     assert len(rows) < len(urls) and len({r["url"] for r in rows}) == len(rows)
     assert not any(_alive(p) for p in workers)  # the other worker was stopped too, and both reaped
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_with_workers_is_130_leaving_no_process(tmp_path: Path):
+    """Ctrl-C reaches the whole process group: the workers ignore it, the scan process closes them,
+    keeps the finished rows, says how to resume and exits 130, without a traceback."""
+
+    def own_group_with_default_sigint() -> None:  # as a terminal's foreground job has it
+        os.setpgrp()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    with serve_many(ports=4, delay=0.05) as srv:
+        listing = tmp_path / "list.txt"
+        urls = [srv.url(i) for i in range(200)]
+        listing.write_text("\n".join(urls) + "\n")
+        out = tmp_path / "out"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
+        cmd = [sys.executable, "-m", "ehrcheck", "scan", str(listing), "-o", str(out), "--workers", "2", "-j", "8"]
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=own_group_with_default_sigint
+        )
+        results = out / "results.jsonl"
+        try:
+            for _ in range(6000):
+                if results.exists() and results.read_bytes().count(b"\n") >= 5:
+                    break
+                if proc.poll() is not None:
+                    pytest.fail("scan ended early")
+                try:
+                    proc.wait(timeout=0.02)
+                except subprocess.TimeoutExpired:
+                    pass
+            workers = _workers_of(proc.pid)
+            assert len(workers) == 2, workers
+            os.killpg(proc.pid, signal.SIGINT)
+            code = proc.wait(timeout=120)  # a bound on a hang, not a timing assertion
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert code == 130, stderr
+    assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    rows = _rows(out)
+    assert 5 <= len(rows) < len(urls) and all(r["outcome"] != "error" for r in rows)
+    assert not any(_alive(p) for p in workers)

@@ -1,4 +1,4 @@
-"""Foreign text made inert: one sanitiser for the terminal, one for Markdown.
+"""Foreign text made inert: one sanitiser for the terminal, one for Markdown, one for JSON files.
 
 Servers and users' files (claims, packs, waivers, endpoint lists, labels) supply text that ends
 up on stderr and in report.md. Such text is data, never instructions: on the terminal it must not
@@ -45,6 +45,17 @@ def html_text(text: object) -> str:
     """`text` for an HTML page: controls and invisible characters spelled out as `visible` does,
     but newlines and tabs kept (HTML lays them out as spaces; a `<pre>` keeps them)."""
     return _INVISIBLE_BUT_WHITESPACE.sub(_spell, str(text))
+
+
+# What json.dumps(ensure_ascii=False) leaves raw (it escapes C0 itself) that a terminal may obey or
+# that reorders what a reader sees: DEL, C1 controls, bidi and zero-width characters, separators, BOM.
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def json_text(serialised: str) -> str:
+    """Serialised JSON with those characters written as `\\uXXXX` escapes: the same data once
+    parsed, but inert when evidence.json, report.json, SARIF or results.jsonl is printed."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", serialised)
 
 
 def terminal(text: object, keep_newlines: bool = False) -> str:

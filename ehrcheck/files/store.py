@@ -24,6 +24,7 @@ from ehrcheck.files.limits import (
     refuse_hazardous_yaml,
     without_lone_surrogates,
 )
+from ehrcheck.inert import json_text
 from ehrcheck.models import EVIDENCE_SCHEMA, EVIDENCE_SCHEMA_VERSION, Evidence
 
 
@@ -65,7 +66,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def evidence_text(evidence: Evidence) -> str:
-    return json.dumps(evidence.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(evidence.to_json_dict(), indent=2, ensure_ascii=False)) + "\n"
 
 
 def load_evidence(path: Path) -> Evidence:

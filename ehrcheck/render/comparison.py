@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 from ehrcheck.engine.compare import Comparison, _score_text
+from ehrcheck.inert import json_text
 from ehrcheck.render.templates import environment
 
 
@@ -34,7 +35,7 @@ def render_comparison_json(comparison: Comparison) -> str:
     for section, sec in zip(data["sections"], comparison.sections, strict=True):
         for row, r in zip(section["rows"], sec.rows, strict=True):
             row["differs"] = r.differs
-    return json.dumps(data, indent=2, ensure_ascii=False, default=plain) + "\n"
+    return json_text(json.dumps(data, indent=2, ensure_ascii=False, default=plain)) + "\n"
 
 
 COMPARISON_RENDERERS: dict[str, Callable[[Comparison], str]] = {

@@ -11,6 +11,7 @@ import dataclasses
 import json
 
 from ehrcheck.engine.diff import DIRECTION_LABEL, RunDiff, ScoreDelta
+from ehrcheck.inert import json_text
 from ehrcheck.render.labels import STATUS_LABEL
 from ehrcheck.render.templates import environment
 
@@ -46,4 +47,4 @@ def render_diff_json(d: RunDiff) -> str:
     data["unchanged"] = d.unchanged
     for s, obj in zip(data["scores"], d.scores, strict=True):
         s["delta"] = obj.delta
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"

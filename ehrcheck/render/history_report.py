@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict
 from typing import Any
 
+from ehrcheck.inert import json_text
 from ehrcheck.render.svg_chart import bars, line_chart
 from ehrcheck.render.templates import environment
 
@@ -129,7 +130,7 @@ def render_history_json(ctx: dict[str, Any]) -> str:
         "changes": [asdict(c) for c in ctx["changes"]],
         "changes_total": ctx["changes_total"],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
 
 
 RENDERERS = {"html": render_history_html, "md": render_history_markdown, "json": render_history_json}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from ehrcheck.inert import json_text
 from ehrcheck.models import RunResult
 
 
 def render_json(result: RunResult) -> str:
-    return json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False)) + "\n"

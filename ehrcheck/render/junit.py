@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ehrcheck.inert import html_text
 from ehrcheck.models import Finding, RunResult, Status
 from ehrcheck.render.labels import STATUS_LABEL, observed_text
 
@@ -20,7 +21,8 @@ _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _clean(text: str) -> str:
-    return _ILLEGAL_XML.sub("\ufffd", text)
+    # C1 controls and bidi characters are legal XML but act on a terminal the file is printed to.
+    return _ILLEGAL_XML.sub("\ufffd", html_text(text))
 
 
 def _details(f: Finding) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
+from ehrcheck.inert import json_text
 from ehrcheck.models import Finding, Reference, RunResult, Severity, Status
 from ehrcheck.render.labels import observed_text
 
@@ -188,4 +189,4 @@ def _invocation(finished_at: str) -> dict[str, Any]:
 
 
 def render_sarif(result: RunResult) -> str:
-    return json.dumps(sarif_log(result), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(sarif_log(result), indent=2, ensure_ascii=False)) + "\n"

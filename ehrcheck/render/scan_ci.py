@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from ehrcheck.inert import json_text
 from ehrcheck.models import Severity
 from ehrcheck.render.junit import _clean
 from ehrcheck.render.labels import STATUS_LABEL
@@ -69,6 +70,7 @@ def write_scan_sarif(
     head, _, _ = json.dumps({"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}, ensure_ascii=False).partition(
         json.dumps(_PLACEHOLDER)
     )
+    head = json_text(head)
     out.write(head + "[\n")
     notes: list[dict[str, Any]] = []
     latest = ""
@@ -105,7 +107,7 @@ def write_scan_sarif(
                 result["ruleIndex"] = index[rid]
             if f.get("waived"):
                 result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f["waived"]}]
-            out.write(("" if first else ",\n") + json.dumps(result, ensure_ascii=False))
+            out.write(("" if first else ",\n") + json_text(json.dumps(result, ensure_ascii=False)))
             first = False
     invocation: dict[str, Any] = {"executionSuccessful": True, "toolExecutionNotifications": notes}
     if latest:
@@ -114,7 +116,7 @@ def write_scan_sarif(
         "invocations": [invocation],
         "properties": {"list": meta.get("list"), "profile": meta.get("profile"), "outcomes": dict(sorted(counts.items()))},
     }
-    out.write("\n]," + json.dumps(tail, ensure_ascii=False)[1:-1] + "}]}\n")
+    out.write("\n]," + json_text(json.dumps(tail, ensure_ascii=False))[1:-1] + "}]}\n")
 
 
 def _suite(row: dict[str, Any], titles: dict[str, tuple[str, str]]) -> ET.Element:

@@ -40,6 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
 
+from ehrcheck.inert import json_text
 from ehrcheck.scan.endpoint_list import Endpoint
 from ehrcheck.scan.run import HostLimiter, ScanOptions, ScanStats, audit_endpoint, host_key, summarise
 
@@ -276,7 +277,7 @@ async def run_scan_pool(
             del hosts[host]
 
     def write(record: dict[str, Any]) -> None:
-        out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        out.write(json_text(json.dumps(record, ensure_ascii=False, sort_keys=True)) + "\n")
         out.flush()
         stats.done += 1
         stats.add(record)

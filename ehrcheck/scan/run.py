@@ -31,6 +31,7 @@ from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import json_loads
 from ehrcheck.files.store import evidence_text, write_atomic
 from ehrcheck.http.client import HttpOptions
+from ehrcheck.inert import json_text
 from ehrcheck.models import Evidence, RunResult, Status
 from ehrcheck.rules.checks.common import US_CORE
 from ehrcheck.rules.schema import Pack
@@ -340,7 +341,7 @@ async def run_scan(
                 return
             async with hosts.slot(host_key(endpoint.url)):
                 record = await audit(endpoint, options, out_dir)
-            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            out.write(json_text(json.dumps(record, ensure_ascii=False, sort_keys=True)) + "\n")
             out.flush()
             stats.done += 1
             stats.add(record)

@@ -382,3 +382,40 @@ def test_a_user_launch_never_starts_against_a_plain_http_token_endpoint(token, r
             asyncio.run(find_endpoints(ctx))  # type: ignore[arg-type]
     else:
         assert asyncio.run(find_endpoints(ctx)).token == token  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "junit"])
+def test_c1_and_bidi_characters_from_a_server_are_escaped_in_json_and_xml_files(tmp_path: Path, fmt):
+    """C01: report.json, SARIF and JUnit kept a server's raw U+009B (C1 CSI, an escape sequence to
+    some terminals) and U+202E (right-to-left override); `cat report.json` then obeyed them. JSON
+    now carries them as \\u escapes (the same data once parsed), XML spells them out."""
+    import gzip
+    import json
+
+    text = gzip.decompress((Path(__file__).parents[1] / "files" / "evidence_v1" / "demo-meadowlark-chart.json.gz").read_bytes())
+    evidence = json.loads(text)
+    hostile = "Meadow\u009b31m\u202elark\u200b"
+    planted = json.loads(json.dumps(evidence).replace("Meadowlark", hostile))
+    assert json.dumps(planted) != json.dumps(evidence), "the plant must land somewhere"
+    source = tmp_path / "evidence.json"
+    source.write_text(json.dumps(planted, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / f"out.{'xml' if fmt == 'junit' else fmt}"
+    res = run("score", str(source), "-o", str(out), "-f", fmt, "-q")
+    assert res.exit_code in (0, 1), res.output
+    raw = out.read_text(encoding="utf-8")
+    for ch in ("\u009b", "\u202e", "\u200b"):
+        assert ch not in raw, (fmt, repr(ch))
+    if fmt == "json":
+        assert hostile in json.dumps(json.loads(raw), ensure_ascii=False), "the data itself is kept, only written escaped"
+
+
+def test_json_text_round_trips_and_leaves_nothing_raw():
+    import json
+
+    from ehrcheck.inert import json_text
+
+    value = {"k\u202e": ["\u0085\u009b[2J", "\u2028\u2029\ufeff\u061c\u2066x\u2069", "plain é"]}
+    text = json_text(json.dumps(value, ensure_ascii=False))
+    assert json.loads(text) == value
+    assert all(ch not in text for ch in "\u0085\u009b\u202e\u2028\u2029\ufeff\u061c\u2066\u2069")
+    assert "é" in text

@@ -195,13 +195,13 @@ def scan(
     SARIF/JUnit for the list, and history in a database."""
     import asyncio
     import datetime as dt
-    import ssl
 
     from ehrcheck import __version__
     from ehrcheck.cli.gates import load_waiver_file
     from ehrcheck.console.scan import scan_progress, scan_summary
     from ehrcheck.files.store import write_atomic
     from ehrcheck.history.db import database_errors
+    from ehrcheck.http.client import ssl_context
     from ehrcheck.render.scan_report import write_scan_outputs
     from ehrcheck.rules.schema import all_rules
     from ehrcheck.scan.diagnose import EarlyStop, common_cause, proxy_in_use
@@ -264,7 +264,7 @@ def scan(
 
         mine = sum(1 for _ in endpoints()) if part else listed.endpoints
         remaining = sum(1 for e in endpoints() if e.url not in done) if done else mine
-        verify = ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle else ssl.create_default_context()
+        verify = ssl_context(str(ca_bundle) if ca_bundle else True)
         options = ScanOptions(
             concurrency=concurrency,
             per_host=per_host,

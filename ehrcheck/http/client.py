@@ -50,6 +50,16 @@ class HttpOptions:
     trust_env: bool = True  # honour HTTPS_PROXY etc.; the demo turns it off for its loopback vendors
 
 
+def ssl_context(verify: ssl.SSLContext | bool | str) -> ssl.SSLContext:
+    """The context `verify` stands for: itself, a CA bundle's path, or (True/False) the system's
+    store. A process that cannot be handed a context (a scan's worker) builds its own from this."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return ssl.create_default_context()
+
+
 @dataclass
 class Response:
     """A fully read response, small enough to keep in memory."""

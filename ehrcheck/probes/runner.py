@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from ehrcheck import __version__
 from ehrcheck.evidence.ids import ProbeId
-from ehrcheck.http.client import Fetcher, HttpOptions
+from ehrcheck.http.client import Fetcher, HttpOptions, ssl_context
 from ehrcheck.http.redact import Secrets, redact_url
 from ehrcheck.models import AttemptStatus, Evidence, ProbeAttempt, Target
 from ehrcheck.probes.anonymous.access import probe_access
@@ -133,11 +133,7 @@ async def collect(
     verify = options.verify
 
     def ssl_factory() -> ssl.SSLContext:
-        if isinstance(verify, ssl.SSLContext):
-            return verify
-        if isinstance(verify, str):
-            return ssl.create_default_context(cafile=verify)
-        return ssl.create_default_context()
+        return ssl_context(verify)
 
     ctx = ProbeContext(
         base_url=base,

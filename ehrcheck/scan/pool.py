@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import multiprocessing
 import os
 import signal
@@ -40,9 +39,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
 
-from ehrcheck.inert import json_text
+from ehrcheck.http.client import ssl_context
 from ehrcheck.scan.endpoint_list import Endpoint
-from ehrcheck.scan.run import HostLimiter, ScanOptions, ScanStats, audit_endpoint, host_key, summarise
+from ehrcheck.scan.run import HostLimiter, ScanOptions, ScanStats, audit_endpoint, host_key, summarise, write_row
 
 MAX_AUTO_WORKERS = 8  # the parent (writing, recording) becomes the limit well before this
 ENDPOINTS_PER_WORKER = 100  # a child costs ~0.7 s of CPU to start: not worth it for a short list
@@ -79,10 +78,8 @@ def portable(options: ScanOptions) -> ScanOptions:
 
 def rebuilt(options: ScanOptions) -> ScanOptions:
     """In the child: one SSL context for all of its audits, as the parent's scan would share."""
-    if options.verify is True:
-        return dataclasses.replace(options, verify=ssl.create_default_context())
-    if isinstance(options.verify, str):
-        return dataclasses.replace(options, verify=ssl.create_default_context(cafile=options.verify))
+    if options.verify is True or isinstance(options.verify, str):
+        return dataclasses.replace(options, verify=ssl_context(options.verify))
     return options
 
 
@@ -277,12 +274,7 @@ async def run_scan_pool(
             del hosts[host]
 
     def write(record: dict[str, Any]) -> None:
-        out.write(json_text(json.dumps(record, ensure_ascii=False, sort_keys=True)) + "\n")
-        out.flush()
-        stats.done += 1
-        stats.add(record)
-        if on_record is not None:
-            on_record(record)
+        write_row(record, out, stats, on_record)
         if stop is not None and not halt and (why := stop(record)):
             stats.stopped = why
             halt.append("stop")

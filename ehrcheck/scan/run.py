@@ -316,6 +316,17 @@ def read_done(path: Path, warn: Callable[[str], None]) -> set[str]:
     return done
 
 
+def write_row(record: dict[str, Any], out: TextIO, stats: ScanStats, on_record: Callable[[dict[str, Any]], None] | None) -> None:
+    """One finished endpoint: its JSONL row written and flushed (an interrupted scan keeps it), the
+    running totals, then `on_record` (the history Recorder, progress)."""
+    out.write(json_text(json.dumps(record, ensure_ascii=False, sort_keys=True)) + "\n")
+    out.flush()
+    stats.done += 1
+    stats.add(record)
+    if on_record is not None:
+        on_record(record)
+
+
 async def run_scan(
     endpoints: Iterable[Endpoint],
     out: TextIO,
@@ -341,12 +352,7 @@ async def run_scan(
                 return
             async with hosts.slot(host_key(endpoint.url)):
                 record = await audit(endpoint, options, out_dir)
-            out.write(json_text(json.dumps(record, ensure_ascii=False, sort_keys=True)) + "\n")
-            out.flush()
-            stats.done += 1
-            stats.add(record)
-            if on_record is not None:
-                on_record(record)
+            write_row(record, out, stats, on_record)
             if stop is not None and (why := stop(record)):
                 stats.stopped = why
                 stopping.set()

@@ -4,6 +4,7 @@ is error rows and an exit, never a hang. Every server is a loopback `many_endpoi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -13,7 +14,9 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,7 @@ from ehrcheck.scan.pool import auto_workers, portable, rebuilt, shares
 from ehrcheck.scan.run import ScanOptions
 from tests.paths import ROOT
 from tests.support import cli
+from tests.support.cli import wait_for_rows
 from tests.support.many_endpoints import serve_many
 
 TIMING = ("duration_ms", "median_ms", "evidence_finished_at")  # differ between any two audits
@@ -151,35 +155,34 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.timeout(240)
-def test_a_killed_worker_is_error_rows_and_an_exit_not_a_hang(tmp_path: Path):
+@contextlib.contextmanager
+def _scan_under_way(tmp_path: Path, *flags: str, **popen: Any) -> Iterator[tuple[subprocess.Popen, list[int], list[str], Path]]:
+    """A 200-endpoint scan with 2 workers running as its own process, handed over once it has
+    written 5 rows, with its workers' pids; killed if the test leaves it running."""
     with serve_many(ports=4, delay=0.05) as srv:
         listing = tmp_path / "list.txt"
         urls = [srv.url(i) for i in range(200)]
         listing.write_text("\n".join(urls) + "\n")
         out = tmp_path / "out"
         env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
-        cmd = [sys.executable, "-m", "ehrcheck", "scan", str(listing), "-o", str(out), "--workers", "2", "-j", "8", "-q"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        results = out / "results.jsonl"
+        cmd = [sys.executable, "-m", "ehrcheck", "scan", str(listing), "-o", str(out), "--workers", "2", "-j", "8", *flags]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
         try:
-            for _ in range(6000):  # bounded wait for the first rows
-                if results.exists() and results.read_bytes().count(b"\n") >= 5:
-                    break
-                if proc.poll() is not None:
-                    pytest.fail(f"scan ended early: {proc.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
-                try:
-                    proc.wait(timeout=0.02)
-                except subprocess.TimeoutExpired:
-                    pass
+            wait_for_rows(proc, out / "results.jsonl", 5)
             workers = _workers_of(proc.pid)
             assert len(workers) == 2, workers
-            os.kill(workers[0], signal.SIGKILL)
-            code = proc.wait(timeout=120)  # a bound on a hang, not a timing assertion
+            yield proc, workers, urls, out
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_worker_is_error_rows_and_an_exit_not_a_hang(tmp_path: Path):
+    with _scan_under_way(tmp_path, "-q") as (proc, workers, urls, out):
+        os.kill(workers[0], signal.SIGKILL)
+        code = proc.wait(timeout=120)  # a bound on a hang, not a timing assertion
         stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
     assert code == 2, stderr
     assert f"(pid {workers[0]}) was killed by signal SIGKILL" in stderr and "--resume" in stderr
@@ -200,35 +203,9 @@ def test_ctrl_c_with_workers_is_130_leaving_no_process(tmp_path: Path):
         os.setpgrp()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-    with serve_many(ports=4, delay=0.05) as srv:
-        listing = tmp_path / "list.txt"
-        urls = [srv.url(i) for i in range(200)]
-        listing.write_text("\n".join(urls) + "\n")
-        out = tmp_path / "out"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
-        cmd = [sys.executable, "-m", "ehrcheck", "scan", str(listing), "-o", str(out), "--workers", "2", "-j", "8"]
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=own_group_with_default_sigint
-        )
-        results = out / "results.jsonl"
-        try:
-            for _ in range(6000):
-                if results.exists() and results.read_bytes().count(b"\n") >= 5:
-                    break
-                if proc.poll() is not None:
-                    pytest.fail("scan ended early")
-                try:
-                    proc.wait(timeout=0.02)
-                except subprocess.TimeoutExpired:
-                    pass
-            workers = _workers_of(proc.pid)
-            assert len(workers) == 2, workers
-            os.killpg(proc.pid, signal.SIGINT)
-            code = proc.wait(timeout=120)  # a bound on a hang, not a timing assertion
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with _scan_under_way(tmp_path, preexec_fn=own_group_with_default_sigint) as (proc, workers, urls, out):
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=120)  # a bound on a hang, not a timing assertion
         stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
     assert code == 130, stderr
     assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr

@@ -21,6 +21,7 @@ from ehrcheck.scan.endpoint_list import Endpoint, iter_endpoints
 from ehrcheck.scan.run import HostLimiter, ScanOptions, read_done, run_scan
 from tests.paths import ROOT
 from tests.support import cli
+from tests.support.cli import wait_for_rows
 from tests.support.many_endpoints import answer, rewrite_bundle, serve_many, variant_of
 
 EPIC = ROOT / "tests" / "fixtures" / "real" / "epic-r4-endpoints.lantern-list.json"
@@ -122,17 +123,7 @@ def test_killed_scan_resumes_without_loss_or_duplicates(epic_on_loopback, tmp_pa
     results = out / "results.jsonl"
     try:
         # wait (bounded) until some rows are written, then kill it hard, as a crash or a reboot would
-        for _ in range(6000):
-            if results.exists() and results.read_bytes().count(b"\n") >= 30:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"scan ended before it could be interrupted: {proc.stderr.read().decode()[-500:]}")
-            try:
-                proc.wait(timeout=0.02)
-            except subprocess.TimeoutExpired:
-                pass
-        else:
-            pytest.fail("the scan wrote no rows")
+        wait_for_rows(proc, results, 30)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

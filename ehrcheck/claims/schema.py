@@ -636,9 +636,3 @@ def field_info(path: str) -> Any:
     if len(parts) != 2 or parts[0] not in SECTIONS:
         return None
     return SECTIONS[parts[0]].model_fields.get(parts[1])
-
-
-def label(path: str) -> str:
-    """The human label of a claims path, e.g. 'SMART App Launch'; the path itself if unknown."""
-    info = field_info(path)
-    return info.title if info is not None and info.title else path.removeprefix("claims.")

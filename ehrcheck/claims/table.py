@@ -56,7 +56,7 @@ def _labels() -> dict[str, str]:
 
 def label(path: str) -> str:
     """The human label of a claims path, e.g. 'SMART App Launch'; the path itself if unknown
-    (as claims.schema.label, without building the claims models)."""
+    (the field's title in claims/schema.py, read without building the claims models)."""
     parts = path.split(".")
     if parts and parts[0] == "claims":
         parts = parts[1:]

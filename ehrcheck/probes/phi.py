@@ -9,10 +9,8 @@ values become `[redacted]`, except for a few parameters whose values are codes, 
 from __future__ import annotations
 
 from ehrcheck.http.client import Recorder
-from ehrcheck.http.redact import REDACTED, is_fact_header, scrub_url
+from ehrcheck.http.redact import REDACTED, URL_HEADERS, is_fact_header, scrub_url
 from ehrcheck.models import Exchange
-
-URL_HEADERS = frozenset({"location", "content-location"})
 
 
 def scrub_headers(headers: dict[str, str], base_url: str) -> dict[str, str]:

@@ -105,6 +105,7 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     import sys
+    from contextlib import nullcontext
 
     from ehrcheck.cli.help_cache import cached, is_help_request, print_cached, recording
 
@@ -114,12 +115,9 @@ def main() -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     argv = sys.argv[1:]
-    if is_help_request(argv, COMMANDS, GROUPS):
-        text = cached(argv)
-        if text is not None:  # the screen typer rendered last time, byte for byte (help_cache.py)
-            print_cached(text)
-            return
-        with recording(argv):
-            build_app(_command_in(argv))()
+    help_request = is_help_request(argv, COMMANDS, GROUPS)
+    if help_request and (text := cached(argv)) is not None:
+        print_cached(text)  # the screen typer rendered last time, byte for byte (help_cache.py)
         return
-    build_app(_command_in(argv))()
+    with recording(argv) if help_request else nullcontext():
+        build_app(_command_in(argv))()

@@ -25,7 +25,6 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.http.origins import credential_refusal, origin_text, same_origin, transport_refusal
@@ -167,10 +166,6 @@ def token_refusal(url: str, base_url: str, token_url: str) -> str | None:
     return transport_refusal(url, base_url)
 
 
-def _same_origin(url: str, base: str) -> bool:
-    return urlsplit(url)[:2] == urlsplit(base)[:2]
-
-
 class Launch:
     """One run's state: the app, its listener, the endpoints; every secret handed to the scrubber."""
 
@@ -302,7 +297,7 @@ class Launch:
         self, path_or_url: str, token: str | None, method: str = "GET", headers: dict[str, str] | None = None
     ) -> tuple[int, Any, Response]:
         url = path_or_url if path_or_url.startswith(("http://", "https://")) else self.ctx.url(path_or_url)
-        if token and not _same_origin(url, self.ctx.base_url):
+        if token and not same_origin(url, self.ctx.base_url):
             raise ProbeError("refusing to send the token to another origin")  # never happens for our own paths
         h = {**ACCEPT, **(headers or {})}
         if token:

@@ -1,13 +1,16 @@
 """Timing primitives: run a command and read its wall time, CPU time and peak RSS; summarise
 repeated samples as a median with their spread; describe the machine.
 
-CPU time and peak RSS come from wait4(2) on the child itself, so they are the command's own,
-not the benchmark's. Wall time is what a user waits; CPU time barely moves when another job
-shares the two cores, so both are kept and a wall time far above its CPU time says "contended".
+CPU time and peak RSS come from wait4(2) on the command itself, read by a small launcher
+(`launch.py`) so they are the command's own, not the benchmark's: a command started straight from
+this process would inherit this process's peak RSS in `ru_maxrss` (see launch.py). Wall time is
+what a user waits; CPU time barely moves when another job shares the two cores, so both are
+kept and a wall time far above its CPU time says "contended".
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -15,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,15 +58,18 @@ def _tree_peaks(root: int, peaks: dict[int, int]) -> None:
             continue
 
 
+LAUNCHER = Path(__file__).with_name("launch.py")
+
+
 def run(
     argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None, capture: bool = True, tree: bool = False
 ) -> Run:
     """Run `argv` to completion; capture its output in files (a pipe could fill and stall it).
     `tree`: also sample the peak RSS of every process it starts (every 0.2 s), for `tree_rss_mb`."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rusage.json"
         proc = subprocess.Popen(
-            list(argv),
+            [sys.executable, "-I", "-S", str(LAUNCHER), str(report), *argv],
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
@@ -82,22 +87,26 @@ def run(
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        launched = proc.wait()
         sampling.set()
         if sampler is not None:
             sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        try:
+            measured = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"the launcher for {argv[0]} exited {launched} without its report: {exc}") from exc
+        peaks.pop(proc.pid, None)  # the launcher itself is not part of the command
+        max_rss_kib = measured["max_rss_kib"]
         out.seek(0)
         err.seek(0)
         return Run(
-            wall=wall,
-            cpu=usage.ru_utime + usage.ru_stime,
-            max_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
-            returncode=proc.returncode,
+            wall=measured["wall"],
+            cpu=measured["cpu"],
+            max_rss_mb=max_rss_kib / 1024,  # Linux reports KiB
+            returncode=measured["returncode"],
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
-            tree_rss_mb=max(sum(peaks.values()), usage.ru_maxrss) / 1024,
+            tree_rss_mb=max(sum(peaks.values()), max_rss_kib) / 1024,
         )
 
 

@@ -31,8 +31,14 @@ def score_evidence(
     as_of: dt.date | None = None,
     profile: str = "default",
     extra_packs: Sequence[Pack] = (),
+    row_only: bool = False,
 ) -> RunResult:
-    """`extra_packs` are custom packs (`--pack FILE`), scored and reported like the built-in ones."""
+    """`extra_packs` are custom packs (`--pack FILE`), scored and reported like the built-in ones.
+
+    `row_only` (a scan without --reports): only what a scan row reads is built (findings, pack
+    scores, overall score, verdict); the report-only sections (matrix, claims table, practice
+    summary, vendor questions, certification, authenticated, launch, probe summary) stay empty.
+    Such a result must not be rendered."""
     practice = get_profile(profile)  # ValueError naming the known profiles
     as_of = as_of or default_as_of(evidence)
     packs = (*builtin_packs(), *extra_packs)
@@ -45,6 +51,20 @@ def score_evidence(
     reachable = bool(availability and availability.data.get("reachable"))
     decided = decide(findings, evidence, as_of, reachable)
     decided = decided.model_copy(update={"meaning": meaning(practice, decided, findings)})
+    if row_only:
+        return RunResult(
+            tool_version=evidence.tool_version,
+            target=evidence.target,
+            as_of=as_of.isoformat(),
+            evidence_started_at=evidence.started_at,
+            evidence_finished_at=evidence.finished_at,
+            profile=practice.name,
+            findings=findings,
+            packs=pack_scores,
+            overall=overall_score(pack_scores, practice.name),
+            verdict=decided,
+            probe_summary={},
+        )
     return RunResult(
         tool_version=evidence.tool_version,
         target=evidence.target,

@@ -254,7 +254,8 @@ async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path
         reason = (availability.reason if availability else None) or "the server did not answer"
         return timed({**summarise(endpoint, None, "unreachable", reason, evidence), **record_extra})
     try:
-        result = score_evidence(evidence, options.as_of, options.profile, extra_packs=options.packs)
+        # Without --reports nothing renders the result: build only what the row reads.
+        result = score_evidence(evidence, options.as_of, options.profile, extra_packs=options.packs, row_only=not options.reports)
         result, expired = _waive(result, options)
     except Exception as exc:  # noqa: BLE001
         return timed(

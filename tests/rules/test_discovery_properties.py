@@ -257,3 +257,17 @@ def test_any_brand_bundle_never_crashes_and_a_non_bundle_never_passes(body: Any)
 def test_the_property_rules_exist() -> None:
     for rule_id in {r for rs in (*NEEDED_BY.values(), *OPENID_NEEDED_BY.values()) for r in rs} | {"INT-033", "INT-034"}:
         assert rule_id in BY_ID
+
+
+def test_url_space_and_control_test_is_the_per_character_one_for_every_code_point():
+    """url_problem's one-regex test must refuse exactly the characters the per-character
+    `isspace() or C0 control or DEL` test refused, for every code point."""
+    import sys
+
+    from ehrcheck.rules.shapes import _SPACE_OR_CONTROL, url_problem
+
+    text = "".join(map(chr, range(sys.maxunicode + 1)))
+    found = {m.start() for m in _SPACE_OR_CONTROL.finditer(text)}
+    assert found == {cp for cp, ch in enumerate(text) if ch.isspace() or cp < 32 or cp == 127}
+    assert url_problem("https://h.example/a\u2028b") == "a string with spaces or control characters"
+    assert url_problem("https://h.example/a\u00e9b") is None

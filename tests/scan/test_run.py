@@ -282,7 +282,8 @@ def test_scan_rows_equal_one_endpoint_audits_over_the_variant_mix(server, tmp_pa
     assert res.exit_code in (0, 1), res.output
     rows = {r["url"]: r for r in _rows(tmp_path / "out")}
     compared = 0
-    keys = ("outcome", "verdict", "answers", "score", "low", "high", "packs", "counts", "statuses", "fhir_version", "smart")
+    keys = ("outcome", "verdict", "answers", "score", "low", "high", "packs", "counts", "statuses", "failed", "findings")
+    keys += ("fhir_version", "us_core", "smart")
     for endpoint in iter_endpoints(listing, lambda _m: None):
         evidence = asyncio.run(collect(endpoint.url, HttpOptions(timeout=5), label=endpoint.name))
         reachable = (evidence.probes.get("availability") or None) and evidence.probes["availability"].data.get("reachable")
@@ -293,3 +294,4 @@ def test_scan_rows_equal_one_endpoint_audits_over_the_variant_mix(server, tmp_pa
         assert {k: rows[endpoint.url].get(k) for k in keys} == {k: alone.get(k) for k in keys}, endpoint.url
         compared += 1
     assert compared == len(urls)  # every variant, the 503 one included, is reachable and scored
+

@@ -18,6 +18,7 @@ import logging
 import re
 import ssl
 import time
+import urllib.request
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -129,7 +130,10 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
             return "tls", f"TLS handshake failed: {text} (a private CA can be trusted with --ca-bundle)"
         if "certificate" in low or "ssl" in low or "tls" in low:
             return "tls", f"TLS handshake failed: {text}"
-        if any(c.__class__.__name__ in ("EndOfStream", "BrokenResourceError", "SSLEOFError") for c in _causes(exc)):
+        if any(
+            c.__class__.__name__ in ("EndOfStream", "BrokenResourceError", "SSLEOFError", "HandshakeEndOfStream")
+            for c in _causes(exc)
+        ):
             return "tls", "TLS handshake failed: the server closed the connection (it may speak only old TLS versions)"
         if any(
             m in low
@@ -287,12 +291,20 @@ class Fetcher:
 
     @classmethod
     def create(cls, options: HttpOptions, secrets: Secrets | None = None) -> Fetcher:
+        transport: httpx.AsyncBaseTransport | None = None
+        # httpx reads proxy variables only for its own transport: with one set, it keeps that.
+        if not (options.trust_env and urllib.request.getproxies_environment()):
+            from ehrcheck.http.lean import LeanTransport
+
+            # the context httpx would build from `verify` (certifi, or SSL_CERT_FILE/DIR with trust_env)
+            transport = LeanTransport(httpx.create_ssl_context(verify=options.verify, trust_env=options.trust_env))
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(options.timeout),
             verify=options.verify,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=options.trust_env,
+            transport=transport,
         )
         return cls(client, options, secrets)
 

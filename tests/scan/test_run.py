@@ -295,3 +295,37 @@ def test_scan_rows_equal_one_endpoint_audits_over_the_variant_mix(server, tmp_pa
         compared += 1
     assert compared == len(urls)  # every variant, the 503 one included, is reachable and scored
 
+
+@pytest.mark.timeout(120)
+def test_rows_are_the_same_over_the_lean_transport_and_httpx_own(server, monkeypatch: pytest.MonkeyPatch):
+    """The scan's HTTP path (ehrcheck/http/lean.py) must not change what an endpoint is judged:
+    each variant's row, from evidence gathered over it and over httpx's own transport (which
+    the Fetcher keeps whenever a proxy variable is set; a NO_PROXY alone selects it here)."""
+    from ehrcheck.engine.scorecard import score_evidence
+    from ehrcheck.http.client import Fetcher, HttpOptions
+    from ehrcheck.http.lean import LeanTransport
+    from ehrcheck.probes.runner import collect
+    from ehrcheck.scan.run import summarise
+
+    def row(endpoint: Endpoint) -> dict:
+        evidence = asyncio.run(collect(endpoint.url, HttpOptions(timeout=5), label=endpoint.name))
+        assert evidence.probes["availability"].data.get("reachable"), endpoint.url
+        record = summarise(endpoint, score_evidence(evidence, None, "default"), "audited", None, evidence)
+        requests = {pid: [(ex.method, ex.url, ex.status, ex.error) for ex in a.exchanges] for pid, a in evidence.probes.items()}
+        return {**{k: v for k, v in record.items() if k not in ("median_ms", "evidence_finished_at")}, "requests": requests}
+
+    endpoints = [Endpoint(url=server.url(i), index=i, name=None, where="test") for i in range(8)]
+    assert {variant_of(e.url.removeprefix(server.origin)) for e in endpoints} == {"r4-smart", "r4-plain", "dstu2", "down"}
+
+    def transport_is_lean() -> bool:
+        fetcher = Fetcher.create(HttpOptions())
+        asyncio.run(fetcher.aclose())
+        return isinstance(fetcher.client._transport, LeanTransport)
+
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert transport_is_lean()
+    lean = [row(e) for e in endpoints]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert not transport_is_lean()
+    assert [row(e) for e in endpoints] == lean

@@ -1,0 +1,153 @@
+"""The lean HTTP/1.1 transport (ehrcheck/http/lean.py) against a real loopback socket server:
+keep-alive per origin, a fresh connection when the server closed the idle one, the same answers
+and failure kinds as httpx's own transport, and httpx's transport whenever a proxy variable is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ehrcheck.http.client import Fetcher, FetchError, HttpOptions, Recorder
+from ehrcheck.http.lean import LeanTransport
+
+
+class Counting:
+    """An HTTP/1.1 server on 127.0.0.1 that counts connections; `close_after` requests per connection
+    (then it closes without saying so, as a server whose keep-alive timer ran out)."""
+
+    def __init__(self, close_after: int = 1000, body: bytes = b'{"resourceType":"Patient"}'):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.close_after = close_after
+        self.body = body
+        self._threads: list[threading.Thread] = []
+        self.stop = threading.Event()
+        self.sock.settimeout(0.05)  # so `serve` sees `stop` (closing a socket does not wake accept)
+
+    def serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            self.connections += 1
+            t = threading.Thread(target=self._handle, args=(conn,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            buf = b""
+            served = 0
+            while served < self.close_after:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                self.requests.append(head)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nX-Echo: kept\r\n"
+                    + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
+                    + self.body
+                )
+                served += 1
+
+
+@contextlib.contextmanager
+def counting(**kwargs) -> Iterator[Counting]:
+    server = Counting(**kwargs)
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        thread.join(timeout=5)
+        server.sock.close()
+
+
+async def _gets(url: str, n: int, pause: float = 0.0) -> list[tuple[int, bytes, str | None]]:
+    fetcher = Fetcher.create(HttpOptions(timeout=5, trust_env=False))
+    assert isinstance(fetcher.client._transport, LeanTransport)
+    out = []
+    try:
+        for _ in range(n):
+            resp = await fetcher.get(url, Recorder())
+            out.append((resp.status, resp.content, resp.headers.get("x-echo")))
+            if pause:
+                await asyncio.sleep(pause)
+    finally:
+        await fetcher.aclose()
+    return out
+
+
+def test_one_connection_serves_an_endpoints_requests():
+    with counting() as server:
+        got = asyncio.run(_gets(f"http://127.0.0.1:{server.port}/fhir/metadata", 4))
+    assert got == [(200, server.body, "kept")] * 4
+    assert server.connections == 1
+    assert all(r.startswith(b"GET /fhir/metadata HTTP/1.1") for r in server.requests)
+    assert all(b"\r\nhost: 127.0.0.1:" in r.lower() for r in server.requests)
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused():
+    with counting(close_after=1) as server:
+        got = asyncio.run(_gets(f"http://127.0.0.1:{server.port}/fhir/metadata", 3, pause=0.05))
+    assert [g[0] for g in got] == [200, 200, 200]
+    assert server.connections == 3
+
+
+def test_refused_and_protocol_errors_classify_as_with_httpx():
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    with pytest.raises(FetchError) as refused:
+        asyncio.run(_gets(f"http://127.0.0.1:{port}/fhir/metadata", 1))
+    assert refused.value.kind == "connection_refused"
+
+    junk = socket.create_server(("127.0.0.1", 0))
+
+    def answer_junk() -> None:
+        conn, _ = junk.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    t = threading.Thread(target=answer_junk, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(FetchError) as broken:
+            asyncio.run(_gets(f"http://127.0.0.1:{junk.getsockname()[1]}/fhir/metadata", 1))
+    finally:
+        junk.close()
+        t.join(timeout=5)
+    assert broken.value.kind == "protocol"
+
+
+def test_a_proxy_variable_keeps_httpx_own_transport(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    fetcher = Fetcher.create(HttpOptions(trust_env=True))
+    try:
+        assert not isinstance(fetcher.client._transport, LeanTransport)
+        proxied = fetcher.client._transport_for_url(httpx.URL("https://127.0.0.1:1/"))
+        assert isinstance(proxied, httpx.AsyncHTTPTransport) and proxied is not fetcher.client._transport
+    finally:
+        asyncio.run(fetcher.aclose())
+    monkeypatch.delenv("HTTPS_PROXY")
+    lean = Fetcher.create(HttpOptions(trust_env=True))
+    try:
+        assert isinstance(lean.client._transport, LeanTransport)
+    finally:
+        asyncio.run(lean.aclose())

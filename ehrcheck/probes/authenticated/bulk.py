@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehrcheck.files.limits import json_loads
-from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.http.client import REDIRECTS, FetchError, Recorder
 from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
 from ehrcheck.probes.anonymous.transport import survey_hosts
 from ehrcheck.probes.authenticated.bulk_params import kickoff_parameters
@@ -87,6 +87,19 @@ def _absolute(ctx: ProbeContext, location: str) -> str:
         return "invalid:"
 
 
+MAX_STATUS_REDIRECTS = 5
+
+
+def _joined(current: str, location: str) -> str:
+    """A redirect's target, absolute ("invalid:" when it does not parse: never the FHIR origin)."""
+    import httpx
+
+    try:
+        return str(httpx.URL(current).join(location))
+    except httpx.InvalidURL:
+        return "invalid:"
+
+
 def offsite(ctx: ProbeContext, status_url: str, what: str) -> str | None:
     """Why `status_url` gets neither the token nor a request (None when it is on the FHIR
     server's own origin): a hostile server could aim our polls and DELETEs, and the token with
@@ -101,13 +114,29 @@ async def poll(
 ) -> dict[str, Any]:
     """Poll until complete, error or the deadline. Returns facts and, when complete, the manifest."""
     report = progress_of(ctx.settings)
-    polls, hinted = 0, 0
+    polls, hinted, hops = 0, 0, 0
     waits: list[float] = []
     backoff = BACKOFF_START
     while True:
-        resp = await ctx.fetcher.get(status_url, rec, headers=await _headers(session, ctx, rec, {"Accept": "application/json"}))
+        # Redirects are followed here, not by the fetcher, and only on the FHIR server's origin:
+        # the fetcher would follow one elsewhere (without the token), and the manifest that host
+        # served would then name the file servers the token goes to.
+        resp = await ctx.fetcher.get(
+            status_url, rec, headers=await _headers(session, ctx, rec, {"Accept": "application/json"}), follow_redirects=False
+        )
         polls += 1
         facts: dict[str, Any] = {"polls": polls, "retry_after_hints": hinted, "waits_s": [round(w, 2) for w in waits[:20]]}
+        if resp.status in REDIRECTS and resp.headers.get("location"):
+            target = _joined(status_url, resp.headers["location"])
+            refused = offsite(ctx, target, "not polled") or (
+                "not polled: the status URL redirected more than 5 times" if hops >= MAX_STATUS_REDIRECTS else None
+            )
+            if refused:
+                facts.update(state="error", http_status=resp.status)
+                return {"facts": facts, "manifest": None, "refused": refused}
+            hops += 1
+            status_url = target
+            continue
         if resp.status == 200:
             doc, problem = parse_json(resp)
             facts.update(state="complete", http_status=200, content_type=resp.content_type)
@@ -282,6 +311,8 @@ async def export(
     try:
         polled = await poll(ctx, session, rec, status_url, deadline, "bulk")
         out["status"] = polled["facts"]
+        if polled.get("refused"):
+            out["status_url_refused"] = polled["refused"]
         manifest = polled["manifest"]
         if manifest is not None:
             facts = manifest_facts(manifest, ctx.url(path))
@@ -341,8 +372,11 @@ async def cancel_check(ctx: ProbeContext, session: AuthSession, rec: Recorder, p
         facts["status_url_refused"] = refused
         return facts
     facts["delete_status"] = await delete(ctx, session, rec, start["status_url"])
-    resp = await ctx.fetcher.get(
-        start["status_url"], rec, headers=await _headers(session, ctx, rec, {"Accept": "application/json"})
+    resp = await ctx.fetcher.get(  # not followed: a redirect is not the 404 a cancelled job answers
+        start["status_url"],
+        rec,
+        headers=await _headers(session, ctx, rec, {"Accept": "application/json"}),
+        follow_redirects=False,
     )
     doc, _ = parse_json(resp)
     facts["after_delete_status"] = resp.status

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ehrcheck import __version__
-from ehrcheck.http.redact import SECRET_HEADERS, Secrets, redact_headers, redact_url
+from ehrcheck.http.redact import REDACTED, SECRET_HEADERS, Secrets, redact_headers, redact_url, scrub_url
 from ehrcheck.http.tunnel import proxy_for
 from ehrcheck.models import Exchange
 
@@ -86,6 +86,28 @@ class Recorder:
 
     def add(self, exchange: Exchange) -> None:
         self.exchanges.append(exchange)
+
+
+class RedirectedRecorder(Recorder):
+    """Records the requests a redirect led to. Their URL is the server's `Location`, which may
+    name a patient (`/metadata` -> `/Patient/123?birthdate=...`) on any request, the anonymous
+    probes' too: it is scrubbed as that header is (redact.scrub_url), then recorded by `inner`."""
+
+    def __init__(self, inner: Recorder):
+        super().__init__()
+        self.inner = inner
+        self.exchanges = inner.exchanges  # one list: the caller reads what `inner` kept
+
+    def add(self, exchange: Exchange) -> None:
+        try:
+            url = scrub_url(exchange.url)
+        except ValueError:  # not a URL urlsplit accepts: nothing of it is kept
+            url = REDACTED
+        self.inner.add(exchange.model_copy(update={"url": url}))
+
+
+def redirected(recorder: Recorder) -> Recorder:
+    return recorder if isinstance(recorder, RedirectedRecorder) else RedirectedRecorder(recorder)
 
 
 class FetchError(Exception):
@@ -345,6 +367,7 @@ class Fetcher:
                     resp.refused_redirect = hop.refused  # the caller sees the 3xx and why it stopped there
                     return resp
                 current, headers = hop.url, hop.headers
+                recorder = redirected(recorder)
                 continue
             return resp
         raise FetchError("redirects", "too many redirects")
@@ -548,6 +571,7 @@ class Fetcher:
                 if hop.refused:
                     raise FetchError("redirects", hop.refused)
                 current, hdrs = hop.url, hop.headers
+                recorder = redirected(recorder)
                 continue
             body = StreamedResponse(response, current, BoundedBody(response, cap, deadline))
             error: str | None = None

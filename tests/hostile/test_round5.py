@@ -13,6 +13,7 @@ import pytest
 from tests.faults.audit import healthy
 from tests.faults.server import dynamic, fault_server, json_reply, reply
 from tests.hostile.test_origins import TOKEN, _collect
+from tests.support.cli import run
 
 PHI_ID = "pt-ZQ4471"
 PHI_DOB = "1931-07-19"
@@ -53,3 +54,27 @@ def test_a_status_url_that_redirects_to_another_origin_is_not_followed(tmp_path:
     assert patient["status_url_refused"].startswith("not polled: the status URL is on another origin")
     assert not patient.get("token_sent_to_file_origins")
     assert next(f for f in result.findings if f.rule_id == "INT-316").status.value == "fail"
+
+
+@pytest.mark.timeout(60)
+def test_patient_data_in_the_url_a_redirect_leads_to_is_scrubbed(tmp_path: Path):
+    """`/metadata` answered 302 to `/Patient/<id>?name=…&birthdate=…`: the Location header was
+    scrubbed, but the request that followed it was recorded with its URL as sent, so the id, name
+    and birth date reached evidence.json, report.html/report.json and --debug (docs/security.md
+    §5 names exactly this redirect)."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import Reply, serve
+
+    target = f"/fhir/Patient/{PHI_ID}?name=Quixotebottom&birthdate={PHI_DOB}"
+    routes = {**ROUTES, "/fhir/metadata": Reply(302, b"", {"Location": target})}
+    out = tmp_path / "out"
+    with serve(routes) as srv:
+        res = run("--debug", "audit", srv.base, "-o", str(out), "-f", "html,json", "--timeout", "3")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    for f in out.iterdir():
+        text = f.read_text(encoding="utf-8")
+        for planted in (PHI_ID, PHI_DOB, "Quixotebottom"):
+            assert planted not in text, (f.name, planted)
+    for planted in (PHI_ID, PHI_DOB, "Quixotebottom"):
+        assert planted not in res.output
+    assert "/fhir/Patient/[id]?name=[redacted]&birthdate=[redacted]" in (out / "evidence.json").read_text(encoding="utf-8")

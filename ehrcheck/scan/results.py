@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
 
 NOT_AUDITED = ("unreachable", "error")
 
@@ -47,8 +47,8 @@ class ResultRow(_Part):
     what the overview, the gates, SARIF, JUnit and the history read. A row edited into another
     shape (a `name` missing, `findings: 5`) used to reach the templates and crash them."""
 
-    v: int | None = None
-    index: int | None = None
+    v: StrictInt | None = None
+    index: StrictInt | None = None
     url: str
     name: str | None = None
     source: str | None = None
@@ -56,16 +56,18 @@ class ResultRow(_Part):
     reason: str | None = None
     failure_kind: str | None = None
     evidence_finished_at: str | None = None
-    median_ms: float | None = None
-    duration_ms: float | None = None
+    median_ms: StrictFloat | None = None
+    duration_ms: StrictFloat | None = None
     listed_by: list[_ListedBy] | None = None
     verdict: _Verdict | None = None
     answers: dict[str, str] | None = None
-    score: float | None = None
-    low: float | None = None
-    high: float | None = None
-    packs: dict[str, float | None] | None = None
-    counts: dict[str, int] | None = None
+    # Strict: a number too long for float() parses as its text (files/limits.json_loads), and
+    # lax validation accepted that text as a float, which the totals then tried to add.
+    score: StrictFloat | None = None
+    low: StrictFloat | None = None
+    high: StrictFloat | None = None
+    packs: dict[str, StrictFloat | None] | None = None
+    counts: dict[str, StrictInt] | None = None
     failed: list[str] = []
     statuses: dict[str, list[str]] | None = None
     findings: list[_Finding] = []
@@ -87,13 +89,26 @@ def row_problem(row: dict[str, Any]) -> str | None:
     return None
 
 
+def load_line(raw: bytes | str) -> Any:
+    """One results.jsonl line as JSON, read like any file from outside (files/limits): numbers of
+    any size, no nesting past MAX_DEPTH (a RecursionError traceback before), lone surrogates
+    replaced (they crashed the SARIF writer). ValueError for a line that is not JSON."""
+    from ehrcheck.files.limits import json_loads, too_deep, without_lone_surrogates
+
+    try:
+        value = json_loads(raw)
+    except RecursionError:
+        raise ValueError("nests too deep") from None
+    if too_deep(value):
+        raise ValueError("nests too deep")
+    return without_lone_surrogates(value)
+
+
 def parse_row(raw: bytes | str) -> dict[str, Any] | None:
     """A row as the readers expect it (every field present, `None` or empty where absent), or
     None for a line that is not a valid row (junk, a torn write, a row of the wrong shape)."""
-    from ehrcheck.files.limits import json_loads
-
     try:
-        row = json_loads(raw)
+        row = load_line(raw)
         if not isinstance(row, dict):
             return None
         ResultRow.model_validate(row)

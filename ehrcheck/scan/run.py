@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
-from ehrcheck.files.limits import json_loads
 from ehrcheck.files.store import evidence_text, write_atomic
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.inert import json_text
@@ -38,7 +37,7 @@ from ehrcheck.rules.schema import Pack
 from ehrcheck.scan.diagnose import failure_kind
 from ehrcheck.scan.endpoint_list import Endpoint
 from ehrcheck.scan.gates import GateTally, ScanGates
-from ehrcheck.scan.results import parse_row, row_problem
+from ehrcheck.scan.results import load_line, parse_row, row_problem
 
 if TYPE_CHECKING:
     from ehrcheck.engine.waivers import Waiver
@@ -290,7 +289,7 @@ def read_done(path: Path, warn: Callable[[str], None]) -> set[str]:
                 warn(f"{path}:{n}: dropped an incomplete last line (the scan was interrupted while writing it)")
                 break
             try:
-                row = json_loads(raw)
+                row = load_line(raw)
             except ValueError:
                 row = None
             if isinstance(row, dict) and isinstance(row.get("url"), str) and not isinstance(row.get("outcome"), str):

@@ -6,12 +6,14 @@ empty credentials files, duplicate YAML keys, and output paths that would overwr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.faults.audit import healthy
 from tests.faults.server import dynamic, fault_server, json_reply, reply
+from tests.hostile.test_messages import assert_message
 from tests.hostile.test_origins import TOKEN, _collect
 from tests.support.cli import run
 
@@ -78,3 +80,58 @@ def test_patient_data_in_the_url_a_redirect_leads_to_is_scrubbed(tmp_path: Path)
     for planted in (PHI_ID, PHI_DOB, "Quixotebottom"):
         assert planted not in res.output
     assert "/fhir/Patient/[id]?name=[redacted]&birthdate=[redacted]" in (out / "evidence.json").read_text(encoding="utf-8")
+
+
+def _finished_scan(tmp_path: Path) -> tuple[Path, Path, list[dict]]:
+    """A real finished scan of one loopback endpoint: (list file, output folder, its rows)."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    out = tmp_path / "scan"
+    with serve(ROUTES) as srv:
+        listing = tmp_path / "urls.txt"
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(out), "--timeout", "3", "--workers", "1")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    return listing, out, rows
+
+
+def _resume(listing: Path, out: Path, rows: list[dict], extra: str = "") -> object:
+    text = "".join(json.dumps(r) + "\n" for r in rows) + extra
+    (out / "results.jsonl").write_text(text, encoding="utf-8")
+    return run("scan", str(listing), "-o", str(out), "--resume", "-f", "html,sarif,junit", "--timeout", "3", "--workers", "1")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "edit, expect",
+    [
+        # A 5,000-digit score parses as its text; lax validation took it for a float, then
+        # `score_sum += "999…"` was a TypeError traceback.
+        ({"score": "BIG"}, "results.jsonl:1: a result row `ehrcheck scan` never writes (field 'score'"),
+        # `[` 10,000 deep: a RecursionError traceback in the resume reader. Now a junk line (a
+        # warning; its endpoint, here no longer served, is audited again).
+        ({"deep": "DEEP"}, "results.jsonl:1: not a result row"),
+        # A JSON `\ud800` escape: a UnicodeEncodeError traceback in the SARIF writer.
+        ({"reason": "SURROGATE", "name": "SURROGATE"}, None),
+    ],
+)
+def test_resume_rows_with_huge_numbers_deep_nesting_or_lone_surrogates_never_crash(tmp_path: Path, edit, expect):
+    listing, out, rows = _finished_scan(tmp_path)
+    for key, marker in edit.items():
+        rows[0][key] = marker
+    text = json.dumps(rows[0])
+    text = text.replace('"BIG"', "9" * 5000).replace('"DEEP"', "[" * 10000 + "]" * 10000)
+    text = text.replace('"SURROGATE"', '"x\\ud800y"')
+    (out / "results.jsonl").write_text(text + "\n", encoding="utf-8")
+    res = run("scan", str(listing), "-o", str(out), "--resume", "-f", "html,sarif,junit", "--timeout", "3", "--workers", "1")
+    assert "Traceback" not in res.output
+    if expect and "DEEP" in edit.values():
+        assert expect in " ".join(res.stderr.split())
+    elif expect:
+        assert_message(res, expect)
+    else:
+        assert res.exit_code in (0, 1), res.output[-2000:]
+        for name in ("index.html", "results.sarif", "results.xml"):
+            assert (out / name).read_text(encoding="utf-8")

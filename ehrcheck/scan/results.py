@@ -13,8 +13,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError, field_validator
+
+from ehrcheck.http.redact import SECRET_PARAMS
 
 NOT_AUDITED = ("unreachable", "error")
 
@@ -76,6 +79,16 @@ class ResultRow(_Part):
     smart: list[str] | None = None
     evidence: str | None = None
     report: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        """ehrcheck drops user-info and token parameters from a list's URLs before a row is
+        written; a row that has them was edited, and its URL would reach every report."""
+        parts = urlsplit(url)
+        if "@" in parts.netloc or any(k.lower() in SECRET_PARAMS for k, _ in parse_qsl(parts.query)):
+            raise ValueError("a URL with user-info or a token parameter, which ehrcheck never writes")
+        return url
 
 
 def row_problem(row: dict[str, Any]) -> str | None:

@@ -135,3 +135,16 @@ def test_resume_rows_with_huge_numbers_deep_nesting_or_lone_surrogates_never_cra
         assert res.exit_code in (0, 1), res.output[-2000:]
         for name in ("index.html", "results.sarif", "results.xml"):
             assert (out / name).read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(60)
+def test_a_resume_row_whose_url_carries_credentials_is_refused(tmp_path: Path):
+    """ehrcheck strips user-info and token parameters from a list's URLs, but a resume row was
+    taken as written: its password and access_token reached index.html, SARIF and JUnit."""
+    listing, out, rows = _finished_scan(tmp_path)
+    rows.append({**rows[0], "url": "http://user:PLANTED-pw-4471@127.0.0.1:9/fhir?access_token=PLANTED-tok-4471"})
+    res = _resume(listing, out, rows)
+    assert_message(res, "results.jsonl:2: a result row `ehrcheck scan` never writes (field 'url'")
+    for f in out.rglob("*"):
+        if f.is_file() and f.name != "results.jsonl":
+            assert "PLANTED" not in f.read_text(encoding="utf-8", errors="replace"), f

@@ -389,6 +389,9 @@ def open_results(out_dir: Path, resume: bool, warn: Callable[[str], None]) -> tu
     if out_dir.exists() and not out_dir.is_dir():
         raise UserInputError(f"-o {out_dir}: exists and is not a folder")
     path = out_dir / RESULTS
+    if path.exists() and not path.is_file():
+        # A device (a symlink to /dev/zero) reads forever, a FIFO blocks the open: never a hang.
+        raise UserInputError(f"{path}: not a regular file; a scan's results are a file `ehrcheck scan` writes")
     if path.exists() and path.stat().st_size > 0 and not resume:
         raise UserInputError(f"{path} already holds results: add --resume to continue that scan, or choose another -o folder")
     out_dir.mkdir(parents=True, exist_ok=True)

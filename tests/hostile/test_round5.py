@@ -7,6 +7,7 @@ empty credentials files, duplicate YAML keys, and output paths that would overwr
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,20 @@ def test_a_resume_row_whose_url_carries_credentials_is_refused(tmp_path: Path):
     for f in out.rglob("*"):
         if f.is_file() and f.name != "results.jsonl":
             assert "PLANTED" not in f.read_text(encoding="utf-8", errors="replace"), f
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("node", ["device", "fifo"])
+def test_a_resume_file_that_is_a_device_or_a_fifo_is_a_message_not_a_hang(tmp_path: Path, node):
+    """`results.jsonl` a symlink to /dev/zero read forever; a FIFO nobody writes blocked the open."""
+    listing = tmp_path / "urls.txt"
+    listing.write_text("http://127.0.0.1:9/fhir\n", encoding="utf-8")
+    out = tmp_path / "scan"
+    out.mkdir()
+    results = out / "results.jsonl"
+    if node == "device":
+        results.symlink_to("/dev/zero")
+    else:
+        os.mkfifo(results)
+    res = run("scan", str(listing), "-o", str(out), "--resume", "--timeout", "2", "--workers", "1")
+    assert_message(res, f"{results}: not a regular file")

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from ehrcheck.inert import json_text
+from ehrcheck.inert import json_text, markdown
 from ehrcheck.render.svg_chart import bars, line_chart
 from ehrcheck.render.templates import environment
 
@@ -36,14 +36,16 @@ FIELD_TITLE = {
     "failed": "Failed rules",
     "listed": "In the list",
 }
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What inert.markdown leaves alone that still formats a history cell: emphasis, headings, lists.
+_MD_EMPHASIS = re.compile(r"([*_{}()#+!~])")
 
 
 def md_cell(value: Any) -> str:
-    """Plain text in a Markdown table cell: no link, emphasis, HTML or column break survives."""
-    text = _CONTROL.sub(" ", "" if value is None else str(value))
-    return _MD_SPECIAL.sub(r"\\\1", text).strip()
+    """Plain text in a Markdown table cell: no link, emphasis, HTML or column break survives. The
+    one Markdown rule (ehrcheck.inert.markdown: controls, bidi and zero-width characters spelled
+    out, HTML, links and bare web addresses neutralised), plus emphasis escaped. History kept its
+    own copy, which blanked C0/C1 only: a server's U+202E reached history.md raw."""
+    return _MD_EMPHASIS.sub(r"\\\1", markdown("" if value is None else value)).strip()
 
 
 def _charts(ctx: dict[str, Any]) -> dict[str, str]:

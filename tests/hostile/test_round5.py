@@ -166,3 +166,33 @@ def test_a_resume_file_that_is_a_device_or_a_fifo_is_a_message_not_a_hang(tmp_pa
         os.mkfifo(results)
     res = run("scan", str(listing), "-o", str(out), "--resume", "--timeout", "2", "--workers", "1")
     assert_message(res, f"{results}: not a regular file")
+
+
+@pytest.mark.timeout(60)
+def test_bidi_and_zero_width_characters_from_a_server_are_spelled_out_in_history_markdown(tmp_path: Path):
+    """history.md had its own cell escaper, which blanked C0/C1 controls only: a SMART capability
+    holding U+202E (right-to-left override) or U+200B reached the Markdown raw (report.md spells
+    both out), and a bare `www.` address in it became a link on GitHub."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import Reply, serve
+
+    smart = {
+        "authorization_endpoint": "https://127.0.0.1:9/authorize",
+        "token_endpoint": "https://127.0.0.1:9/token",
+        "capabilities": ["launch-standalone", "\u202eevil\u202c", "zero\u200bwidth", "www.evil.example"],
+    }
+    routes = {**ROUTES, "/fhir/.well-known/smart-configuration": Reply(200, smart, {"Content-Type": "application/json"})}
+    db = tmp_path / "history.sqlite"
+    with serve(routes) as srv:
+        listing = tmp_path / "urls.txt"
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(tmp_path / "scan"), "--db", str(db), "--timeout", "3", "--workers", "1")
+    assert res.exit_code == 0, res.output[-2000:]
+    out = tmp_path / "history.md"
+    hist = run("history", "--db", str(db), "-o", str(out))
+    assert hist.exit_code == 0, hist.output[-2000:]
+    text = out.read_text(encoding="utf-8")
+    for raw in ("\u202e", "\u202c", "\u200b"):
+        assert raw not in text
+    assert "\\\\u202eevil\\\\u202c" in text  # spelled out, its backslash escaped as report.md does
+    assert "www.evil" not in text

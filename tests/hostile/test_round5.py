@@ -196,3 +196,29 @@ def test_bidi_and_zero_width_characters_from_a_server_are_spelled_out_in_history
         assert raw not in text
     assert "\\\\u202eevil\\\\u202c" in text  # spelled out, its backslash escaped as report.md does
     assert "www.evil" not in text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["empty", "comments", "devnull", "fifo"])
+def test_an_empty_credentials_file_is_refused_before_any_request(tmp_path: Path, kind):
+    """`--credentials` naming an empty file, /dev/null or a FIFO nobody writes was taken as "no
+    credentials": the audit ran anonymously, exit 0, and the authenticated checks the user asked
+    for silently vanished from the report."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    path = tmp_path / "creds.yaml"
+    if kind == "empty":
+        path.write_text("", encoding="utf-8")
+    elif kind == "comments":
+        path.write_text("# client_secret: to be filled in\n", encoding="utf-8")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/null")
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "--credentials", str(path), "-o", str(tmp_path / "out"), "--timeout", "3")
+        sent = list(srv.requests)
+    assert_message(res, f"--credentials {path}: the file is empty")
+    assert sent == []
+    assert not (tmp_path / "out").exists()

@@ -182,8 +182,13 @@ def _alg_for(key: Any, wanted: str | None, where: str) -> str:
 def _read_file(path: Path) -> dict[str, Any]:
     # quote_problem=False: PyYAML's problem text can quote the offending line, which may hold a secret.
     _text, data = read_user_yaml(path, "--credentials", quote_problem=False)
-    if data is None:
-        data = {}
+    if data is None or data == {}:
+        # An empty file (or /dev/null, or a FIFO nobody writes) is a mistake, not "no credentials":
+        # taken as none, the audit ran anonymously and the authenticated checks silently vanished.
+        raise UserInputError(
+            f"--credentials {path}: the file is empty; give a backend client (client_id with private_key_file, "
+            "client_secret or bearer_token) or an app: section (docs/authenticated.md, docs/launch.md)"
+        )
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: must be a YAML mapping of fields such as client_id, private_key_file")
     # `app:` is a user-launch app registration, read by probes/launch/registration.py.

@@ -179,6 +179,33 @@ def refuse_hazardous_yaml(text: str, where: str) -> None:
         raise UserInputError(f"{where}:{refusal[0]}: {refusal[1]}")
 
 
+def duplicate_key(text: str) -> tuple[int, str, int] | None:
+    """(line, key, first line) of the first mapping key given twice in `text`, or None. PyYAML
+    keeps the last value without a word, so `rule:` written twice in a waiver waived the second
+    rule while the file read as the first. Call after `yaml_refusal` (no aliases, bounded depth)."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None  # the parser reports it
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    first = seen.setdefault((key.tag, key.value), line)
+                    if first != line:
+                        return line, key.value, first
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
 def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[str, Any]:
     """Read a YAML file the user handed us: (text, parsed value), or one UserInputError naming
     the file (and line:column for syntax errors). `quote_problem=False` for files that may hold
@@ -194,6 +221,10 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
     except UnicodeDecodeError:
         raise UserInputError(f"{flag} {path}: is not UTF-8 text") from None
     refuse_hazardous_yaml(text, str(path))  # aliases and deep nesting, before the recursive parser
+    twice = duplicate_key(text)
+    if twice:
+        line, key, first = twice
+        raise UserInputError(f"{path}:{line}: '{key[:60]}' given twice in one mapping (first on line {first}); keep one")
     import yaml
 
     try:

@@ -222,3 +222,34 @@ def test_an_empty_credentials_file_is_refused_before_any_request(tmp_path: Path,
     assert_message(res, f"--credentials {path}: the file is empty")
     assert sent == []
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "flag, text, key",
+    [
+        (
+            "--waivers",
+            "waivers:\n  - rule: HIP-010\n    rule: HIP-011\n    target: '*'\n    reason: r\n    expires: 2099-01-01\n",
+            "rule",
+        ),
+        ("--pack", "pack: p\ntitle: a\ntitle: b\ndescription: d\nrules: []\n", "title"),
+        ("--credentials", "client_id: c\nclient_secret: first-secret-1\nclient_secret: other-secret-2\n", "client_secret"),
+    ],
+)
+def test_a_key_given_twice_in_a_yaml_file_is_refused(tmp_path: Path, flag, text, key):
+    """PyYAML keeps the last of two equal keys without a word: a waiver naming `rule:` twice waived
+    the second rule while the file read as the first; packs and credentials did the same (exit 0).
+    Claims files already refused it."""
+    path = tmp_path / "input.yaml"
+    path.write_text(text, encoding="utf-8")
+    if flag == "--credentials":
+        res = run("audit", "http://127.0.0.1:9/fhir", flag, str(path), "-o", str(tmp_path / "out"), "--timeout", "2")
+    else:
+        from ehrcheck.files.store import evidence_text
+        from tests.support.evidence import evidence
+
+        ev = tmp_path / "evidence.json"
+        ev.write_text(evidence_text(evidence({})), encoding="utf-8")
+        res = run("score", str(ev), flag, str(path), "-o", str(tmp_path / "report.md"))
+    assert_message(res, f"input.yaml:3: '{key}' given twice in one mapping (first on line 2)")
+    assert "secret-" not in res.output

@@ -73,8 +73,8 @@ def audit(
             help="YAML file of the vendor's claims (see `ehrcheck claims init`).",
         ),
     ] = None,
-    evidence_path: Annotated[
-        Path | None,
+    evidence_text_given: Annotated[
+        str | None,
         typer.Option(
             "--evidence", metavar="FILE", help="Also save the evidence here (default: evidence.json beside the reports)."
         ),
@@ -120,6 +120,10 @@ def audit(
         packs = load_packs(pack)
         waiver_list = load_waiver_file(waivers, packs)
         practice = parse_profile(profile)
+        # Read as text, as probe's -o: Path("notes/") drops the "/" and overwrote a file `notes`.
+        if evidence_text_given is not None and evidence_text_given.endswith(("/", "\\")):
+            raise UserInputError(f"--evidence {evidence_text_given}: ends with / (a folder); give a file name")
+        evidence_path = Path(evidence_text_given) if evidence_text_given is not None else None
         if evidence_path is None:
             if plan.folder is not None:
                 evidence_path = plan.folder / "evidence.json"
@@ -168,9 +172,9 @@ def audit(
 
 def probe(
     base_url: Annotated[str, typer.Argument(metavar="URL", help="The FHIR service base URL.")],
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write the evidence JSON.")] = Path(
-        "evidence.json"
-    ),
+    output_text: Annotated[
+        str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the evidence JSON.")
+    ] = "evidence.json",
     timeout: TimeoutOpt = 10.0,
     claims: Annotated[
         Path | None,
@@ -204,6 +208,10 @@ def probe(
     console = err_console()
     with user_errors():
         check_base_url(base_url)
+        # Read as text: Path("notes/") drops the "/", and an existing file `notes` was overwritten.
+        if output_text.endswith(("/", "\\")):
+            raise UserInputError(f"-o {output_text}: ends with / (a folder); give a file name such as evidence.json")
+        output = Path(output_text)
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         check_writable(output, "-o")

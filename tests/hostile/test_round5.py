@@ -253,3 +253,19 @@ def test_a_key_given_twice_in_a_yaml_file_is_refused(tmp_path: Path, flag, text,
         res = run("score", str(ev), flag, str(path), "-o", str(tmp_path / "report.md"))
     assert_message(res, f"input.yaml:3: '{key}' given twice in one mapping (first on line 2)")
     assert "secret-" not in res.output
+
+
+@pytest.mark.parametrize("command", ["probe", "audit"])
+def test_an_evidence_path_ending_in_a_slash_never_overwrites_a_file(tmp_path: Path, command):
+    """`probe URL -o notes/` (a folder meant) dropped the "/" and, `notes` being the user's file,
+    overwrote it with evidence (exit 0); `audit --evidence notes/` did the same."""
+    notes = tmp_path / "notes"
+    notes.write_text("the user's own notes\n", encoding="utf-8")
+    if command == "probe":
+        res = run("probe", "http://127.0.0.1:9/fhir", "-o", f"{notes}/", "--timeout", "2")
+        flag = "-o"
+    else:
+        res = run("audit", "http://127.0.0.1:9/fhir", "-o", str(tmp_path / "r.md"), "--evidence", f"{notes}/", "--timeout", "2")
+        flag = "--evidence"
+    assert_message(res, f"{flag} {notes}/: ends with / (a folder)")
+    assert notes.read_text(encoding="utf-8") == "the user's own notes\n"

@@ -124,6 +124,32 @@ def check_folder_owner(folder: Path, base_url: str | None, force: bool) -> None:
         )
 
 
+def _written_by_ehrcheck(path: Path) -> bool:
+    """Whether an existing file looks like one ehrcheck wrote: its head names ehrcheck (reports,
+    SARIF, JUnit, evidence) or is a report.json's; a PDF cannot say, so it is taken as ours."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return True  # unreadable: the write itself will say what is wrong
+    if path.suffix.lower() == ".pdf":
+        return head.startswith(b"%PDF")
+    return b"ehrcheck" in head or (path.suffix.lower() == ".json" and b'"tool_version"' in head)
+
+
+def check_foreign_files(paths: list[Path], force: bool) -> None:
+    """Refuse, unless --force, to replace a file in the output folder that ehrcheck did not write
+    (the user's own report.md or evidence.json): the other-target check only knows our reports."""
+    if force:
+        return
+    for path in paths:
+        if path.is_file() and not _written_by_ehrcheck(path):
+            raise UserInputError(
+                f"-o {path.parent}: {path.name} there was not written by ehrcheck and would be replaced; "
+                "choose another folder, or pass --force to overwrite it"
+            )
+
+
 def _single_format(target: Path, formats: list[str], fmt_given: bool, suffix_fmt: str) -> Output:
     if not fmt_given:
         formats = [suffix_fmt]
@@ -185,6 +211,7 @@ def plan_outputs(
     outputs = [Output(f, target / RENDERERS[f].filename) for f in formats if f != "pdf"]
     if "pdf" in formats:
         outputs.append(Output("html", target / "report.pdf", pdf=True))
+    check_foreign_files([o.path for o in outputs if o.path is not None] + [target / "evidence.json"], force)
     return OutputPlan(tuple(outputs), target)
 
 

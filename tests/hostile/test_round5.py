@@ -269,3 +269,26 @@ def test_an_evidence_path_ending_in_a_slash_never_overwrites_a_file(tmp_path: Pa
         flag = "--evidence"
     assert_message(res, f"{flag} {notes}/: ends with / (a folder)")
     assert notes.read_text(encoding="utf-8") == "the user's own notes\n"
+
+
+@pytest.mark.timeout(60)
+def test_an_output_folder_never_loses_a_file_ehrcheck_did_not_write(tmp_path: Path):
+    """`audit URL -o notes/`, the folder holding the user's own report.md and evidence.json,
+    replaced both (exit 0): the --force guard only recognised another target's ehrcheck report."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "report.md").write_text("# my own notes\n", encoding="utf-8")
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "-o", f"{folder}/", "--timeout", "3")
+        sent = list(srv.requests)
+        assert_message(res, "report.md there was not written by ehrcheck", "--force")
+        assert sent == []  # refused before the first request
+        assert (folder / "report.md").read_text(encoding="utf-8") == "# my own notes\n"
+        # ehrcheck's own reports in that folder are replaced as before, and --force still wins.
+        again = run("audit", srv.base, "-o", f"{folder}/", "--timeout", "3", "--force")
+        assert again.exit_code in (0, 1), again.output[-2000:]
+        rerun = run("audit", srv.base, "-o", f"{folder}/", "--timeout", "3")
+        assert rerun.exit_code in (0, 1), rerun.output[-2000:]

@@ -368,3 +368,204 @@ def openid_field_includes(view: View, args: OpenIdFieldIncludesArgs, as_of: dt.d
     if value in have:
         return Outcome("pass", have)
     return Outcome("fail", have, f"{field} does not list {value}" + (f" (lists {', '.join(have)})." if have else "."))
+
+
+# --- what the SMART configuration offers, read for soundness (issue 19) ----------------------
+
+# SMART App Launch 2.0.0-2.2.0 §Capabilities (conformance.html#capabilities): every capability name
+# the specification defines. 2.1 added authorize-post and smart-app-state; 2.2 the passthrough pair.
+SMART_CAPABILITY_NAMES = frozenset(
+    {
+        "launch-ehr",
+        "launch-standalone",
+        "authorize-post",
+        "client-public",
+        "client-confidential-symmetric",
+        "client-confidential-asymmetric",
+        "sso-openid-connect",
+        "context-banner",
+        "context-style",
+        "context-passthrough-banner",
+        "context-passthrough-style",
+        "context-ehr-patient",
+        "context-ehr-encounter",
+        "context-standalone-patient",
+        "context-standalone-encounter",
+        "permission-offline",
+        "permission-online",
+        "permission-patient",
+        "permission-user",
+        "permission-v1",
+        "permission-v2",
+        "smart-app-state",
+    }
+)
+
+
+def _smart_list(doc: SmartDocument, field: str) -> tuple[list[str], str | None]:
+    return _list_field(read_smart(doc)[field], getattr(doc, field))
+
+
+def _no_document(view: View) -> Outcome:
+    """For rules about what a SMART configuration offers: without one there is nothing to judge
+    (INT-018 reports the missing document)."""
+    _, why = _smart(view)
+    return Outcome("not_applicable", None, why)
+
+
+@check()
+def no_legacy_grants(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The SMART configuration offers neither the resource-owner password grant nor the implicit
+    flow (grant `implicit`, or a response type carrying `token`).
+
+    RFC 9700 (OAuth 2.0 Security Best Current Practice) §2.4: the password grant MUST NOT be used;
+    §2.1.2: the implicit grant SHOULD NOT be used (tokens in the URL leak). SMART App Launch 2.0
+    defines only authorization_code and client_credentials. Evidence strength: declared (what the
+    document advertises; nothing is tried).
+    """
+    doc, _ = _smart(view)
+    if doc is None:
+        return _no_document(view)
+    grants, grant_defect = _smart_list(doc, "grant_types_supported")
+    responses, response_defect = _smart_list(doc, "response_types_supported")
+    if grant_defect or response_defect:
+        return Outcome("fail", None, "; ".join(d for d in (grant_defect, response_defect) if d) + ".")
+    observed = {"grant_types_supported": grants, "response_types_supported": responses}
+    implicit = [g for g in grants if g == "implicit"] + [r for r in responses if "token" in r.split()]
+    if "password" in grants:
+        extra = f"; it also offers the implicit flow ({', '.join(implicit)})" if implicit else ""
+        return Outcome("fail", observed, f"grant_types_supported offers the password grant (declared){extra}.")
+    if implicit:
+        return Outcome(
+            "warn",
+            observed,
+            f"The implicit flow is offered (declared: {', '.join(implicit)}); RFC 9700 says it SHOULD NOT be used.",
+        )
+    looked = ", ".join(f for f, v in (("grant_types_supported", grants), ("response_types_supported", responses)) if v)
+    return Outcome("pass", observed, f"Read: {looked}." if looked else "No grant or response type is listed.")
+
+
+@check()
+def signing_alg_not_none(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """token_endpoint_auth_signing_alg_values_supported does not list "none".
+
+    RFC 8414 §2: for this field "the value none MUST NOT be used"; an unsigned client assertion
+    would let anyone log in as any backend client. Not applicable when the field is not published.
+    """
+    doc, _ = _smart(view)
+    if doc is None:
+        return _no_document(view)
+    algs, defect = _smart_list(doc, "token_endpoint_auth_signing_alg_values_supported")
+    if defect:
+        return Outcome("fail", None, defect + ".")
+    if not algs:
+        return Outcome("not_applicable", None, "token_endpoint_auth_signing_alg_values_supported is not published.")
+    unsigned = [a for a in algs if a.strip().lower() == "none"]
+    if unsigned:
+        return Outcome("fail", algs, f"It lists {', '.join(unsigned)!r} among {len(algs)} algorithm(s) (declared).")
+    return Outcome("pass", algs, f"Declared: {', '.join(algs[:8])}.")
+
+
+@check()
+def smart_capabilities_known(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Every string in `capabilities` is a capability SMART App Launch 2.0-2.2 defines.
+
+    An app looks capabilities up by exact name: a misspelt or invented one ("launch_standalone",
+    "context-patient") advertises nothing, and the capability the vendor meant is in fact missing.
+    """
+    doc, _ = _smart(view)
+    if doc is None:
+        return _no_document(view)
+    caps, defect = _list_field(read_smart(doc)["capabilities"], doc.capabilities)
+    if defect:
+        return Outcome("fail", None, defect + ".")
+    if not caps:
+        return Outcome("not_applicable", None, "No capabilities are listed (INT-020 and INT-021 report what is missing).")
+    unknown = sorted({c for c in caps if c not in SMART_CAPABILITY_NAMES})
+    if unknown:
+        return Outcome("fail", unknown, f"Not SMART capabilities: {', '.join(unknown[:8])}.")
+    return Outcome("pass", len(caps), f"All {len(caps)} listed capabilities are SMART's own names.")
+
+
+def _scope_syntax(scope: str) -> str | None:
+    """v1 for `patient/Observation.read`, v2 for `patient/Observation.rs` (with an optional
+    `?query`), None for scopes that are not resource scopes (openid, launch, offline_access...)."""
+    context, _, rest = scope.partition("/")
+    if context not in ("patient", "user", "system") or "." not in rest:
+        return None
+    permission = rest.rsplit(".", 1)[1].split("?", 1)[0]
+    if permission in ("read", "write", "*"):
+        return "v1"
+    letters = "cruds"
+    if permission and all(c in letters for c in permission) and list(permission) == sorted(permission, key=letters.index):
+        return "v2"
+    return None
+
+
+@check()
+def scopes_match_permissions(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The resource scopes in scopes_supported use the syntax of the permission capabilities listed:
+    SMART v2 scopes (`.rs`, `.cruds`) with permission-v2, v1 scopes (`.read`, `.write`) with
+    permission-v1, and each capability listed has scopes of its syntax.
+
+    SMART App Launch 2.0 §Capabilities (permission-v1, permission-v2) and §Scopes and Launch Context
+    (v2 syntax). A mismatch tells app developers to ask for scopes the server may not grant.
+    Not applicable when no resource scope is published (PRT-006 reports that).
+    """
+    doc, _ = _smart(view)
+    if doc is None:
+        return _no_document(view)
+    scopes, defect = _smart_list(doc, "scopes_supported")
+    if defect:
+        return Outcome("fail", None, defect + ".")
+    syntax = {s: _scope_syntax(s) for s in scopes}
+    used = {v for v in syntax.values() if v}
+    if not used:
+        return Outcome("not_applicable", None, "scopes_supported publishes no resource scope.")
+    caps = set(_smart_capabilities(view))
+    problems = []
+    for version in ("v1", "v2"):
+        listed = f"permission-{version}" in caps
+        examples = [s for s, v in syntax.items() if v == version][:3]
+        if version in used and not listed:
+            problems.append(f"{version} scopes ({', '.join(examples)}) are published without permission-{version}")
+        if listed and version not in used:
+            problems.append(f"permission-{version} is listed but scopes_supported has no {version} scope")
+    observed = {"scope_syntax": sorted(used), "permissions": sorted(c for c in caps if c.startswith("permission-v"))}
+    if problems:
+        return Outcome("fail", observed, _sentence(problems))
+    return Outcome("pass", observed, f"Declared: {' and '.join(sorted(used))} scopes, each with its permission capability.")
+
+
+# The token-endpoint authentication each confidential client type uses: SMART App Launch 2.0
+# §App Launch "Authenticate to the token endpoint" (symmetric: HTTP Basic with the client secret)
+# and §Client Authentication: Asymmetric (private_key_jwt, RFC 7523).
+CLIENT_AUTH_METHODS = {
+    "client-confidential-symmetric": "client_secret_basic",
+    "client-confidential-asymmetric": "private_key_jwt",
+}
+
+
+@check()
+def client_auth_methods_match(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Each confidential client type in `capabilities` has its authentication method in
+    token_endpoint_auth_methods_supported (client_secret_basic, private_key_jwt), which SMART 2.0
+    makes REQUIRED. Not applicable when no confidential client type is listed."""
+    doc, _ = _smart(view)
+    if doc is None:
+        return _no_document(view)
+    caps = set(_smart_capabilities(view))
+    wanted = {c: m for c, m in CLIENT_AUTH_METHODS.items() if c in caps}
+    if not wanted:
+        return Outcome("not_applicable", None, "No confidential client type is listed in capabilities.")
+    methods, defect = _smart_list(doc, "token_endpoint_auth_methods_supported")
+    if defect:
+        return Outcome("fail", None, defect + ".")
+    if not methods:
+        return Outcome(
+            "fail", None, f"token_endpoint_auth_methods_supported is missing, yet {', '.join(sorted(wanted))} is listed."
+        )
+    missing = [f"{m} (for {c})" for c, m in sorted(wanted.items()) if m not in methods]
+    if missing:
+        return Outcome("fail", methods, f"token_endpoint_auth_methods_supported is missing: {', '.join(missing)}.")
+    return Outcome("pass", methods, f"Declared: {', '.join(f'{c} with {m}' for c, m in sorted(wanted.items()))}.")

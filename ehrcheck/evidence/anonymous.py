@@ -100,6 +100,8 @@ class CapabilityData(HttpFacts):
     # {name, definition} as sent: Bulk Data discovery (rules/shapes.py reads their types).
     bulk_operations: dict[str, list[Any]] | None = None
     cors: CorsFacts | None = None
+    # implementation.url names the base URL audited (None: no implementation.url to compare).
+    implementation_url_is_base: bool | None = None
 
 
 # --- smart, openid ---------------------------------------------------------------------------

@@ -167,6 +167,20 @@ def validate_r4(doc: dict[str, Any]) -> dict[str, Any]:
 OFF_LOOP_BYTES = 1024 * 1024
 
 
+def same_base(url: str | None, base: str) -> bool | None:
+    """Whether `implementation.url` names the audited base URL (scheme and host compared without
+    case, a trailing slash ignored); None when the statement gives no URL."""
+    if not url:
+        return None
+
+    def norm(u: str) -> tuple[str, str]:
+        scheme, sep, rest = u.strip().partition("://")
+        host, slash, path = rest.partition("/")
+        return (scheme.lower() + sep + host.lower(), (slash + path).rstrip("/"))
+
+    return norm(url) == norm(base)
+
+
 def read_capability(resp: Response) -> tuple[dict[str, Any], str | None]:
     """(facts, None) for a CapabilityStatement, ({}, problem) for anything else."""
     doc, problem = parse_json(resp)
@@ -208,6 +222,7 @@ async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, A
             last_problem = problem
             continue
         facts.update({"accept_used": accept})
+        facts["implementation_url_is_base"] = same_base(facts["implementation"]["url"], ctx.base_url)
         facts["cors"] = await cors_facts(ctx, url, recorder, accept)
         return facts
     if last is None:

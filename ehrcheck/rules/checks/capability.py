@@ -413,3 +413,71 @@ def bulk_export_declared(view: View, args: ExportLevelsArgs, as_of: dt.date) -> 
     if missing:
         return Outcome("fail", observed, f"$export is not declared at: {', '.join(missing)} level.")
     return Outcome("pass", observed)
+
+
+# --- what the statement says about the server itself (issue 19) ------------------------------
+
+# For rules comparing what a statement says with what the server does: with no statement there is
+# nothing to compare (INT-001 reports the missing statement).
+NO_STATEMENT = Outcome("not_applicable", None, "No CapabilityStatement was returned (see INT-001).")
+
+
+@check()
+def instance_implementation(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """A statement of kind `instance` describes its implementation (FHIR R4 invariant cpb-14), and
+    `implementation.url`, when given, is the base URL that was audited.
+
+    `implementation.url` is "an absolute base URL for the implementation": a statement naming
+    another base was written for another deployment (or a template), so what it lists may not be
+    what this endpoint serves. Not applicable to statements of kind capability or requirements
+    (INT-004 judges the kind).
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_STATEMENT
+    if cap.kind != "instance":
+        return Outcome("not_applicable", cap.kind, f"The statement's kind is {cap.kind or 'not given'}, not instance.")
+    impl = cap.implementation
+    if impl is None or not (impl.description or impl.url):
+        return Outcome("fail", None, "kind is instance but there is no implementation element (invariant cpb-14).")
+    if cap.implementation_url_is_base is False:
+        return Outcome("fail", impl.url, f"implementation.url is {impl.url}, not the base URL audited.")
+    if cap.implementation_url_is_base is None:
+        return Outcome("pass", impl.description, "The implementation is described; it gives no url to compare.")
+    return Outcome("pass", impl.url, "implementation.url is the base URL audited.")
+
+
+@check()
+def cors_declaration_matches(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """`rest.security.cors` says what the server does: true when `GET [base]/metadata`, requested
+    with an Origin, comes back with Access-Control-Allow-Origin; not true when it does not.
+
+    FHIR R4 CapabilityStatement.rest.security.cors: "Server adds CORS headers when responding to
+    requests - this enables Javascript applications to use the server". A true flag without the
+    headers sends browser apps to a server that will not answer them; headers without the flag
+    hide the support from apps that read it. Not applicable when the flag is absent and no CORS
+    header is sent (INT-037 reports the missing CORS); not observed when the Origin request failed.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_STATEMENT
+    declared = cap.security.cors if cap.security else None
+    cors = cap.cors
+    if cors is None or cors.error or cors.http_status is None:
+        return Outcome("not_observed", declared, "The metadata request with an Origin header got no answer.")
+    sent = bool(cors.allow_origin)
+    observed = {"declared": declared, "allow_origin_sent": sent}
+    if declared is True and sent:
+        return Outcome("pass", observed, "rest.security.cors is true and the headers are sent.")
+    if declared is True:
+        return Outcome(
+            "fail",
+            observed,
+            "rest.security.cors is true, but GET [base]/metadata with an Origin got no Access-Control-Allow-Origin.",
+        )
+    if sent:
+        flag = "false" if declared is False else "absent"
+        return Outcome("fail", observed, f"The server sends CORS headers, but rest.security.cors is {flag}.")
+    if declared is False:
+        return Outcome("pass", observed, "rest.security.cors is false and no CORS header is sent.")
+    return Outcome("not_applicable", observed, "rest.security.cors is absent and no CORS header is sent.")

@@ -28,6 +28,7 @@ def test_open_sekmet_evidence(sekmet_open_url):
     assert cap.data["resource_count"] >= 50
     assert "export" in cap.data["system_operations"]
     assert cap.data["validation"]["valid"] is True
+    assert cap.data["implementation_url_is_base"] is True  # sekmet is configured with its own base_url
     smart = ev.probes["smart"]
     assert smart.data["found"] is True
     assert "permission-v2" in smart.data["capabilities"]

@@ -27,6 +27,15 @@ class CorsFacts(Facts):
     error: str | None = None
 
 
+class FormatParamFacts(HttpFacts):
+    """`GET [base]/metadata?_format=json` sent with `Accept: application/fhir+xml` (only to a server
+    that declares XML): whether `_format` overrode the Accept header, as FHIR R4 defines."""
+
+    accept: str | None = None
+    json_statement: bool | None = None  # the body parsed as a JSON CapabilityStatement
+    error: str | None = None
+
+
 # Matched by suffix: real servers publish variants (Cerner's DSTU2 uses "http://DSTU2/fhir-registry...").
 OAUTH_URIS_SUFFIX = "fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
@@ -102,6 +111,7 @@ class CapabilityData(HttpFacts):
     cors: CorsFacts | None = None
     # implementation.url names the base URL audited (None: no implementation.url to compare).
     implementation_url_is_base: bool | None = None
+    format_param: FormatParamFacts | None = None
 
 
 # --- smart, openid ---------------------------------------------------------------------------
@@ -248,6 +258,8 @@ class BulkKickoff(AnonymousRequest):
 class AccessData(Facts):
     patient_search: PatientSearch | None = None
     bulk_export: BulkKickoff | None = None
+    # GET [base]/Patient/<an id no server holds>: how a read of an unknown resource is answered.
+    unknown_read: AnonymousRequest | None = None
 
 
 # --- transport -------------------------------------------------------------------------------

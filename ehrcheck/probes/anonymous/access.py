@@ -1,4 +1,5 @@
-"""Unauthenticated requests that must be refused: patient search and bulk export kick-off.
+"""Unauthenticated requests: a patient search and a bulk export kick-off that must be refused, and a
+read of an id no server holds (how an unknown resource is answered).
 
 A 200 with patient data is a critical HIPAA finding. We keep only counts, resource types, the
 names of the elements present and keyed hashes of the ids, never the data itself (unless the user
@@ -16,6 +17,7 @@ from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.probes.base import ProbeContext, http_summary, parse_json
 from ehrcheck.probes.phi import ScrubbingRecorder
 
+UNKNOWN_ID = "ehrcheck-no-such-resource-7f3a"  # a valid FHIR id (64 characters at most) nobody uses
 PHI_SAMPLE = 5  # with --include-phi, at most this many resources are kept verbatim
 
 
@@ -99,4 +101,13 @@ async def probe_access(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
 
     if all("error" in v for v in out.values()):
         raise FetchError("unreachable", out["patient_search"]["error"])
+
+    try:  # an id no server holds: FHIR R4 answers a read of an unknown resource with 404
+        resp = await ctx.fetcher.get(ctx.url(f"Patient/{UNKNOWN_ID}"), recorder, headers=accept)
+        unknown = http_summary(resp)
+        unknown["www_authenticate"] = "www-authenticate" in resp.headers
+        unknown.update(_body_facts(resp, ctx))
+        out["unknown_read"] = unknown
+    except FetchError as exc:
+        out["unknown_read"] = {"error": str(exc)}
     return out

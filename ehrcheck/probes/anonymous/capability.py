@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from ehrcheck.evidence.anonymous import OAUTH_URIS_SUFFIX
-from ehrcheck.http.client import Recorder, Response
+from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.probes.anonymous.cors import cors_facts
 from ehrcheck.probes.base import ProbeContext, ProbeError, http_summary, parse_json, server_failure, status_problem
 
@@ -197,6 +197,19 @@ def read_capability(resp: Response) -> tuple[dict[str, Any], str | None]:
     return facts, None
 
 
+async def format_param_facts(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
+    """`_format=json` against an XML Accept header: FHIR R4 says the parameter overrides the header.
+    Asked only of a server that declares XML, where the two can be told apart."""
+    accept = "application/fhir+xml"
+    try:
+        resp = await ctx.fetcher.get(ctx.url("metadata?_format=json"), recorder, headers={"Accept": accept})
+    except FetchError as exc:
+        return {"accept": accept, "error": str(exc)}
+    doc, problem = parse_json(resp)
+    is_statement = not problem and isinstance(doc, dict) and doc.get("resourceType") == "CapabilityStatement"
+    return {**http_summary(resp), "accept": accept, "json_statement": is_statement}
+
+
 async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     url = ctx.url("metadata")
     last_problem = "no response"
@@ -224,6 +237,8 @@ async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, A
         facts.update({"accept_used": accept})
         facts["implementation_url_is_base"] = same_base(facts["implementation"]["url"], ctx.base_url)
         facts["cors"] = await cors_facts(ctx, url, recorder, accept)
+        if any("xml" in f.lower() for f in facts["formats"]):
+            facts["format_param"] = await format_param_facts(ctx, recorder)
         return facts
     if last is None:
         raise ProbeError(last_problem)

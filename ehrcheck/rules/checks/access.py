@@ -102,3 +102,41 @@ def unauthenticated_export(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
 
 
 # --- vendor claims ---------------------------------------------------------------------------
+
+
+@check()
+def unknown_read_not_found(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """A read of an id no server holds is answered 404 Not Found (or 410 Gone), as FHIR R4's read
+    interaction defines, so apps can tell "no such record" from a failure.
+
+    A 401 or 403 is a refusal before any lookup, right for an anonymous caller (HIP-012), so the
+    rule does not apply; a request that got no answer was not observed.
+    """
+    read = view.access.unknown_read if view.access else None
+    if read is None or read.error or read.http_status is None:
+        why = read.error if read is not None and read.error else "no unknown-id read was made"
+        return Outcome("not_observed", None, f"Not observed: {why}.")
+    status = read.http_status
+    if status in (401, 403):
+        return Outcome("not_applicable", status, f"HTTP {status}: the anonymous read was refused before any lookup.")
+    if status in (404, 410):
+        return Outcome("pass", status, f"Observed: HTTP {status} for GET [base]/Patient/<unknown id>.")
+    body = f" with a {read.body_resource_type}" if _fhir_body(read) else ""
+    return Outcome("fail", status, f"Observed: HTTP {status}{body} for GET [base]/Patient/<unknown id>, not 404.")
+
+
+@check()
+def unknown_read_outcome(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The 404 (or 410) for an unknown id carries an OperationOutcome, the resource FHIR defines for
+    saying what went wrong, rather than an HTML page or nothing. Applies only when the read was
+    answered 404/410 (unknown_read_not_found judges the status)."""
+    read = view.access.unknown_read if view.access else None
+    if read is None or read.error or read.http_status is None:
+        return Outcome("not_observed", None, "No unknown-id read was answered.")
+    if read.http_status not in (404, 410):
+        return Outcome("not_applicable", read.http_status, f"The unknown-id read was answered HTTP {read.http_status}, not 404.")
+    if read.body_resource_type == "OperationOutcome":
+        codes = ", ".join(read.issue_codes or []) or "none"
+        return Outcome("pass", read.issue_codes, f"Observed: an OperationOutcome (issue codes: {codes}).")
+    got = f"a {read.body_resource_type} resource" if _fhir_body(read) else f"a {read.content_type or 'typeless'} body"
+    return Outcome("fail", read.content_type, f"Observed: HTTP {read.http_status} with {got}, not an OperationOutcome.")

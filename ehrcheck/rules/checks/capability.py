@@ -27,6 +27,7 @@ from ehrcheck.rules.checks.common import (
     _date,
     _expired,
     _listing,
+    _sentence,
     _strings,
     _strip_version,
     _version_tuple,
@@ -481,3 +482,57 @@ def cors_declaration_matches(view: View, args: NoArgs, as_of: dt.date) -> Outcom
     if declared is False:
         return Outcome("pass", observed, "rest.security.cors is false and no CORS header is sent.")
     return Outcome("not_applicable", observed, "rest.security.cors is absent and no CORS header is sent.")
+
+
+FHIR_JSON = "application/fhir+json"
+
+
+@check()
+def fhir_json_content_type(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """Asked for `application/fhir+json`, the server answers with that Content-Type: the metadata
+    request, and the anonymous Patient search when it returned a FHIR body.
+
+    FHIR R4 §Content Types: the correct MIME type SHALL be used by clients and servers
+    (application/fhir+json for JSON). A statement that only came back to another Accept header
+    fails too: a client sending the standard header got nothing it could read.
+    """
+    cap = _cap(view)
+    if cap is None:
+        return NO_STATEMENT
+    if cap.accept_used != FHIR_JSON:
+        return Outcome(
+            "fail", cap.accept_used, f"GET [base]/metadata answered only to Accept: {cap.accept_used}, not {FHIR_JSON}."
+        )
+    seen = {"GET [base]/metadata": cap.content_type}
+    search = view.access.patient_search if view.access else None
+    if search is not None and search.http_status == 200 and isinstance(search.body_resource_type, str):
+        seen["GET [base]/Patient?_count=1"] = search.content_type
+    wrong = [f"{what} came back as {ctype or 'no Content-Type'}" for what, ctype in seen.items() if ctype != FHIR_JSON]
+    if wrong:
+        return Outcome("fail", seen, _sentence(wrong))
+    return Outcome("pass", seen, f"Observed on {len(seen)} response(s): {', '.join(seen)}.")
+
+
+@check()
+def format_param_honoured(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """`GET [base]/metadata?_format=json` sent with `Accept: application/fhir+xml` returns a JSON
+    CapabilityStatement: FHIR R4 says servers SHOULD support `_format`, which overrides the Accept
+    header, and SHALL read `json` as the JSON format. Asked only of servers that declare XML (where
+    the two can be told apart): for a JSON-only server the rule does not apply."""
+    cap = _cap(view)
+    if cap is None:
+        return NO_STATEMENT
+    fmt = cap.format_param
+    if fmt is None:
+        if not any("xml" in f.lower() for f in _strings(cap.formats)):
+            return Outcome("not_applicable", cap.formats, "The statement declares JSON only: _format has nothing to choose.")
+        return Outcome("not_observed", None, "No _format request was made.")
+    if fmt.error or fmt.http_status is None:
+        return Outcome("not_observed", None, f"The _format request got no answer: {fmt.error}.")
+    if fmt.http_status == 200 and fmt.json_statement:
+        return Outcome("pass", fmt.content_type, f"Observed: JSON despite Accept: {fmt.accept} ({fmt.content_type}).")
+    return Outcome(
+        "fail",
+        {"http_status": fmt.http_status, "content_type": fmt.content_type},
+        f"Observed: HTTP {fmt.http_status}, {fmt.content_type or 'no Content-Type'}, not a JSON CapabilityStatement.",
+    )

@@ -40,6 +40,9 @@ def test_open_sekmet_evidence(sekmet_open_url):
     assert access["patient_search"]["total"] >= 10
     assert access["bulk_export"]["started_without_auth"] is True
     assert access["bulk_export"]["cancel_status"] == 202  # the job we started was cancelled
+    assert access["unknown_read"]["http_status"] == 404  # an id no server holds
+    assert access["unknown_read"]["body_resource_type"] == "OperationOutcome"
+    assert cap.data["format_param"]["json_statement"] is True  # _format=json beats Accept: application/fhir+xml
     raw = ev.model_dump_json()
     patients = httpx.get(f"{sekmet_open_url}/Patient?_count=5", headers={"Accept": "application/fhir+json"}).json()
     for entry in patients["entry"]:
@@ -58,6 +61,7 @@ def test_auth_sekmet_refuses_anonymous_access(sekmet_auth_url):
     assert access["patient_search"]["www_authenticate"] is True
     assert access["patient_search"]["returned_patient_data"] is False
     assert access["bulk_export"]["http_status"] in (401, 403)
+    assert access["unknown_read"]["http_status"] == 401  # refused before any lookup: INT-051 does not apply
     assert "SMART-on-FHIR" in ev.probes["capability"].data["security"]["services"]
 
 

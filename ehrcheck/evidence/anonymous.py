@@ -112,6 +112,7 @@ class CapabilityData(HttpFacts):
     # implementation.url names the base URL audited (None: no implementation.url to compare).
     implementation_url_is_base: bool | None = None
     format_param: FormatParamFacts | None = None
+    nosniff: bool | None = None  # the metadata response carried X-Content-Type-Options: nosniff
 
 
 # --- smart, openid ---------------------------------------------------------------------------
@@ -276,6 +277,8 @@ class Certificate(Facts):
     san_ip: list[str] | None = None
     hostname_match: bool | None = None
     key_type: str | None = None
+    key_bits: int | None = None
+    signature_hash: str | None = None  # sha256, sha1...; "intrinsic" for Ed25519/Ed448
     parse_error: str | None = None
 
 
@@ -285,10 +288,15 @@ class Tls(Facts):
     verify_error: str | None = None
     modern_error: str | None = None
     negotiated_version: str | None = None
+    # The modern handshake offered TLS 1.3 (our TLS library has it, and that handshake, not a
+    # legacy-pinned one, produced negotiated_version): a TLS 1.2 answer then means no TLS 1.3.
+    client_offered_tls13: bool | None = None
     cipher: str | None = None
     cipher_bits: int | None = None
     certificate: Certificate | None = None
     legacy: dict[str, str] | None = None  # "TLSv1.0" -> accepted | rejected | untestable
+    # A TLS 1.2 handshake offering only static-RSA key exchange: accepted | rejected | untestable.
+    static_kx: str | None = None
 
 
 class Hsts(Facts):

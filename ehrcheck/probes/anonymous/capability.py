@@ -235,6 +235,7 @@ async def probe_capability(ctx: ProbeContext, recorder: Recorder) -> dict[str, A
             last_problem = problem
             continue
         facts.update({"accept_used": accept})
+        facts["nosniff"] = resp.headers.get("x-content-type-options", "").strip().lower() == "nosniff"
         facts["implementation_url_is_base"] = same_base(facts["implementation"]["url"], ctx.base_url)
         facts["cors"] = await cors_facts(ctx, url, recorder, accept)
         if any("xml" in f.lower() for f in facts["formats"]):

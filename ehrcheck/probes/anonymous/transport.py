@@ -102,7 +102,27 @@ def _cert_facts(der: bytes | None, host: str, now: dt.datetime) -> dict[str, Any
         "san_ip": sorted(ip_names),
         "hostname_match": _hostname_matches(host, dns_names, ip_names),
         "key_type": cert.public_key().__class__.__name__.replace("_", "").replace("PublicKey", ""),
+        "key_bits": _key_bits(cert.public_key()),
+        "signature_hash": _signature_hash(cert),
     }
+
+
+def _key_bits(key: Any) -> int | None:
+    """The public key's size: the RSA modulus, the EC curve, Ed25519/Ed448 by name."""
+    size = getattr(key, "key_size", None)
+    if isinstance(size, int):
+        return size
+    return {"Ed25519PublicKey": 256, "Ed448PublicKey": 456}.get(type(key).__name__.lstrip("_"))
+
+
+def _signature_hash(cert: Any) -> str | None:
+    """The hash the issuer signed the certificate with (sha256, sha1...); "intrinsic" for Ed25519
+    and Ed448, which hash inside the algorithm; None when the library cannot name it."""
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except Exception:  # noqa: BLE001 - an unknown signature OID is reported as unnamed, not a crash
+        return None
+    return algorithm.name if algorithm is not None else "intrinsic"
 
 
 def _hostname_matches(host: str, dns_names: list[str], ip_names: list[str]) -> bool:
@@ -145,6 +165,9 @@ def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float
     for label, version_enum in LEGACY.items():
         legacy[label] = _try_legacy(host, port, sni, version_enum, timeout, proxy)
     facts["legacy"] = legacy
+    # A TLS 1.2 handshake offering only static-RSA suites: accepted means clients may end up without
+    # forward secrecy (the modern handshake above never offers them, so it cannot tell).
+    facts["static_kx"] = _try_context(host, port, sni, _static_kx_context(), timeout, proxy)
     if version is None:
         accepted = [label for label in LEGACY if legacy[label] == "accepted"]
         if not accepted:
@@ -153,6 +176,7 @@ def _tls_survey(host: str, port: int, verify_ctx: ssl.SSLContext, timeout: float
         assert ctx is not None  # it was just accepted with this very context
         version, cipher, der = _handshake(host, port, ctx, sni, timeout, proxy)
     facts["negotiated_version"] = version
+    facts["client_offered_tls13"] = bool(ssl.HAS_TLSv1_3) and facts.get("verified") is not None
     facts["cipher"] = cipher[0] if cipher else None
     facts["cipher_bits"] = cipher[2] if cipher else None
     try:
@@ -178,11 +202,31 @@ def _legacy_context(version: ssl.TLSVersion) -> ssl.SSLContext | None:
     return ctx
 
 
+def _static_kx_context() -> ssl.SSLContext | None:
+    """An unverified TLS 1.2 context offering only suites with a static RSA key exchange (no
+    forward secrecy), or None if our OpenSSL has none left to offer."""
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("kRSA:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        return None
+    return ctx
+
+
 def _try_legacy(
     host: str, port: int, sni: str | None, version: ssl.TLSVersion, timeout: float, proxy: Proxy | None = None
 ) -> str:
     """'accepted', 'rejected' or 'untestable' (our own OpenSSL cannot offer that version)."""
-    ctx = _legacy_context(version)
+    return _try_context(host, port, sni, _legacy_context(version), timeout, proxy)
+
+
+def _try_context(
+    host: str, port: int, sni: str | None, ctx: ssl.SSLContext | None, timeout: float, proxy: Proxy | None = None
+) -> str:
+    """'accepted', 'rejected' or 'untestable' (our own OpenSSL cannot offer what `ctx` asks)."""
     if ctx is None:
         return "untestable"
     try:

@@ -224,3 +224,121 @@ def auth_hosts_tls(view: View, args: TlsMinimumArgs, as_of: dt.date) -> Outcome:
     if plain:
         return Outcome("not_applicable", observed, plain.strip())
     return Outcome("not_applicable", None, "No authorize, token or Bulk file server was published or seen.")
+
+
+# --- the handshake and the certificate, read further (issue 19) ------------------------------
+
+
+@check()
+def tls13_offered(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The server negotiates TLS 1.3 when the client offers it.
+
+    NIST SP 800-52 Rev. 2 §3.1: servers SHOULD be configured to negotiate TLS 1.3, and agencies
+    SHALL support it by 1 January 2024. Only judged when our own handshake offered TLS 1.3 (our
+    TLS library has it, and the modern handshake succeeded); otherwise nothing was observed.
+    """
+    tls, problem = _tls(view)
+    if tls is None:
+        return problem or Outcome("not_observed")
+    version = tls.negotiated_version
+    if not tls.client_offered_tls13:
+        return Outcome("not_observed", version, "Our handshake did not offer TLS 1.3, so the server's support is unknown.")
+    if version == "TLSv1.3":
+        return Outcome("pass", version, "Observed: TLS 1.3 negotiated.")
+    return Outcome("fail", version, f"Observed: offered TLS 1.3, the server chose {version}.")
+
+
+# OpenSSL names TLS 1.2 cipher suites by their key exchange: (EC)DHE gives forward secrecy.
+_EPHEMERAL = ("ECDHE-", "DHE-", "EDH-", "TLS_AES", "TLS_CHACHA20")
+
+
+@check()
+def forward_secrecy(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The server refuses key exchanges without forward secrecy: a TLS 1.2 handshake offering only
+    static-RSA suites is rejected, and the suite the ordinary handshake chose is ephemeral (every
+    TLS 1.3 suite is). Otherwise a stolen server key decrypts recorded traffic.
+
+    NIST SP 800-52 Rev. 2 §3.3.1: prefer ephemeral key exchange (ECDHE, DHE). Not observed when our
+    TLS library could not offer a static-RSA suite, since the ordinary handshake never offers one.
+    """
+    tls, problem = _tls(view)
+    if tls is None:
+        return problem or Outcome("not_observed")
+    cipher, version = tls.cipher, tls.negotiated_version
+    if cipher and not cipher.upper().startswith(_EPHEMERAL) and version != "TLSv1.3":
+        return Outcome("fail", cipher, f"Observed: {cipher} ({version}) was negotiated, a static key exchange.")
+    if tls.static_kx == "accepted":
+        return Outcome("fail", tls.static_kx, "Observed: a TLS 1.2 handshake offering only static-RSA suites was accepted.")
+    if tls.static_kx == "rejected":
+        return Outcome("pass", cipher, f"Observed: static-RSA suites refused; {cipher or 'the suite'} ({version}) negotiated.")
+    return Outcome("not_observed", tls.static_kx, "No static-RSA handshake could be tried from this machine.")
+
+
+# NIST SP 800-57 Part 1 Rev. 5 §5.6.1 / SP 800-52 Rev. 2 §3.2: at least 112 bits of security.
+_MIN_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 256, "EllipticCurve": 256, "Ed25519": 256, "Ed448": 448}
+
+
+@check()
+def certificate_key_strength(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The server certificate's public key is strong enough: RSA (or DSA) of 2048 bits or more, an
+    elliptic curve of 256 bits or more (P-256, P-384), Ed25519 or Ed448.
+
+    NIST SP 800-52 Rev. 2 §3.2.1 (server certificates: RSA 2048+ or ECDSA P-256/P-384) and SP
+    800-57 Part 1 Rev. 5 (112-bit security minimum). The leaf certificate only.
+    """
+    tls, problem = _tls(view)
+    if tls is None:
+        return problem or Outcome("not_observed")
+    cert = tls.certificate
+    if cert is None or cert.key_bits is None or not cert.key_type:
+        return Outcome("not_observed", None, "The certificate's key size was not recorded.")
+    kind = cert.key_type
+    minimum = _MIN_KEY_BITS.get(kind)
+    observed = f"{kind} {cert.key_bits} bits"
+    if minimum is None:
+        return Outcome("not_observed", observed, f"Observed: {observed}, a key type this rule does not grade.")
+    if cert.key_bits >= minimum:
+        return Outcome("pass", observed, f"Observed: {observed}.")
+    return Outcome("fail", observed, f"Observed: {observed}, under the {minimum} bits NIST requires.")
+
+
+_WEAK_HASHES = {"md5", "sha1", "md2", "md4"}
+
+
+@check()
+def certificate_signature_hash(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The server certificate is signed with SHA-256 or stronger, never SHA-1 or MD5, whose
+    collisions let a forger make a certificate with the same signature.
+
+    NIST SP 800-131A Rev. 2 §9 (SHA-1 disallowed for digital signature generation) and the CA/Browser
+    Forum Baseline Requirements §7.1.3.2. The leaf certificate only.
+    """
+    tls, problem = _tls(view)
+    if tls is None:
+        return problem or Outcome("not_observed")
+    cert = tls.certificate
+    algorithm = cert.signature_hash if cert is not None else None
+    if not algorithm:
+        return Outcome("not_observed", None, "The certificate's signature hash was not recorded.")
+    if algorithm.lower() in _WEAK_HASHES:
+        return Outcome("fail", algorithm, f"Observed: the certificate is signed with {algorithm.upper()}.")
+    shown = "an Edwards-curve signature (hash built in)" if algorithm == "intrinsic" else algorithm.upper()
+    return Outcome("pass", algorithm, f"Observed: {shown}.")
+
+
+@check()
+def nosniff_header(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
+    """The FHIR API's responses carry `X-Content-Type-Options: nosniff` (read on GET [base]/metadata),
+    so a browser never runs a response as a script or page when its Content-Type says otherwise.
+
+    OWASP ASVS 4.0.3 V14.4.4: every response contains X-Content-Type-Options: nosniff. A FHIR
+    API's responses hold text written by patients and staff; sniffing turns that text into markup.
+    """
+    cap = view.capability
+    if cap is None or not cap.found:
+        return Outcome("not_applicable", None, "No CapabilityStatement response was read (see INT-001).")
+    if cap.nosniff is None:
+        return Outcome("not_observed", None, "The response headers were not recorded.")
+    if cap.nosniff:
+        return Outcome("pass", True, "Observed on GET [base]/metadata.")
+    return Outcome("fail", False, "Observed: GET [base]/metadata has no X-Content-Type-Options: nosniff.")

@@ -81,3 +81,32 @@ def test_server_still_accepting_tls10_is_caught(tls_ca, tls_client_ctx):
     # Our own OpenSSL may refuse to speak TLS 1.0 at all; then the answer must say so, not "rejected".
     assert legacy["TLSv1.0"] in ("accepted", "untestable")
     assert legacy["TLSv1.0"] != "rejected"
+
+
+def test_handshake_and_certificate_facts_the_tls_rules_read(tls_ca, tls_client_ctx):
+    with serve({"/fhir/metadata": Reply(200, CAP)}, ssl_context=_server_ctx(tls_ca, "127.0.0.1")) as srv:
+        attempt = _transport(srv.base, tls_client_ctx)
+    tls = attempt.data["tls"]
+    assert tls["client_offered_tls13"] is True and tls["negotiated_version"] == "TLSv1.3"
+    assert tls["certificate"]["key_type"] == "EC" and tls["certificate"]["key_bits"] == 256  # trustme's default
+    assert tls["certificate"]["signature_hash"] == "sha256"
+    assert tls["static_kx"] == "rejected"  # an EC certificate cannot do a static RSA key exchange
+
+
+def test_a_server_that_accepts_static_rsa_is_caught(tls_client_ctx):
+    ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ca.issue_cert("127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(ctx)
+    with serve({"/fhir/metadata": Reply(200, CAP)}, ssl_context=ctx) as srv:
+        evidence = asyncio.run(collect(srv.base, HttpOptions(timeout=5, retries=0, verify=tls_client_ctx)))
+    tls = evidence.probes["transport"].data["tls"]
+    assert tls["negotiated_version"] == "TLSv1.2" and tls["certificate"]["key_bits"] == 2048
+    from ehrcheck.engine.scorecard import score_evidence
+
+    findings = {f.rule_id: f for f in score_evidence(evidence).findings}
+    assert findings["HIP-025"].status.value == "warn"  # offered TLS 1.3, got 1.2
+    assert tls["static_kx"] == "accepted"
+    assert findings["HIP-026"].status.value == "warn", findings["HIP-026"].message
+    assert findings["HIP-027"].status.value == "pass" and findings["HIP-028"].status.value == "pass"

@@ -11,7 +11,8 @@ must say not_observed, and they may move only the not_observed counts and the sc
 widen; every other part of the digest must be exactly as it was.
 
 Some later rules judge what the old files did keep: the discovery documents are stored as the
-server sent them, and issue 20 reads them for type, format and agreement (`REJUDGED`). Their
+server sent them, and issue 20 reads them for type, format and agreement, issue 19 for what they
+offer and what the statement, its response and the TLS survey show (`REJUDGED`). Their
 findings on each old file are recorded in `rejudged.json`, and the scores of their packs (and the
 overall score) are not compared; the verdict, the matrix, the claims and every other rule's finding
 still are.
@@ -34,6 +35,9 @@ NAMES = sorted(p.name.removesuffix(".json.gz") for p in OLD.glob("*.json.gz") if
 # ones that now judge type and format, CORS, keys and agreement).
 REJUDGED = ("INT-017", "INT-019", "INT-025", "INT-029", "PRT-006", "HIP-314", "PRT-014")
 REJUDGED += tuple(f"INT-0{n}" for n in range(33, 41))
+# Issue 19: rules that read what the old files kept of the SMART configuration, the statement, its
+# response and the TLS survey (INT-051/052 need a request the old files never made: not_observed).
+REJUDGED += tuple(f"INT-0{n}" for n in range(41, 51)) + tuple(f"HIP-02{n}" for n in range(5, 10))
 # Rules whose message now names the US Core version they judged by (issue 16): same status, and
 # the new message says which version; the old wording is not compared.
 REWORDED = ("INT-010", "INT-104", "INT-303")

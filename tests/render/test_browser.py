@@ -218,9 +218,10 @@ def test_the_executive_summary_is_one_printed_page(browser, demo_reports, tmp_pa
 
 @pytest.mark.servers
 @pytest.mark.browser
-def test_a_typical_audit_prints_in_twelve_pages_or_fewer(sekmet_auth_url, tmp_path):
+def test_a_typical_audit_prints_in_thirteen_pages_or_fewer(sekmet_auth_url, tmp_path):
     """-o x.pdf writes the PDF itself; not observed and not applicable rules are one compact table,
-    so a typical audit (sekmet, anonymous) is at most 12 pages."""
+    so a typical audit (sekmet, anonymous) is at most 13 pages (12 until issue 19 added 17 rules an
+    anonymous audit decides: 14 more findings on sekmet, one more card and vendor question)."""
     proc = subprocess.run(
         [sys.executable, "-m", "ehrcheck", "audit", sekmet_auth_url, "-o", str(tmp_path / "audit.pdf"), "-q"],
         capture_output=True,
@@ -233,7 +234,7 @@ def test_a_typical_audit_prints_in_twelve_pages_or_fewer(sekmet_auth_url, tmp_pa
     assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF-")
     assert (tmp_path / "audit.evidence.json").is_file()
     pages = pdf_pages(pdf)
-    assert 2 <= pages <= 12, f"{pages} pages"
+    assert 2 <= pages <= 13, f"{pages} pages"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(pdf, ARTIFACTS / "sekmet-audit.pdf")
 

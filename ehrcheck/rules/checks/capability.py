@@ -444,7 +444,8 @@ def instance_implementation(view: View, args: NoArgs, as_of: dt.date) -> Outcome
     if cap.implementation_url_is_base is False:
         return Outcome("fail", impl.url, f"implementation.url is {impl.url}, not the base URL audited.")
     if cap.implementation_url_is_base is None:
-        return Outcome("pass", impl.description, "The implementation is described; it gives no url to compare.")
+        why = "it gives no url to compare" if not impl.url else "its url was not compared with the base (older evidence)"
+        return Outcome("pass", impl.description, f"The implementation is described; {why}.")
     return Outcome("pass", impl.url, "implementation.url is the base URL audited.")
 
 

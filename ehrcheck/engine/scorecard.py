@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from ehrcheck.claims.table import claims_table, vendor_questions
 from ehrcheck.engine.auth_summary import auth_summary
@@ -11,10 +12,10 @@ from ehrcheck.engine.certification_summary import certification_summary
 from ehrcheck.engine.evaluate import evaluate
 from ehrcheck.engine.launch_summary import launch_summary
 from ehrcheck.engine.matrix import capability_matrix
-from ehrcheck.engine.profiles import get_profile, meaning, summary, weigh
+from ehrcheck.engine.profiles import Profile, get_profile, meaning, summary, weigh
 from ehrcheck.engine.scoring import overall_score, score_findings
 from ehrcheck.engine.verdict import decide
-from ehrcheck.models import Evidence, RunResult
+from ehrcheck.models import Evidence, Finding, RunResult
 from ehrcheck.rules.schema import Pack, builtin_packs
 
 
@@ -51,20 +52,8 @@ def score_evidence(
     reachable = bool(availability and availability.data.get("reachable"))
     decided = decide(findings, evidence, as_of, reachable)
     decided = decided.model_copy(update={"meaning": meaning(practice, decided, findings)})
-    if row_only:
-        return RunResult(
-            tool_version=evidence.tool_version,
-            target=evidence.target,
-            as_of=as_of.isoformat(),
-            evidence_started_at=evidence.started_at,
-            evidence_finished_at=evidence.finished_at,
-            profile=practice.name,
-            findings=findings,
-            packs=pack_scores,
-            overall=overall_score(pack_scores, practice.name),
-            verdict=decided,
-            probe_summary={},
-        )
+    # Without them (row_only) the report-only sections keep RunResult's empty defaults.
+    sections: dict[str, Any] = {"probe_summary": {}} if row_only else _report_sections(evidence, findings, practice)
     return RunResult(
         tool_version=evidence.tool_version,
         target=evidence.target,
@@ -76,14 +65,22 @@ def score_evidence(
         packs=pack_scores,
         overall=overall_score(pack_scores, practice.name),
         verdict=decided,
-        matrix=capability_matrix(evidence, findings),
-        claims=claims_table(findings),
-        practice=summary(practice, findings),
-        vendor_questions=vendor_questions(findings),
-        certification=certification_summary(evidence, findings),
-        authenticated=auth_summary(evidence),
-        launch=launch_summary(evidence, findings),
-        probe_summary={
+        **sections,
+    )
+
+
+def _report_sections(evidence: Evidence, findings: list[Finding], practice: Profile) -> dict[str, Any]:
+    """What only a rendered report reads: the matrix, the claims table, the practice summary and
+    the other sections a scan row never shows."""
+    return {
+        "matrix": capability_matrix(evidence, findings),
+        "claims": claims_table(findings),
+        "practice": summary(practice, findings),
+        "vendor_questions": vendor_questions(findings),
+        "certification": certification_summary(evidence, findings),
+        "authenticated": auth_summary(evidence),
+        "launch": launch_summary(evidence, findings),
+        "probe_summary": {
             pid: {
                 "status": a.status.value,
                 "reason": a.reason,
@@ -93,4 +90,4 @@ def score_evidence(
             }
             for pid, a in evidence.probes.items()
         },
-    )
+    }

@@ -55,6 +55,8 @@ class _Connection:
             return False
         if getattr(self.reader, "_buffer", b""):  # bytes while idle: only a close or junk can follow
             return False
+        if self.h11.trailing_data[0]:  # bytes read past the last answer: the next request would get them
+            return False
         return time.monotonic() < self.expires
 
     def close(self) -> None:

@@ -110,6 +110,60 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused():
     assert server.connections == 3
 
 
+def _answer(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_an_answer_nobody_asked_for_never_goes_to_a_later_request():
+    # Attack round 6 (T15): a server that answers one request twice left the second answer in the
+    # connection; reusing it handed that answer to the next request. Both answers are sent in one
+    # write, so they arrive together: the surplus is read and must end the connection.
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)  # so `serve` sees `stop`
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            with conn:
+                buf = b""
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        buf += data
+                    if b"\r\n\r\n" not in buf:
+                        break
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    conn.sendall(_answer(b"first") + _answer(head.split(b" ", 2)[1]))
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    async def fetch_all() -> list[tuple[str, bytes]]:
+        fetcher = Fetcher.create(HttpOptions(timeout=5, trust_env=False))
+        base = f"http://127.0.0.1:{server.getsockname()[1]}"
+        try:
+            return [(p, (await fetcher.get(f"{base}{p}", Recorder())).content) for p in ("/a", "/b", "/c")]
+        finally:
+            await fetcher.aclose()
+
+    try:
+        got = asyncio.run(fetch_all())
+    finally:
+        stop.set()
+        server.close()
+        t.join(timeout=5)
+    assert got == [("/a", b"first"), ("/b", b"first"), ("/c", b"first")]
+
+
 def test_refused_and_protocol_errors_classify_as_with_httpx():
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]

@@ -16,6 +16,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
+from ehrcheck.http.resource_types import RESOURCE_TYPES
+
 REDACTED = "[redacted]"
 # No brackets in a URL's user-info: urllib would read "[...]@host" as an IPv6 literal and fail.
 REDACTED_USERINFO = "redacted"
@@ -123,26 +125,45 @@ def redact_headers(headers: dict[str, str] | object, response: bool = False) -> 
 SAFE_PARAMS = frozenset(
     {"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"}
 )
-RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
+# Path words that never name a person: FHIR's interaction and operation words, discovery paths and
+# the usual words of a server's base path (/api/FHIR/R4). Resource types are in RESOURCE_TYPES.
+KEPT_PATH_WORDS = frozenset({"_history", "_search", "metadata", ".well-known", "smart-configuration", "openid-configuration"})
+BASE_PATH_WORD = re.compile(r"^(api|fhir|r[2-5]b?|stu3|dstu2|base(r4|stu3|dstu2)?|v[0-9]{1,2}|)$", re.IGNORECASE)
+OPERATIONS = frozenset(
+    {
+        "$export", "$everything", "$validate", "$meta", "$meta-add", "$meta-delete", "$bulk-data-status",
+        "$docref", "$lastn", "$expand", "$lookup", "$validate-code", "$translate", "$import", "$member-match",
+        "$match", "$stats", "$document", "$process-message", "$graphql", "$closure", "$subsumes", "$apply",
+        "$evaluate-measure", "$data-requirements", "$find", "$populate", "$submit", "$transform", "$versions",
+    }
+)  # fmt: skip
+
+
+def _kept_segment(segment: str) -> bool:
+    return segment in RESOURCE_TYPES or segment in KEPT_PATH_WORDS or segment in OPERATIONS or bool(BASE_PATH_WORD.match(segment))
 
 
 def scrub_url(url: str, base_url: str = "") -> str:
-    """Patient data out of a URL: ids after a resource type become `[id]`, query values
-    `[redacted]` (but SAFE_PARAMS'). `base_url`'s own path is kept as is (a base like
-    /api/FHIR/R4 is not a type and an id)."""
+    """Patient data out of a URL. Every path segment that is not a word of FHIR's own (a resource
+    type, `_history`, an operation, `metadata`, a usual base-path word) becomes `[id]`: ids,
+    version ids, and whatever a server puts after them, in any case or encoding (`Patient%2F123`
+    is one unknown segment). Query values become `[redacted]` (but SAFE_PARAMS'); user-info and
+    fragment go. `base_url`'s own path is kept as is when `url` lies under it."""
     parts = urlsplit(url)
-    base_path = urlsplit(base_url).path.rstrip("/") if base_url and url.startswith(base_url) else ""
+    base = urlsplit(base_url) if base_url else None
+    base_path = ""
+    if base is not None and (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+        candidate = base.path.rstrip("/")
+        if parts.path == candidate or parts.path.startswith(candidate + "/"):
+            base_path = candidate
     segments = parts.path[len(base_path) :].split("/")
-    for i in range(1, len(segments)):
-        prev, seg = segments[i - 1], segments[i]
-        # `Patient/123`, `Group/diabetes-cohort/$export`: the segment after a type is an id.
-        if RESOURCE_TYPE.match(prev) and seg and not seg.startswith(("$", "_")):
-            segments[i] = "[id]"
+    segments = [seg if _kept_segment(seg) else "[id]" for seg in segments]
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, v if k in SAFE_PARAMS else REDACTED) for k, v in pairs], safe="/:$|,*[]")
-    return urlunsplit((parts.scheme, parts.netloc, base_path + "/".join(segments), query, ""))
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, base_path + "/".join(segments), query, ""))
 
 
 def redact_url(url: str) -> str:

@@ -1,0 +1,64 @@
+"""Attack round 6 (an independent black-box round, then fixes): each test failed on the code
+before its fix. Patient data in the parts of a redirect's path the scrubber did not know (a
+version id, a lower-case type, an encoded slash, a segment after the id), a scan's run.json that
+could not be read silently starting a second history run, and a single output file of the user's
+replaced without --force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run
+
+NAME = "Zyxwvutsrq"
+DOB = "1911-11-11"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"/fhir/Patient/{NAME}/_history/{DOB}",  # the version id after _history
+        f"/fhir/patient/{NAME}",  # a type in lower case
+        f"/fhir/Patient%2F{NAME}",  # an encoded slash: one segment
+        f"/fhir/DocumentReference/x/{NAME}",  # a segment after the id
+        f"/fhir/Patient/x/{NAME}",
+        f"/fhir/Patient/$x{NAME}",  # not an operation FHIR defines
+    ],
+)
+def test_patient_data_anywhere_in_a_redirect_path_is_scrubbed(tmp_path: Path, location: str):
+    """Only the segment right after an exact-case resource type became `[id]`: the rest of the
+    path a server redirected to reached evidence.json, report.json, report.html and --debug."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import Reply, serve
+
+    routes = {**ROUTES, "/fhir/metadata": Reply(302, b"", {"Location": location})}
+    out = tmp_path / "out"
+    with serve(routes) as srv:
+        res = run("--debug", "audit", srv.base, "-o", str(out), "-f", "html,json", "--timeout", "3")
+    assert res.exit_code in (0, 1, 2), res.output[-2000:]
+    for f in out.iterdir():
+        text = f.read_text(encoding="utf-8")
+        for planted in (NAME, DOB):
+            assert planted not in text, (f.name, planted)
+    for planted in (NAME, DOB):
+        assert planted not in res.output
+    assert "[id]" in (out / "evidence.json").read_text(encoding="utf-8")
+
+
+def test_the_words_of_a_fhir_path_survive_scrubbing():
+    """What the scrubber keeps, so evidence still says what was asked: types, _history, known
+    operations, discovery paths and the audited base path."""
+    from ehrcheck.http.redact import scrub_url
+
+    assert scrub_url("https://h/api/FHIR/R4/Group/g-17/$export?_type=Patient&since=x#f") == (
+        "https://h/api/FHIR/R4/Group/[id]/$export?_type=Patient&since=[redacted]"
+    )
+    assert scrub_url("https://u:pw@h/r4/Patient/7/_history/2") == "https://h/r4/Patient/[id]/_history/[id]"
+    assert scrub_url("https://h/r4/.well-known/smart-configuration") == "https://h/r4/.well-known/smart-configuration"
+    base = "https://h/interconnect-x/api/FHIR/R4"
+    assert scrub_url(base + "/Patient/7/Observation", base) == base + "/Patient/[id]/Observation"
+    # a base that only starts the same way is not the base: its extra segment is scrubbed
+    assert scrub_url(base + "x/Patient", base) == "https://h/[id]/api/FHIR/[id]/Patient"

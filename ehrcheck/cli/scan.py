@@ -40,16 +40,33 @@ def _formats(value: str | None) -> list[str]:
 
 def _run_label(output: Path, resume: bool, given: str | None, started: str) -> str:
     """The history run this invocation records into: --run-label, else the one an interrupted scan
-    in this folder started (on --resume), else the start time."""
+    in this folder started (on --resume), else the start time. A run.json that cannot be read is
+    an error, not a reason to start a second history run for the same scan."""
     path = output / RUN_FILE
-    if resume and path.is_file():
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8")).get("label")
-        except (ValueError, OSError, AttributeError):
-            saved = None
-        if isinstance(saved, str) and saved and (given is None or given == saved):
+    if resume and (path.exists() or path.is_symlink()):
+        saved = _saved_label(path)
+        if given is None or given == saved:
             return saved
     return given or f"{started}-{secrets.token_hex(2)}"  # two scans in one second are still two runs
+
+
+def _saved_label(path: Path) -> str:
+    fix = "restore it, or remove it to record the rest of the scan as a new history run"
+    if path.is_symlink() or not path.is_file():
+        raise UserInputError(f"{terminal(str(path))}: not a regular file; {fix}")
+    try:
+        if path.stat().st_size > 64 * 1024:
+            raise UserInputError(f"{terminal(str(path))}: larger than 64 KB, not a file ehrcheck wrote; {fix}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+        if isinstance(exc, OSError):
+            reason = f"cannot be read ({exc.strerror or type(exc).__name__})"
+        raise UserInputError(f"{terminal(str(path))}: {reason}; {fix}") from None
+    label = data.get("label") if isinstance(data, dict) else None
+    if not isinstance(label, str) or not label.strip() or len(label) > 200 or not label.isprintable():
+        raise UserInputError(f"{terminal(str(path))}: field 'label' must be the run's label (text of 1 to 200 characters); {fix}")
+    return label
 
 
 def scan(

@@ -6,10 +6,12 @@ replaced without --force."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from tests.hostile.test_messages import assert_message
 from tests.support.cli import run
 
 NAME = "Zyxwvutsrq"
@@ -62,3 +64,39 @@ def test_the_words_of_a_fhir_path_survive_scrubbing():
     assert scrub_url(base + "/Patient/7/Observation", base) == base + "/Patient/[id]/Observation"
     # a base that only starts the same way is not the base: its extra segment is scrubbed
     assert scrub_url(base + "x/Patient", base) == "https://h/[id]/api/FHIR/[id]/Patient"
+
+
+def _scan_into_db(tmp_path: Path) -> tuple[Path, Path, Path]:
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    out, db = tmp_path / "scan", tmp_path / "history.sqlite"
+    listing = tmp_path / "urls.txt"
+    with serve(ROUTES) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(out), "--db", str(db), "--timeout", "3", "--workers", "1")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    return listing, out, db
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"label": ["a"], "started_at": "2026-02-30", "shard": "zz"}\n',
+        "not json at all\n",
+        '["a list"]\n',
+        '{"label": "run\\u001b[2J"}\n',
+    ],
+)
+def test_a_run_file_that_cannot_be_read_stops_a_resumed_scan(tmp_path: Path, text: str):
+    """`scan --resume --db` over a run.json it could not read overwrote it with a new label and
+    recorded the rest of the scan as a second history run (the rows twice in `history`)."""
+    listing, out, db = _scan_into_db(tmp_path)
+    (out / "run.json").write_text(text, encoding="utf-8")
+    res = run("scan", str(listing), "-o", str(out), "--resume", "--db", str(db), "--timeout", "3", "--workers", "1")
+    assert_message(res, "run.json")
+    assert "remove it to record the rest of the scan as a new history run" in res.output
+    assert (out / "run.json").read_text(encoding="utf-8") == text  # left as the user has it
+    runs = json.loads(run("history", "--db", str(db), "-f", "json", "-q").stdout)["runs"]
+    assert len(runs) == 1

@@ -272,7 +272,7 @@ def score(
 
     console = err_console()
     with user_errors():
-        plan_outputs(output, format, pdf=pdf)  # a bad -o or --format is named before the evidence is read
+        plan_outputs(output, format, force=force, pdf=pdf)  # a bad -o or --format is named before the evidence is read
         evidence = load_evidence(evidence_file)  # first: the default folder is named after its target
         plan = plan_outputs(output, format, base_url=evidence.target.base_url, force=force, pdf=pdf)
         require_pdf_support(plan.wants_pdf)

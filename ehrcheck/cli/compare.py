@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from ehrcheck.cli.common import err_console, load_packs, parse_as_of, user_errors
-from ehrcheck.cli.options import AsOfOpt, PackOpt, QuietOpt
-from ehrcheck.cli.output import check_writable
+from ehrcheck.cli.options import AsOfOpt, ForceOpt, PackOpt, QuietOpt
+from ehrcheck.cli.output import check_replaceable, check_writable
 from ehrcheck.errors import UserInputError
 from ehrcheck.inert import terminal
 
@@ -76,6 +76,7 @@ def compare(
     ] = False,
     as_of: AsOfOpt = None,
     pack: PackOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Compare vendors side by side: verdicts, scores, capabilities and every rule, ranked for a practice."""
@@ -100,6 +101,9 @@ def compare(
             raise UserInputError("-o -: a PDF goes to a file; give -o comparison.pdf")
         if target is not None:
             check_writable(target, "-o")
+            check_replaceable(target, "-o", force)
+            if pdf and fmt != "pdf":
+                check_replaceable(target.with_suffix(".pdf"), "--pdf", force)
         if target is not None and any(target.resolve() == Path(p).resolve() for p in runs):
             raise UserInputError(f"-o {target}: is one of the runs being compared; choose another file")
         require_pdf_support(fmt == "pdf" or pdf)
@@ -156,6 +160,7 @@ def diff_cmd(
             help="Exit 1 on a new finding: a failure or warning the earlier run did not observe (e.g. credentials added since).",
         ),
     ] = False,
+    force: ForceOpt = False,
     exit_zero: Annotated[
         bool,
         typer.Option(
@@ -181,6 +186,7 @@ def diff_cmd(
             raise UserInputError(f"--format: give md or json, not '{fmt}'")
         if output != "-":
             check_writable(Path(output), "-o")
+            check_replaceable(Path(output), "-o", force)
         packs = load_packs(pack)
         when = parse_as_of(as_of)
         a, b = _runs([old, new], packs, when, None)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ehrcheck.cli.common import err_console, user_errors
+from ehrcheck.cli.options import ForceOpt
 from ehrcheck.errors import UserInputError
 
 DB_HELP = "The history database: a SQLite file path, or a postgresql://user@host/db URL (password from PGPASSWORD or ~/.pgpass)."
@@ -49,6 +50,7 @@ def history(
     since: Annotated[str | None, typer.Option("--since", help="First day of runs to include (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Last day of runs to include (YYYY-MM-DD).")] = None,
     last: Annotated[int, typer.Option("--runs", min=1, max=10000, help="At most this many runs, the latest.")] = 30,
+    force: ForceOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
     """Availability, FHIR/US Core/SMART counts over time and what changed, from `scan --db` runs."""
@@ -63,6 +65,11 @@ def history(
     console = err_console()
     with user_errors():
         kind = _format_of(output, fmt)
+        if output != "-":  # before the database is read: a bad path is named at once
+            from ehrcheck.cli.output import check_replaceable, check_writable
+
+            check_writable(Path(output), "-o")
+            check_replaceable(Path(output), "-o", force)
         start, end = _date("--since", since), _date("--until", until)
         if start and end and end < start:
             raise UserInputError(f"--until {end} is before --since {start}")

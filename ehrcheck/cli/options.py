@@ -53,7 +53,7 @@ ForceOpt = Annotated[
     typer.Option(
         "--force",
         metavar="",
-        help="Overwrite an output folder that holds another target's report (refused without it).",
+        help="Replace an output file ehrcheck did not write, or a folder holding another target's report (refused without it).",
     ),
 ]
 

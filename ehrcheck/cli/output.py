@@ -143,11 +143,25 @@ def check_foreign_files(paths: list[Path], force: bool) -> None:
     if force:
         return
     for path in paths:
-        if path.is_file() and not _written_by_ehrcheck(path):
+        if path.is_symlink() or (path.is_file() and not _written_by_ehrcheck(path)):
             raise UserInputError(
-                f"-o {path.parent}: {path.name} there was not written by ehrcheck and would be replaced; "
+                f"-o {path.parent}: {path.name} there {_not_ours(path)} and would be replaced; "
                 "choose another folder, or pass --force to overwrite it"
             )
+
+
+def check_replaceable(path: Path, flag: str, force: bool) -> None:
+    """The same for a single output file the user named: a file of theirs (their notes saved as
+    report.md, a link to one) is not replaced without --force; ehrcheck's own earlier output is."""
+    if not force and (path.is_symlink() or (path.is_file() and not _written_by_ehrcheck(path))):
+        raise UserInputError(
+            f"{flag} {path}: exists, {_not_ours(path)}, and would be replaced; "
+            "choose another name, or pass --force to overwrite it"
+        )
+
+
+def _not_ours(path: Path) -> str:
+    return "is a symbolic link" if path.is_symlink() else "was not written by ehrcheck"
 
 
 def _single_format(target: Path, formats: list[str], fmt_given: bool, suffix_fmt: str) -> Output:
@@ -203,6 +217,9 @@ def plan_outputs(
         if pdf and not one.pdf:  # --pdf beside a single file: the same name, .pdf
             outputs.append(Output("html", target.with_suffix(".pdf"), pdf=True))
         check_writable(target, "-o")
+        for out in outputs:
+            if out.path is not None:
+                check_replaceable(out.path, "-o", force)
         return OutputPlan(tuple(outputs), None)
     if target.exists() and not target.is_dir():
         raise UserInputError(f"-o {target}: exists and is not a folder")

@@ -31,7 +31,8 @@ def render_comparison_json(comparison: Comparison) -> str:
             return obj.model_dump(mode="json")
         raise TypeError(type(obj).__name__)
 
-    data = dataclasses.asdict(comparison)
+    # "generator" first: a later run recognises the file as its own output and may replace it
+    data = {"generator": "ehrcheck", **dataclasses.asdict(comparison)}
     for section, sec in zip(data["sections"], comparison.sections, strict=True):
         for row, r in zip(section["rows"], sec.rows, strict=True):
             row["differs"] = r.differs

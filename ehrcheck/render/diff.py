@@ -41,7 +41,8 @@ def render_diff_markdown(d: RunDiff) -> str:
 
 
 def render_diff_json(d: RunDiff) -> str:
-    data = dataclasses.asdict(d)
+    # "generator" first: a later run recognises the file as its own output and may replace it
+    data = {"generator": "ehrcheck", **dataclasses.asdict(d)}
     data["regressions"] = len(d.regressions)
     data["new_findings"] = len(d.new_findings)
     data["unchanged"] = d.unchanged

@@ -119,6 +119,7 @@ def render_history_markdown(ctx: dict[str, Any]) -> str:
 def render_history_json(ctx: dict[str, Any]) -> str:
     av = ctx["availability"]
     doc = {
+        "generator": "ehrcheck",  # first: a later run recognises the file as its own output
         "database": ctx["db"],
         "scope": ctx["scope"],
         "runs": [asdict(r) for r in ctx["runs"]],

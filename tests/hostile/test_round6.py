@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ehrcheck.demo.run import run_demo
 from tests.hostile.test_messages import assert_message
 from tests.support.cli import run
 
@@ -100,3 +101,79 @@ def test_a_run_file_that_cannot_be_read_stops_a_resumed_scan(tmp_path: Path, tex
     assert (out / "run.json").read_text(encoding="utf-8") == text  # left as the user has it
     runs = json.loads(run("history", "--db", str(db), "-f", "json", "-q").stdout)["runs"]
     assert len(runs) == 1
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("round6") / "demo"
+    run_demo(out, formats=("json",))
+    return out
+
+
+def _commands(demo: Path, target: Path) -> dict[str, list[str]]:
+    a, b = demo / "meadowlark-chart", demo / "riverbend-ehr"
+    ev = str(a / "evidence.json")
+    return {
+        "score md": ["score", ev, "-o", str(target.with_suffix(".md"))],
+        "score json": ["score", ev, "-o", str(target.with_suffix(".json"))],
+        "score html": ["score", ev, "-o", str(target.with_suffix(".html"))],
+        "score sarif": ["score", ev, "-o", str(target.with_suffix(".sarif"))],
+        "score junit": ["score", ev, "-o", str(target.with_suffix(".xml"))],
+        "compare md": ["compare", str(a), str(b), "-o", str(target.with_suffix(".md")), "-q"],
+        "compare json": ["compare", str(a), str(b), "-o", str(target.with_suffix(".json")), "-q"],
+        "compare html": ["compare", str(a), str(b), "-o", str(target.with_suffix(".html")), "-q"],
+        "diff md": ["diff", str(a), str(b), "-o", str(target.with_suffix(".md")), "-q"],
+        "diff json": ["diff", str(a), str(b), "-o", str(target.with_suffix(".json")), "-q"],
+    }
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "score md",
+        "score json",
+        "score html",
+        "score sarif",
+        "score junit",
+        "compare md",
+        "compare json",
+        "compare html",
+        "diff md",
+        "diff json",
+    ],
+)
+def test_a_single_output_file_of_the_users_is_not_replaced_without_force(demo: Path, tmp_path: Path, name: str):
+    """`-o report.md`, report.md being the user's own notes (or a link to them), was replaced
+    without a word; now it is refused unless --force, while ehrcheck's own earlier output is
+    replaced as before (each format's head says it was ehrcheck's)."""
+    args = _commands(demo, tmp_path / "mine")[name]
+    path = Path(args[args.index("-o") + 1])
+    path.write_text("my own notes\n", encoding="utf-8")
+    res = run(*args)
+    assert_message(res, "was not written by ehrcheck", "--force")
+    assert path.read_text(encoding="utf-8") == "my own notes\n"
+
+    link = path.with_name("link" + path.suffix)
+    link.symlink_to(path)
+    args_link = [str(link) if a == str(path) else a for a in args]
+    assert_message(run(*args_link), "is a symbolic link")
+    assert link.is_symlink() and path.read_text(encoding="utf-8") == "my own notes\n"
+
+    forced = run(*args, "--force")
+    assert forced.exit_code in (0, 1), forced.output[-2000:]
+    assert path.read_text(encoding="utf-8") != "my own notes\n"
+    again = run(*args)  # its own output: replaced without --force
+    assert again.exit_code in (0, 1), again.output[-2000:]
+
+
+@pytest.mark.timeout(120)
+def test_history_refuses_a_users_file_before_reading_the_database(tmp_path: Path):
+    listing, out, db = _scan_into_db(tmp_path)
+    for suffix in (".md", ".json", ".html"):
+        mine = tmp_path / f"mine{suffix}"
+        mine.write_text("my own notes\n", encoding="utf-8")
+        assert_message(run("history", "--db", str(db), "-o", str(mine)), "was not written by ehrcheck")
+        assert mine.read_text(encoding="utf-8") == "my own notes\n"
+        assert run("history", "--db", str(db), "-o", str(mine), "--force", "-q").exit_code == 0
+        assert run("history", "--db", str(db), "-o", str(mine), "-q").exit_code == 0  # its own: replaced

@@ -140,6 +140,8 @@ OPERATIONS = frozenset(
 
 
 def _kept_segment(segment: str) -> bool:
+    if segment.endswith(".ndjson"):  # a Bulk file named for its type (Patient.ndjson) says no more than the type
+        return segment[: -len(".ndjson")] in RESOURCE_TYPES
     return segment in RESOURCE_TYPES or segment in KEPT_PATH_WORDS or segment in OPERATIONS or bool(BASE_PATH_WORD.match(segment))
 
 

@@ -61,6 +61,8 @@ def test_the_words_of_a_fhir_path_survive_scrubbing():
     )
     assert scrub_url("https://u:pw@h/r4/Patient/7/_history/2") == "https://h/r4/Patient/[id]/_history/[id]"
     assert scrub_url("https://h/r4/.well-known/smart-configuration") == "https://h/r4/.well-known/smart-configuration"
+    assert scrub_url("https://h/files/x9/Patient.ndjson") == "https://h/[id]/[id]/Patient.ndjson"
+    assert scrub_url("https://h/files/Smith.ndjson") == "https://h/[id]/[id]"
     base = "https://h/interconnect-x/api/FHIR/R4"
     assert scrub_url(base + "/Patient/7/Observation", base) == base + "/Patient/[id]/Observation"
     # a base that only starts the same way is not the base: its extra segment is scrubbed

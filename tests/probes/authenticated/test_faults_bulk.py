@@ -229,7 +229,8 @@ def test_bulk_probe_stops_a_gzip_bomb_file_at_its_cap(tmp_path):
         _evidence, attempt = run_bulk(srv.base, tmp_path, bulk_timeout=60)
     [file] = attempt.data["patient"]["files"]
     assert file["truncated"] is True and file["lines"] == 0 and file["count_matches"] is True
-    exchange = next(e for e in attempt.exchanges if e.url.endswith("/files/Patient.ndjson") and e.body_bytes)
+    # recorded scrubbed: the folder is not a FHIR word, the file's name is
+    exchange = next(e for e in attempt.exchanges if e.url.endswith("/[id]/Patient.ndjson") and e.body_bytes)
     assert exchange.body_bytes == bulk.MAX_FILE_BYTES and "size cap" in exchange.error
 
 

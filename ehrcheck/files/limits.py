@@ -141,11 +141,27 @@ def without_lone_surrogates(value: Any) -> Any:
     return root[0]
 
 
+# How JSON text can decode to a lone surrogate: a \uD800-\uDFFF escape; in a str, the character
+# itself; in bytes, its UTF-8 encoding (json.loads decodes bytes with 'surrogatepass').
+_SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
+_SURROGATE_IN_BYTES = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
 def may_hold_surrogates(raw: bytes | str) -> bool:
-    """Cheap pre-check: only a `\\uD800`-`\\uDFFF` escape can produce a lone surrogate."""
+    """Cheap pre-check for without_lone_surrogates(): False only when the JSON text cannot
+    decode to a lone surrogate. Bytes in UTF-16 or UTF-32 (which json.loads detects by a BOM or
+    NUL bytes at the start) can hold them anywhere, so they are always walked."""
     if isinstance(raw, bytes):
-        return re.search(rb"\\[uU][dD][89a-fA-F]", raw) is not None
-    return re.search(r"\\[uU][dD][89a-fA-F]", raw) is not None
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4]:
+            return True
+        return _SURROGATE_IN_BYTES.search(raw) is not None
+    if _SURROGATE_ESCAPE.search(raw):
+        return True
+    try:  # a surrogate character itself: the one thing UTF-8 cannot encode (faster than a search)
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def yaml_refusal(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:

@@ -179,3 +179,23 @@ def test_history_refuses_a_users_file_before_reading_the_database(tmp_path: Path
         assert mine.read_text(encoding="utf-8") == "my own notes\n"
         assert run("history", "--db", str(db), "-o", str(mine), "--force", "-q").exit_code == 0
         assert run("history", "--db", str(db), "-o", str(mine), "-q").exit_code == 0  # its own: replaced
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_surrogate_encoded_in_the_bytes_never_reaches_a_writer(tmp_path: Path, encoding: str):
+    """Found in review after round 6: json.loads decodes bytes with 'surrogatepass', so a
+    CapabilityStatement carrying the UTF-8 *encoding* of a surrogate (ED A0 80), or a UTF-16
+    body, decoded to a lone surrogate that the pre-check (JSON escapes only) let through."""
+    from tests.support.cli import CAP, ROUTES
+    from tests.support.loopback import Reply, serve
+
+    text = json.dumps({**CAP, "software": {"name": "Chart@@"}}).replace("@@", "\ud800", 1)
+    body = text.encode(encoding, "surrogatepass")
+    routes = {**ROUTES, "/fhir/metadata": Reply(200, body, {"Content-Type": "application/fhir+json"})}
+    out = tmp_path / "out"
+    with serve(routes) as srv:
+        res = run("audit", srv.base, "-o", str(out), "-f", "html,md,json", "--timeout", "3")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    assert "Traceback" not in res.output
+    assert "Chart\ufffd" in (out / "evidence.json").read_text(encoding="utf-8")

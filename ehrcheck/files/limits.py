@@ -109,6 +109,26 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+# For JSON text already parsed: its strings (with their escapes), and everything but brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def text_too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """too_deep() for the *text* of a value json.loads accepted, without walking the value: with
+    strings removed, each round deletes the innermost bracket pairs (one regex pass in C), so
+    the brackets are gone within `limit` rounds exactly when nothing nests deeper than `limit`."""
+    # Without an escaped quote, the text between every other '"' is outside the strings.
+    outside = "".join(text.split('"')[::2]) if '\\"' not in text else _JSON_STRING.sub("", text)
+    skeleton = _NOT_BRACKET.sub("", outside)
+    for _ in range(limit):
+        if not skeleton:
+            return False
+        skeleton = _INNERMOST_PAIR.sub("", skeleton)
+    return bool(skeleton)
+
+
 def _line(event: Any) -> int:  # a yaml.Event
     """The 1-based line an event starts on (the parser always sets the mark; the stubs allow None)."""
     return event.start_mark.line + 1 if event.start_mark else 1

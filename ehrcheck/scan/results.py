@@ -106,15 +106,29 @@ def load_line(raw: bytes | str) -> Any:
     """One results.jsonl line as JSON, read like any file from outside (files/limits): numbers of
     any size, no nesting past MAX_DEPTH (a RecursionError traceback before), lone surrogates
     replaced (they crashed the SARIF writer). ValueError for a line that is not JSON."""
-    from ehrcheck.files.limits import json_loads, too_deep, without_lone_surrogates
+    from ehrcheck.files.limits import json_loads, may_hold_surrogates, text_too_deep, too_deep, without_lone_surrogates
 
+    text: str | None = raw if isinstance(raw, str) else None
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None  # json.loads may still read it (UTF-16, encoded surrogates): the slow path
+    if text is not None and text.startswith("\ufeff"):
+        text = None  # json.loads skips a UTF-8 BOM in bytes, not in a str: the slow path
     try:
-        value = json_loads(raw)
+        value = json_loads(raw if text is None else text)
     except RecursionError:
         raise ValueError("nests too deep") from None
-    if too_deep(value):
+    if text is None:
+        if too_deep(value):
+            raise ValueError("nests too deep")
+        return without_lone_surrogates(value)
+    # The fast path, for text (every row a scan writes): the same checks made on the line itself,
+    # a few regex passes in C instead of walking every finding of the row twice.
+    if text_too_deep(text):
         raise ValueError("nests too deep")
-    return without_lone_surrogates(value)
+    return without_lone_surrogates(value) if may_hold_surrogates(text) else value
 
 
 def parse_row(raw: bytes | str) -> dict[str, Any] | None:

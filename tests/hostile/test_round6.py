@@ -199,3 +199,31 @@ def test_a_surrogate_encoded_in_the_bytes_never_reaches_a_writer(tmp_path: Path,
     assert res.exit_code in (0, 1), res.output[-2000:]
     assert "Traceback" not in res.output
     assert "Chart\ufffd" in (out / "evidence.json").read_text(encoding="utf-8")
+
+
+def test_a_scan_row_reads_the_same_through_the_fast_path():
+    """load_line checks a UTF-8 row's depth and surrogates on its text; bytes json.loads reads
+    otherwise take the walk. Both must agree with the walk on every kind of row."""
+    from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep, without_lone_surrogates
+    from ehrcheck.scan.results import load_line
+
+    deep_ok = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    deep_bad = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    lines = [
+        '{"a": "x\\ud800y", "b": ["\\\\ud800"]}',
+        '{"s": "[[[[[[ not brackets \\" ]]]", "n": 1e999}',
+        '{"s": "' + "[" * 70 + '", "t": ["]]"]}',  # brackets in strings, no escaped quote
+        '{"s": "' + "[" * 70 + '\\\\", "v": ' + deep_bad + "}",  # an escaped backslash before the quote
+        '{"v": ' + deep_ok + "}",
+        '{"v": ' + deep_bad + "}",
+        '{"k\\udc00": [{"x": "\\u00e9"}]}',
+    ]
+    for line in lines:
+        for raw in (line, line.encode(), line.encode("utf-16"), b"\xef\xbb\xbf" + line.encode()):
+            value = json_loads(raw)
+            expected = "deep" if too_deep(value) else without_lone_surrogates(value)
+            try:
+                got = load_line(raw)
+            except ValueError:
+                got = "deep"
+            assert got == expected, (line, raw[:10])

@@ -45,8 +45,10 @@ def _parse_int(text: str) -> int | float | str:
 
 def json_loads(data: str | bytes) -> Any:
     """json.loads for documents from outside: numbers of any size parse (a 5,000-digit number is
-    valid JSON, even if Python's int() refuses it). Raises what json.loads raises."""
-    return json.loads(data, parse_int=_parse_int, parse_float=_number)
+    valid JSON, even if Python's int() refuses it), and no lone UTF-16 surrogate survives (see
+    `may_hold_surrogates`). Raises what json.loads raises."""
+    value = json.loads(data, parse_int=_parse_int, parse_float=_number)
+    return without_lone_surrogates(value) if may_hold_surrogates(data) else value
 
 
 def check_size(path: Path, flag: str, limit: int = MAX_USER_FILE_BYTES) -> None:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.http.origins import credential_refusal, transport_refusal
 from ehrcheck.probes.authenticated.credentials import Credentials, Secret
@@ -40,7 +40,7 @@ def oauth_error(resp: Response) -> str | None:
     """The RFC 6749 §5.2 `error` code, if it looks like one (descriptions are not kept: some
     servers echo the request in them)."""
     try:
-        doc = json.loads(resp.content)
+        doc = json_loads(resp.content)
     except (ValueError, UnicodeDecodeError):
         return None
     code = doc.get("error") if isinstance(doc, dict) else None
@@ -200,7 +200,7 @@ class AuthSession:
 
 def _json_object(resp: Response) -> dict[str, Any]:
     try:
-        doc = json.loads(resp.content)
+        doc = json_loads(resp.content)
     except (ValueError, UnicodeDecodeError):
         return {}
     return doc if isinstance(doc, dict) else {}

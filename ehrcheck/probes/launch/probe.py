@@ -22,10 +22,10 @@ patient id or resource.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.http.origins import credential_refusal, origin_text, same_origin, transport_refusal
 from ehrcheck.probes.authenticated.credentials import Secret
@@ -109,7 +109,7 @@ class Endpoints:
 
 def _body(resp: Response) -> dict[str, Any]:
     try:
-        doc = json.loads(resp.content)
+        doc = json_loads(resp.content)
     except (ValueError, UnicodeDecodeError):
         return {}
     return doc if isinstance(doc, dict) else {}

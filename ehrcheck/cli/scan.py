@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeGuard
 
 import typer
 
@@ -22,7 +22,7 @@ from ehrcheck.cli.history import DB_HELP
 from ehrcheck.cli.options import AsOfOpt, CaOpt, ExitZeroOpt, FailOnOpt, PackOpt, QuietOpt, TimeoutOpt, WaiversOpt
 from ehrcheck.cli.output import check_writable
 from ehrcheck.errors import UserInputError
-from ehrcheck.inert import terminal
+from ehrcheck.inert import terminal, visible
 
 SCAN_FORMATS = {"html": "index.html", "sarif": "results.sarif", "junit": "results.xml"}
 RUN_FILE = "run.json"  # the run's label, so --resume records into the same history run
@@ -50,6 +50,21 @@ def _run_label(output: Path, resume: bool, given: str | None, started: str) -> s
     return given or f"{started}-{secrets.token_hex(2)}"  # two scans in one second are still two runs
 
 
+def _usable_label(label: object) -> TypeGuard[str]:
+    """A run label ehrcheck records and reads back: 1 to 200 printable characters. The same test
+    for --run-label and for run.json, so a label accepted at the start of a scan is never one its
+    own --resume refuses (it was: a label with an escape character could not be resumed)."""
+    return isinstance(label, str) and bool(label.strip()) and len(label) <= 200 and label.isprintable()
+
+
+def _check_run_label(given: str | None) -> None:
+    if given is not None and not _usable_label(given):
+        raise UserInputError(
+            f"--run-label '{visible(given[:200])}': a run label is 1 to 200 printable characters "
+            "(no control, bidi or zero-width characters); choose another"
+        )
+
+
 def _saved_label(path: Path) -> str:
     fix = "restore it, or remove it to record the rest of the scan as a new history run"
     if path.is_symlink() or not path.is_file():
@@ -64,7 +79,7 @@ def _saved_label(path: Path) -> str:
             reason = f"cannot be read ({exc.strerror or type(exc).__name__})"
         raise UserInputError(f"{terminal(str(path))}: {reason}; {fix}") from None
     label = data.get("label") if isinstance(data, dict) else None
-    if not isinstance(label, str) or not label.strip() or len(label) > 200 or not label.isprintable():
+    if not _usable_label(label):
         raise UserInputError(f"{terminal(str(path))}: field 'label' must be the run's label (text of 1 to 200 characters); {fix}")
     return label
 
@@ -259,6 +274,7 @@ def scan(
         part = parse_shard(shard)
         if retry_unreachable and not resume:
             raise UserInputError("--retry-unreachable goes with --resume (it re-audits the unreachable rows of an earlier scan)")
+        _check_run_label(run_label)
         if part and db and not run_label:
             raise UserInputError("--shard with --db needs --run-label: every shard of one run must record into the same run")
         if not endpoint_list.is_file():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.hostile.test_messages import assert_message
 from tests.support.cli import run
 
 # `ED A0 80` is U+D800 encoded as if it were a character: not valid UTF-8, but json.loads
@@ -46,3 +47,37 @@ def test_a_scan_survives_a_raw_surrogate_in_a_servers_smart_configuration(tmp_pa
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["outcome"] for r in rows] == ["audited"]
     assert "invented\ufffd" in json.dumps(rows[0]["findings"], ensure_ascii=False)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("label", ["night\x1b[2J", "night\u202e", "a\u200bb", "", "x" * 201])
+def test_a_run_label_its_own_resume_would_refuse_is_refused_up_front(tmp_path: Path, label: str):
+    """`scan --run-label $'a\\x1bb'` ran, recorded into the database and wrote run.json, and then
+    every `--resume` refused that run.json ("field 'label' must be the run's label"): the scan
+    could not be continued into the same history run. The label is now checked before anything."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    out, db, listing = tmp_path / "scan", tmp_path / "h.sqlite", tmp_path / "urls.txt"
+    with serve(ROUTES) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(out), "--db", str(db), "--run-label", label, "--timeout", "3")
+        assert not srv.requests
+    assert_message(res, "--run-label", "1 to 200 printable characters")
+    assert "\x1b" not in res.output
+    assert not out.exists() and not db.exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_run_label_with_markup_is_resumed_into_the_same_run(tmp_path: Path):
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    out, db, listing = tmp_path / "scan", tmp_path / "h.sqlite", tmp_path / "urls.txt"
+    with serve(ROUTES) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        first = run("scan", str(listing), "-o", str(out), "--db", str(db), "--run-label", "n[/]<b>", "--timeout", "3", "-q")
+        again = run("scan", str(listing), "-o", str(out), "--db", str(db), "--resume", "--timeout", "3", "-q")
+    assert first.exit_code in (0, 1) and again.exit_code in (0, 1), again.output[-2000:]
+    runs = json.loads(run("history", "--db", str(db), "-f", "json", "-q").stdout)["runs"]
+    assert [r["label"] for r in runs] == ["n[/]<b>"]

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
 
@@ -110,13 +110,22 @@ def is_postgres(target: str) -> bool:
     return target.split("://", 1)[0].lower() in POSTGRES_SCHEMES if "://" in target else False
 
 
+def _passwords(target: str) -> set[str]:
+    """Every password `target` carries, found by hand rather than by urlsplit: the URLs whose
+    driver errors quote them most (an unbalanced `[` in the host) are the ones urlsplit refuses,
+    so the password was left in the message. The user-info's, and `password=` query options."""
+    rest = target.split("://", 1)[-1]
+    userinfo = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[0]
+    found = {userinfo.split(":", 1)[1]} if ":" in userinfo else set()
+    found.update(m.group(1) for m in re.finditer(r"(?:^|[?&\s])password=([^&#\s]+)", rest, re.IGNORECASE))
+    return {v for p in found for v in (p, unquote(p)) if v}
+
+
 def _scrub(message: str, target: str) -> str:
     """A driver message without the password, should it quote the connection string."""
-    try:
-        password = urlsplit(target).password
-    except ValueError:
-        password = None
-    text = message.replace(password, "***") if password else message
+    text = message.replace(target, redact_url(target)) if target else message
+    for password in sorted(_passwords(target), key=len, reverse=True):
+        text = text.replace(password, "***")
     return re.sub(r"\s+", " ", text).strip()
 
 

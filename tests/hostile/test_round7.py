@@ -81,3 +81,23 @@ def test_a_run_label_with_markup_is_resumed_into_the_same_run(tmp_path: Path):
     assert first.exit_code in (0, 1) and again.exit_code in (0, 1), again.output[-2000:]
     runs = json.loads(run("history", "--db", str(db), "-f", "json", "-q").stdout)["runs"]
     assert [r["label"] for r in runs] == ["n[/]<b>"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://scanner:Pg-Secret-4242@[::1:5432/ehr",  # urlsplit refuses it; libpq quotes it
+        "postgresql://scanner@[::1:5432/ehr?password=Pg-Secret-4242",
+        "postgresql://scanner:Pg%2DSecret%2D4242@[::1:5432/ehr",
+    ],
+)
+def test_a_database_password_is_not_printed_when_the_url_cannot_be_parsed(tmp_path: Path, url: str):
+    """docs/ci.md: a password in the --db URL is never printed. libpq's message for a URL it
+    cannot parse quotes the URL whole, and the scrubber found the password with urlsplit,
+    which refuses exactly those URLs, so `history --db` printed it on stderr."""
+    pytest.importorskip("psycopg")
+    for args in (["history", "--db", url, "-o", str(tmp_path / "h.md")], ["scan", str(tmp_path / "u.txt"), "--db", url]):
+        (tmp_path / "u.txt").write_text("http://127.0.0.1:9/r4\n", encoding="utf-8")
+        res = run(*args, "-q")
+        assert_message(res, "--db", "cannot connect to PostgreSQL")
+        assert "Pg-Secret-4242" not in res.output and "Pg%2DSecret" not in res.output, res.output

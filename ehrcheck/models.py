@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -56,6 +57,20 @@ class Target(BaseModel):
 
     base_url: str
     label: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _without_credentials(cls, url: str) -> str:
+        """The URL as ehrcheck records it: user-info and token-like parameters redacted. A probe
+        writes it so (`redact_url`); an evidence or report.json file edited to carry a password or
+        a token in `target.base_url` had it printed in every report `score`, `diff` and
+        `compare` wrote, so it is redacted here too, wherever a Target is read."""
+        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, SECRET_PARAMS, redact_url
+
+        parts = urlsplit(url)  # ValueError (an unbalanced `[`): refused, naming the field
+        userinfo = parts.netloc.rpartition("@")[0]
+        secret = any(k.lower() in SECRET_PARAMS and v != REDACTED for k, v in parse_qsl(parts.query, keep_blank_values=True))
+        return redact_url(url) if secret or (userinfo and userinfo != REDACTED_USERINFO) else url
 
 
 def real_timestamp(value: str) -> str:

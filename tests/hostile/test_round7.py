@@ -101,3 +101,42 @@ def test_a_database_password_is_not_printed_when_the_url_cannot_be_parsed(tmp_pa
         res = run(*args, "-q")
         assert_message(res, "--db", "cannot connect to PostgreSQL")
         assert "Pg-Secret-4242" not in res.output and "Pg%2DSecret" not in res.output, res.output
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ehrcheck.demo.run import run_demo
+
+    out = tmp_path_factory.mktemp("round7") / "demo"
+    run_demo(out, formats=("json",))
+    return out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["evidence.json", "report.json"])
+def test_credentials_in_an_edited_target_url_never_reach_a_report(demo: Path, tmp_path: Path, name: str):
+    """An evidence (or report.json) file edited so `target.base_url` carries user-info and a
+    token parameter had both printed in every format `score` wrote and in `diff`; ehrcheck
+    itself only ever writes that URL redacted."""
+    password, token = "Pw-Edited-7731", "Tok-Edited-99123"
+    data = json.loads((demo / "meadowlark-chart" / name).read_text(encoding="utf-8"))
+    data["target"]["base_url"] = f"https://alice:{password}@fhir.example/r4?access_token={token}&client_secret={token}x"
+    edited = tmp_path / "edited" / name
+    edited.parent.mkdir()
+    edited.write_text(json.dumps(data), encoding="utf-8")
+    outputs: list[Path] = []
+    if name == "evidence.json":
+        out = tmp_path / "scored"
+        res = run("score", str(edited), "-o", str(out), "-f", "html,md,json,sarif,junit,summary", "-q")
+        assert res.exit_code in (0, 1), res.output[-2000:]
+        outputs += list(out.iterdir())
+    for cmd in ("diff", "compare"):
+        target = tmp_path / f"{cmd}.md"
+        res = run(cmd, str(edited), str(demo / "riverbend-ehr" / name), "-o", str(target), "-q")
+        assert res.exit_code in (0, 1), res.output[-2000:]
+        assert password not in res.output and token not in res.output
+        outputs.append(target)
+    for f in outputs:
+        text = f.read_text(encoding="utf-8")
+        assert password not in text and token not in text, f.name
+    assert "redacted@fhir.example" in (tmp_path / "diff.md").read_text(encoding="utf-8")

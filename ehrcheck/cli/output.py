@@ -124,9 +124,24 @@ def check_folder_owner(folder: Path, base_url: str | None, force: bool) -> None:
         )
 
 
+# The head of every file ehrcheck writes, exactly as its renderers start it. Only "ehrcheck"
+# somewhere in the first 4 KB used to be asked for, so a user's `# My notes on ehrcheck` or a JSON
+# file naming it was taken as ours and replaced without --force.
+_OUR_HEADS = re.compile(
+    rb"# ehrcheck (?:readiness report|vendor comparison|diff|history|demo)\b"  # Markdown
+    rb"|<!doctype html>\s*<html[^>]*>\s*<head>(?:\s*<meta[^>]*>)*\s*"
+    rb"<title>ehrcheck (?:report|summary|comparison|history|scan)\b"  # HTML
+    rb'|\{\s*"(?:generator": "ehrcheck"|schema": "ehrcheck\.evidence"|tool_version": ")'  # JSON
+    rb'|\{\s*"\$schema": "https://docs\.oasis-open\.org/sarif/[^"]*",\s*"version": "[^"]*",\s*"runs": '
+    rb'\[\s*\{\s*"tool": \{\s*"driver": \{\s*"name": "ehrcheck"'  # SARIF
+    rb'|<\?xml version="1\.0" encoding="UTF-8"\?>\s*<testsuites name="ehrcheck\b',  # JUnit
+    re.IGNORECASE,
+)
+
+
 def _written_by_ehrcheck(path: Path) -> bool:
-    """Whether an existing file looks like one ehrcheck wrote: its head names ehrcheck (reports,
-    SARIF, JUnit, evidence) or is a report.json's; a PDF cannot say, so it is taken as ours."""
+    """Whether an existing file is one ehrcheck wrote: it starts the way one of its formats
+    starts (`_OUR_HEADS`), whatever its name; a PDF cannot say, so it is taken as ours."""
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
@@ -134,7 +149,7 @@ def _written_by_ehrcheck(path: Path) -> bool:
         return True  # unreadable: the write itself will say what is wrong
     if path.suffix.lower() == ".pdf":
         return head.startswith(b"%PDF")
-    return b"ehrcheck" in head or (path.suffix.lower() == ".json" and b'"tool_version"' in head)
+    return _OUR_HEADS.match(head) is not None
 
 
 def check_foreign_files(paths: list[Path], force: bool) -> None:

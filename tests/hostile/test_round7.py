@@ -140,3 +140,60 @@ def test_credentials_in_an_edited_target_url_never_reach_a_report(demo: Path, tm
         text = f.read_text(encoding="utf-8")
         assert password not in text and token not in text, f.name
     assert "redacted@fhir.example" in (tmp_path / "diff.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("notes.md", "# My notes on ehrcheck\n\nkeep these\n"),
+        ("notes.md", "ehrcheck readiness report draft, by hand\n"),
+        ("notes.json", '{"tool": "ehrcheck", "mine": "keep these"}\n'),
+        ("notes.html", "<!-- ehrcheck -->\n<p>keep these</p>\n"),
+        ("notes.xml", '<?xml version="1.0"?>\n<!-- ehrcheck --><mine/>\n'),
+        ("notes.sarif", '{"tool": "ehrcheck"}\n'),
+    ],
+)
+def test_a_users_file_that_merely_names_ehrcheck_is_not_replaced(demo: Path, tmp_path: Path, name: str, text: str):
+    """A file counted as ehrcheck's own when "ehrcheck" appeared anywhere in its first 4 KB, so
+    the user's notes *about* ehrcheck were replaced without --force, as a single -o file and in
+    an output folder. Now only the head each format actually starts with counts."""
+    ev = str(demo / "meadowlark-chart" / "evidence.json")
+    mine = tmp_path / name
+    mine.write_text(text, encoding="utf-8")
+    assert_message(run("score", ev, "-o", str(mine)), "was not written by ehrcheck", "--force")
+    assert mine.read_text(encoding="utf-8") == text
+    folder = tmp_path / "out"
+    folder.mkdir()
+    report = folder / ("report" + Path(name).suffix)
+    report.write_text(text, encoding="utf-8")
+    fmt = {".md": "md", ".json": "json", ".html": "html", ".xml": "junit", ".sarif": "sarif"}[report.suffix]
+    assert_message(run("score", ev, "-o", f"{folder}/", "-f", fmt), "was not written by ehrcheck")
+    assert report.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.timeout(120)
+def test_every_file_ehrcheck_writes_is_still_known_as_its_own(demo: Path, tmp_path: Path):
+    from ehrcheck.cli.output import _written_by_ehrcheck
+
+    a, b = demo / "meadowlark-chart", demo / "riverbend-ehr"
+    written = []
+    for fmt, suffix in (
+        ("html", "html"),
+        ("md", "md"),
+        ("json", "json"),
+        ("sarif", "sarif"),
+        ("junit", "xml"),
+        ("summary", "html"),
+    ):
+        path = tmp_path / f"score-{fmt}.{suffix}"
+        assert run("score", str(a / "evidence.json"), "-o", str(path), "-f", fmt, "-q").exit_code in (0, 1)
+        written.append(path)
+    for cmd in ("compare", "diff"):
+        for suffix in ("md", "json", "html"):
+            path = tmp_path / f"{cmd}.{suffix}"
+            if run(cmd, str(a), str(b), "-o", str(path), "-q").exit_code in (0, 1):
+                written.append(path)
+    written += [a / "evidence.json", demo / "index.md"]
+    for path in written:
+        assert path.is_file() and _written_by_ehrcheck(path), path.name

@@ -9,7 +9,7 @@ import typer
 
 from ehrcheck.cli.common import err_console, user_errors
 from ehrcheck.cli.options import FormatOpt, QuietOpt
-from ehrcheck.cli.output import parse_formats
+from ehrcheck.cli.output import check_foreign_files, parse_formats
 from ehrcheck.errors import UserInputError
 
 
@@ -18,15 +18,19 @@ def demo(
         "ehrcheck-demo"
     ),
     format: FormatOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace files in the folder that ehrcheck did not write (your own index.md).")
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Audit three fictional vendors served on loopback and write their reports. No network needed."""
-    from ehrcheck.demo.run import run_demo
+    from ehrcheck.demo.run import demo_paths, run_demo
 
     console = err_console()
     with user_errors():
         formats = parse_formats(format)
         try:
+            check_foreign_files(demo_paths(output, formats), force)
             results = run_demo(output, formats=tuple(formats), console=None if quiet else console)
         except ValueError as exc:
             raise UserInputError(str(exc)) from None

@@ -440,6 +440,14 @@ def _check_formats(formats: Sequence[str]) -> list[str]:
     return chosen
 
 
+def demo_paths(out_dir: Path, formats: Sequence[str]) -> list[Path]:
+    """Every file `run_demo(out_dir, formats)` writes, so the caller can refuse, before the demo
+    runs, to replace one that ehrcheck did not write (the user's own index.md)."""
+    chosen = _check_formats(formats)
+    names = [RENDERERS[f].filename for f in chosen] + ["evidence.json"]
+    return [out_dir / "index.md"] + [out_dir / spec.slug / name for spec in load_vendors() for name in names]
+
+
 def _prepare_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"the output folder {out_dir} exists but is not a folder; choose another path")

@@ -197,3 +197,21 @@ def test_every_file_ehrcheck_writes_is_still_known_as_its_own(demo: Path, tmp_pa
     written += [a / "evidence.json", demo / "index.md"]
     for path in written:
         assert path.is_file() and _written_by_ehrcheck(path), path.name
+
+
+@pytest.mark.timeout(180)
+def test_demo_does_not_replace_the_users_files_without_force(tmp_path: Path):
+    """`ehrcheck demo -o FOLDER` replaced the user's own FOLDER/index.md (and a vendor folder's
+    report.md) without a word; every other command refuses that unless --force."""
+    out = tmp_path / "demo"
+    (out / "meadowlark-chart").mkdir(parents=True)
+    for mine in (out / "index.md", out / "meadowlark-chart" / "report.md"):
+        mine.write_text("# my own notes\n", encoding="utf-8")
+        res = run("demo", "-o", str(out), "-f", "md", "-q")
+        assert_message(res, mine.name, "was not written by ehrcheck", "--force")
+        assert mine.read_text(encoding="utf-8") == "# my own notes\n"
+        mine.unlink()
+    (out / "index.md").write_text("# my own notes\n", encoding="utf-8")
+    assert run("demo", "-o", str(out), "-f", "md", "-q", "--force").exit_code == 0
+    assert (out / "index.md").read_text(encoding="utf-8").startswith("# ehrcheck demo")
+    assert run("demo", "-o", str(out), "-f", "md", "-q").exit_code == 0  # its own files: replaced

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -65,12 +65,21 @@ class Target(BaseModel):
         writes it so (`redact_url`); an evidence or report.json file edited to carry a password or
         a token in `target.base_url` had it printed in every report `score`, `diff` and
         `compare` wrote, so it is redacted here too, wherever a Target is read."""
-        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, SECRET_PARAMS, redact_url
+        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, SECRET_PARAMS
 
-        parts = urlsplit(url)  # ValueError (an unbalanced `[`): refused, naming the field
-        userinfo = parts.netloc.rpartition("@")[0]
-        secret = any(k.lower() in SECRET_PARAMS and v != REDACTED for k, v in parse_qsl(parts.query, keep_blank_values=True))
-        return redact_url(url) if secret or (userinfo and userinfo != REDACTED_USERINFO) else url
+        # By hand, not urlsplit: evidence from before has `https://[redacted]@host`, which
+        # urlsplit refuses (brackets that are not an IPv6 address).
+        scheme, sep, rest = url.partition("://")
+        cut = min((i for i in (rest.find(ch) for ch in "/?#") if i >= 0), default=len(rest))
+        userinfo, at, host = rest[:cut].rpartition("@")
+        if at and userinfo not in (REDACTED_USERINFO, REDACTED):
+            rest = f"{REDACTED_USERINFO}@{host}{rest[cut:]}"
+        path, qmark, query = rest.partition("?")
+        query, hash_, fragment = query.partition("#")
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in SECRET_PARAMS and v != REDACTED for k, v in pairs):
+            query = urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="/:$|,*")
+        return f"{scheme}{sep}{path}{qmark}{query}{hash_}{fragment}"
 
 
 def real_timestamp(value: str) -> str:

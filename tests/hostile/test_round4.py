@@ -42,7 +42,8 @@ def test_a_named_pipe_nobody_writes_to_is_a_message_not_a_hang(tmp_path: Path, a
     assert_message(res, str(fifo))
 
 
-MARKUP = "[/][link=https://evil.example]x[/link]\x1b[2J"
+# No escape character: a run label is printable text (an ESC one is refused, tests/hostile/test_round7.py).
+MARKUP = "[/][link=https://evil.example]x[/link][bold]"
 
 
 @pytest.mark.timeout(60)
@@ -59,7 +60,7 @@ def test_a_run_label_and_db_path_with_markup_are_printed_as_written(tmp_path: Pa
         res = run("scan", str(listing), "-o", str(tmp_path / "scan"), "--db", str(db), "--run-label", MARKUP, "--timeout", "3")
     assert res.exit_code == 0, res.output[-2000:]
     flat = res.stderr.replace("\n", "")  # rich wraps long lines
-    assert "recorded run [/][link=https://evil.example]x[/link]\\x1b[2J in " in flat
+    assert "recorded run [/][link=https://evil.example]x[/link][bold] in " in flat
     assert "[bold]history.sqlite" in flat
     assert "\x1b" not in res.stderr
 

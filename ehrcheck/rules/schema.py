@@ -44,9 +44,73 @@ Op = Literal[
 # pattern such as `^(a+)+$` takes exponential time on a 30-character string, so a hostile pack
 # could hang every audit. Patterns are refused when a repetition holds another repetition or an
 # alternation (the exponential cases), or has more than two unbounded repetitions, and the text
-# matched is at most REGEX_SUBJECT_CHARS long (the polynomial cases stay under a second).
+# matched is at most REGEX_SUBJECT_CHARS long. The polynomial cases are bounded by a cost model:
+# a search tries every start (one, when the pattern starts with `^`) and, from each, every
+# length of every repetition in turn, so its worst case is the product of those counts. Two
+# unbounded repetitions in an unanchored search (`\w*\w*!`) are 10,000³ steps, some ten minutes
+# of CPU on 10,000 characters of server text (round 7); so are three `{0,100}` in a row.
 REGEX_SUBJECT_CHARS = 10_000
 _UNBOUNDED = 100  # a repetition allowing more than this many is counted as unbounded
+REGEX_MAX_STEPS = 300_000_000  # the model's worst case: under a second of the engine's time
+
+
+def _search_steps(parsed: Any) -> int:
+    """The cost model's worst case for a search with `parsed` over REGEX_SUBJECT_CHARS characters:
+    the starts tried (one when anchored with ^) times, per start, the product of the lengths each
+    repetition may try. A literal or class right after a repetition that cannot match what the
+    repetition matches (`\\d+` then `.`) lets that repetition end in one place only, so what
+    follows costs in addition, not in product: `v\\d+\\.\\d+` is 2 × 10,000 per start, `\\w*\\w*!`
+    10,000²."""
+    from re import _compiler as sre_compile  # type: ignore[attr-defined]
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+    n = REGEX_SUBJECT_CHARS
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT)
+    flags = parsed.state.flags
+
+    def cost(items: Any) -> int:
+        total = 1
+        for op, arg in items:
+            if op in repeats:
+                total *= (min(arg[1], n) - min(arg[0], n) + 1) * cost(arg[2])
+            elif op == c.SUBPATTERN:
+                total *= cost(arg[3])
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                total *= cost(arg[1])
+            elif op == c.ATOMIC_GROUP or op == c.POSSESSIVE_REPEAT:  # never give back: tried once
+                total *= 1
+            elif op == c.BRANCH:
+                total *= sum(cost(b) for b in arg[1])
+            elif op == c.GROUPREF_EXISTS:
+                total *= sum(cost(b) for b in arg[1:] if b)
+            elif op == c.GROUPREF:  # comparing a captured text costs its length
+                total *= n
+        return total
+
+    def one_char(items: Any) -> Any:
+        single = len(items) == 1 and items[0][0] in (c.LITERAL, c.NOT_LITERAL, c.IN, c.ANY)
+        return sre_compile.compile(sre_parse.SubPattern(parsed.state, data=list(items)), flags) if single else None
+
+    def disjoint(body: Any, item: Any) -> bool:
+        barrier = one_char([item])
+        if body is None or barrier is None:
+            return False
+        if item[0] == c.LITERAL:
+            return body.fullmatch(chr(item[1])) is None
+        return not any(body.fullmatch(ch) and barrier.fullmatch(ch) for ch in map(chr, range(0x10000)))
+
+    data = list(parsed.data)
+    anchored = bool(data) and data[0] == (c.AT, c.AT_BEGINNING_STRING)
+    if data and data[0] == (c.AT, c.AT_BEGINNING):
+        anchored = not flags & re.MULTILINE
+    total, segment, body = 0, 1, None
+    for item in data:
+        if body is not None and disjoint(body, item):
+            total, segment = total + segment, 1
+        segment *= cost([item])
+        body = one_char(item[1][2]) if item[0] in repeats else None
+    return (1 if anchored else n) * (total + segment)
 
 
 def regex_problem(pattern: object) -> str | None:
@@ -96,6 +160,12 @@ def regex_problem(pattern: object) -> str | None:
         return found
     if unbounded > 2:
         return "more than two unbounded repetitions (*, +, {n,}) can take minutes on server text; anchor or shorten it"
+    if _search_steps(parsed) > REGEX_MAX_STEPS:
+        return (
+            "its repetitions together can take minutes on server text (two of any length, as in "
+            "`.*a.*` or `\\w*\\w*`, or several long {m,n} ones in a row); anchor it with ^, drop a "
+            "leading or trailing .* (a search needs none), or bound the repetitions"
+        )
     return None
 
 

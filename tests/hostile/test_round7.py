@@ -215,3 +215,28 @@ def test_demo_does_not_replace_the_users_files_without_force(tmp_path: Path):
     assert run("demo", "-o", str(out), "-f", "md", "-q", "--force").exit_code == 0
     assert (out / "index.md").read_text(encoding="utf-8").startswith("# ehrcheck demo")
     assert run("demo", "-o", str(out), "-f", "md", "-q").exit_code == 0  # its own files: replaced
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "pattern",
+    [r"\w*\w*!", r"\w{0,9000}\w{0,9000}!", r".*SMART.*v2", r"\w{0,100}\w{0,100}\w{0,100}!", r"(a*)\1!", r"(?m)^.*a.*b"],
+)
+def test_a_pack_regex_two_repetitions_make_slow_is_refused(tmp_path: Path, pattern: str):
+    """`\\w*\\w*!` passed `rules check` (only more than two unbounded repetitions were refused),
+    and `score` with it over a 10,000-character publisher ran past 90 s (about ten minutes of
+    CPU: a search tries every start, then every split between the two)."""
+    from tests.hostile.test_round4 import REGEX_PACK
+
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(REGEX_PACK.format(pattern=pattern), encoding="utf-8")
+    assert_message(run("rules", "check", str(pack)), f"{pack}:10", "rule ACM-001", "can take minutes on server text")
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"SMART.*v2", r"^.*SMART.*v2", r"v\d+\.\d+", r"\w+@\w+", r"\d{4}-\d{2}-\d{2}", r"(?i)launch-(standalone|ehr)"]
+)
+def test_the_usual_pack_regexes_are_still_accepted(pattern: str):
+    from ehrcheck.rules.schema import regex_problem
+
+    assert regex_problem(pattern) is None

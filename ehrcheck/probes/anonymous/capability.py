@@ -1,7 +1,8 @@
 """`GET [base]/metadata`: what the server says it can do.
 
 Facts are read from the raw JSON so that DSTU2, STU3 and R5 statements are recorded too; R4
-(4.0.1) content is additionally validated with fhir.resources' R4B models, which serve R4.
+(4.0.1) content is additionally validated as fhir.resources' R4B models (which serve R4) would,
+through the models themselves unless `capability_shape` can certify it without them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from ehrcheck.evidence.anonymous import OAUTH_URIS_SUFFIX
 from ehrcheck.http.client import FetchError, Recorder, Response
+from ehrcheck.probes.anonymous.capability_shape import certainly_valid
 from ehrcheck.probes.anonymous.cors import cors_facts
 from ehrcheck.probes.base import ProbeContext, ProbeError, http_summary, parse_json, server_failure, status_problem
 
@@ -150,7 +152,16 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_r4(doc: dict[str, Any]) -> dict[str, Any]:
-    """Validate R4 content structurally; the import is lazy because the models are heavy."""
+    """Validate R4 content structurally. A statement made only of plainly written common elements
+    is certified without the model (`capability_shape`: the same answer, ~0.1 s of CPU less); any
+    other goes through fhir.resources' R4B model, whose messages the evidence records."""
+    if certainly_valid(doc):
+        return {"valid": True, "error_count": 0, "errors": []}
+    return model_validation(doc)
+
+
+def model_validation(doc: dict[str, Any]) -> dict[str, Any]:
+    """Validate with fhir.resources' R4B model; the import is lazy because the models are heavy."""
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
     from pydantic import ValidationError
 

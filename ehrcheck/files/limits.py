@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -94,20 +93,20 @@ def read_text_capped(path: Path, where: str, limit: int = MAX_USER_FILE_BYTES) -
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     """True when JSON-like `value` nests more than `limit` containers deep (iterative: a value
-    too deep for recursion is exactly what it must survive)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        current, depth = stack.pop()
-        children: Iterable[Any]
-        if isinstance(current, dict):
-            children = current.values()
-        elif isinstance(current, list):
-            children = current
-        else:
-            continue
+    too deep for recursion is exactly what it must survive). One level at a time, holding only
+    the containers: a statement's thousands of strings are looked at once and never stacked."""
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
         if depth >= limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        below: list[Any] = []
+        for current in level:
+            for child in current.values() if isinstance(current, dict) else current:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
+        depth += 1
     return False
 
 

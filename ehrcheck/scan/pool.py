@@ -88,6 +88,9 @@ def rebuilt(options: ScanOptions) -> ScanOptions:
 
 def child_main(conn: Connection, options: ScanOptions, out_dir: Path, concurrency: int) -> None:
     """A worker process: audit what the parent sends, send back each row, exit when the pipe closes."""
+    from ehrcheck.runtime import tune_gc
+
+    tune_gc()  # a spawned worker starts afresh: its imports and first audit are most of its collector's work
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         asyncio.run(_child_loop(conn, rebuilt(options), out_dir, concurrency))

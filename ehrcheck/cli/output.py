@@ -158,7 +158,7 @@ def check_foreign_files(paths: list[Path], force: bool) -> None:
     if force:
         return
     for path in paths:
-        if path.is_symlink() or (path.is_file() and not _written_by_ehrcheck(path)):
+        if _foreign(path):
             raise UserInputError(
                 f"-o {path.parent}: {path.name} there {_not_ours(path)} and would be replaced; "
                 "choose another folder, or pass --force to overwrite it"
@@ -168,11 +168,16 @@ def check_foreign_files(paths: list[Path], force: bool) -> None:
 def check_replaceable(path: Path, flag: str, force: bool) -> None:
     """The same for a single output file the user named: a file of theirs (their notes saved as
     report.md, a link to one) is not replaced without --force; ehrcheck's own earlier output is."""
-    if not force and (path.is_symlink() or (path.is_file() and not _written_by_ehrcheck(path))):
+    if not force and _foreign(path):
         raise UserInputError(
             f"{flag} {path}: exists, {_not_ours(path)}, and would be replaced; "
             "choose another name, or pass --force to overwrite it"
         )
+
+
+def _foreign(path: Path) -> bool:
+    """A path an output must not silently replace: a symbolic link, or a file ehrcheck did not write."""
+    return path.is_symlink() or (path.is_file() and not _written_by_ehrcheck(path))
 
 
 def _not_ours(path: Path) -> str:

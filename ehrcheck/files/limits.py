@@ -316,4 +316,4 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
         raise UserInputError(too_deep_message) from None
     if too_deep(data):
         raise UserInputError(too_deep_message)
-    return without_lone_surrogates(data) if may_hold_surrogates(text) else data
+    return data  # json_loads replaced any lone surrogate

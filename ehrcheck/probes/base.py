@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehrcheck.files.limits import MAX_DEPTH, json_loads, may_hold_surrogates, too_deep, without_lone_surrogates
+from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
 from ehrcheck.http.client import Fetcher, FetchError, Recorder, Response
 from ehrcheck.models import AttemptStatus, ProbeAttempt
 
@@ -116,8 +116,6 @@ def parse_json(resp: Response) -> tuple[Any, str | None]:
         return None, f"the body is not valid JSON ({exc.__class__.__name__})"
     if too_deep(doc):  # kept documents must stay readable by our own loaders and renderers
         return None, f"the body nests more than {MAX_DEPTH} levels deep"
-    if may_hold_surrogates(resp.content):  # where the server's bytes become text
-        doc = without_lone_surrogates(doc)
     return doc, None
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
-from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep, without_lone_surrogates
+from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
 from ehrcheck.http.redact import SECRET_PARAMS
 
 URL_COLUMNS = (
@@ -189,7 +189,7 @@ def _text(value: object) -> str | None:
 
 def _bundle_rows(path: Path, warn: Warn) -> Iterator[tuple[str, str | None, str]]:
     try:
-        data = without_lone_surrogates(json_loads(path.read_text(encoding="utf-8")))
+        data = json_loads(path.read_text(encoding="utf-8"))  # lone surrogates replaced there
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:

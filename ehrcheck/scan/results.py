@@ -105,8 +105,9 @@ def row_problem(row: dict[str, Any]) -> str | None:
 def load_line(raw: bytes | str) -> Any:
     """One results.jsonl line as JSON, read like any file from outside (files/limits): numbers of
     any size, no nesting past MAX_DEPTH (a RecursionError traceback before), lone surrogates
-    replaced (they crashed the SARIF writer). ValueError for a line that is not JSON."""
-    from ehrcheck.files.limits import json_loads, may_hold_surrogates, text_too_deep, too_deep, without_lone_surrogates
+    replaced (they crashed the SARIF writer; json_loads does it). ValueError for a line that is
+    not JSON."""
+    from ehrcheck.files.limits import json_loads, text_too_deep, too_deep
 
     text: str | None = raw if isinstance(raw, str) else None
     if isinstance(raw, bytes):
@@ -120,15 +121,11 @@ def load_line(raw: bytes | str) -> Any:
         value = json_loads(raw if text is None else text)
     except RecursionError:
         raise ValueError("nests too deep") from None
-    if text is None:
-        if too_deep(value):
-            raise ValueError("nests too deep")
-        return without_lone_surrogates(value)
-    # The fast path, for text (every row a scan writes): the same checks made on the line itself,
-    # a few regex passes in C instead of walking every finding of the row twice.
-    if text_too_deep(text):
+    # For text (every row a scan writes) the depth is measured on the line itself, a few regex
+    # passes in C instead of walking every finding of the row.
+    if too_deep(value) if text is None else text_too_deep(text):
         raise ValueError("nests too deep")
-    return without_lone_surrogates(value) if may_hold_surrogates(text) else value
+    return value
 
 
 def parse_row(raw: bytes | str) -> dict[str, Any] | None:

@@ -59,5 +59,7 @@ def bulk_token_origins(view: View, args: NoArgs, as_of: dt.date) -> Outcome:
             "not_observed", None, "This evidence predates the record of where the token went; audit again to judge it."
         )
     if sent:
-        return Outcome("pass", observed, f"The token went to these file origins, as the manifest asked: {', '.join(sent)}.")
+        plain = [o for o in sent if o.lower().startswith("http:")]  # the probe allows these on loopback only
+        note = f" ({', '.join(plain)} over plain HTTP: allowed because it is a loopback address)" if plain else ""
+        return Outcome("pass", observed, f"The token went to these file origins, as the manifest asked: {', '.join(sent)}{note}.")
     return Outcome("pass", observed, "No file server received the token.")

@@ -107,7 +107,7 @@ def audit(
 ) -> None:
     """Probe an endpoint, score it and write the readiness report (probe + score in one step)."""
     from ehrcheck.engine.scorecard import score_evidence
-    from ehrcheck.files.store import evidence_text, write_atomic
+    from ehrcheck.files.store import evidence_text, write_output
     from ehrcheck.models import Evidence
 
     console = err_console()
@@ -159,7 +159,7 @@ def audit(
         )
         text = evidence_text(evidence)
         if evidence_path is not None:
-            write_atomic(evidence_path, text)
+            write_output(evidence_path, text)
         exit_if_unusable(evidence, console, evidence_path)
         # Score the round-tripped document, exactly as `ehrcheck score` would read it from disk.
         import json
@@ -203,7 +203,7 @@ def probe(
     quiet: QuietOpt = False,
 ) -> None:
     """Gather evidence only, to score later (offline, or under other rules) with `ehrcheck score`."""
-    from ehrcheck.files.store import evidence_text, write_atomic
+    from ehrcheck.files.store import evidence_text, write_output
 
     console = err_console()
     with user_errors():
@@ -241,7 +241,7 @@ def probe(
             no_browser=no_browser,
             launch_timeout=launch_timeout,
         )
-        write_atomic(output, evidence_text(evidence))
+        write_output(output, evidence_text(evidence))
     if not quiet:
         from ehrcheck.inert import terminal
 

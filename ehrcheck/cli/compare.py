@@ -82,7 +82,7 @@ def compare(
     """Compare vendors side by side: verdicts, scores, capabilities and every rule, ranked for a practice."""
     from ehrcheck.cli.output import print_pdf, require_pdf_support
     from ehrcheck.engine.compare import compare as build
-    from ehrcheck.files.store import write_atomic
+    from ehrcheck.files.store import write_output
     from ehrcheck.render.comparison import COMPARISON_RENDERERS
 
     console = err_console()
@@ -117,7 +117,7 @@ def compare(
             print_pdf(text, target)
             written.append(target)
         else:
-            write_atomic(target, text)
+            write_output(target, text)
             written.append(target)
             if pdf:
                 html = text if fmt == "html" else COMPARISON_RENDERERS["html"](comparison)
@@ -174,7 +174,7 @@ def diff_cmd(
 ) -> None:
     """What changed between two runs: verdict, scores, rule statuses and the capability fingerprint."""
     from ehrcheck.engine.diff import diff_runs
-    from ehrcheck.files.store import write_atomic
+    from ehrcheck.files.store import write_output
     from ehrcheck.render.diff import render_diff_json, render_diff_markdown
 
     console = err_console()
@@ -184,6 +184,12 @@ def diff_cmd(
         fmt = {"markdown": "md"}.get(fmt, fmt)
         if fmt not in ("md", "json"):
             raise UserInputError(f"--format: give md or json, not '{fmt}'")
+        # A name the other commands read as another format (x.html, x.sarif) would hold Markdown.
+        if suffix and {"markdown": "md", "txt": "md"}.get(suffix, suffix) != fmt:
+            raise UserInputError(
+                f"-o {output}: a diff is written as md or json, so name the file .md or .json "
+                f"(this --format is {fmt}), not .{suffix}"
+            )
         if output != "-":
             check_writable(Path(output), "-o")
             check_replaceable(Path(output), "-o", force)
@@ -195,7 +201,7 @@ def diff_cmd(
         if output == "-":
             sys.stdout.write(text)
         else:
-            write_atomic(Path(output), text)
+            write_output(Path(output), text)
     if not quiet:
         console.print(
             f"{len(d.statuses)} rule status change(s): {len(d.regressions)} regression(s), {len(d.new_findings)} new finding(s)"

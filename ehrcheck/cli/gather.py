@@ -119,11 +119,11 @@ def gather(
     except KeyboardInterrupt:
         note = ""
         if partial_to is not None:
-            from ehrcheck.files.store import evidence_text, write_atomic
+            from ehrcheck.files.store import evidence_text, write_output
 
             partial = assemble(base_url, options, probe_ids(extra_probes), finished, started, label, secrets)
             partial.claims = claims
-            write_atomic(partial_to, evidence_text(partial))
+            write_output(partial_to, evidence_text(partial))
             note = f"; kept the evidence of {len(finished)} finished probe(s) in {terminal(partial_to)}, no report written"
         console.print(f"[red]interrupted[/]{note}", highlight=False)
         raise typer.Exit(130) from None

@@ -55,7 +55,7 @@ def history(
 ) -> None:
     """Availability, FHIR/US Core/SMART counts over time and what changed, from `scan --db` runs."""
     from ehrcheck import __version__
-    from ehrcheck.files.store import write_atomic
+    from ehrcheck.files.store import write_output
     from ehrcheck.history import queries
     from ehrcheck.history.db import database_errors, open_database
     from ehrcheck.history.migrations import migrate
@@ -113,7 +113,7 @@ def history(
         if output == "-":
             typer.echo(text, nl=False)
         else:
-            write_atomic(Path(output), text)
+            write_output(Path(output), text)
     if not quiet:
         console.print(
             f"{len(run_list)} run(s), {avail.total_endpoints} endpoint(s), {total} change(s)"

@@ -140,8 +140,15 @@ _OUR_HEADS = re.compile(
 
 
 def _written_by_ehrcheck(path: Path) -> bool:
-    """Whether an existing file is one ehrcheck wrote: it starts the way one of its formats
-    starts (`_OUR_HEADS`), whatever its name; a PDF cannot say, so it is taken as ours."""
+    """Whether an existing file is one ehrcheck wrote and nobody changed since: its bytes are what
+    ehrcheck last recorded writing there (files/written.py). Only when there is no record at all
+    (no cache folder) does the head decide: it starts the way one of its formats starts
+    (`_OUR_HEADS`), whatever its name; a PDF cannot say, so it is taken as ours."""
+    from ehrcheck.files.written import recorded_as_ours
+
+    known = recorded_as_ours(path)
+    if known is not None:
+        return known
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
@@ -288,7 +295,7 @@ def check_writable(path: Path, flag: str, folder: bool = False) -> None:
 
 def write_reports(result, plan: OutputPlan) -> list[Path]:
     """Render every output, then write them; PDFs last (printed from the rendered HTML)."""
-    from ehrcheck.files.store import write_atomic
+    from ehrcheck.files.store import write_output
 
     texts = {o.fmt: RENDERERS[o.fmt].fn(result) for o in plan.outputs}  # all rendered before any is written
     written = []
@@ -298,7 +305,7 @@ def write_reports(result, plan: OutputPlan) -> list[Path]:
         if o.path is None:
             sys.stdout.write(texts[o.fmt])
         else:
-            write_atomic(o.path, texts[o.fmt])
+            write_output(o.path, texts[o.fmt])
             written.append(o.path)
     for o in plan.outputs:
         if o.pdf and o.path is not None:
@@ -324,6 +331,7 @@ def print_pdf(html: str, target: Path) -> None:
     import tempfile
 
     from ehrcheck.files.store import write_atomic
+    from ehrcheck.files.written import remember
     from ehrcheck.render.pdf import PdfUnavailable, html_to_pdf
 
     try:
@@ -331,5 +339,6 @@ def print_pdf(html: str, target: Path) -> None:
             page = Path(tmp) / "print.html"
             write_atomic(page, html)
             html_to_pdf(page, target)
+        remember([target])
     except (PdfUnavailable, RuntimeError) as exc:
         raise UserInputError(f"PDF output: {exc}") from None

@@ -45,7 +45,7 @@ import yaml
 from ehrcheck import __version__
 from ehrcheck.claims.load import example_claims
 from ehrcheck.engine.scorecard import score_evidence
-from ehrcheck.files.store import evidence_text, write_atomic
+from ehrcheck.files.store import evidence_text, write_output
 from ehrcheck.http.client import HttpOptions
 from ehrcheck.http.tls_ca import EphemeralCA, ServerTLS, normalise_min_version
 from ehrcheck.models import Evidence
@@ -534,10 +534,10 @@ def run_demo(
         for fmt in chosen:
             renderer = RENDERERS[fmt]
             path = vendor_dir / renderer.filename
-            write_atomic(path, renderer.fn(run))
+            write_output(path, renderer.fn(run))
             paths[fmt] = path
         evidence_path = vendor_dir / "evidence.json"
-        write_atomic(evidence_path, evidence_text(evidence))
+        write_output(evidence_path, evidence_text(evidence))
         paths["evidence"] = evidence_path
         result = DemoResult(
             slug=spec.slug,
@@ -554,7 +554,7 @@ def run_demo(
         results.append(result)
         say(f"  audited {_escape(spec.name)}: {_escape(result.verdict_label)}, score {result.score_text}")
 
-    write_atomic(out_dir / "index.md", render_index(results, {s.slug: s for s in specs}, verdicts))
+    write_output(out_dir / "index.md", render_index(results, {s.slug: s for s in specs}, verdicts))
     return results
 
 

@@ -65,6 +65,15 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def write_output(path: Path, text: str) -> None:
+    """`write_atomic` for a file the user asked for (a report, an evidence file, a page), recorded
+    so that a re-run knows it as ehrcheck's own while it is unchanged (files/written.py)."""
+    from ehrcheck.files.written import remember
+
+    write_atomic(path, text)
+    remember([path])
+
+
 def evidence_text(evidence: Evidence) -> str:
     return json_text(json.dumps(evidence.to_json_dict(), indent=2, ensure_ascii=False)) + "\n"
 

@@ -188,7 +188,7 @@ def _foreign(path: Path) -> bool:
 
 
 def _not_ours(path: Path) -> str:
-    return "is a symbolic link" if path.is_symlink() else "was not written by ehrcheck"
+    return "is a symbolic link" if path.is_symlink() else "was not written by ehrcheck (or was changed since)"
 
 
 def _single_format(target: Path, formats: list[str], fmt_given: bool, suffix_fmt: str) -> Output:

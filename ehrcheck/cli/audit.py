@@ -50,7 +50,7 @@ from ehrcheck.cli.options import (
     UsCoreVersionOpt,
     WaiversOpt,
 )
-from ehrcheck.cli.output import check_writable, plan_outputs, require_pdf_support, write_reports
+from ehrcheck.cli.output import check_replaceable, check_writable, plan_outputs, require_pdf_support, write_reports
 from ehrcheck.errors import UserInputError
 
 
@@ -131,6 +131,9 @@ def audit(
                 evidence_path = plan.first_file.with_name(plan.first_file.stem + ".evidence.json")
         if evidence_path is not None:
             check_writable(evidence_path, "--evidence")
+            # Beside a single report (report.evidence.json) or named by --evidence: a file of the
+            # user's there is refused as every other output is (a folder's is checked by the plan).
+            check_replaceable(evidence_path, "--evidence", force)
         evidence = probe_evidence(
             base_url,
             console=console,
@@ -200,6 +203,7 @@ def probe(
     launch: LaunchOpt = None,
     no_browser: NoBrowserOpt = False,
     launch_timeout: LaunchTimeoutOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Gather evidence only, to score later (offline, or under other rules) with `ehrcheck score`."""
@@ -215,6 +219,7 @@ def probe(
         if output.exists() and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         check_writable(output, "-o")
+        check_replaceable(output, "-o", force)
         evidence = probe_evidence(
             base_url,
             console=console,

@@ -19,7 +19,7 @@ from ehrcheck.cli.common import (
 )
 from ehrcheck.cli.compare import _pick_profile
 from ehrcheck.cli.history import DB_HELP
-from ehrcheck.cli.options import AsOfOpt, CaOpt, ExitZeroOpt, FailOnOpt, PackOpt, QuietOpt, TimeoutOpt, WaiversOpt
+from ehrcheck.cli.options import AsOfOpt, CaOpt, ExitZeroOpt, FailOnOpt, ForceOpt, PackOpt, QuietOpt, TimeoutOpt, WaiversOpt
 from ehrcheck.cli.output import check_writable
 from ehrcheck.errors import UserInputError
 from ehrcheck.inert import terminal, visible
@@ -62,6 +62,43 @@ def _check_run_label(given: str | None) -> None:
         raise UserInputError(
             f"--run-label '{visible(given[:200])}': a run label is 1 to 200 printable characters "
             "(no control, bidi or zero-width characters); choose another"
+        )
+
+
+def _earlier_scan(output: Path) -> bool:
+    """Whether the folder's run.json is one a scan wrote: recorded as ehrcheck's own output
+    (files/written.py), or, with no record to ask, a run file whose label reads back."""
+    from ehrcheck.files.written import recorded_as_ours
+
+    path = output / RUN_FILE
+    if path.is_symlink() or not path.is_file():
+        return False
+    known = recorded_as_ours(path)
+    if known is not None:
+        return known
+    try:
+        _saved_label(path)
+    except UserInputError:
+        return False
+    return True
+
+
+def _check_scan_files(output: Path, kinds: list[str], resume: bool, force: bool) -> None:
+    """A scan writes run.json and index.html / results.sarif / results.xml into its folder: a file
+    of the user's by one of those names is refused, as by every other command (a scan replaced a
+    user's index.html). results.jsonl is never replaced (open_results), and --resume reads run.json
+    and checks it itself."""
+    from ehrcheck.cli.output import check_foreign_files
+    from ehrcheck.render.scan_report import FILES
+
+    if force:
+        return
+    check_foreign_files([output / FILES[k] for k in kinds], force)
+    run_file = output / RUN_FILE
+    if not resume and (run_file.exists() or run_file.is_symlink()) and not _earlier_scan(output):
+        raise UserInputError(
+            f"-o {terminal(str(output))}: {RUN_FILE} there was not written by an ehrcheck scan (or was changed "
+            "since) and would be replaced; choose another folder, or pass --force to overwrite it"
         )
 
 
@@ -221,6 +258,7 @@ def scan(
         str | None,
         typer.Option("--shard", envvar="EHRCHECK_SHARD", help="Scan only this machine's part of the list: i/n (e.g. 2/4)."),
     ] = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Audit every endpoint of a directory concurrently; results stream to JSONL, resumable; gates,
@@ -231,7 +269,8 @@ def scan(
     from ehrcheck import __version__
     from ehrcheck.cli.gates import load_waiver_file
     from ehrcheck.console.scan import scan_progress, scan_summary
-    from ehrcheck.files.store import write_atomic
+    from ehrcheck.files.store import write_output
+    from ehrcheck.files.written import remember
     from ehrcheck.history.db import database_errors
     from ehrcheck.http.client import ssl_context
     from ehrcheck.render.scan_report import write_scan_outputs
@@ -280,6 +319,7 @@ def scan(
         if not endpoint_list.is_file():
             raise UserInputError(f"{endpoint_list}: {'no such file' if not endpoint_list.exists() else 'not a regular file'}")
         check_writable(output, "-o", folder=True)
+        _check_scan_files(output, kinds, resume, force)
         listed = check_list(endpoint_list, warn)
         if (note := listed.duplicates_note(endpoint_list)) and not quiet:
             console.print(f"[yellow]note:[/] {_plain(note)}", highlight=False, soft_wrap=True)
@@ -314,7 +354,7 @@ def scan(
         )
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         label = _run_label(output, resume, run_label, started)
-        write_atomic(
+        write_output(
             output / RUN_FILE, json.dumps({"label": label, "started_at": started, "shard": str(part) if part else None}) + "\n"
         )
         meta: dict[str, Any] = {
@@ -385,6 +425,7 @@ def scan(
         meta["cause"] = cause
         meta["stopped"] = stopped
         written = write_scan_outputs(results, output, kinds, stats, rules, meta)
+        remember(written)
     titles = {r.id: r.title for r in rules}
     if cause and not stopped:
         console.print(f"[bold red]network:[/] {cause}", highlight=False, soft_wrap=True)

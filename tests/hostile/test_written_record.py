@@ -124,3 +124,65 @@ def test_diff_writes_the_format_its_file_name_says(demo: Path, tmp_path: Path, c
     assert run("diff", a, b, "-o", str(tmp_path / "d.md"), "-q").exit_code == 0
     assert (tmp_path / "d.md").read_text(encoding="utf-8").startswith("# ehrcheck diff")
     assert_message(run("diff", a, b, "-o", str(tmp_path / "e.md"), "-f", "json"), "this --format is json")
+
+
+@pytest.mark.timeout(90)
+def test_probe_and_audit_evidence_files_do_not_replace_the_users_files(tmp_path: Path, cache: Path):
+    """`probe -o notes.json` and `audit --evidence notes.json` (or the report.evidence.json beside
+    `-o report.md`) replaced a file of the user's without a word: only check_writable ran."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    notes = tmp_path / "notes.json"
+    beside = tmp_path / "report.evidence.json"
+    for path in (notes, beside):
+        path.write_text('{"my": "notes"}\n', encoding="utf-8")
+    with serve(dict(ROUTES)) as srv:
+        assert_message(run("probe", srv.base, "-o", str(notes), "--timeout", "3", "-q"), "was not written by ehrcheck", "--force")
+        res = run("audit", srv.base, "-o", str(tmp_path / "r.md"), "--evidence", str(notes), "--timeout", "3", "-q")
+        assert_message(res, "--evidence", "was not written by ehrcheck")
+        assert_message(run("audit", srv.base, "-o", str(tmp_path / "report.md"), "--timeout", "3", "-q"), str(beside))
+        assert notes.read_text(encoding="utf-8") == beside.read_text(encoding="utf-8") == '{"my": "notes"}\n'
+        assert not (tmp_path / "r.md").exists() and not (tmp_path / "report.md").exists()  # refused before probing
+        assert run("probe", srv.base, "-o", str(tmp_path / "e.json"), "--timeout", "3", "-q").exit_code == 0
+        assert run("probe", srv.base, "-o", str(tmp_path / "e.json"), "--timeout", "3", "-q").exit_code == 0  # its own
+        assert run("probe", srv.base, "-o", str(notes), "--timeout", "3", "--force", "-q").exit_code == 0
+    assert "my" not in notes.read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("index.html", "html"), ("results.sarif", "sarif"), ("results.xml", "junit"), ("run.json", "html")]
+)
+def test_a_scan_does_not_replace_the_users_files_in_its_folder(tmp_path: Path, cache: Path, name: str, fmt: str):
+    """A scan into a folder holding the user's own index.html (or run.json...) replaced it."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    out, listing = tmp_path / "scan", tmp_path / "urls.txt"
+    out.mkdir()
+    mine = out / name
+    mine.write_text("my own file\n", encoding="utf-8")
+    with serve(dict(ROUTES)) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        args = ("scan", str(listing), "-o", str(out), "-f", fmt, "--timeout", "3", "--workers", "1", "-q")
+        assert_message(run(*args), name, "not written by", "--force")
+        assert mine.read_text(encoding="utf-8") == "my own file\n"
+        assert not (out / "results.jsonl").exists()  # refused before any endpoint was audited
+        assert run(*args, "--force").exit_code in (0, 1)
+    assert mine.read_text(encoding="utf-8") != "my own file\n"
+
+
+@pytest.mark.timeout(90)
+def test_a_scan_replaces_its_own_outputs_on_resume(tmp_path: Path, cache: Path):
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    out, listing = tmp_path / "scan", tmp_path / "urls.txt"
+    with serve(dict(ROUTES)) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        args = ("scan", str(listing), "-o", str(out), "-f", "html,sarif,junit", "--timeout", "3", "--workers", "1", "-q")
+        assert run(*args).exit_code in (0, 1)
+        assert run(*args, "--resume").exit_code in (0, 1)
+        (out / "index.html").write_text((out / "index.html").read_text(encoding="utf-8") + "<!-- mine -->", encoding="utf-8")
+        assert_message(run(*args, "--resume"), "index.html there was not written by ehrcheck")

@@ -96,7 +96,10 @@ def test_a_database_password_is_not_printed_when_the_url_cannot_be_parsed(tmp_pa
     cannot parse quotes the URL whole, and the scrubber found the password with urlsplit,
     which refuses exactly those URLs, so `history --db` printed it on stderr."""
     pytest.importorskip("psycopg")
-    for args in (["history", "--db", url, "-o", str(tmp_path / "h.md")], ["scan", str(tmp_path / "u.txt"), "-o", str(tmp_path / "scan"), "--db", url]):
+    for args in (
+        ["history", "--db", url, "-o", str(tmp_path / "h.md")],
+        ["scan", str(tmp_path / "u.txt"), "-o", str(tmp_path / "scan"), "--db", url],
+    ):
         (tmp_path / "u.txt").write_text("http://127.0.0.1:9/r4\n", encoding="utf-8")
         res = run(*args, "-q")
         assert_message(res, "--db", "cannot connect to PostgreSQL")

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 _RECORD = "files.jsonl"
-_COMPACT_AT = 2_000_000  # bytes of record before it is rewritten with one line per path
+_COMPACT_AT = 1_000_000  # bytes of record before it is rewritten with one line per path
 _KEEP = 5_000  # paths kept when compacting (the newest): older outputs then need --force
 
 
@@ -47,21 +47,39 @@ def _digest(path: Path) -> str | None:
     return sha.hexdigest()
 
 
+_read: tuple[tuple[str, int, int], dict[str, str]] | None = None  # the record as last read, by stat
+
+
 def _entries(record: Path) -> dict[str, str]:
-    """The last digest recorded per path (later lines win); damaged lines are skipped."""
+    """The last digest recorded per path (later lines win); damaged lines are skipped. Read once
+    per change of the file: an audit asks about each of its outputs in turn."""
+    global _read
+    try:
+        info = record.stat()
+    except OSError:
+        return {}
+    key = (str(record), info.st_mtime_ns, info.st_size)
+    if _read is not None and _read[0] == key:
+        return _read[1]
     found: dict[str, str] = {}
     try:
-        with record.open("rb") as fh:
-            for line in fh:
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(item, dict) and isinstance(item.get("p"), str) and isinstance(item.get("h"), str):
-                    found.pop(item["p"], None)  # re-inserted last: dict order is recency
-                    found[item["p"]] = item["h"]
+        lines = record.read_bytes().splitlines()
     except OSError:
-        pass
+        return found
+    try:  # one parse for the whole record; line by line only when a line is damaged
+        items = json.loads(b"[" + b",".join(line for line in lines if line.strip()) + b"]")
+    except ValueError:
+        items = []
+        for line in lines:
+            try:
+                items.append(json.loads(line))
+            except ValueError:
+                continue
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("p"), str) and isinstance(item.get("h"), str):
+            found.pop(item["p"], None)  # re-inserted last: dict order is recency
+            found[item["p"]] = item["h"]
+    _read = (key, found)
     return found
 
 
@@ -103,6 +121,6 @@ def remember(paths: Iterable[Path]) -> None:
 def _compact(record: Path) -> None:
     from ehrcheck.files.cache import write_atomically
 
-    newest = list(_entries(record).items())[-_KEEP:]
+    newest = list(_entries(record).items())[-_KEEP:]  # a copy: the cached dict is not changed
     text = "".join(json.dumps({"p": p, "h": h}, ensure_ascii=True) + "\n" for p, h in newest)
     write_atomically(record, text.encode("ascii"))

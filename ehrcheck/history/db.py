@@ -55,6 +55,34 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+class BadValue(ValueError):
+    """A value in the database that ehrcheck never writes (a count that is not a number): the
+    database is someone else's file, so this is one exit-2 line naming it, never a traceback."""
+
+
+def as_int(value: Any, what: str) -> int:
+    """A count or id read back: SQLite stores any type in any column, so 'many' in a count column
+    is refused here rather than by int() deep in a query."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BadValue(f"{what} is {type(value).__name__}, not a number")
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        raise BadValue(f"{what} is {str(value)[:40]!r}, not a number") from None
+
+
+def _text(value: Any) -> Any:
+    """SQLite hands back a BLOB as bytes whatever the column says: read as text (undecodable
+    bytes, a surrogate's among them, become U+FFFD) so every writer, JSON included, can use it."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return value
+
+
+def _row(row: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(_text(v) for v in row)
+
+
 class Database:
     def __init__(self, conn: Connection, dialect: str, shown: str):
         self.conn = conn
@@ -89,12 +117,12 @@ class Database:
         try:
             cur.execute(self._sql(sql), tuple(params))
             while batch := cur.fetchmany(size):
-                yield batch
+                yield [_row(r) for r in batch]
         finally:
             cur.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self.execute(sql, params).fetchall())
+        return [_row(r) for r in self.execute(sql, params).fetchall()]
 
     def commit(self) -> None:
         self.conn.commit()
@@ -162,7 +190,7 @@ def open_database(target: str) -> Database:
 
 def database_errors() -> tuple[type[BaseException], ...]:
     """The driver exceptions a query can raise, for turning them into one exit-2 line."""
-    errors: list[type[BaseException]] = [sqlite3.Error]
+    errors: list[type[BaseException]] = [sqlite3.Error, BadValue]
     try:
         import psycopg
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal
 
-from ehrcheck.history.db import Database
+from ehrcheck.history.db import Database, as_int
 
 DIMENSIONS = ("fhir_version", "us_core", "smart", "verdict", "answers", "outcome")
 FIELDS = ("outcome", "fhir_version", "us_core", "smart", "verdict_label", "answers", "score", "failed")
@@ -67,7 +67,10 @@ def runs(db: Database, since: str | None = None, until: str | None = None, last:
     if until:
         sql += " AND started_at < ?"
         params.append(until)
-    found = [Run(int(i), str(label), str(at), name) for i, label, at, name in db.query(sql + " ORDER BY started_at, id", params)]
+    found = [
+        Run(as_int(i, "a run id"), str(label), str(at), name)
+        for i, label, at, name in db.query(sql + " ORDER BY started_at, id", params)
+    ]
     return found[-last:] if last else found
 
 
@@ -89,7 +92,7 @@ def counts_over_time(db: Database, run_list: list[Run], scope: Scope) -> dict[st
         rows = _count_scoped(db, list(pos), scope)
     for run_id, dim, value, n in rows:
         if dim in out:
-            out[dim].setdefault(str(value), [0] * len(run_list))[pos[run_id]] += int(n)
+            out[dim].setdefault(str(value), [0] * len(run_list))[pos[run_id]] += as_int(n, "a count")
     return {d: dict(sorted(v.items(), key=lambda kv: (-sum(kv[1]), kv[0]))) for d, v in out.items()}
 
 
@@ -132,9 +135,9 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
         rows = db.query(f"SELECT run_id, value, n FROM run_counts WHERE dimension = 'outcome' AND run_id IN {_marks(ids)}", ids)  # noqa: S608 - placeholders only
         acc: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for run_id, value, n in rows:
-            acc[run_id][1] += int(n)
+            acc[run_id][1] += as_int(n, "a count")
             if value == "audited":
-                acc[run_id][0] += int(n)
+                acc[run_id][0] += as_int(n, "a count")
         per_run = [tuple(acc[i]) if i in acc else (0, 0) for i in ids]  # type: ignore[misc]
     else:
         rows = db.query(
@@ -144,7 +147,7 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
         )
         per_run_list = [(0, 0)] * len(run_list)
         for run_id, up, n in rows:
-            per_run_list[pos[run_id]] = (int(up), int(n))
+            per_run_list[pos[run_id]] = (as_int(up, "a count"), as_int(n, "a count"))
         per_run = per_run_list
     stats = db.query(
         # "+run_id": not by the primary key (run by run, then a sort) but along results_by_url, which
@@ -154,7 +157,11 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
         (*ids, *params),
     )
     worst = sorted(
-        ((int(seen) - int(up), url, int(up), int(seen)) for url, up, seen in stats if int(up) < int(seen)),
+        (
+            (as_int(seen, "a count") - as_int(up, "a count"), url, as_int(up, "a count"), as_int(seen, "a count"))
+            for url, up, seen in stats
+            if as_int(up, "a count") < as_int(seen, "a count")
+        ),
         key=lambda t: (-t[0] / t[3], t[1]),
     )
     result = Availability(per_run=per_run, total_endpoints=len(stats), always_up=len(stats) - len(worst))

@@ -4,6 +4,8 @@ database crashing `ehrcheck history`; the cases are in /tmp/attack8/results.md o
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,55 @@ def test_scan_does_not_replace_the_users_own_files_in_its_folder(tmp_path: Path,
         res = run("scan", str(listing), "-o", str(out), "-f", fmt, "--timeout", "3", "--workers", "1", "-q", "--resume")
         assert res.exit_code in (0, 1), res.output[-2000:]
     assert mine.read_text(encoding="utf-8") != MINE
+
+
+@pytest.fixture(scope="module")
+def history_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database a scan recorded, to be edited by hand."""
+    from tests.support.cli import ROUTES
+    from tests.support.loopback import serve
+
+    base = tmp_path_factory.mktemp("round8")
+    db, listing = base / "h.sqlite", base / "urls.txt"
+    with serve(ROUTES) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(base / "scan"), "--db", str(db), "--timeout", "3", "--workers", "1", "-q")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    return db
+
+
+def _edited(history_db: Path, tmp_path: Path, *sql: tuple[str, tuple[object, ...]]) -> Path:
+    db = tmp_path / "edited.sqlite"
+    shutil.copy(history_db, db)
+    conn = sqlite3.connect(db)
+    for statement, args in sql:
+        conn.execute(statement, args)
+    conn.commit()
+    conn.close()
+    return db
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("suffix", ["html", "md", "json"])
+def test_a_count_that_is_not_a_number_in_a_history_database_is_exit_2(history_db: Path, tmp_path: Path, suffix: str):
+    """SQLite keeps any value in any column: `run_counts.n = 'many'` was a ValueError traceback."""
+    db = _edited(history_db, tmp_path, ("INSERT INTO run_counts VALUES (1, 'outcome', 'unreachable', 'many')", ()))
+    res = run("history", "--db", str(db), "-o", str(tmp_path / f"h.{suffix}"), "-q")
+    assert_message(res, "edited.sqlite", "'many', not a number")
+    assert not (tmp_path / f"h.{suffix}").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_blob_in_a_history_database_is_read_as_text(history_db: Path, tmp_path: Path):
+    """A BLOB (a surrogate's bytes among them) came back as bytes: `-o h.json` was a TypeError
+    traceback ("Object of type bytes is not JSON serializable")."""
+    db = _edited(
+        history_db,
+        tmp_path,
+        ("INSERT INTO runs (id, label, started_at) VALUES (2, ?, '2099-01-01T00:00:00Z')", (b"night\xed\xa0\x80",)),
+        ("UPDATE results SET name = ?", (b"\xff\xfeclinic",)),
+    )
+    res = run("history", "--db", str(db), "-o", str(tmp_path / "h.json"), "-q")
+    assert res.exit_code == 0, res.output[-2000:]
+    text = (tmp_path / "h.json").read_text(encoding="utf-8")
+    assert "night\\ufffd" in text or "night\ufffd" in text

@@ -168,6 +168,18 @@ def scrub_url(url: str, base_url: str = "") -> str:
     return urlunsplit((parts.scheme, netloc, base_path + "/".join(segments), query, ""))
 
 
+def strip_credentials(url: str) -> str:
+    """`url` without user-info, token-like query parameters (SECRET_PARAMS) or fragment: what an
+    address someone else published (an Endpoint Bundle's) may be sent to and recorded as. httpx
+    would turn the user-info into a Basic header for that host, and a token in the query would be
+    sent and kept. Raises ValueError when urlsplit refuses the URL."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(k, v) for k, v in pairs if k.lower() not in SECRET_PARAMS], safe="/:$|,*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 def redact_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc

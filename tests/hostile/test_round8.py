@@ -113,3 +113,42 @@ def test_a_blob_in_a_history_database_is_read_as_text(history_db: Path, tmp_path
     assert res.exit_code == 0, res.output[-2000:]
     text = (tmp_path / "h.json").read_text(encoding="utf-8")
     assert "night\\ufffd" in text or "night\ufffd" in text
+
+
+@pytest.mark.timeout(90)
+def test_the_endpoint_sample_sends_no_credential_a_bundle_address_carries(tmp_path: Path):
+    """security.md §9: the sample's `GET [address]/metadata` is anonymous. An address with
+    user-info got a Basic header built from it, an `access_token` in its query was sent (with
+    `/metadata` appended after the query) and kept in the evidence."""
+    import json
+
+    from tests.support.cli import CAP, ROUTES
+    from tests.support.loopback import Reply, serve
+
+    with serve({"/ep/metadata": Reply(200, CAP)}, prefix="/ep") as other, serve(ROUTES) as srv:
+        host = other.origin.split("://", 1)[1]
+        address = f"http://bob:Bob-Pass-5151@{host}/ep?access_token=Tok-Query-6161&x=1"
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Endpoint",
+                        "status": "active",
+                        "connectionType": {"code": "hl7-fhir-rest"},
+                        "address": address,
+                    }
+                }
+            ],
+        }
+        listing = tmp_path / "endpoints.json"
+        listing.write_text(json.dumps(bundle), encoding="utf-8")
+        evidence = tmp_path / "evidence.json"
+        res = run("probe", srv.base, "--endpoints-bundle", str(listing), "-o", str(evidence), "--timeout", "3", "-q")
+        assert res.exit_code == 0, res.output[-2000:]
+    assert [(m, p) for m, p, _h in other.requests] == [("GET", "/ep/metadata?x=1")]
+    assert not any("authorization" in h or "cookie" in h for _m, _p, h in other.requests)
+    text = evidence.read_text(encoding="utf-8")
+    for secret in ("Bob-Pass-5151", "Tok-Query-6161", "Qm9i"):
+        assert secret not in text

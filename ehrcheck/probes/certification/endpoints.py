@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.http.redact import strip_credentials
 from ehrcheck.probes.base import ProbeContext, ProbeSkipped, parse_json
 from ehrcheck.probes.certification.service_base_urls import assess_bundle
 
@@ -49,10 +51,18 @@ async def _sample(ctx: ProbeContext, recorder: Recorder, addresses: list[str], s
     chosen = addresses[:size]
     gate = asyncio.Semaphore(SAMPLE_CONCURRENCY)
 
-    async def one(address: str) -> dict[str, Any]:
+    async def one(listed: str) -> dict[str, Any]:
+        # Anonymous, as security.md §9 says: a Bundle's `https://user:pw@host/r4?access_token=…`
+        # sent its user-info as a Basic header to that host and kept the token in the evidence.
+        try:
+            address = strip_credentials(listed)
+        except ValueError:
+            return {"address": "[not a URL]", "ok": False, "problem": "not a URL", "error_kind": "other"}
+        parts = urlsplit(address)  # /metadata goes on the path, not after the query
+        url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/metadata"))
         async with gate:
             try:
-                resp = await ctx.fetcher.get(address.rstrip("/") + "/metadata", recorder, headers=FHIR_ACCEPT)
+                resp = await ctx.fetcher.get(url, recorder, headers=FHIR_ACCEPT)
             except FetchError as exc:
                 return {"address": address, "ok": False, "problem": str(exc), "error_kind": exc.kind}
         doc, problem = parse_json(resp)

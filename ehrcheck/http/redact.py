@@ -125,6 +125,41 @@ def redact_headers(headers: dict[str, str] | object, response: bool = False) -> 
 SAFE_PARAMS = frozenset(
     {"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"}
 )
+# Parameter names that are FHIR's own words (its common and result parameters, the US Core search
+# parameters, the paging parameters servers use): any other name in a server's link or redirect is
+# the server's text and may be a person's (`?Smith=1`), so it becomes PARAM_REDACTED.
+KEPT_PARAM_NAMES = SAFE_PARAMS | SECRET_PARAMS | frozenset(
+    {
+        "_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_text", "_content", "_list", "_has",
+        "_include", "_revinclude", "_sort", "_total", "_contained", "_containedType", "_since", "_typeFilter",
+        "_pretty", "since", "_page", "_getpages", "_getpagesoffset", "_offset", "_bundletype", "page", "pageSize",
+        "address", "authored", "birthdate", "date", "gender", "identifier", "name", "patient", "practitioner",
+        "specialty", "type", "family", "given", "telecom", "email", "phone", "subject", "encounter", "period",
+        "class", "location", "organization", "performer", "effective", "onset-date", "clinical-status",
+        "verification-status", "lifecycle-status", "target", "vaccine-code", "context", "discharge-disposition",
+        "address-city", "address-state", "address-postalcode", "death-date", "abatement-date", "recorded-date",
+        "asserted-date", "authoredon", "participant", "role", "value-quantity", "value-concept", "result",
+    }
+)  # fmt: skip
+PARAM_REDACTED = "[param]"
+_MODIFIER = re.compile(r"^[a-z][a-z-]{0,30}$|^[A-Z][A-Za-z]{2,40}$")  # :exact, :missing, :Patient
+
+
+def _kept_name(name: str) -> str:
+    base, _, modifier = name.partition(":")
+    if base not in KEPT_PARAM_NAMES or (modifier and not _MODIFIER.match(modifier)):
+        return PARAM_REDACTED
+    if modifier and modifier[0].isupper() and modifier not in RESOURCE_TYPES:
+        return PARAM_REDACTED
+    return name
+
+
+def _kept_value(name: str, value: str) -> str:
+    if name not in SAFE_PARAMS or (name == "_count" and not value.isdigit()):
+        return REDACTED
+    return value
+
+
 # Path words that never name a person: FHIR's interaction and operation words, discovery paths and
 # the usual words of a server's base path (/api/FHIR/R4). Resource types are in RESOURCE_TYPES.
 KEPT_PATH_WORDS = frozenset({"_history", "_search", "metadata", ".well-known", "smart-configuration", "openid-configuration"})
@@ -149,7 +184,8 @@ def scrub_url(url: str, base_url: str = "") -> str:
     """Patient data out of a URL. Every path segment that is not a word of FHIR's own (a resource
     type, `_history`, an operation, `metadata`, a usual base-path word) becomes `[id]`: ids,
     version ids, and whatever a server puts after them, in any case or encoding (`Patient%2F123`
-    is one unknown segment). Query values become `[redacted]` (but SAFE_PARAMS'); user-info and
+    is one unknown segment). Query values become `[redacted]` (but SAFE_PARAMS', `_count` only as
+    a number), and a parameter name that is not one of FHIR's (KEPT_PARAM_NAMES) `[param]`; user-info and
     fragment go. `base_url`'s own path is kept as is when `url` lies under it."""
     parts = urlsplit(url)
     base = urlsplit(base_url) if base_url else None
@@ -163,7 +199,7 @@ def scrub_url(url: str, base_url: str = "") -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, v if k in SAFE_PARAMS else REDACTED) for k, v in pairs], safe="/:$|,*[]")
+        query = urlencode([(_kept_name(k), _kept_value(k, v)) for k, v in pairs], safe="/:$|,*[]")
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, base_path + "/".join(segments), query, ""))
 

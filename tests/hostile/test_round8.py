@@ -152,3 +152,26 @@ def test_the_endpoint_sample_sends_no_credential_a_bundle_address_carries(tmp_pa
     text = evidence.read_text(encoding="utf-8")
     for secret in ("Bob-Pass-5151", "Tok-Query-6161", "Qm9i"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("link", "kept"),
+    [
+        ("/fhir/Patient?PHIXQJSMITH=1", "/fhir/Patient?[param]=[redacted]"),
+        ("/fhir/Patient?_count=1&PHIXQJSMITH", "/fhir/Patient?_count=1&[param]=[redacted]"),
+        ("/fhir/Patient?_count=PHIXQJSMITH", "/fhir/Patient?_count=[redacted]"),
+        ("/fhir/metadata?PHIXQJSMITH", "/fhir/metadata?[param]=[redacted]"),
+        ("/fhir/Observation?code:PHIXQJSMITH=1&subject:Phixqjsmith=2", "/fhir/Observation?[param]=[redacted]&[param]=[redacted]"),
+        (
+            "/fhir/Observation?patient=7&category=laboratory&_count=10",
+            "/fhir/Observation?patient=[redacted]&category=laboratory&_count=10",
+        ),
+    ],
+)
+def test_a_servers_own_parameter_names_are_not_kept_in_recorded_urls(link: str, kept: str):
+    """A server's Location, Content-Location or Bundle `next` link `Patient?PHIXQJSMITH=1` kept
+    the parameter name (only values were redacted), and `_count=PHIXQJSMITH` its value: both
+    reached evidence.json, report.html, report.json and --debug. Only FHIR's own names are kept."""
+    from ehrcheck.http.redact import scrub_url
+
+    assert scrub_url("http://127.0.0.1:9" + link) == "http://127.0.0.1:9" + kept

@@ -57,7 +57,7 @@ def history(
     from ehrcheck import __version__
     from ehrcheck.files.store import write_output
     from ehrcheck.history import queries
-    from ehrcheck.history.db import database_errors, open_database
+    from ehrcheck.history.db import database_errors, open_database, refuse_conninfo
     from ehrcheck.history.migrations import migrate
     from ehrcheck.render.history_report import RENDERERS
     from ehrcheck.scan.endpoint_list import normalise_url
@@ -79,6 +79,7 @@ def history(
             if wanted is None:
                 raise UserInputError(f"--endpoint: '{endpoint[:80]}' is {why}")
         scope = queries.Scope(endpoint=wanted, vendor=(vendor or "").strip() or None)
+        refuse_conninfo(db or "")
         if db and "://" not in db and not Path(db).is_file():
             raise UserInputError(f"--db {db}: no such file (record runs with `ehrcheck scan LIST --db {db}`)")
         database = open_database(db)

@@ -157,9 +157,23 @@ def _scrub(message: str, target: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# libpq's other form, `host=db port=5432 password=…`: taken as a SQLite file name it was echoed,
+# password and all, in "no such file" (and would have become a file of that name).
+_CONNINFO = re.compile(r"^\s*[a-z_]+\s*=", re.IGNORECASE)
+
+
+def refuse_conninfo(target: str) -> None:
+    if _CONNINFO.match(target):
+        raise UserInputError(
+            "--db: a 'key=value' connection string is not taken (its text is not printed: it may hold a "
+            "password); give a SQLite file path or a postgresql:// URL, with the password in PGPASSWORD or ~/.pgpass"
+        )
+
+
 def open_database(target: str) -> Database:
     """Open (creating a SQLite file if needed) the database `--db` names; exit-2 errors otherwise."""
     text = str(target).strip()
+    refuse_conninfo(text)
     if is_postgres(text):
         shown = redact_url(text)
         try:

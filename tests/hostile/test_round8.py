@@ -175,3 +175,17 @@ def test_a_servers_own_parameter_names_are_not_kept_in_recorded_urls(link: str, 
     from ehrcheck.http.redact import scrub_url
 
     assert scrub_url("http://127.0.0.1:9" + link) == "http://127.0.0.1:9" + kept
+
+
+@pytest.mark.parametrize("command", ["history", "scan"])
+def test_a_libpq_key_value_string_given_as_db_is_refused_without_printing_it(tmp_path: Path, command: str):
+    """`--db 'host=… password=…'` was taken as a SQLite file name and echoed, password and all."""
+    (tmp_path / "u.txt").write_text("http://127.0.0.1:9/r4\n", encoding="utf-8")
+    target = "host=127.0.0.1 port=9 password=Pg-Secret-7373 dbname=ehr"
+    args = ["history", "--db", target, "-o", str(tmp_path / "h.md")]
+    if command == "scan":
+        args = ["scan", str(tmp_path / "u.txt"), "-o", str(tmp_path / "s"), "--db", target]
+    res = run(*args, "-q")
+    assert_message(res, "--db", "connection string is not taken")
+    assert "Pg-Secret-7373" not in res.output
+    assert not list(tmp_path.glob("host=*"))

@@ -178,16 +178,58 @@ def _claim_outcome(rule: Rule, status: Status) -> str | None:
     return None
 
 
+class _Plan:
+    """What evaluating a rule needs to know of the rule alone, worked out once per rule object
+    instead of once per rule per endpoint (a scan evaluates every rule for every endpoint)."""
+
+    __slots__ = ("rule", "paths", "applies_sources", "constant")
+
+    def __init__(self, rule: Rule):
+        self.rule = rule  # held, so the id() keying the plan cannot be reused by another object
+        self.paths = claim_paths(rule)
+        self.applies_sources = _sources(rule.applies_if) if rule.applies_if is not None else None
+        # Findings that hold nothing of the endpoint (no observed value, no claim): the same
+        # (status, message) gives an equal Finding every time, so one object serves them all.
+        # Findings are never changed in place (every change is a model_copy), so sharing is safe.
+        self.constant: dict[tuple[Status, str], Finding] = {}
+
+
+_PLANS: dict[int, _Plan] = {}
+MAX_PLANS = 4096  # the built-in packs hold ~200 rules
+MAX_CONSTANT = 32  # per rule: messages quoting a probe's failure reason vary by endpoint
+
+
+def _plan(rule: Rule) -> _Plan:
+    plan = _PLANS.get(id(rule))
+    if plan is None or plan.rule is not rule:
+        if len(_PLANS) >= MAX_PLANS:  # packs loaded again and again by a long-lived caller
+            _PLANS.clear()
+        plan = _PLANS[id(rule)] = _Plan(rule)
+    return plan
+
+
+def _plain(plan: _Plan, status: Status, message: str) -> Finding:
+    """`_finding(rule, status, message, None)`, built once per rule and message."""
+    key = (status, message)
+    found = plan.constant.get(key)
+    if found is None:
+        found = _finding(plan.rule, status, message, None)
+        if len(plan.constant) < MAX_CONSTANT:
+            plan.constant[key] = found
+    return found
+
+
 def evaluate_rule(rule: Rule, view: dict[str, Any], typed: View, missing: dict[str, str], as_of: dt.date) -> Finding:
+    plan = _plan(rule)
     not_in_force = _out_of_force(rule, as_of)
     if not_in_force:
-        return _finding(rule, Status.not_applicable, not_in_force, None)
+        return _plain(plan, Status.not_applicable, not_in_force)
     # A rule that does not apply is not_applicable even when its own evidence is missing (an
     # OpenID rule on a server without sign-in, whose openid probe was therefore skipped).
-    if rule.applies_if is not None and _sources(rule.applies_if) <= view.keys():
-        if not apply_op(rule.applies_if, view)[0]:
-            return _finding(rule, Status.not_applicable, "does not apply to this target", None)
-    paths = claim_paths(rule)
+    if plan.applies_sources is not None and plan.applies_sources <= view.keys():
+        if not apply_op(rule.applies_if, view)[0]:  # type: ignore[arg-type]  # applies_sources implies applies_if
+            return _plain(plan, Status.not_applicable, "does not apply to this target")
+    paths = plan.paths
     check: ClaimCheck | None = None
     if paths:
         made = [(p, v) for p in paths for v in [resolve(view, p) if "claims" in view else MISSING] if _stated(v)]
@@ -197,15 +239,15 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], typed: View, missing: dict[s
             reason = (
                 missing["claims"] if "claims" not in view else (f"The vendor's claims do not state this ({', '.join(paths)}).")
             )
-            return _finding(rule, Status(rule.unclaimed), reason, None)
+            return _plain(plan, Status(rule.unclaimed), reason)
     absent = [n for n in rule.needs if n not in view]
     if absent:
         reasons = "; ".join(missing.get(n, f"no {n} evidence") for n in absent)
         if check is not None:  # the claim is made; what would confirm it was not observed
             return _finding(rule, Status.unverified, f"Claimed ({check.claimed}), not observed: {reasons}", None, check)
-        return _finding(rule, Status.not_observed, reasons, None)
+        return _plain(plan, Status.not_observed, reasons)
     if rule.applies_if is not None and not apply_op(rule.applies_if, view)[0]:
-        return _finding(rule, Status.not_applicable, "does not apply to this target", None)
+        return _plain(plan, Status.not_applicable, "does not apply to this target")
     if isinstance(rule.check, FnCheck):
         # The evidence was validated against its models when it was loaded, so an exception from a
         # check is a bug in the check and surfaces as one. The one exception caught is a pack that
@@ -235,6 +277,8 @@ def evaluate_rule(rule: Rule, view: dict[str, Any], typed: View, missing: dict[s
         message = outcome.detail or ""
     if outcome.detail and status in (Status.passed, Status.fail, Status.warn):
         message = f"{message} {outcome.detail}".strip()
+    if outcome.observed is None and check is None:
+        return _plain(plan, status, message)
     return _finding(rule, status, message, outcome.observed, check)
 
 

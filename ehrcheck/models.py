@@ -202,7 +202,9 @@ class ClaimCheck(BaseModel):
 class Finding(BaseModel):
     """The result of one rule against one evidence document."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Frozen: evaluate.py shares one Finding among endpoints when it holds nothing of them, so a
+    # change must be a model_copy, never an assignment.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     rule_id: str
     pack: str

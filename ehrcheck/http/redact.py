@@ -121,16 +121,50 @@ def redact_headers(headers: dict[str, str] | object, response: bool = False) -> 
     return dict(sorted(out.items()))
 
 
-# Values of these say what was asked for (a LOINC code, a category, a page size), never who.
-SAFE_PARAMS = frozenset(
-    {"_count", "_type", "_outputFormat", "_format", "_summary", "_elements", "category", "code", "intent", "status"}
+# Parameters whose value may be kept, and then only when every comma-separated item of it is a
+# word of VALUE_WORDS (or a resource type, for _type), optionally `system|word` with a system of
+# VALUE_SYSTEMS; `_count` only as a number. Anything else (a code taken from a patient's record, a
+# server's own text: `category=Smith`) is REDACTED: the value of `code` is always a patient's.
+SAFE_PARAMS = frozenset({"_count", "_type", "_outputFormat", "_format", "_summary", "category", "intent", "status"})
+# FHIR's and US Core's own codes for what was asked for; never who. Every category the US Core
+# selectors name and every value ehrcheck ORs into a first search is here (a test holds them to it).
+VALUE_WORDS = frozenset(
+    {
+        # _summary, _format, _outputFormat
+        "true", "false", "text", "data", "count", "json", "xml", "ndjson", "application/json",
+        "application/fhir+json", "application/fhir+xml", "application/fhir+ndjson", "application/ndjson",
+        # categories (observation-category, us-core-category, condition-category, careplan-category,
+        # DocumentReference's and DiagnosticReport's US Core categories)
+        "laboratory", "vital-signs", "social-history", "survey", "imaging", "procedure", "exam", "therapy",
+        "activity", "sdoh", "functional-status", "disability-status", "cognitive-status", "clinical-test",
+        "treatment-intervention-preference", "care-experience-preference", "problem-list-item",
+        "encounter-diagnosis", "health-concern", "assess-plan", "clinical-note", "LAB", "LP29684-5",
+        "LP29708-2", "LP7839-6",
+        # status and intent codes
+        "proposal", "plan", "order", "original-order", "reflex-order", "filler-order", "instance-order",
+        "option", "directive", "proposed", "active", "suspended", "inactive", "entered-in-error", "draft",
+        "on-hold", "revoked", "completed", "unknown", "registered", "preliminary", "final", "amended",
+        "corrected", "cancelled", "current", "superseded", "planned", "arrived", "triaged", "in-progress",
+        "onleave", "finished", "stopped", "not-done", "intended", "not-taken", "preparation", "resolved",
+    }
+)  # fmt: skip
+VALUE_SYSTEMS = frozenset(
+    {
+        "http://terminology.hl7.org/CodeSystem/observation-category",
+        "http://terminology.hl7.org/CodeSystem/condition-category",
+        "http://terminology.hl7.org/CodeSystem/v2-0074",
+        "http://hl7.org/fhir/us/core/CodeSystem/us-core-category",
+        "http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
+        "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+        "http://loinc.org",
+    }
 )
 # Parameter names that are FHIR's own words (its common and result parameters, the US Core search
 # parameters, the paging parameters servers use): any other name in a server's link or redirect is
 # the server's text and may be a person's (`?Smith=1`), so it becomes PARAM_REDACTED.
 KEPT_PARAM_NAMES = SAFE_PARAMS | SECRET_PARAMS | frozenset(
     {
-        "_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_text", "_content", "_list", "_has",
+        "code", "_elements", "_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_text", "_content", "_list", "_has",
         "_include", "_revinclude", "_sort", "_total", "_contained", "_containedType", "_since", "_typeFilter",
         "_pretty", "since", "_page", "_getpages", "_getpagesoffset", "_offset", "_bundletype", "page", "pageSize",
         "address", "authored", "birthdate", "date", "gender", "identifier", "name", "patient", "practitioner",
@@ -154,10 +188,20 @@ def _kept_name(name: str) -> str:
     return name
 
 
+def _kept_word(item: str) -> bool:
+    system, bar, word = item.rpartition("|")
+    if bar and system not in VALUE_SYSTEMS:
+        return False
+    return word in VALUE_WORDS or word in RESOURCE_TYPES
+
+
 def _kept_value(name: str, value: str) -> str:
-    if name not in SAFE_PARAMS or (name == "_count" and not value.isdigit()):
+    base = name.partition(":")[0]
+    if base not in SAFE_PARAMS or name != base:  # `category:text=…` is free text
         return REDACTED
-    return value
+    if base == "_count":
+        return value if value.isdigit() and len(value) <= 9 else REDACTED
+    return value if all(_kept_word(item) for item in value.split(",")) else REDACTED
 
 
 # Path words that never name a person: FHIR's interaction and operation words, discovery paths and
@@ -184,8 +228,8 @@ def scrub_url(url: str, base_url: str = "") -> str:
     """Patient data out of a URL. Every path segment that is not a word of FHIR's own (a resource
     type, `_history`, an operation, `metadata`, a usual base-path word) becomes `[id]`: ids,
     version ids, and whatever a server puts after them, in any case or encoding (`Patient%2F123`
-    is one unknown segment). Query values become `[redacted]` (but SAFE_PARAMS', `_count` only as
-    a number), and a parameter name that is not one of FHIR's (KEPT_PARAM_NAMES) `[param]`; user-info and
+    is one unknown segment). Query values become `[redacted]` (but SAFE_PARAMS' when made of
+    VALUE_WORDS, `_count` only as a number), and a parameter name that is not one of FHIR's (KEPT_PARAM_NAMES) `[param]`; user-info and
     fragment go. `base_url`'s own path is kept as is when `url` lies under it."""
     parts = urlsplit(url)
     base = urlsplit(base_url) if base_url else None

@@ -107,9 +107,10 @@ def main() -> None:
     import sys
     from contextlib import nullcontext
 
-    from ehrcheck.runtime import tune_gc
+    from ehrcheck.runtime import no_pydantic_plugins, tune_gc
 
     tune_gc()  # before the command's imports, which are most of the collector's work
+    no_pydantic_plugins()  # before typer's parameter adapters, the first pydantic schemas built
     from ehrcheck.cli.help_cache import cached, is_help_request, print_cached, recording
 
     # A terminal that cannot show a character (a latin-1 locale, an emoji status icon) gets a

@@ -23,7 +23,6 @@ from ehrcheck.probes.anonymous.access import probe_access
 from ehrcheck.probes.anonymous.capability import probe_capability
 from ehrcheck.probes.anonymous.discovery import probe_openid, probe_smart
 from ehrcheck.probes.anonymous.transport import probe_transport
-from ehrcheck.probes.authenticated.bulk import DEFAULT_TIMEOUT as BULK_DEFAULT_TIMEOUT
 from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
 
 PROBES: dict[str, ProbeFn] = {
@@ -146,7 +145,11 @@ async def collect(
         for probe_id, fn in probes.items():
             ctx._tasks[probe_id] = asyncio.create_task(run_probe(fn, ctx), name=probe_id)
         if budget is None:
-            bulk = (settings or {}).get("bulk_timeout") or BULK_DEFAULT_TIMEOUT if "bulk" in probes else None
+            bulk = None
+            if "bulk" in probes:  # then its module is loaded already; an anonymous run never loads it
+                from ehrcheck.probes.authenticated.bulk import DEFAULT_TIMEOUT as BULK_DEFAULT_TIMEOUT
+
+                bulk = (settings or {}).get("bulk_timeout") or BULK_DEFAULT_TIMEOUT
             budget = audit_budget(options.timeout, float(bulk) if bulk else None)
         attempts: dict[str, ProbeAttempt] = {}
         try:

@@ -70,11 +70,6 @@ def authenticated_inputs(
     us_core_version: str | None = None,
     tx_server: str | None = None,
 ) -> AuthInputs:
-    from ehrcheck.probes.authenticated.bulk import probe_bulk
-    from ehrcheck.probes.authenticated.scopes import probe_scopes
-    from ehrcheck.probes.authenticated.token import AuthSession, probe_token
-    from ehrcheck.probes.authenticated.uscore_data import probe_uscore
-
     mode = (us_core or "declared").strip().lower()
     if mode not in US_CORE_MODES:
         raise UserInputError(f"--us-core: '{us_core}' is not one of {', '.join(US_CORE_MODES)}")
@@ -109,7 +104,12 @@ def authenticated_inputs(
         if used:
             raise UserInputError(f"{', '.join(used)} need credentials: give --credentials FILE (see docs/authenticated.md)")
         return AuthInputs()
+    # The probes' modules only when they will run: an anonymous audit (or a scan) never loads them.
     from ehrcheck.http.redact import Secrets
+    from ehrcheck.probes.authenticated.bulk import probe_bulk
+    from ehrcheck.probes.authenticated.scopes import probe_scopes
+    from ehrcheck.probes.authenticated.token import AuthSession, probe_token
+    from ehrcheck.probes.authenticated.uscore_data import probe_uscore
 
     secrets = Secrets(creds.secrets())
     settings: dict[str, Any] = {

@@ -55,7 +55,16 @@ def _text(value: Any, limit: int = 500) -> str | None:
 
 
 def _texts(value: Any) -> list[str]:
-    return sorted({t for t in (_text(v) for v in _list(value)) if t})
+    """`_text` of each item, without the empty ones, sorted and once each. Written out, not as
+    `_text` per item: sekmet's statement has ~10,000 searchInclude/searchRevInclude strings."""
+    found: set[str] = set()
+    for v in _list(value):
+        if isinstance(v, str):
+            if v:
+                found.add(v[:500])
+        elif isinstance(v, bool | int | float):
+            found.add(str(v))
+    return sorted(found)
 
 
 def _codes(items: Any, key: str) -> list[str]:

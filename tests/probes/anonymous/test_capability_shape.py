@@ -253,3 +253,25 @@ def test_sekmets_statement_gets_the_models_answer(sekmet_open_url):
     )
     certified, rejected = _never_certifies_a_rejected(doc, random.Random(7), 150)  # noqa: S311 - a reproducible test, no secret
     assert certified > 10 and rejected > 10
+
+
+def test_a_string_element_is_text_with_a_non_space_and_no_lone_surrogate():
+    """The walk's string check (a shortcut through `isspace` and `isascii`) says what its definition
+    says, the patterns `\\S` and no `[\\ud800-\\udfff]`, for code points alone and beside text: all
+    up to U+3000 (every space Unicode has is among them), every surrogate, and a sample above."""
+    import re
+
+    from ehrcheck.probes.anonymous.capability_shape import _text
+
+    def defined(value: Any) -> bool:
+        return type(value) is str and re.search(r"\S", value) is not None and re.search("[\ud800-\udfff]", value) is None
+
+    differ = [
+        (hex(cp), v)
+        for cp in [*range(0x3001), *range(0xD800, 0xE000), *range(0x3001, 0x110000, 97)]
+        for v in (chr(cp), chr(cp) + "a", " " + chr(cp))
+        if _text(v) != defined(v)
+    ]
+    assert not differ, differ[:5]
+    for other in ("", " \t\n", None, 1, True, ["a"], {"a": "b"}):
+        assert _text(other) == defined(other)

@@ -50,7 +50,15 @@ from ehrcheck.cli.options import (
     UsCoreVersionOpt,
     WaiversOpt,
 )
-from ehrcheck.cli.output import check_replaceable, check_writable, plan_outputs, require_pdf_support, write_reports
+from ehrcheck.cli.output import (
+    check_distinct,
+    check_replaceable,
+    check_writable,
+    named_inputs,
+    plan_outputs,
+    require_pdf_support,
+    write_reports,
+)
 from ehrcheck.errors import UserInputError
 
 
@@ -134,6 +142,11 @@ def audit(
             # Beside a single report (report.evidence.json) or named by --evidence: a file of the
             # user's there is refused as every other output is (a folder's is checked by the plan).
             check_replaceable(evidence_path, "--evidence", force)
+        check_distinct(
+            [("-o", o.path) for o in plan.outputs if o.path is not None]
+            + ([("--evidence", evidence_path)] if evidence_path is not None else []),
+            named_inputs(claims, waivers, pack, credentials, chpl_file, endpoints_bundle),
+        )
         evidence = probe_evidence(
             base_url,
             console=console,
@@ -220,6 +233,7 @@ def probe(
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         check_writable(output, "-o")
         check_replaceable(output, "-o", force)
+        check_distinct([("-o", output)], named_inputs(claims, None, None, credentials, chpl_file, endpoints_bundle))
         evidence = probe_evidence(
             base_url,
             console=console,
@@ -280,6 +294,10 @@ def score(
         plan_outputs(output, format, force=force, pdf=pdf)  # a bad -o or --format is named before the evidence is read
         evidence = load_evidence(evidence_file)  # first: the default folder is named after its target
         plan = plan_outputs(output, format, base_url=evidence.target.base_url, force=force, pdf=pdf)
+        check_distinct(
+            [("-o", o.path) for o in plan.outputs if o.path is not None],
+            [("the evidence file this command reads", evidence_file), *named_inputs(None, waivers, pack)],
+        )
         require_pdf_support(plan.wants_pdf)
         when = parse_as_of(as_of)
         parse_fail_on(fail_on)

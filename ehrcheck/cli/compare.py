@@ -10,7 +10,7 @@ import typer
 
 from ehrcheck.cli.common import err_console, load_packs, parse_as_of, user_errors
 from ehrcheck.cli.options import AsOfOpt, ForceOpt, PackOpt, QuietOpt
-from ehrcheck.cli.output import check_replaceable, check_writable
+from ehrcheck.cli.output import check_distinct, check_replaceable, check_writable
 from ehrcheck.errors import UserInputError
 from ehrcheck.inert import terminal
 
@@ -104,8 +104,11 @@ def compare(
             check_replaceable(target, "-o", force)
             if pdf and fmt != "pdf":
                 check_replaceable(target.with_suffix(".pdf"), "--pdf", force)
-        if target is not None and any(target.resolve() == Path(p).resolve() for p in runs):
-            raise UserInputError(f"-o {target}: is one of the runs being compared; choose another file")
+        if target is not None:
+            from ehrcheck.files.runs import run_files
+
+            outputs = [("-o", target)] + ([("--pdf", target.with_suffix(".pdf"))] if pdf and fmt != "pdf" else [])
+            check_distinct(outputs, [("a run this command reads", f) for p in runs for f in run_files(p)])
         require_pdf_support(fmt == "pdf" or pdf)
         loaded = _runs(runs, load_packs(pack), parse_as_of(as_of), profile)
         chosen = _pick_profile(profile, [r.result for r in loaded])
@@ -193,6 +196,9 @@ def diff_cmd(
         if output != "-":
             check_writable(Path(output), "-o")
             check_replaceable(Path(output), "-o", force)
+            from ehrcheck.files.runs import run_files
+
+            check_distinct([("-o", Path(output))], [("a run this command reads", f) for p in (old, new) for f in run_files(p)])
         packs = load_packs(pack)
         when = parse_as_of(as_of)
         a, b = _runs([old, new], packs, when, None)

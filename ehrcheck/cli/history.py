@@ -66,10 +66,12 @@ def history(
     with user_errors():
         kind = _format_of(output, fmt)
         if output != "-":  # before the database is read: a bad path is named at once
-            from ehrcheck.cli.output import check_replaceable, check_writable
+            from ehrcheck.cli.output import check_distinct, check_replaceable, check_writable
 
             check_writable(Path(output), "-o")
             check_replaceable(Path(output), "-o", force)
+            if db and "://" not in db:
+                check_distinct([("-o", Path(output))], [("the --db database", Path(db))])
         start, end = _date("--since", since), _date("--until", until)
         if start and end and end < start:
             raise UserInputError(f"--until {end} is before --since {start}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -180,6 +181,64 @@ def check_replaceable(path: Path, flag: str, force: bool) -> None:
             f"{flag} {path}: exists, {_not_ours(path)}, and would be replaced; "
             "choose another name, or pass --force to overwrite it"
         )
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (a hard link, a symbolic
+    link, `./x` and `x`), else the same absolute path once links are resolved."""
+    import os
+
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_distinct(outputs: Sequence[tuple[str, Path]], inputs: Sequence[tuple[str, Path]] = ()) -> None:
+    """Refuse, before anything is read from the network or written, two outputs of one run on the
+    same file (`-o same.md --evidence same.md`: the report replaced the evidence just written) and
+    an output on a file the command itself reads or writes for another purpose (`score e.json -o
+    e.json`, `compare A/ B/ -o A/report.json`, `scan -o s/ --db s/index.html`): either would be
+    replaced by the other, and ehrcheck's own earlier output is otherwise replaced without --force.
+    `outputs` are (flag, path); `inputs` are (what it is, path)."""
+    for i, (flag, path) in enumerate(outputs):
+        for other_flag, other in outputs[:i]:
+            if same_file(path, other):
+                raise UserInputError(
+                    f"{flag} {path}: is also {other_flag} {other}, so one output would replace the other; give each its own path"
+                )
+        for what, source in inputs:
+            if same_file(path, source):
+                raise UserInputError(
+                    f"{flag} {path}: is {what} ({source}), which writing there would replace; choose another path"
+                )
+
+
+def named_inputs(
+    claims: Path | None = None,
+    waivers: Path | None = None,
+    packs: Sequence[Path] | None = None,
+    credentials: Path | None = None,
+    chpl_file: Path | None = None,
+    endpoints_bundle: str | None = None,
+) -> list[tuple[str, Path]]:
+    """The files a probing or scoring command reads, named for check_distinct's message."""
+    found = [
+        (f"the {flag} file", Path(value))
+        for flag, value in (
+            ("--claims", claims),
+            ("--waivers", waivers),
+            ("--credentials", credentials),
+            ("--chpl-file", chpl_file),
+        )
+        if value
+    ]
+    found += [("a --pack file", Path(value)) for value in packs or []]
+    if endpoints_bundle and "://" not in endpoints_bundle:
+        found.append(("the --endpoints-bundle file", Path(endpoints_bundle)))
+    return found
 
 
 def _foreign(path: Path) -> bool:

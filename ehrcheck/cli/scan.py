@@ -102,6 +102,22 @@ def _check_scan_files(output: Path, kinds: list[str], resume: bool, force: bool)
         )
 
 
+def _check_distinct_files(
+    output: Path, kinds: list[str], endpoint_list: Path, db: str | None, waivers: Path | None, packs: list[Path] | None
+) -> None:
+    """The scan's own files, its SQLite history database and the files it reads are all distinct:
+    `--db s/index.html` had the report replace the database at the end of the scan, and `--db
+    s/results.jsonl` had results and database written into one file."""
+    from ehrcheck.cli.output import check_distinct, named_inputs
+    from ehrcheck.render.scan_report import FILES
+    from ehrcheck.scan.run import RESULTS
+
+    outputs = [("-o", output / name) for name in (RESULTS, RUN_FILE, *(FILES[k] for k in kinds))]
+    if db and "://" not in db:
+        outputs.insert(0, ("--db", Path(db)))
+    check_distinct(outputs, [("the endpoint list", endpoint_list), *named_inputs(None, waivers, packs)])
+
+
 def _saved_label(path: Path) -> str:
     fix = "restore it, or remove it to record the rest of the scan as a new history run"
     if path.is_symlink() or not path.is_file():
@@ -320,6 +336,7 @@ def scan(
             raise UserInputError(f"{endpoint_list}: {'no such file' if not endpoint_list.exists() else 'not a regular file'}")
         check_writable(output, "-o", folder=True)
         _check_scan_files(output, kinds, resume, force)
+        _check_distinct_files(output, kinds, endpoint_list, db, waivers, pack)
         listed = check_list(endpoint_list, warn)
         if (note := listed.duplicates_note(endpoint_list)) and not quiet:
             console.print(f"[yellow]note:[/] {_plain(note)}", highlight=False, soft_wrap=True)

@@ -63,6 +63,15 @@ def _sibling_evidence(path: Path, result: RunResult) -> Evidence | None:
     return None
 
 
+def run_files(path: Path) -> list[Path]:
+    """Every file `load_run(path)` may read: a folder's report.json and evidence.json, or the file
+    and the evidence beside it. An output must not land on one of them (cli/output.check_distinct)."""
+    path = Path(path)
+    if path.is_dir():
+        return [path / "report.json", path / "evidence.json"]
+    return [path, path.with_name(path.stem + ".evidence.json"), path.with_name("evidence.json")]
+
+
 def load_run(path: Path, packs: Sequence[Pack] = (), as_of: dt.date | None = None, profile: str = "default") -> LoadedRun:
     from ehrcheck.engine.scorecard import score_evidence
 

@@ -1,0 +1,76 @@
+"""Attack round 9 (an independent black-box round, then fixes): each test failed on the code
+before its fix. Two outputs of one run (or an output and an input) on one file, credentials kept
+in an endpoint list's junk lines, in a URL's fragment, in a hand-made history database's rows,
+in a lower-case percent-encoded echo and in a `--debug` header line, and a lone surrogate in a
+claims file; the cases are in /tmp/attack9/results.md of that round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.test_messages import assert_message
+from tests.support.cli import ROUTES, run
+from tests.support.loopback import serve
+
+# -- outputs: one file each, never an input --------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("evidence", ["same.md", "out/report.md"])
+def test_the_evidence_and_a_report_of_one_audit_on_one_file_are_refused(tmp_path: Path, evidence: str):
+    """`audit URL -o same.md --evidence same.md` (or `-o out/ --evidence out/report.md`) wrote
+    the evidence and then the report over it: exit 0, and the run's evidence was gone."""
+    output = "same.md" if evidence == "same.md" else "out/"
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "-o", str(tmp_path / output), "--evidence", str(tmp_path / evidence), "-q")
+        assert_message(res, "--evidence", "is also -o", "give each its own path")
+        assert srv.requests == []  # refused before the first request
+    assert not (tmp_path / evidence).exists()
+
+
+@pytest.mark.timeout(90)
+def test_score_does_not_write_over_the_evidence_it_reads(tmp_path: Path):
+    """`probe URL -o e.json` then `score e.json -o e.json`: ehrcheck's own earlier output is
+    replaced without --force, so the only copy of the evidence became a report.json."""
+    evidence = tmp_path / "e.json"
+    with serve(ROUTES) as srv:
+        assert run("probe", srv.base, "-o", str(evidence), "--timeout", "3", "-q").exit_code == 0
+    before = evidence.read_bytes()
+    res = run("score", str(evidence), "-o", str(tmp_path / "." / "e.json"), "-q")
+    assert_message(res, "is the evidence file this command reads")
+    assert evidence.read_bytes() == before
+
+
+@pytest.mark.timeout(120)
+def test_compare_does_not_write_over_a_run_it_reads(tmp_path: Path):
+    """`compare A/ B/ -o A/report.json` replaced A's report with the comparison (a folder was
+    only compared with -o by its own name); `diff A/ B/` then refused A."""
+    with serve(ROUTES) as srv:
+        for name in ("A", "B"):
+            res = run("audit", srv.base, "-o", str(tmp_path / name), "--timeout", "3", "-q", "--label", name)
+            assert res.exit_code in (0, 1), res.output[-2000:]
+    before = (tmp_path / "A" / "report.json").read_bytes()
+    for target in ("report.json", "evidence.json"):
+        res = run("compare", str(tmp_path / "A"), str(tmp_path / "B"), "-o", str(tmp_path / "A" / target), "-q")
+        assert_message(res, "is a run this command reads")
+        res = run("diff", str(tmp_path / "A"), str(tmp_path / "B"), "-o", str(tmp_path / "A" / target), "-q")
+        assert_message(res, "is a run this command reads")
+    assert (tmp_path / "A" / "report.json").read_bytes() == before
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["index.html", "results.jsonl", "run.json"])
+def test_a_scans_history_database_is_not_one_of_its_own_files(tmp_path: Path, name: str):
+    """`scan LIST -o s/ --db s/index.html` ended with index.html written over the history
+    database (history lost); `--db s/results.jsonl` wrote rows and database into one file."""
+    listing, out = tmp_path / "urls.txt", tmp_path / "s"
+    with serve(ROUTES) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(out), "--db", str(out / name), "--workers", "1", "--timeout", "3", "-q")
+        assert_message(res, "--db", "so one output would replace the other")
+        assert srv.requests == []
+        res = run("scan", str(listing), "-o", str(out), "--db", str(listing), "--workers", "1", "--timeout", "3", "-q")
+        assert_message(res, "is the endpoint list")
+    assert listing.read_text(encoding="utf-8").endswith("/fhir\n")

@@ -272,6 +272,20 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+# The shapes a credential takes in text that may not even parse as a URL (a junk line of an
+# endpoint list, a row of a hand-made history database): user-info after "://" up to the last "@" before the path, and
+# the value of a token-like parameter after "?", "&", "#" or ";".
+_TEXT_USERINFO = re.compile(r"(?<=://)[^/?#]*@")
+_TEXT_PARAMS = re.compile(r"(?i)([?&#;](?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)[^&#;\s\"']*")
+
+
+def redact_url_text(text: str) -> str:
+    """`text` with URL user-info and token-like parameter values replaced, without parsing it:
+    for addresses quoted because they are not usable URLs (a space in the path, a port out of
+    range), which `redact_url` cannot read."""
+    return _TEXT_PARAMS.sub(r"\1" + REDACTED, _TEXT_USERINFO.sub(REDACTED_USERINFO + "@", text))
+
+
 SECRET_WORDS = ("key", "secret", "token", "password", "assertion")
 
 # Shorter values would scrub ordinary words and numbers out of reports; no real secret is this short.

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
-from ehrcheck.http.redact import SECRET_PARAMS
+from ehrcheck.http.redact import SECRET_PARAMS, redact_url_text
 
 URL_COLUMNS = (
     "url",
@@ -268,9 +268,12 @@ def iter_endpoints(
     for raw, name, where in _rows(Path(path), warn):
         url, why = normalise_url(raw)
         if url is None:
-            # Shown on a terminal: control characters (escape sequences) are spelled out, not sent.
-            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in raw[:80])
-            shown = shown if len(raw) <= 80 and len(shown) <= 80 else shown[:77] + "..."
+            # Quoted on the terminal and in index.html: a junk line keeps no user-info or token (it
+            # is junk because it does not parse, so the URL redaction above never saw it), and
+            # control characters (escape sequences) are spelled out, not sent.
+            text = redact_url_text(raw)
+            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:80])
+            shown = shown if len(text) <= 80 and len(shown) <= 80 else shown[:77] + "..."
             warn(f"{where}: skipped '{shown}': {why}")
             continue
         if url in seen:

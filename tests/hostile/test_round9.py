@@ -14,6 +14,9 @@ from tests.hostile.test_messages import assert_message
 from tests.support.cli import ROUTES, run
 from tests.support.loopback import serve
 
+PASSWORD = "Pw/Round9+Sec=ret 4242"  # a "/", a "+", a "=" and a space: every encoding differs
+
+
 # -- outputs: one file each, never an input --------------------------------------------------
 
 
@@ -74,3 +77,31 @@ def test_a_scans_history_database_is_not_one_of_its_own_files(tmp_path: Path, na
         res = run("scan", str(listing), "-o", str(out), "--db", str(listing), "--workers", "1", "--timeout", "3", "-q")
         assert_message(res, "is the endpoint list")
     assert listing.read_text(encoding="utf-8").endswith("/fhir\n")
+
+
+# -- credentials in text that never parsed as a URL ----------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_junk_line_of_an_endpoint_list_is_quoted_without_its_credentials(tmp_path: Path):
+    """A list line skipped as junk was quoted whole, on stderr and in index.html's "List lines
+    skipped": `http://user:PASSWORD@host/fh ir` (a space), a port out of range, a broken IPv6
+    literal and `?access_token=…&x=<` kept the password and the token the list reader strips
+    from every line it can parse."""
+    junk = [
+        "http://bob:Junk-Pass-1111@127.0.0.1:9/fh ir",
+        "http://bob:Junk-Pass-2222@127.0.0.1:99999/fhir",
+        "https://bob:Junk-Pass-3333@[::1/fhir",
+        "http://127.0.0.1:9/fhir?access_token=Junk-Token-4444&x=<",
+        "ftp://bob:Junk-Pass-5555@127.0.0.1/fhir#id_token=Junk-Token-6666",
+    ]
+    listing, out = tmp_path / "urls.txt", tmp_path / "s"
+    with serve(ROUTES) as srv:
+        listing.write_text("\n".join([srv.base, *junk]) + "\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(out), "-f", "html,sarif,junit", "--workers", "1", "--timeout", "3")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    assert "urls.txt:2: skipped 'http://redacted@127.0.0.1:9/fh ir'" in res.stderr
+    written = res.output + "".join(p.read_text(encoding="utf-8") for p in out.iterdir() if p.is_file())
+    assert "skipped" in (out / "index.html").read_text(encoding="utf-8")
+    for secret in ("Junk-Pass", "Junk-Token"):
+        assert secret not in written

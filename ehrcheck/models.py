@@ -74,11 +74,16 @@ class Target(BaseModel):
         userinfo, at, host = rest[:cut].rpartition("@")
         if at and userinfo not in (REDACTED_USERINFO, REDACTED):
             rest = f"{REDACTED_USERINFO}@{host}{rest[cut:]}"
+        rest, hash_, fragment = rest.partition("#")  # `#access_token=…`: the implicit grant's place
         path, qmark, query = rest.partition("?")
-        query, hash_, fragment = query.partition("#")
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in SECRET_PARAMS and v != REDACTED for k, v in pairs):
-            query = urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="/:$|,*")
+
+        def redacted(params: str, safe: str) -> str:
+            pairs = parse_qsl(params, keep_blank_values=True)
+            if any(k.lower() in SECRET_PARAMS and v != REDACTED for k, v in pairs):
+                return urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe=safe)
+            return params
+
+        query, fragment = redacted(query, "/:$|,*"), redacted(fragment, "/:$|,*[]")
         return f"{scheme}{sep}{path}{qmark}{query}{hash_}{fragment}"
 
 

@@ -18,7 +18,7 @@ from ehrcheck.inert import visible
 _PATTERNS = (
     (re.compile(r"(?<=://)[^/@\s]+@"), REDACTED_USERINFO + "@"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
-    (re.compile(r"(?i)([?&](?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)[^&\s\"']+"), r"\1" + REDACTED),
+    (re.compile(r"(?i)([?&#;](?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)[^&#;\s\"']+"), r"\1" + REDACTED),
 )
 
 

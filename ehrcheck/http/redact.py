@@ -260,16 +260,23 @@ def strip_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def _redacted_pairs(text: str, safe: str = "/:$|,*") -> str:
+    pairs = parse_qsl(text, keep_blank_values=True)
+    return urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe=safe)
+
+
 def redact_url(url: str) -> str:
+    """`url` without user-info or the values of token-like parameters, in its query or its
+    fragment: `#access_token=…` is where OAuth's implicit grant puts the token."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
         netloc = REDACTED_USERINFO + "@" + netloc.rsplit("@", 1)[1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="/:$|,*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    query = _redacted_pairs(parts.query) if parts.query else ""
+    fragment = parts.fragment
+    if "=" in fragment and any(k.lower() in SECRET_PARAMS for k, _ in parse_qsl(fragment, keep_blank_values=True)):
+        fragment = _redacted_pairs(fragment, safe="/:$|,*[]")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 # The shapes a credential takes in text that may not even parse as a URL (a junk line of an
@@ -342,7 +349,7 @@ class Secrets:
             if password:  # what httpx sends for it: Authorization: Basic base64(user:password)
                 token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
                 self.add(f"Basic {token}")
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        for key, value in parse_qsl(parts.query, keep_blank_values=True) + parse_qsl(parts.fragment, keep_blank_values=True):
             if key.lower() in SECRET_PARAMS:
                 self.add(value)
 

@@ -105,3 +105,20 @@ def test_a_junk_line_of_an_endpoint_list_is_quoted_without_its_credentials(tmp_p
     assert "skipped" in (out / "index.html").read_text(encoding="utf-8")
     for secret in ("Junk-Pass", "Junk-Token"):
         assert secret not in written
+
+
+def test_a_token_in_a_urls_fragment_is_redacted():
+    """`audit 'https://host/r4#access_token=…'` (where OAuth's implicit grant puts a token) kept
+    it in evidence.json, every report's title and "Probing …"; so did an evidence or report.json
+    file read back with it in `target.base_url`."""
+    from ehrcheck.http.redact import Secrets, redact_url
+    from ehrcheck.models import Target
+
+    url = "https://u:Frag-Pass-1@h.example/r4?x=1#access_token=Frag-Token-2&state=ok"
+    for shown in (redact_url(url), Target(base_url=url).base_url):
+        assert "Frag-Pass-1" not in shown and "Frag-Token-2" not in shown, shown
+        assert shown.endswith("#access_token=[redacted]&state=ok"), shown
+    assert redact_url("https://h.example/r4#section-2") == "https://h.example/r4#section-2"
+    secrets = Secrets()
+    secrets.add_url(url)
+    assert secrets.scrub("echo Frag-Token-2") == "echo [redacted]"

@@ -317,17 +317,26 @@ def encodings(value: str) -> set[str]:
     } - {value}
 
 
+_PERCENT = re.compile(r"%([0-9A-Fa-f])([0-9A-Fa-f])")
+
+
+def _either_case(match: re.Match[str]) -> str:
+    return "%" + "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in match.groups())
+
+
 class Secrets:
     """The secret values of one run, and scrubbing of anything that might quote them."""
 
     def __init__(self, values: list[str] | None = None):
         self._values: set[str] = set()
+        self._percent: re.Pattern[str] | None = None  # built on first use after a value is added
         for value in values or []:
             self.add(value)
 
     def add(self, value: str | None) -> None:
         if not value or len(value) < MIN_SECRET_LENGTH:
             return
+        self._percent = None
         self._values.add(value)
         # The same value as a server may echo it: percent- and form-encoded, base64, JSON-escaped.
         for variant in encodings(value):
@@ -385,7 +394,19 @@ class Secrets:
         for value in sorted(self._values, key=len, reverse=True):  # longest first: no partial leftovers
             if value in text:
                 text = text.replace(value, REDACTED)
+        if "%" in text and (pattern := self._percent_pattern()) is not None:
+            # Percent-encoding's hex digits may be either case (RFC 3986 §2.1): `%2f` is `%2F`, and
+            # a server that re-encodes an echo in lower case must not get it past the scrubber.
+            text = pattern.sub(REDACTED, text)
         return text
+
+    def _percent_pattern(self) -> re.Pattern[str] | None:
+        if self._percent is None:
+            encoded = sorted((v for v in self._values if _PERCENT.search(v)), key=len, reverse=True)
+            if not encoded:
+                return None
+            self._percent = re.compile("|".join(_PERCENT.sub(_either_case, re.escape(v)) for v in encoded))
+        return self._percent
 
     def scrub_data(self, data: Any) -> Any:
         """`scrub` applied to every string (keys included) of a JSON-like value."""

@@ -122,3 +122,22 @@ def test_a_token_in_a_urls_fragment_is_redacted():
     secrets = Secrets()
     secrets.add_url(url)
     assert secrets.scrub("echo Frag-Token-2") == "echo [redacted]"
+
+
+# -- the scrubber: the encodings a server echoes in -----------------------------------------
+
+
+def test_a_secret_percent_encoded_in_lower_case_hex_is_scrubbed():
+    """`%2f` and `%2F` are the same encoding (RFC 3986 §2.1), but only `quote()`'s upper case was
+    matched: a server echoing the client secret as `Pw%2fRound9%2bSec%3dret%204242` in a header
+    the evidence keeps (ETag, Server) had it in evidence.json and --debug."""
+    from urllib.parse import quote, quote_plus
+
+    from ehrcheck.http.redact import Secrets
+
+    secrets = Secrets([PASSWORD])
+    for encoded in (quote(PASSWORD, safe=""), quote_plus(PASSWORD), quote(PASSWORD)):
+        lower = __import__("re").sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)
+        assert lower != encoded
+        assert secrets.scrub(f"etag: {lower}!") == "etag: [redacted]!", lower
+    assert secrets.scrub("Pw%2fround9") == "Pw%2fround9"  # the letters themselves stay case-sensitive

@@ -531,6 +531,10 @@ class Fetcher:
     def _debug(self, msg: str, *args: object) -> None:
         """--debug lines: built from redacted values, then scrubbed of every known secret."""
         if log.isEnabledFor(logging.DEBUG):
+            # Each value is scrubbed before it is formatted: a header dict is printed as its repr,
+            # which doubles a backslash, so a JSON-escaped echo (`S3cr3t\/…`) no longer matched once
+            # formatted.
+            args = tuple(self.secrets.scrub_data(a) if isinstance(a, str | dict | list) else a for a in args)
             log.debug("%s", self.secrets.scrub(msg % args))
 
     @contextlib.asynccontextmanager

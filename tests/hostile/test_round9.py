@@ -6,13 +6,14 @@ claims file; the cases are in /tmp/attack9/results.md of that round."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.hostile.test_messages import assert_message
-from tests.support.cli import ROUTES, run
-from tests.support.loopback import serve
+from tests.support.cli import CAP, ROUTES, run
+from tests.support.loopback import Reply, serve
 
 PASSWORD = "Pw/Round9+Sec=ret 4242"  # a "/", a "+", a "=" and a space: every encoding differs
 
@@ -141,3 +142,26 @@ def test_a_secret_percent_encoded_in_lower_case_hex_is_scrubbed():
         assert lower != encoded
         assert secrets.scrub(f"etag: {lower}!") == "etag: [redacted]!", lower
     assert secrets.scrub("Pw%2fround9") == "Pw%2fround9"  # the letters themselves stay case-sensitive
+
+
+@pytest.mark.timeout(90)
+def test_a_debug_line_scrubs_a_json_escaped_echo_in_a_kept_header(tmp_path: Path):
+    """`--debug` printed the response headers as a dict's repr, which doubles a backslash, and
+    scrubbed the formatted line: a server echoing the password JSON-escaped (`Pw\\/Round9…`) in
+    its ETag (a header whose value is kept) had it printed in full."""
+    escaped = json.dumps(PASSWORD)[1:-1].replace("/", "\\/")
+    assert escaped != PASSWORD
+    routes = {
+        "/fhir/metadata": Reply(200, CAP, {"ETag": f'"{escaped}"', "Server": escaped}),
+        **{k: v for k, v in ROUTES.items() if k != "/fhir/metadata"},
+    }
+    with serve(routes) as srv:
+        host = srv.base.split("://", 1)[1]
+        from urllib.parse import quote
+
+        base = f"http://bob:{quote(PASSWORD, safe='')}@{host}"
+        res = run("--debug", "probe", base, "-o", str(tmp_path / "e.json"), "--timeout", "3")
+    assert res.exit_code == 0, res.output[-2000:]
+    assert "debug: ehrcheck.http.client: GET" in res.stderr
+    for text in (res.stderr, (tmp_path / "e.json").read_text(encoding="utf-8")):
+        assert "Round9" not in text and "4242" not in text

@@ -177,7 +177,8 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
             strips[url][pos[run_id]] = "up" if outcome == "audited" else ("down" if outcome == "unreachable" else "error")
             names[url] = name or names.get(url)
         result.endpoints = [
-            {"url": url, "name": names.get(url), "up": up, "seen": seen, "runs": strips[url]} for _, url, up, seen in shown
+            {"url": _shown(url), "name": names.get(url), "up": up, "seen": seen, "runs": strips[url]}
+            for _, url, up, seen in shown
         ]
     return result
 
@@ -207,6 +208,15 @@ def _diff(field_name: str, before: Any, after: Any) -> str | None:
     if (before or None) == (after or None):
         return None
     return f"{before or '–'} → {after or '–'}"
+
+
+def _shown(url: Any) -> Any:
+    """An endpoint's URL as history prints it. A scan never records user-info or a token (its
+    lists lose them as they are read), but a hand-made or edited database can hold
+    `https://user:password@host/r4?access_token=…`: like a report.json read back, it prints neither."""
+    from ehrcheck.http.redact import redact_url_text
+
+    return redact_url_text(url) if isinstance(url, str) else url
 
 
 @dataclass(frozen=True)
@@ -241,7 +251,7 @@ def changes(db: Database, run_list: list[Run], scope: Scope, limit: int = 500) -
                 what = _diff(name, prev[3 + i], cur[3 + i])
                 if what:
                     total += 1
-                    found.append(Change(cur[1], cur[2], name, what, labels[prev[0]], labels[cur[0]]))
+                    found.append(Change(_shown(cur[1]), cur[2], name, what, labels[prev[0]], labels[cur[0]]))
         return found[:limit], total
     first, last = run_list[0], run_list[-1]
     a_cond, a_params = scope.where("a")
@@ -257,7 +267,7 @@ def changes(db: Database, run_list: list[Run], scope: Scope, limit: int = 500) -
             if what:
                 total += 1
                 if len(found) < limit:
-                    found.append(Change(row[0], row[1], name, what, first.label, last.label))
+                    found.append(Change(_shown(row[0]), row[1], name, what, first.label, last.label))
     for kind, (x, y) in (("added to the list", (last, first)), ("dropped from the list", (first, last))):
         extra = db.query(
             f"SELECT a.url, a.name FROM results a WHERE a.run_id = ?{a_cond} AND NOT EXISTS "  # noqa: S608 - Scope.where's fixed text
@@ -267,5 +277,5 @@ def changes(db: Database, run_list: list[Run], scope: Scope, limit: int = 500) -
         for url, name in extra:
             total += 1
             if len(found) < limit:
-                found.append(Change(url, name, "listed", kind, first.label, last.label))
+                found.append(Change(_shown(url), name, "listed", kind, first.label, last.label))
     return found, total

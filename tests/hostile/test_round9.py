@@ -7,6 +7,8 @@ claims file; the cases are in /tmp/attack9/results.md of that round."""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,38 @@ def test_a_debug_line_scrubs_a_json_escaped_echo_in_a_kept_header(tmp_path: Path
     assert "debug: ehrcheck.http.client: GET" in res.stderr
     for text in (res.stderr, (tmp_path / "e.json").read_text(encoding="utf-8")):
         assert "Round9" not in text and "4242" not in text
+
+
+# -- hand-made files ---------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_history_prints_no_credentials_of_a_hand_made_row(tmp_path: Path):
+    """A history database edited to hold `http://user:PASSWORD@host/r4?access_token=…` as a
+    result's URL had both printed by `ehrcheck history` in every format (a report.json read back
+    that way prints neither; a scan never records them)."""
+    listing, db = tmp_path / "urls.txt", tmp_path / "h.sqlite"
+    with serve(ROUTES) as srv:
+        listing.write_text(srv.base + "\n", encoding="utf-8")
+        for n in (1, 2):
+            res = run(
+                "scan", str(listing), "-o", str(tmp_path / f"s{n}"), "--db", str(db), "--workers", "1", "--timeout", "3", "-q"
+            )
+            assert res.exit_code in (0, 1), res.output[-2000:]
+    edited = tmp_path / "edited.sqlite"
+    shutil.copy(db, edited)
+    conn = sqlite3.connect(edited)
+    conn.execute(
+        "UPDATE results SET url = ? WHERE run_id = 2", ("http://bob:Hist-Pass-7777@127.0.0.1:9/r4?access_token=Hist-Token-8888",)
+    )
+    conn.commit()
+    conn.close()
+    for suffix in ("html", "md", "json"):
+        out = tmp_path / f"h.{suffix}"
+        res = run("history", "--db", str(edited), "-o", str(out), "-q")
+        assert res.exit_code == 0, res.output[-2000:]
+        text = out.read_text(encoding="utf-8")
+        assert "127.0.0.1:9/r4" in text  # the row is shown...
+        assert "Hist-Pass-7777" not in text and "Hist-Token-8888" not in text  # ...without its credentials
+    res = run("history", "--db", str(edited))
+    assert "Hist-Pass-7777" not in res.output and "Hist-Token-8888" not in res.output

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from ehrcheck.claims.schema import CLAIMS_VERSION, SECTIONS, Claims, field_info
+from ehrcheck.files.limits import without_lone_surrogates
 
 MAX_ERRORS = 20
 
@@ -278,6 +279,9 @@ def load_claims_text(text: str, path: Path | str, today: dt.date | None = None) 
         found = re.match(r":(\d+): (.*)", impossible_date_message(text, ""))
         line, message = (int(found[1]), found[2]) if found else (None, "a date or number YAML reads is not one")
         raise ClaimsError(path, [ClaimsProblem(line, 1 if line else None, "", message)]) from None
+    # A YAML "\ud800" escape is a lone surrogate, which pydantic cannot encode: a traceback in
+    # `standards.fhir_version`. U+FFFD before validation, as every other users' file is read.
+    data = without_lone_surrogates(data)
     model, invalid = validate(data, marks, today)
     huge = _huge_numbers(data, marks)
     invalid = huge + [p for p in invalid if p.field not in {h.field for h in huge}]  # ours says why

@@ -202,3 +202,13 @@ def test_history_prints_no_credentials_of_a_hand_made_row(tmp_path: Path):
         assert "Hist-Pass-7777" not in text and "Hist-Token-8888" not in text  # ...without its credentials
     res = run("history", "--db", str(edited))
     assert "Hist-Pass-7777" not in res.output and "Hist-Token-8888" not in res.output
+
+
+def test_a_lone_surrogate_in_a_claims_file_is_a_message_not_a_traceback(tmp_path: Path):
+    """A YAML `"\\ud800"` escape in `standards.fhir_version` was a UnicodeEncodeError traceback
+    (pydantic cannot encode a lone surrogate), in `claims check` and `audit --claims` alike:
+    surrogates become U+FFFD before validation, as in every other file ehrcheck reads."""
+    claims = tmp_path / "claims.yaml"
+    claims.write_text('claims_version: 1\nstandards:\n  fhir_version: "x\\ud800"\n', encoding="utf-8")
+    res = run("claims", "check", str(claims))
+    assert_message(res, "claims.yaml:3:17: standards.fhir_version", "is not a version")

@@ -22,6 +22,7 @@ import urllib.request
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -30,12 +31,16 @@ from ehrcheck.http.redact import REDACTED, SECRET_HEADERS, Secrets, redact_heade
 from ehrcheck.http.tunnel import proxy_for
 from ehrcheck.models import Exchange
 
+if TYPE_CHECKING:
+    from ehrcheck.http.lean import LeanTransport
+
 USER_AGENT = f"ehrcheck/{__version__} (+https://github.com/ehrcheck/ehrcheck)"
 MAX_BODY_BYTES = 20 * 1024 * 1024  # a CapabilityStatement over 20 MB is a finding, not a read
 # We decode these ourselves, bounded; anything else a server sends unasked is refused.
 ACCEPT_ENCODING = "gzip, deflate"
 REDIRECTS = (301, 302, 303, 307, 308)
 PIECE_BYTES = 256 * 1024  # decoded bytes handed on at a time: a bomb's chunk inflates piece by piece
+MEMO_ENTRIES = 64  # parsed URLs and merged header sets a Fetcher keeps (one audit asks for a dozen)
 
 log = logging.getLogger("ehrcheck.http.client")
 
@@ -304,16 +309,27 @@ def _retry_after_seconds(value: str | None) -> float | None:
 class Fetcher:
     """Shared async HTTP access for all probes of one audit."""
 
-    def __init__(self, client: httpx.AsyncClient, options: HttpOptions, secrets: Secrets | None = None):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        options: HttpOptions,
+        secrets: Secrets | None = None,
+        lean: LeanTransport | None = None,
+    ):
         self.client = client
         self.options = options
         # Every credential this fetcher sends is remembered here, so that it can be scrubbed from
         # whatever a server echoes back (see redact.Secrets).
         self.secrets = secrets if secrets is not None else Secrets()
+        # `lean`: the client's own transport (lean.py), sent to directly (see `_build`, `_send`).
+        self._lean = lean
+        self._timeout = client.timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+        self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
 
     @classmethod
     def create(cls, options: HttpOptions, secrets: Secrets | None = None) -> Fetcher:
-        transport: httpx.AsyncBaseTransport | None = None
+        transport: LeanTransport | None = None
         # httpx reads proxy variables only for its own transport: with one set, it keeps that.
         if not (options.trust_env and urllib.request.getproxies_environment()):
             from ehrcheck.http.lean import LeanTransport
@@ -328,7 +344,7 @@ class Fetcher:
             trust_env=options.trust_env,
             transport=transport,
         )
-        return cls(client, options, secrets)
+        return cls(client, options, secrets, lean=transport)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -409,7 +425,7 @@ class Fetcher:
         form: dict[str, str] | None = None,
     ) -> Response:
         start = time.perf_counter()
-        request = self.client.build_request(method, url, headers=headers, data=form)
+        request = self._build(method, url, headers, form)
         self.secrets.add_url(url)
         self.secrets.add_headers(request.headers)
         response: httpx.Response | None = None
@@ -438,10 +454,59 @@ class Fetcher:
             truncated=body.truncated,
         )
 
+    def _build(self, method: str, url: str, headers: dict[str, str], form: dict[str, str] | None) -> httpx.Request:
+        """The request `client.build_request` would build, without its per-request merging when
+        the lean transport is in use: the URL parsed once per fetcher, the client's headers merged
+        with each distinct header set once, the same timeouts and cookies."""
+        if self._lean is None:
+            return self.client.build_request(method, url, headers=headers, data=form)
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = httpx.URL(url)  # InvalidURL as build_request raises it
+            if len(self._urls) < MEMO_ENTRIES:
+                self._urls[url] = parsed
+        if parsed.is_relative_url:  # httpx's own merging with its (empty) base URL
+            return self.client.build_request(method, url, headers=headers, data=form)
+        key = tuple(headers.items())
+        merged = self._headers.get(key)
+        if merged is None:
+            merged = httpx.Headers(self.client.headers)  # as client._merge_headers
+            merged.update(headers)
+            if len(self._headers) < MEMO_ENTRIES:
+                self._headers[key] = merged
+        cookies = self.client.cookies
+        return httpx.Request(
+            method,
+            parsed,
+            headers=merged,  # copied by Request: the memo is never changed
+            cookies=cookies if cookies else None,
+            data=form,
+            extensions={"timeout": dict(self._timeout)},
+        )
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """`client.send(request, stream=True)`, straight to the lean transport when it is the
+        client's: no auth (a URL's user:password still goes through httpx, which turns it into
+        Basic auth), no redirects (the Fetcher follows them), cookies kept as the client keeps them."""
+        lean = self._lean
+        if lean is None or request.url.userinfo:
+            return await self.client.send(request, stream=True)
+        if self.client.is_closed:  # the text client.send raises
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        try:
+            response = await lean.handle_async_request(request)
+        except httpx.RequestError as exc:  # as httpx's request_context
+            exc.request = request
+            raise
+        response.request = request
+        if "set-cookie" in response.headers:  # what client.cookies.extract_cookies reads
+            self.client.cookies.extract_cookies(response)
+        return response
+
     async def _open(self, request: httpx.Request, deadline: float) -> httpx.Response:
         """Send `request` and wait for the response head, within `deadline`."""
         async with asyncio.timeout_at(deadline):
-            response = await self.client.send(request, stream=True)
+            response = await self._send(request)
         self.secrets.add_headers(request.headers)  # auth flows add theirs while sending
         return response
 
@@ -561,7 +626,7 @@ class Fetcher:
         current, hdrs = url, dict(headers or {})
         for _hop in range(6):
             start = time.perf_counter()
-            request = self.client.build_request("GET", current, headers=hdrs)
+            request = self._build("GET", current, hdrs, None)
             self.secrets.add_url(current)
             self.secrets.add_headers(request.headers)
             try:

@@ -21,13 +21,14 @@ class Counting:
     """An HTTP/1.1 server on 127.0.0.1 that counts connections; `close_after` requests per connection
     (then it closes without saying so, as a server whose keep-alive timer ran out)."""
 
-    def __init__(self, close_after: int = 1000, body: bytes = b'{"resourceType":"Patient"}'):
+    def __init__(self, close_after: int = 1000, body: bytes = b'{"resourceType":"Patient"}', extra: bytes = b""):
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.requests: list[bytes] = []
         self.close_after = close_after
         self.body = body
+        self.extra = extra  # more header lines for every answer, each ending in CRLF
         self._threads: list[threading.Thread] = []
         self.stop = threading.Event()
         self.sock.settimeout(0.05)  # so `serve` sees `stop` (closing a socket does not wake accept)
@@ -60,6 +61,7 @@ class Counting:
                 self.requests.append(head)
                 conn.sendall(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nX-Echo: kept\r\n"
+                    + self.extra
                     + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
                     + self.body
                 )
@@ -205,3 +207,54 @@ def test_a_proxy_variable_keeps_httpx_own_transport(monkeypatch: pytest.MonkeyPa
         assert isinstance(lean.client._transport, LeanTransport)
     finally:
         asyncio.run(lean.aclose())
+
+
+def test_the_direct_path_sends_and_records_what_httpx_own_client_does(monkeypatch: pytest.MonkeyPatch):
+    """The Fetcher sends straight to the lean transport, without httpx.AsyncClient's send: the
+    request heads the server reads (header order, Host, a query's encoding, the cookie it set, a
+    URL's user:password as Basic auth, a form's length and type) and every exchange recorded must
+    be what the client sends over httpx's own transport (selected here by NO_PROXY alone)."""
+
+    async def run(port: int) -> tuple[bool, list[tuple]]:
+        fetcher = Fetcher.create(HttpOptions(timeout=5))
+        lean = isinstance(fetcher.client._transport, LeanTransport)
+        rec = Recorder()
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await fetcher.get(f"{base}/fhir/metadata", rec)
+            await fetcher.get(f"{base}/fhir/metadata", rec)  # the same URL again: parsed once
+            await fetcher.get(
+                f"{base}/fhir/Patient?name=a b&_count=1",
+                rec,
+                headers={"Accept": "application/fhir+json", "Authorization": "Bearer s3cret-token"},
+            )
+            await fetcher.get(f"http://someone:pa%40ss@127.0.0.1:{port}/fhir/Observation", rec)
+            await fetcher.request("POST", f"{base}/token", rec, form={"grant_type": "client_credentials"}, retry=False)
+        finally:
+            await fetcher.aclose()
+        with pytest.raises(FetchError) as closed:  # a closed client refuses, as httpx's own does
+            await fetcher.get(f"{base}/fhir/metadata", Recorder())
+        recorded = [
+            (e.method, e.url, e.status, e.error, e.request_headers, e.response_headers, e.body_bytes) for e in rec.exchanges
+        ]
+        return lean, [*recorded, (closed.value.kind, str(closed.value))]
+
+    seen: dict[bool, tuple[list[bytes], str]] = {}
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for own in (False, True):
+        if own:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with counting(extra=b"Set-Cookie: sid=abc; Path=/\r\n") as server:
+            lean, recorded = asyncio.run(run(server.port))
+        assert lean is not own
+        at = f":{server.port}"  # two servers, two ports: compared without them
+        seen[own] = ([h.replace(at.encode(), b":PORT") for h in server.requests], repr(recorded).replace(at, ":PORT"))
+    heads, recorded = seen[False]
+    assert seen[True] == (heads, recorded)
+    assert len(heads) == 5 and b"\r\nCookie: sid=abc" in heads[1] and b"Cookie" not in heads[0]
+    assert heads[2].startswith(b"GET /fhir/Patient?name=a%20b&_count=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"\r\nAuthorization: Basic " in heads[3]
+    assert b"\r\nContent-Length: 29\r\n" in heads[4]
+    assert "s3cret-token" not in recorded and "pa@ss" not in recorded and "'authorization': '[redacted]'" in recorded
+    assert recorded.endswith("('error', 'Cannot send a request, as the client has been closed.')]")

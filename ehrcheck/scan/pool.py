@@ -14,8 +14,12 @@ must be single — reading the list lazily, resume, `results.jsonl`, the history
 - Each child sends back each finished row (a dict); the parent writes it exactly as one process
   would. Children write only what an audit writes itself (`--keep-evidence`, `--reports`, under
   names unique per endpoint); never to the terminal.
-- Children are 'spawn'ed (forking a process that runs an asyncio loop is unsafe) with SIGINT
-  ignored: Ctrl-C reaches the parent, which closes their pipes; a child seeing its pipe close
+- Children are forked from a fork server (multiprocessing's 'forkserver': a fresh process that
+  imports the audit path and loads the rule packs once, ehrcheck.scan.warm, then forks each child
+  from that state), never from the parent (forking a process that runs an asyncio loop is
+  unsafe); 'spawn' where the platform has no fork server. A forked child starts in a few
+  milliseconds instead of importing everything again (~0.3 s of CPU each). The fork server is
+  stopped and reaped with the children. Children start with SIGINT ignored: Ctrl-C reaches the parent, which closes their pipes; a child seeing its pipe close
   cancels its audits and exits, so early stop, Ctrl-C, an error, or the parent being killed
   leaves no orphan. Every child is joined (no zombie); one that does not exit is terminated.
 - A child that dies (killed, out of memory) makes an `error` row for each endpoint it was
@@ -164,7 +168,7 @@ async def _child_loop(conn: Connection, options: ScanOptions, out_dir: Path, con
 @dataclass
 class _Child:
     index: int
-    process: Any  # multiprocessing.process.BaseProcess (SpawnProcess)
+    process: Any  # multiprocessing.process.BaseProcess (ForkServerProcess or SpawnProcess)
     conn: Connection
     capacity: int
     inflight: dict[int, tuple[Endpoint, str]] = field(default_factory=dict)  # seq -> (endpoint, host)
@@ -204,8 +208,20 @@ def _sigint_ignored() -> Any:
         signal.signal(signal.SIGINT, old)
 
 
+PRELOAD = ["ehrcheck.scan.warm"]  # what the fork server loads before forking any child
+
+
+def _context() -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
+    """The fork server where there is one (Linux, macOS), with the audit path preloaded; else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def _start(options: ScanOptions, out_dir: Path) -> list[_Child]:
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _context()
     travelling = portable(options)
     children: list[_Child] = []
     try:
@@ -243,12 +259,18 @@ def _stop(children: list[_Child]) -> None:
         child.process.close()
     # multiprocessing's resource tracker (started with the first spawned child) would otherwise
     # outlive the scan as an orphan until exit: stop and reap it too (it tracks nothing of ours).
-    from multiprocessing import resource_tracker
+    from multiprocessing import forkserver, resource_tracker
 
     stop_tracker = getattr(resource_tracker._resource_tracker, "_stop", None)  # private: no public way
     if children and stop_tracker is not None:
         with contextlib.suppress(Exception):
             stop_tracker()
+    # Likewise the fork server (it would live until the parent exits): closing its pipe ends it,
+    # and it is reaped here, so its CPU and its children's count as the scan's.
+    stop_server = getattr(forkserver._forkserver, "_stop", None)  # private: no public way
+    if children and stop_server is not None:
+        with contextlib.suppress(Exception):
+            stop_server()
 
 
 async def run_scan_pool(

@@ -131,7 +131,7 @@ def test_db_with_workers_records_every_endpoint_once(tmp_path: Path):
     _no_children_left()
 
 
-def _workers_of(pid: int) -> list[int]:
+def _children_of(pid: int) -> list[tuple[int, bytes]]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -141,10 +141,16 @@ def _workers_of(pid: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append((int(entry.name), cmdline))
     return found
+
+
+def _workers_of(pid: int) -> tuple[list[int], list[int]]:
+    """The scan's worker processes, and its fork server (the workers' parent where there is one)."""
+    servers = [p for p, cmd in _children_of(pid) if b"multiprocessing.forkserver" in cmd]
+    spawned = [p for p, cmd in _children_of(pid) if b"spawn_main" in cmd]
+    return spawned + [p for server in servers for p, _ in _children_of(server)], servers
 
 
 def _alive(pid: int) -> bool:
@@ -156,9 +162,11 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _scan_under_way(tmp_path: Path, *flags: str, **popen: Any) -> Iterator[tuple[subprocess.Popen, list[int], list[str], Path]]:
+def _scan_under_way(
+    tmp_path: Path, *flags: str, **popen: Any
+) -> Iterator[tuple[subprocess.Popen, list[int], list[str], Path, list[int]]]:
     """A 200-endpoint scan with 2 workers running as its own process, handed over once it has
-    written 5 rows, with its workers' pids; killed if the test leaves it running."""
+    written 5 rows, with its workers' pids (and its fork server's); killed if the test leaves it running."""
     with serve_many(ports=4, delay=0.05) as srv:
         listing = tmp_path / "list.txt"
         urls = [srv.url(i) for i in range(200)]
@@ -169,9 +177,10 @@ def _scan_under_way(tmp_path: Path, *flags: str, **popen: Any) -> Iterator[tuple
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
         try:
             wait_for_rows(proc, out / "results.jsonl", 5)
-            workers = _workers_of(proc.pid)
+            workers, servers = _workers_of(proc.pid)
             assert len(workers) == 2, workers
-            yield proc, workers, urls, out
+            assert len(servers) == ("forkserver" in multiprocessing.get_all_start_methods()), servers
+            yield proc, workers, urls, out, servers
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -180,7 +189,7 @@ def _scan_under_way(tmp_path: Path, *flags: str, **popen: Any) -> Iterator[tuple
 
 @pytest.mark.timeout(240)
 def test_a_killed_worker_is_error_rows_and_an_exit_not_a_hang(tmp_path: Path):
-    with _scan_under_way(tmp_path, "-q") as (proc, workers, urls, out):
+    with _scan_under_way(tmp_path, "-q") as (proc, workers, urls, out, servers):
         os.kill(workers[0], signal.SIGKILL)
         code = proc.wait(timeout=120)  # a bound on a hang, not a timing assertion
         stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
@@ -192,6 +201,7 @@ def test_a_killed_worker_is_error_rows_and_an_exit_not_a_hang(tmp_path: Path):
     assert errors and all("worker process" in r["reason"] and "SIGKILL" in r["reason"] for r in errors)
     assert len(rows) < len(urls) and len({r["url"] for r in rows}) == len(rows)
     assert not any(_alive(p) for p in workers)  # the other worker was stopped too, and both reaped
+    assert not any(_alive(p) for p in servers)  # and the fork server they came from
 
 
 @pytest.mark.timeout(240)
@@ -203,7 +213,7 @@ def test_ctrl_c_with_workers_is_130_leaving_no_process(tmp_path: Path):
         os.setpgrp()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-    with _scan_under_way(tmp_path, preexec_fn=own_group_with_default_sigint) as (proc, workers, urls, out):
+    with _scan_under_way(tmp_path, preexec_fn=own_group_with_default_sigint) as (proc, workers, urls, out, servers):
         os.killpg(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=120)  # a bound on a hang, not a timing assertion
         stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
@@ -211,4 +221,4 @@ def test_ctrl_c_with_workers_is_130_leaving_no_process(tmp_path: Path):
     assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr
     rows = _rows(out)
     assert 5 <= len(rows) < len(urls) and all(r["outcome"] != "error" for r in rows)
-    assert not any(_alive(p) for p in workers)
+    assert not any(_alive(p) for p in [*workers, *servers])

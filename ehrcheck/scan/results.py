@@ -8,9 +8,11 @@ sorting (index, file offset) pairs and seeking: a few bytes per endpoint, never 
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -102,11 +104,11 @@ def row_problem(row: dict[str, Any]) -> str | None:
     return None
 
 
-def load_line(raw: bytes | str) -> Any:
+def load_line(raw: bytes | str, checked: bool = False) -> Any:
     """One results.jsonl line as JSON, read like any file from outside (files/limits): numbers of
     any size, no nesting past MAX_DEPTH (a RecursionError traceback before), lone surrogates
     replaced (they crashed the SARIF writer; json_loads does it). ValueError for a line that is
-    not JSON."""
+    not JSON. `checked`: this very line passed the depth check already (see `_Places`)."""
     from ehrcheck.files.limits import json_loads, text_too_deep, too_deep
 
     text: str | None = raw if isinstance(raw, str) else None
@@ -123,19 +125,21 @@ def load_line(raw: bytes | str) -> Any:
         raise ValueError("nests too deep") from None
     # For text (every row a scan writes) the depth is measured on the line itself, a few regex
     # passes in C instead of walking every finding of the row.
-    if too_deep(value) if text is None else text_too_deep(text):
+    if not checked and (too_deep(value) if text is None else text_too_deep(text)):
         raise ValueError("nests too deep")
     return value
 
 
-def parse_row(raw: bytes | str) -> dict[str, Any] | None:
+def parse_row(raw: bytes | str, checked: bool = False) -> dict[str, Any] | None:
     """A row as the readers expect it (every field present, `None` or empty where absent), or
-    None for a line that is not a valid row (junk, a torn write, a row of the wrong shape)."""
+    None for a line that is not a valid row (junk, a torn write, a row of the wrong shape).
+    `checked`: this very line was a valid row when read before (see `_Places`): only parsed."""
     try:
-        row = load_line(raw)
+        row = load_line(raw, checked)
         if not isinstance(row, dict):
             return None
-        ResultRow.model_validate(row)
+        if not checked:
+            ResultRow.model_validate(row)
     except (ValueError, ValidationError):
         return None
     # The values as written (not as the model would coerce them), with absent fields filled in.
@@ -147,22 +151,92 @@ _ABSENT = {
 }
 
 
-def iter_in_list_order(path: Path) -> Iterator[dict[str, Any]]:
-    """Every row, ordered by its position in the list (rows without one, from older scans, last)."""
-    order: list[tuple[int, int, int]] = []  # (index or big, offset, length)
+def _list_key(row: dict[str, Any]) -> int:
+    index = row.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else 1 << 62
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@dataclass
+class _Places:
+    """What one full pass over a results file learned, for the passes after it in this process
+    (`ehrcheck scan` counts the rows, then writes the overview, SARIF and JUnit in list order):
+    each valid row's place in list order, and a hash of its line, so that a later pass reads
+    each row once, and parses a line it has seen unchanged without checking it again."""
+
+    identity: tuple[int, int, int, int]  # device, inode, size, mtime: another file is not this one
+    order: list[tuple[int, int, int, int]]  # (index or big, line number, offset, hash of the line), sorted
+
+
+_places: _Places | None = None  # the last file read whole; one file's worth (~100 bytes a row)
+
+
+def _plain(raw: bytes) -> bool:
+    """A line any reader splits and decodes alike (text or bytes mode): UTF-8, no carriage
+    return, no byte-order mark. Every line `ehrcheck scan` writes is plain."""
+    if b"\r" in raw or raw.startswith(b"\xef\xbb\xbf"):
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Every valid row in file order, skipping any line that is not a row, exactly as reading the
+    file as text (UTF-8, invalid bytes replaced, universal newlines) would give them; a complete
+    pass over a file of plain lines also remembers each row's place for `iter_in_list_order`."""
+    global _places
+    identity = _identity(path)
+    order: list[tuple[int, int, int, int]] | None = []
     with path.open("rb") as fh:
         offset = 0
         for n, raw in enumerate(fh):
-            row = parse_row(raw)
-            if row is not None:
-                index = row.get("index")
-                key = index if isinstance(index, int) and not isinstance(index, bool) else 1 << 62
-                order.append((key, n, offset))
+            if _plain(raw):
+                row = parse_row(raw)  # the same as the text mode's line: the same row
+                if row is not None:
+                    if order is not None:
+                        order.append((_list_key(row), n, offset, hash(raw)))
+                    yield row
+            else:  # as text mode reads it: one raw line may be several there (a lone \r ends one)
+                order = None
+                for line in io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace"):
+                    row = parse_row(line)
+                    if row is not None:
+                        yield row
             offset += len(raw)
+    if order is not None:
         order.sort()
-        for _, _, start in order:
+        _places = _Places(identity, order)
+
+
+def iter_in_list_order(path: Path) -> Iterator[dict[str, Any]]:
+    """Every row, ordered by its position in the list (rows without one, from older scans, last).
+    After `iter_rows` read the same file unchanged, its places are used, and a line whose hash is
+    the one seen there is parsed without being checked again."""
+    places = _places if _places is not None and _places.identity == _identity(path) else None
+    if places is not None:
+        order = places.order
+    else:
+        order = []
+        with path.open("rb") as fh:
+            offset = 0
+            for n, raw in enumerate(fh):
+                row = parse_row(raw)
+                if row is not None:
+                    order.append((_list_key(row), n, offset, 0))
+                offset += len(raw)
+        order.sort()
+    with path.open("rb") as fh:
+        for _, _, start, seen in order:
             fh.seek(start)
-            row = parse_row(fh.readline())
+            raw = fh.readline()
+            row = parse_row(raw, checked=places is not None and hash(raw) == seen)
             if row is not None:
                 yield row
 

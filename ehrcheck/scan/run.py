@@ -37,7 +37,7 @@ from ehrcheck.rules.schema import Pack
 from ehrcheck.scan.diagnose import failure_kind
 from ehrcheck.scan.endpoint_list import Endpoint
 from ehrcheck.scan.gates import GateTally, ScanGates
-from ehrcheck.scan.results import load_line, parse_row, row_problem
+from ehrcheck.scan.results import iter_rows, load_line, row_problem
 
 if TYPE_CHECKING:
     from ehrcheck.engine.waivers import Waiver
@@ -399,12 +399,9 @@ def open_results(out_dir: Path, resume: bool, warn: Callable[[str], None]) -> tu
 
 
 def iter_results(path: Path) -> Iterable[dict[str, Any]]:
-    """Stream the rows back (for the overview), skipping any line that is not a row."""
-    with path.open("r", encoding="utf-8", errors="replace") as fh:  # a torn or junk line is skipped below
-        for line in fh:
-            row = parse_row(line)
-            if row is not None:
-                yield row
+    """Stream the rows back (for the overview), skipping any line that is not a row (a torn or
+    junk line). One pass over the file also serves the overview's list order (results.iter_rows)."""
+    return iter_rows(path)
 
 
 def totals(path: Path, gates: ScanGates | None = None) -> tuple[ScanStats, GateTally]:

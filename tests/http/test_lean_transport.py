@@ -258,3 +258,34 @@ def test_the_direct_path_sends_and_records_what_httpx_own_client_does(monkeypatc
     assert b"\r\nContent-Length: 29\r\n" in heads[4]
     assert "s3cret-token" not in recorded and "pa@ss" not in recorded and "'authorization': '[redacted]'" in recorded
     assert recorded.endswith("('error', 'Cannot send a request, as the client has been closed.')]")
+
+
+@pytest.mark.timeout(60)  # a bound on a hang, not a timing assertion
+def test_a_stalled_answer_ends_at_the_deadline_and_a_stalled_stream_at_the_read_timeout():
+    """Both bounds hold over the lean path: a buffered request whose server never answers ends at
+    the Fetcher's whole-request deadline; a Bulk Data stream given a longer deadline of its own
+    still ends when one read waits longer than the read timeout (httpx's, kept per step)."""
+    from tests.faults.server import Conn, fault_server, head, stall
+
+    async def headers_then_nothing(c: Conn) -> None:
+        await c.send(head(200, {"Content-Type": "application/fhir+ndjson", "Content-Length": "100"}))
+        await c.stopping.wait()
+
+    async def run(origin: str) -> tuple[bool, FetchError, FetchError]:
+        fetcher = Fetcher.create(HttpOptions(timeout=1.0, retries=0, trust_env=False))
+        try:
+            with pytest.raises(FetchError) as buffered:
+                await fetcher.get(origin + "/stall", Recorder())
+            with pytest.raises(FetchError) as streamed:
+                async with fetcher.stream(origin + "/file.ndjson", Recorder(), timeout=30.0) as resp:
+                    async for _line in resp.lines(max_line_bytes=1024):
+                        pass
+        finally:
+            await fetcher.aclose()
+        return isinstance(fetcher.client._transport, LeanTransport), buffered.value, streamed.value
+
+    with fault_server({"/stall": stall(), "/file.ndjson": headers_then_nothing}) as srv:
+        lean, buffered, streamed = asyncio.run(run(srv.origin))
+    assert lean
+    assert buffered.kind == "timeout" and "no complete answer within the time limit" in str(buffered)
+    assert streamed.kind == "timeout" and str(streamed) == "timed out waiting for the server"

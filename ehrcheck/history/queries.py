@@ -156,12 +156,9 @@ def availability(db: Database, run_list: list[Run], scope: Scope, limit: int = 5
         f"WHERE +run_id IN {_marks(ids)}{cond} GROUP BY url",
         (*ids, *params),
     )
+    counted = [(url, as_int(up, "a count"), as_int(seen, "a count")) for url, up, seen in stats]
     worst = sorted(
-        (
-            (as_int(seen, "a count") - as_int(up, "a count"), url, as_int(up, "a count"), as_int(seen, "a count"))
-            for url, up, seen in stats
-            if as_int(up, "a count") < as_int(seen, "a count")
-        ),
+        ((seen - up, url, up, seen) for url, up, seen in counted if up < seen),
         key=lambda t: (-t[0] / t[3], t[1]),
     )
     result = Availability(per_run=per_run, total_endpoints=len(stats), always_up=len(stats) - len(worst))

@@ -60,7 +60,8 @@ class PasteBack(SystemBrowser):
                 if accepted:
                     return
                 self.console.print(
-                    "that address is not the redirect of this request (its state, or a readable code, is missing); paste it again",
+                    "that address is not the redirect of this request (not on the redirect URI, or its state or a readable code is missing); "
+                    "paste it again",
                     highlight=False,
                     markup=False,
                 )

@@ -90,9 +90,12 @@ def test_a_browser_that_never_comes_back_exits_2(tmp_path):
     assert "no browser came back within 2 s" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_no_browser_reads_the_pasted_redirect(tmp_path):
+@pytest.mark.parametrize("elsewhere_first", [False, True])
+def test_no_browser_reads_the_pasted_redirect(tmp_path, elsewhere_first):
     """--no-browser: the URL is printed; the person pastes where the browser ended. A redirect URI
-    nobody listens on (the usual case over SSH) is fine then."""
+    nobody listens on (the usual case over SSH) is fine then. The same redirect moved to another
+    host (or path) is refused with a message, whatever its state, and the launch keeps waiting for
+    the real one (round 10: it was accepted because only the state was compared)."""
     with fake_smart() as fake:
         path = creds(tmp_path, redirect_uri="https://app.example.invalid/callback", scope='"launch/patient patient/*.rs"')
         proc = subprocess.Popen(
@@ -115,7 +118,8 @@ def test_no_browser_reads_the_pasted_redirect(tmp_path):
             stdout=subprocess.PIPE,
             text=True,
         )
-        lines = []
+        lines: list[str] = []
+        moved: list[str] = []
         try:
             for _ in range(6):  # the main launch, limited, granular and three broken requests
                 line = proc.stderr.readline()
@@ -124,12 +128,23 @@ def test_no_browser_reads_the_pasted_redirect(tmp_path):
                     assert line, "".join(lines)[-2000:]
                     line = proc.stderr.readline()
                 landed = follow(line.strip(), stop=lambda u: u.startswith("https://app.example.invalid/"))
+                if elsewhere_first and not moved:
+                    for other in ("https://evil.example.invalid/callback", "https://app.example.invalid:8443/callback",
+                                  "https://app.example.invalid/other", "http://app.example.invalid/callback"):
+                        proc.stdin.write(landed.replace("https://app.example.invalid/callback", other) + "\n")
+                        proc.stdin.flush()
+                        refusal = proc.stderr.readline()
+                        while refusal.startswith("then paste"):
+                            refusal = proc.stderr.readline()
+                        moved.append(refusal)
+                        assert "not on the redirect URI" in refusal, refusal
                 proc.stdin.write(landed + "\n")
                 proc.stdin.flush()
             _, err = proc.communicate(timeout=60)
         finally:
             proc.kill() if proc.poll() is None else None
     assert proc.returncode in (0, 1), err[-2000:]
+    assert len(moved) == (4 if elsewhere_first else 0)
     evidence = json.loads((tmp_path / "o" / "evidence.json").read_text())
     assert evidence["probes"]["launch"]["data"]["token"]["accepted"] is True
     assert evidence["probes"]["launch"]["data"]["negative"]["pkce_wrong_verifier"]["rejected"] is True

@@ -25,6 +25,21 @@ PAGE = (
 ERROR_CODE = frozenset("abcdefghijklmnopqrstuvwxyz_")
 
 
+def _where(url: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or ""), port, parts.path or "/"
+
+
+def same_address(url: str, redirect_uri: str) -> bool:
+    """Whether `url` is on `redirect_uri`: same scheme, host, port and path (the query differs)."""
+    try:
+        return _where(url) == _where(redirect_uri)
+    except ValueError:  # a port out of range, a broken IPv6 literal
+        return False
+
+
 @dataclass
 class Listener:
     redirect_uri: str
@@ -62,9 +77,14 @@ class Listener:
         self._pending[state] = fut
         return fut
 
-    def deliver(self, url: str) -> bool:
+    def deliver(self, url: str, pasted: bool = False) -> bool:
         """A redirect URL (from the listener, or pasted by the user): resolves its request if the
-        state matches one we sent. Returns whether it was accepted."""
+        state matches one we sent. Returns whether it was accepted. A pasted one must also be on
+        the redirect URI itself: an address on another host or path is not where the
+        authorization server sent the browser, whatever state it carries."""
+        if pasted and not same_address(url, self.redirect_uri):
+            self.mismatched_state += 1
+            return False
         params = parse_callback(url)
         fut = self._pending.get(params.get("state", ""))
         if fut is None or fut.done():

@@ -196,7 +196,7 @@ class Launch:
         loop = asyncio.get_running_loop()
 
         async def deliver(url: str) -> bool:
-            return self.listener.deliver(url)
+            return self.listener.deliver(url, pasted=True)
 
         def from_thread(url: str) -> bool:
             return asyncio.run_coroutine_threadsafe(deliver(url), loop).result(10)

@@ -59,7 +59,7 @@ def resolve(view: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+        elif isinstance(cur, list) and part.isascii() and part.isdigit() and int(part) < len(cur):
             cur = cur[int(part)]
         else:
             return MISSING

@@ -200,7 +200,7 @@ def _kept_value(name: str, value: str) -> str:
     if base not in SAFE_PARAMS or name != base:  # `category:text=…` is free text
         return REDACTED
     if base == "_count":
-        return value if value.isdigit() and len(value) <= 9 else REDACTED
+        return value if value.isascii() and value.isdigit() and len(value) <= 9 else REDACTED
     return value if all(_kept_word(item) for item in value.split(",")) else REDACTED
 
 

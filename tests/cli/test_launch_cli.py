@@ -129,8 +129,12 @@ def test_no_browser_reads_the_pasted_redirect(tmp_path, elsewhere_first):
                     line = proc.stderr.readline()
                 landed = follow(line.strip(), stop=lambda u: u.startswith("https://app.example.invalid/"))
                 if elsewhere_first and not moved:
-                    for other in ("https://evil.example.invalid/callback", "https://app.example.invalid:8443/callback",
-                                  "https://app.example.invalid/other", "http://app.example.invalid/callback"):
+                    for other in (
+                        "https://evil.example.invalid/callback",
+                        "https://app.example.invalid:8443/callback",
+                        "https://app.example.invalid/other",
+                        "http://app.example.invalid/callback",
+                    ):
                         proc.stdin.write(landed.replace("https://app.example.invalid/callback", other) + "\n")
                         proc.stdin.flush()
                         refusal = proc.stderr.readline()

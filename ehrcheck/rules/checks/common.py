@@ -111,7 +111,7 @@ def _date(value: Any) -> dt.date | None:
 def _version_tuple(version: str) -> tuple[int, ...]:
     parts = []
     for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = "".join(ch for ch in piece if "0" <= ch <= "9")  # not isdigit: int("²") fails
         if not digits:
             break
         parts.append(int(digits))

@@ -1,0 +1,51 @@
+"""Leftovers of attack round 9, and what looking for them turned up: characters that `str.isdigit`
+calls digits but `int`/`float` refuse ('²', '¹'). A server's declared US Core version
+`us-core-server|6.¹` made the whole audit unscorable ("this evidence cannot be scored"), a
+`Retry-After: ²` was about to be read as a number, and a recorded `_count=١٢` kept a non-ASCII
+value the redaction promises to keep only as a number."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import CAP, ROUTES, run
+from tests.support.loopback import Reply, serve
+
+US_CORE = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("version", ["6.¹", "²", "6.1.0-٣"])
+def test_a_declared_version_with_digit_like_characters_is_scored(tmp_path: Path, version: str):
+    """The audit ends with its reports and the version shown as the server wrote it."""
+    cap = {**CAP, "instantiates": [f"{US_CORE}|{version}"]}
+    with serve({**ROUTES, "/fhir/metadata": Reply(200, cap)}) as srv:
+        res = run("audit", srv.base, "-o", str(tmp_path / "out"), "--timeout", "3", "-q")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert any(version in json.dumps(f["observed"], ensure_ascii=False) for f in report["findings"])
+
+
+def test_retry_after_is_read_only_from_ascii_digits():
+    from ehrcheck.probes.authenticated.bulk import retry_after
+
+    assert retry_after("12") == 12.0
+    assert retry_after("²") is None and retry_after("١٢") is None
+
+
+def test_a_recorded_count_is_kept_only_as_ascii_digits():
+    from ehrcheck.http.redact import scrub_url
+
+    assert scrub_url("https://h/fhir/Patient?_count=50") == "https://h/fhir/Patient?_count=50"
+    assert scrub_url("https://h/fhir/Patient?_count=%D9%A1%D9%A2") == "https://h/fhir/Patient?_count=[redacted]"
+    assert scrub_url("https://h/fhir/Patient?_count=%C2%B2") == "https://h/fhir/Patient?_count=[redacted]"
+
+
+def test_a_pack_path_with_a_digit_like_part_is_missing_not_a_crash():
+    from ehrcheck.engine.evaluate import MISSING, resolve
+
+    assert resolve({"a": ["x", "y"]}, "a.1") == "y"
+    assert resolve({"a": ["x", "y"]}, "a.¹") is MISSING

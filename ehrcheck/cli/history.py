@@ -83,6 +83,8 @@ def history(
         scope = queries.Scope(endpoint=wanted, vendor=(vendor or "").strip() or None)
         refuse_conninfo(db or "")
         if db and "://" not in db and not Path(db).is_file():
+            if Path(db).exists():  # a folder, a FIFO, a device: reading it could block or mislead
+                raise UserInputError(f"--db {db}: not a regular file (a history database is one SQLite file)")
             raise UserInputError(f"--db {db}: no such file (record runs with `ehrcheck scan LIST --db {db}`)")
         database = open_database(db)
         try:

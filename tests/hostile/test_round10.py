@@ -49,3 +49,15 @@ def test_a_pack_path_with_a_digit_like_part_is_missing_not_a_crash():
 
     assert resolve({"a": ["x", "y"]}, "a.1") == "y"
     assert resolve({"a": ["x", "y"]}, "a.¹") is MISSING
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_history_names_a_database_path_that_is_not_a_file_for_what_it_is(tmp_path: Path, kind: str):
+    """`history --db FIFO` said "no such file" about a path that exists (exit 2 all the same)."""
+    import os
+
+    from tests.hostile.test_messages import assert_message
+
+    db = tmp_path / "h.sqlite"
+    os.mkfifo(db) if kind == "fifo" else db.mkdir()
+    assert_message(run("history", "--db", str(db)), str(db), "not a regular file")

@@ -265,32 +265,39 @@ def _redacted_pairs(text: str, safe: str = "/:$|,*") -> str:
     return urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe=safe)
 
 
+# A path parameter (`/r4;jsessionid=…`): FHIR gives them no meaning, servers put sessions there.
+_PATH_PARAM = re.compile(r"(;[^/;=]*=)[^/;]*")
+
+
 def redact_url(url: str) -> str:
-    """`url` without user-info or the values of token-like parameters, in its query or its
-    fragment: `#access_token=…` is where OAuth's implicit grant puts the token."""
+    """`url` without user-info, path parameter values, or the values of token-like parameters in
+    its query or its fragment: `#access_token=…` is where OAuth's implicit grant puts the token."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
         netloc = REDACTED_USERINFO + "@" + netloc.rsplit("@", 1)[1]
+    path = _PATH_PARAM.sub(r"\1" + REDACTED, parts.path) if ";" in parts.path else parts.path
     query = _redacted_pairs(parts.query) if parts.query else ""
     fragment = parts.fragment
     if "=" in fragment and any(k.lower() in SECRET_PARAMS for k, _ in parse_qsl(fragment, keep_blank_values=True)):
         fragment = _redacted_pairs(fragment, safe="/:$|,*[]")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
 # The shapes a credential takes in text that may not even parse as a URL (a junk line of an
 # endpoint list, a row of a hand-made history database): user-info after "://" up to the last "@" before the path, and
 # the value of a token-like parameter after "?", "&", "#" or ";".
 _TEXT_USERINFO = re.compile(r"(?<=://)[^/?#]*@")
-_TEXT_PARAMS = re.compile(r"(?i)([?&#;](?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)[^&#;\s\"']*")
+# Session parameters are not sent as credentials by ehrcheck, but a server's session id in a URL
+# it quotes (`;jsessionid=…`) is one.
+TEXT_PARAMS = re.compile(r"(?i)([?&#;](?:" + "|".join(sorted(SECRET_PARAMS | {"jsessionid", "phpsessid"})) + r")=)[^&#;\s\"']*")
 
 
 def redact_url_text(text: str) -> str:
     """`text` with URL user-info and token-like parameter values replaced, without parsing it:
     for addresses quoted because they are not usable URLs (a space in the path, a port out of
     range), which `redact_url` cannot read."""
-    return _TEXT_PARAMS.sub(r"\1" + REDACTED, _TEXT_USERINFO.sub(REDACTED_USERINFO + "@", text))
+    return TEXT_PARAMS.sub(r"\1" + REDACTED, _TEXT_USERINFO.sub(REDACTED_USERINFO + "@", text))
 
 
 SECRET_WORDS = ("key", "secret", "token", "password", "assertion")

@@ -61,3 +61,35 @@ def test_history_names_a_database_path_that_is_not_a_file_for_what_it_is(tmp_pat
     db = tmp_path / "h.sqlite"
     os.mkfifo(db) if kind == "fifo" else db.mkdir()
     assert_message(run("history", "--db", str(db)), str(db), "not a regular file")
+
+
+SESSION = "S3ss10nPathParam77"
+
+
+def test_a_path_parameter_value_is_redacted_from_a_reported_url():
+    from ehrcheck.console.debug import scrub_text
+    from ehrcheck.http.redact import redact_url
+
+    assert redact_url(f"https://h/r4;jsessionid={SESSION}/Patient?x=1") == "https://h/r4;jsessionid=[redacted]/Patient?x=1"
+    assert redact_url("https://h/r4;v=1;s=2") == "https://h/r4;v=[redacted];s=[redacted]"
+    assert redact_url("https://h/r4/Patient") == "https://h/r4/Patient"
+    assert SESSION not in scrub_text(f"GET https://h/r4;jsessionid={SESSION}/metadata -> 200")
+    assert scrub_text("GET https://h/x?access_token=&y=1") == "GET https://h/x?access_token=[redacted]&y=1"
+
+
+@pytest.mark.timeout(90)
+def test_a_session_in_the_audited_base_urls_path_reaches_no_output(tmp_path: Path):
+    """The base URL's path parameter was a documented limit: kept in evidence.json's target, the
+    reports and --debug. Now its value is redacted wherever the base URL is shown."""
+    base_path = f"/fhir;jsessionid={SESSION}"
+    routes = {f"{base_path}/metadata": Reply(200, CAP), f"{base_path}/Patient": ROUTES["/fhir/Patient"]}
+    out = tmp_path / "out"
+    with serve(routes) as srv:
+        base = srv.base.replace("/fhir", base_path)
+        res = run("--debug", "audit", base, "-o", str(out), "--timeout", "3")
+        assert any(req[1].startswith(f"{base_path}/metadata") for req in srv.requests)  # the address was used
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    assert SESSION not in res.output and SESSION not in res.stderr
+    for path in out.iterdir():
+        assert SESSION not in path.read_text(encoding="utf-8", errors="replace"), path.name
+    assert "jsessionid=[redacted]" in (out / "evidence.json").read_text(encoding="utf-8")

@@ -284,10 +284,14 @@ class Hop:
 
 
 def next_hop(current: str, location: str, headers: dict[str, str]) -> Hop:
-    """The redirect rules both paths share: never an https->http downgrade, and no credential
-    header (any spelling) to another origin (scheme, host and port)."""
+    """The redirect rules both paths share: never an https->http downgrade, no credential header
+    (any spelling) to another origin (scheme, host and port), and no user-info from the `Location`
+    itself (httpx would send it as Basic credentials: ehrcheck sends only credentials it was given)."""
     try:
-        nxt = str(httpx.URL(current).join(location))
+        joined = httpx.URL(current).join(location)
+        if joined.userinfo:
+            joined = joined.copy_with(username=None, password=None)
+        nxt = str(joined)
     except httpx.InvalidURL:
         raise FetchError("redirects", "the server redirected to an invalid URL") from None
     if _origin(current)[0] == "https" and _origin(nxt)[0] == "http":

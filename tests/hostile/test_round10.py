@@ -93,3 +93,19 @@ def test_a_session_in_the_audited_base_urls_path_reaches_no_output(tmp_path: Pat
     for path in out.iterdir():
         assert SESSION not in path.read_text(encoding="utf-8", errors="replace"), path.name
     assert "jsessionid=[redacted]" in (out / "evidence.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(90)
+def test_a_redirects_own_user_info_is_not_sent_as_basic_credentials(tmp_path: Path):
+    """A `Location: http://user:pass@other/...` made httpx send `Authorization: Basic` built from
+    the server's user-info to the other host: credentials ehrcheck was never given."""
+    with serve(ROUTES) as other:
+        elsewhere = other.origin.replace("http://", "http://planted:Pa55word@") + "/fhir/metadata"
+        first_routes = {"/fhir/metadata": Reply(302, None, {"Location": elsewhere})}
+        with serve(first_routes) as srv:
+            res = run("audit", srv.base, "-o", str(tmp_path / "out"), "--timeout", "3", "-q")
+        followed = [headers for _, path, headers in other.requests if path.startswith("/fhir/metadata")]
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    assert followed, "the redirect was not followed"
+    assert not any(k.lower() == "authorization" for headers in followed for k in headers)
+    assert "Pa55word" not in (tmp_path / "out" / "evidence.json").read_text(encoding="utf-8")

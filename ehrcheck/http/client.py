@@ -20,9 +20,9 @@ import ssl
 import time
 import urllib.request
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
@@ -30,6 +30,8 @@ from ehrcheck import __version__
 from ehrcheck.http.redact import REDACTED, SECRET_HEADERS, Secrets, redact_headers, redact_url, scrub_url
 from ehrcheck.http.tunnel import proxy_for
 from ehrcheck.models import Exchange
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ehrcheck.http.lean import LeanTransport
@@ -109,6 +111,20 @@ class RedirectedRecorder(Recorder):
         except ValueError:  # not a URL urlsplit accepts: nothing of it is kept
             url = REDACTED
         self.inner.add(exchange.model_copy(update={"url": url}))
+
+
+async def gather_recorded(recorder: Recorder, calls: Sequence[Callable[[Recorder], Awaitable[T]]]) -> list[T]:
+    """Run `calls` concurrently, each recording into a Recorder of its own; their exchanges reach
+    `recorder` in the calls' order, not in the order the answers came, so two runs against the same
+    server record the same requests in the same order (evidence files compare cleanly). Exchanges
+    of calls cut short (a probe's time budget) are kept too."""
+    own = [Recorder() for _ in calls]
+    try:
+        return list(await asyncio.gather(*(call(rec) for call, rec in zip(calls, own, strict=True))))
+    finally:
+        for rec in own:
+            for exchange in rec.exchanges:
+                recorder.add(exchange)
 
 
 def redirected(recorder: Recorder) -> Recorder:

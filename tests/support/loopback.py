@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,7 @@ class Reply:
     status: int = 200
     body: bytes | str | dict | list | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering: answers that arrive out of request order
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, (dict, list)):
@@ -63,6 +65,8 @@ def serve(routes: dict[str, Reply | list[Reply]], prefix: str = "/fhir", ssl_con
             if reply is None:
                 reply = Reply(404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]})
             body, ctype = reply.encoded()
+            if reply.delay:
+                time.sleep(reply.delay)
             self.send_response(reply.status)
             headers = {"Content-Type": ctype, **reply.headers}
             for k, v in headers.items():

@@ -20,12 +20,12 @@ certification rules say `not_observed` instead of guessing.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ehrcheck.http.client import FetchError, Recorder, Response
+from ehrcheck.http.client import FetchError, Recorder, Response, gather_recorded
 from ehrcheck.models import Evidence
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped, parse_json
 from ehrcheck.probes.certification.chpl_listing import criteria_index, listing_documents, matches, normalise_listing
@@ -147,7 +147,7 @@ async def check_link(ctx: ProbeContext, recorder: Recorder, url: str) -> dict[st
 
 async def _check_links(ctx: ProbeContext, recorder: Recorder, listings: list[dict[str, Any]]) -> dict[str, Any]:
     urls = sorted({x[f] for x in listings if x.get("found") for f in LINK_FIELDS if isinstance(x.get(f), str)})
-    results = await asyncio.gather(*(check_link(ctx, recorder, u) for u in urls))
+    results = await gather_recorded(recorder, [functools.partial(check_link, ctx, url=u) for u in urls])
     return dict(zip(urls, results, strict=True))
 
 

@@ -15,10 +15,11 @@ bounded on purpose: Epic's list alone has hundreds of hospitals.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.http.client import FetchError, Recorder, gather_recorded
 from ehrcheck.http.redact import strip_credentials
 from ehrcheck.probes.base import ProbeContext, ProbeSkipped, parse_json
 from ehrcheck.probes.certification.service_base_urls import assess_bundle
@@ -51,7 +52,7 @@ async def _sample(ctx: ProbeContext, recorder: Recorder, addresses: list[str], s
     chosen = addresses[:size]
     gate = asyncio.Semaphore(SAMPLE_CONCURRENCY)
 
-    async def one(listed: str) -> dict[str, Any]:
+    async def one(listed: str, recorder: Recorder) -> dict[str, Any]:
         # Anonymous, as security.md §9 says: a Bundle's `https://user:pw@host/r4?access_token=…`
         # sent its user-info as a Basic header to that host and kept the token in the evidence.
         try:
@@ -77,7 +78,7 @@ async def _sample(ctx: ProbeContext, recorder: Recorder, addresses: list[str], s
             )
         return out
 
-    results = list(await asyncio.gather(*(one(a) for a in chosen)))
+    results = await gather_recorded(recorder, [functools.partial(one, a) for a in chosen])
     return {
         "size": size,
         "available": len(addresses),

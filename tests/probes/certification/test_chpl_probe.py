@@ -207,3 +207,21 @@ def test_claims_are_compared_with_chpl() -> None:
     assert finding.status.value == "fail"
     for part in ("(g)(10)", "(b)(10)", "Cures Update", f"{WITHDRAWN} is Withdrawn by Developer"):
         assert part in finding.message, part
+
+
+def test_concurrent_checks_are_recorded_in_request_order_not_answer_order() -> None:
+    """The listing's documentation links and the endpoint sample are fetched concurrently; their
+    exchanges were recorded as the answers came, so two runs against the same server wrote
+    differently ordered evidence. The first link and the first endpoint answer last here."""
+    from dataclasses import replace
+
+    from tests.support.chpl_loopback import chpl_routes
+
+    routes = chpl_routes("http://127.0.0.1:9")  # the two below name no origin
+    slow = {p: replace(routes[p], delay=0.4) for p in ("/developers/dsi-risk-management", "/fhir/metadata")}
+    with chpl_world(extra=slow) as lb:
+        ev = gather(lb, chpl_ids=[FULL])
+    links = [x.status for x in ev.probes["chpl"].exchanges][-4:]
+    assert links == [200, 302, 200, 200], links  # dsi-risk-management, ehi-export -> /login, fhir-api
+    sample = [x.elapsed_ms >= 400 for x in ev.probes["endpoints"].exchanges if x.status == 200][-2:]
+    assert sample == [True, False], ev.probes["endpoints"].exchanges  # /fhir (slow), then /pediatrics/fhir

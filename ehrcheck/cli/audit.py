@@ -145,7 +145,7 @@ def audit(
         check_distinct(
             [("-o", o.path) for o in plan.outputs if o.path is not None]
             + ([("--evidence", evidence_path)] if evidence_path is not None else []),
-            named_inputs(claims, waivers, pack, credentials, chpl_file, endpoints_bundle),
+            named_inputs(claims, waivers, pack, credentials, chpl_file, endpoints_bundle, ca_bundle),
         )
         evidence = probe_evidence(
             base_url,
@@ -233,7 +233,7 @@ def probe(
             raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
         check_writable(output, "-o")
         check_replaceable(output, "-o", force)
-        check_distinct([("-o", output)], named_inputs(claims, None, None, credentials, chpl_file, endpoints_bundle))
+        check_distinct([("-o", output)], named_inputs(claims, None, None, credentials, chpl_file, endpoints_bundle, ca_bundle))
         evidence = probe_evidence(
             base_url,
             console=console,

@@ -223,6 +223,7 @@ def named_inputs(
     credentials: Path | None = None,
     chpl_file: Path | None = None,
     endpoints_bundle: str | None = None,
+    ca_bundle: Path | None = None,
 ) -> list[tuple[str, Path]]:
     """The files a probing or scoring command reads, named for check_distinct's message."""
     found = [
@@ -232,6 +233,7 @@ def named_inputs(
             ("--waivers", waivers),
             ("--credentials", credentials),
             ("--chpl-file", chpl_file),
+            ("--ca-bundle", ca_bundle),
         )
         if value
     ]

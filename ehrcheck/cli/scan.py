@@ -103,7 +103,13 @@ def _check_scan_files(output: Path, kinds: list[str], resume: bool, force: bool)
 
 
 def _check_distinct_files(
-    output: Path, kinds: list[str], endpoint_list: Path, db: str | None, waivers: Path | None, packs: list[Path] | None
+    output: Path,
+    kinds: list[str],
+    endpoint_list: Path,
+    db: str | None,
+    waivers: Path | None,
+    packs: list[Path] | None,
+    ca_bundle: Path | None,
 ) -> None:
     """The scan's own files, its SQLite history database and the files it reads are all distinct:
     `--db s/index.html` had the report replace the database at the end of the scan, and `--db
@@ -115,7 +121,7 @@ def _check_distinct_files(
     outputs = [("-o", output / name) for name in (RESULTS, RUN_FILE, *(FILES[k] for k in kinds))]
     if db and "://" not in db:
         outputs.insert(0, ("--db", Path(db)))
-    check_distinct(outputs, [("the endpoint list", endpoint_list), *named_inputs(None, waivers, packs)])
+    check_distinct(outputs, [("the endpoint list", endpoint_list), *named_inputs(None, waivers, packs, ca_bundle=ca_bundle)])
 
 
 def _saved_label(path: Path) -> str:
@@ -336,7 +342,7 @@ def scan(
             raise UserInputError(f"{endpoint_list}: {'no such file' if not endpoint_list.exists() else 'not a regular file'}")
         check_writable(output, "-o", folder=True)
         _check_scan_files(output, kinds, resume, force)
-        _check_distinct_files(output, kinds, endpoint_list, db, waivers, pack)
+        _check_distinct_files(output, kinds, endpoint_list, db, waivers, pack, ca_bundle)
         listed = check_list(endpoint_list, warn)
         if (note := listed.duplicates_note(endpoint_list)) and not quiet:
             console.print(f"[yellow]note:[/] {_plain(note)}", highlight=False, soft_wrap=True)

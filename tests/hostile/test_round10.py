@@ -109,3 +109,21 @@ def test_a_redirects_own_user_info_is_not_sent_as_basic_credentials(tmp_path: Pa
     assert followed, "the redirect was not followed"
     assert not any(k.lower() == "authorization" for headers in followed for k in headers)
     assert "Pa55word" not in (tmp_path / "out" / "evidence.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(90)
+def test_an_output_on_the_ca_bundle_is_refused_before_any_request(tmp_path: Path):
+    """Every other file an audit reads was protected from its outputs; the --ca-bundle was not
+    (`-o trust.md --ca-bundle trust.md` replaced the user's CA file with a report)."""
+    import certifi
+
+    from tests.hostile.test_messages import assert_message
+
+    bundle = tmp_path / "trust.md"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    before = bundle.read_bytes()
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "-o", str(bundle), "--ca-bundle", str(bundle), "--force", "-q")
+        assert_message(res, "-o", "is the --ca-bundle file")
+        assert srv.requests == []
+    assert bundle.read_bytes() == before

@@ -94,6 +94,11 @@ class Recorder:
     def add(self, exchange: Exchange) -> None:
         self.exchanges.append(exchange)
 
+    def fork(self) -> Recorder:
+        """A recorder that treats exchanges as this one does (scrubbing included), into a list of
+        its own: what each of several concurrent calls records (see gather_recorded)."""
+        return Recorder()
+
 
 class RedirectedRecorder(Recorder):
     """Records the requests a redirect led to. Their URL is the server's `Location`, which may
@@ -112,19 +117,22 @@ class RedirectedRecorder(Recorder):
             url = REDACTED
         self.inner.add(exchange.model_copy(update={"url": url}))
 
+    def fork(self) -> Recorder:
+        return RedirectedRecorder(self.inner.fork())
+
 
 async def gather_recorded(recorder: Recorder, calls: Sequence[Callable[[Recorder], Awaitable[T]]]) -> list[T]:
-    """Run `calls` concurrently, each recording into a Recorder of its own; their exchanges reach
-    `recorder` in the calls' order, not in the order the answers came, so two runs against the same
-    server record the same requests in the same order (evidence files compare cleanly). Exchanges
-    of calls cut short (a probe's time budget) are kept too."""
-    own = [Recorder() for _ in calls]
+    """Run `calls` concurrently, each recording into a fork of `recorder` (scrubbed as it
+    scrubs, so a --debug line quoting the last exchange is as clean as the evidence); their
+    exchanges reach `recorder` in the calls' order, not in the order the answers came, so two runs
+    against the same server record the same requests in the same order (evidence files compare
+    cleanly). Exchanges of calls cut short (a probe's time budget) are kept too."""
+    own = [recorder.fork() for _ in calls]
     try:
         return list(await asyncio.gather(*(call(rec) for call, rec in zip(calls, own, strict=True))))
     finally:
         for rec in own:
-            for exchange in rec.exchanges:
-                recorder.add(exchange)
+            recorder.exchanges.extend(rec.exchanges)  # already treated by the fork
 
 
 def redirected(recorder: Recorder) -> Recorder:

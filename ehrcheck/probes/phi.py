@@ -32,6 +32,9 @@ class ScrubbingRecorder(Recorder):
         self.exchanges = inner.exchanges  # one list: the attempt gets exactly what was scrubbed
         self.base_url = base_url
 
+    def fork(self) -> Recorder:
+        return ScrubbingRecorder(Recorder(), self.base_url)
+
     def add(self, exchange: Exchange) -> None:
         self.exchanges.append(
             exchange.model_copy(

@@ -28,12 +28,14 @@ content, no ids, no names.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ehrcheck.http.client import FetchError, Recorder
+from ehrcheck.http.client import FetchError, Recorder, gather_recorded
 from ehrcheck.probes.authenticated.token import AuthSession, session_of
 from ehrcheck.probes.authenticated.uscore_judge import Judge
 from ehrcheck.probes.authenticated.uscore_profiles import DEFAULT_VERSION, conformance
@@ -122,6 +124,13 @@ class Audit:
         self.version, self.judge = version, judge
         self.sem = asyncio.Semaphore(CONCURRENCY)
         self.origin = urlsplit(ctx.base_url)[:2]
+
+    def recording(self, rec: Recorder) -> Audit:
+        """This audit (its semaphore, judge and settings shared) recording into `rec`: each of
+        the concurrent per-type runs gets its own, so their requests are recorded type by type."""
+        other = copy.copy(self)
+        other.rec = rec
+        return other
 
     def spec(self, rtype: str) -> dict[str, Any]:
         return conformance(self.version)["searches"].get(rtype, {})
@@ -713,14 +722,18 @@ async def uscore_data(
     report("uscore", 0, total, f"US Core {version} searches")
     reads: dict[str, Any] = {}
     try:
-        jobs = [run_patient_type(audit, runs[t], patients, by_type[t], tick) for t in patient_types]
+
+        def type_job(t: str) -> Callable[[Recorder], Awaitable[None]]:
+            return lambda job_rec: run_patient_type(audit.recording(job_rec), runs[t], patients, by_type[t], tick)
+
+        jobs = [type_job(t) for t in patient_types]
         if "Patient" in runs:
 
-            async def _patients() -> None:
-                reads.update(await run_patient_reads(audit, runs["Patient"], patients, tick))
+            async def _patients(job_rec: Recorder) -> None:
+                reads.update(await run_patient_reads(audit.recording(job_rec), runs["Patient"], patients, tick))
 
-            jobs.append(_patients())
-        await asyncio.gather(*jobs)
+            jobs.append(_patients)
+        await gather_recorded(rec, jobs)
         pool = {t: runs[t] for t in other_types}
         references = await resolve_references(audit, {t: runs[t] for t in runs if t not in other_types}, 10 * sample, pool)
         # Types outside the patient compartment (Practitioner, Organization...) get their SHALL

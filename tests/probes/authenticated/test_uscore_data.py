@@ -245,3 +245,21 @@ def test_given_patient_and_sample_bound(sekmet_auth_url, sekmet_keys_dir, tmp_pa
     assert d["patients"] == {"source": "given", "tested": 1}
     assert d["selection"] == "all_uscdi"
     assert all(p["resources"] <= 20 for p in d["profiles"].values())
+
+
+@pytest.mark.servers
+def test_two_runs_record_the_same_requests_in_the_same_order(sekmet_auth_url, sekmet_keys_dir, tmp_path):
+    """The per-type searches run concurrently; their exchanges were recorded as answers came, so
+    two audits of the same server wrote evidence files that differed in order alone. Now type by
+    type, in the order the probe starts them (the token request, if any, where it happened)."""
+    creds = credentials(sekmet_keys_dir, "ehrcheck-jwt", tmp_path)
+
+    def sequence() -> list[tuple[str, str, int | None]]:
+        ev = run(sekmet_auth_url, creds, {"uscore": probe_uscore}, sample=2)
+        assert ev.probes["uscore"].status.value == "completed", ev.probes["uscore"].reason
+        return [(x.method, x.url, x.status) for x in ev.probes["uscore"].exchanges if "/token" not in x.url]
+
+    first = sequence()
+    assert len(first) > 20
+    for _ in range(2):
+        assert sequence() == first

@@ -312,7 +312,13 @@ def encodings(value: str) -> set[str]:
 
     raw = value.encode("utf-8", "replace")
     escaped = json.dumps(value)[1:-1]
+    # Every character as a JSON \uXXXX escape (UTF-16 code units), in either case of hex digit.
+    units = value.encode("utf-16-be", "surrogatepass")
+    all_escaped = "".join(f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2))
     return {
+        "".join(f"%{byte:02X}" for byte in raw),  # every byte percent-encoded (either case: see Secrets)
+        all_escaped,
+        all_escaped.upper().replace("\\U", "\\u"),
         quote(value, safe=""),
         quote(value, safe="/:@"),
         quote_plus(value),
@@ -329,6 +335,27 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f])([0-9A-Fa-f])")
 
 def _either_case(match: re.Match[str]) -> str:
     return "%" + "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in match.groups())
+
+
+# A field capped at N characters (a CapabilityStatement's publisher at 500) can end in the first
+# part of a secret that the cap cut; this many characters of it are enough to hide.
+CUT_SECRET_MIN = 8
+
+
+def _without_cut_secret(text: str, values: list[str]) -> str:
+    """`text` with a tail that is the beginning of one of `values` (cut by a length cap, perhaps
+    followed by an ellipsis) replaced."""
+    body = text.rstrip("…")
+    for value in values:
+        if len(value) <= CUT_SECRET_MIN:
+            continue
+        head = value[:CUT_SECRET_MIN]
+        at = body.find(head, max(0, len(body) - len(value) + 1))
+        while at != -1:
+            if value.startswith(body[at:]):
+                return body[:at] + REDACTED
+            at = body.find(head, at + 1)
+    return text
 
 
 class Secrets:
@@ -398,14 +425,15 @@ class Secrets:
         return bool(self._values)
 
     def scrub(self, text: str) -> str:
-        for value in sorted(self._values, key=len, reverse=True):  # longest first: no partial leftovers
+        longest_first = sorted(self._values, key=len, reverse=True)  # no partial leftovers
+        for value in longest_first:
             if value in text:
                 text = text.replace(value, REDACTED)
         if "%" in text and (pattern := self._percent_pattern()) is not None:
             # Percent-encoding's hex digits may be either case (RFC 3986 §2.1): `%2f` is `%2F`, and
             # a server that re-encodes an echo in lower case must not get it past the scrubber.
             text = pattern.sub(REDACTED, text)
-        return text
+        return _without_cut_secret(text, longest_first)
 
     def _percent_pattern(self) -> re.Pattern[str] | None:
         if self._percent is None:

@@ -127,3 +127,55 @@ def test_an_output_on_the_ca_bundle_is_refused_before_any_request(tmp_path: Path
         assert_message(res, "-o", "is the --ca-bundle file")
         assert srv.requests == []
     assert bundle.read_bytes() == before
+
+
+# -- the scrubber: every character escaped, every byte encoded, a secret cut by a cap ---------
+
+PASSWORD = "Pw/Round10+Sec=ret 5151"
+
+
+def _all_u(value: str, upper: bool = False) -> str:
+    return "".join(f"\\u{ord(c):04X}" if upper else f"\\u{ord(c):04x}" for c in value)
+
+
+def _all_pct(value: str, upper: bool = True) -> str:
+    return "".join(f"%{b:02X}" if upper else f"%{b:02x}" for b in value.encode())
+
+
+def test_a_secret_echoed_with_every_character_escaped_or_cut_by_a_cap_is_scrubbed():
+    from ehrcheck.http.redact import Secrets
+
+    secrets = Secrets([PASSWORD])
+    for echo in (_all_u(PASSWORD), _all_u(PASSWORD, True), _all_pct(PASSWORD), _all_pct(PASSWORD, False)):
+        assert secrets.scrub(f"x {echo} y") == "x [redacted] y", echo
+    assert secrets.scrub("a" * 490 + PASSWORD[:10]) == "a" * 490 + "[redacted]"
+    assert secrets.scrub("note: " + PASSWORD[:12] + "…") == "note: [redacted]"
+    assert secrets.scrub("Pw/Roun") == "Pw/Roun"  # under eight characters: too little to matter
+    assert secrets.scrub("Pw/Round10 is a tail") == "Pw/Round10 is a tail"  # not at the end: not a cut
+
+
+@pytest.mark.timeout(90)
+def test_every_character_escaped_echoes_reach_no_output(tmp_path: Path):
+    """Round 10 (A10, A11, A13, K02): a server echoing a held secret with every character as a
+    JSON \\uXXXX escape (in WWW-Authenticate, Server, the CapabilityStatement's text) or every
+    byte percent-encoded had it kept in evidence.json, report.json/.md/.html and --debug; a
+    field capped at 500 characters kept the first half of a raw echo cut by the cap."""
+    cap = {
+        **CAP,
+        "publisher": "a" * 488 + PASSWORD,  # cut at 500: "Pw/Round10+S" remains
+        "software": {"name": _all_u(PASSWORD), "version": _all_pct(PASSWORD, False)},
+        "implementation": {"description": _all_u(PASSWORD, True)},
+    }
+    headers = {"Server": _all_u(PASSWORD), "ETag": f'"{_all_pct(PASSWORD)}"'}
+    routes = {**ROUTES, "/fhir/metadata": Reply(200, cap, headers)}
+    with serve(routes) as srv:
+        from urllib.parse import quote
+
+        base = srv.base.replace("http://", f"http://bob:{quote(PASSWORD, safe='')}@")
+        res = run("--debug", "audit", base, "-o", str(tmp_path / "out"), "--timeout", "3")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    outputs = {"stderr": res.stderr, "stdout": res.stdout}
+    outputs.update({p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()})
+    for name, text in outputs.items():
+        for marker in ("Round10", "u0052\\u006f", "u0052\\\\u006f", "52%6F%75", "52%6f%75", "Pw/Round1"):
+            assert marker not in text, (name, marker)

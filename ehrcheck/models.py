@@ -65,7 +65,7 @@ class Target(BaseModel):
         writes it so (`redact_url`); an evidence or report.json file edited to carry a password or
         a token in `target.base_url` had it printed in every report `score`, `diff` and
         `compare` wrote, so it is redacted here too, wherever a Target is read."""
-        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, SECRET_PARAMS
+        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, redacted_pair, secret_param
 
         # By hand, not urlsplit: evidence from before has `https://[redacted]@host`, which
         # urlsplit refuses (brackets that are not an IPv6 address).
@@ -79,8 +79,8 @@ class Target(BaseModel):
 
         def redacted(params: str, safe: str) -> str:
             pairs = parse_qsl(params, keep_blank_values=True)
-            if any(k.lower() in SECRET_PARAMS and v != REDACTED for k, v in pairs):
-                return urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe=safe)
+            if any(secret_param(k) and (v != REDACTED or "=" in k) for k, v in pairs):
+                return urlencode([redacted_pair(k, v) for k, v in pairs], safe=safe)
             return params
 
         query, fragment = redacted(query, "/:$|,*"), redacted(fragment, "/:$|,*[]")

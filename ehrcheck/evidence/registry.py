@@ -7,6 +7,7 @@ evidence is loaded, not as a `KeyError` inside a check.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from importlib import import_module
 from typing import Any
@@ -102,3 +103,33 @@ def typed_data(evidence: Evidence) -> dict[ProbeId, Facts]:
         cached = {ProbeId(pid): data for pid, data in parsed.items()}
         evidence._typed_data = cached
     return cached
+
+
+@functools.cache
+def schema_words() -> frozenset[str]:
+    """Every field name of the evidence document's models (Evidence, its attempts and exchanges,
+    each probe's data, recursively) and every probe id: the keys that are ehrcheck's structure,
+    never a server's text. The secret scrubber keeps them as they are, so a server that issues
+    a token spelled like one (`transport`) cannot make the evidence unreadable."""
+    import typing
+
+    from pydantic import BaseModel
+
+    words: set[str] = {str(p) for p in ProbeId}
+    seen: set[type] = set()
+
+    def walk(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in seen:
+                return
+            seen.add(annotation)
+            for name, field in annotation.model_fields.items():
+                words.add(field.alias or name)
+                walk(field.annotation)
+        for arg in typing.get_args(annotation):
+            walk(arg)
+
+    walk(Evidence)
+    for model in DATA_MODELS.values():
+        walk(model)
+    return frozenset(words)

@@ -50,8 +50,38 @@ SECRET_PARAMS = frozenset(
         "password",
         "refresh_token",
         "token",
+        # API keys, signed-URL signatures (Azure SAS `sig`, S3, GCS) and sessions: each opens
+        # something to whoever holds the URL.
+        "key",
+        "sig",
+        "signature",
+        "x-amz-signature",
+        "x-amz-security-token",
+        "x-amz-credential",
+        "x-goog-signature",
+        "x-goog-credential",
+        "session_token",
+        "jsessionid",
+        "phpsessid",
+        "secret",
+        "passwd",
     }
 )
+
+
+def secret_param(name: str) -> bool:
+    """Whether a query (or fragment) parameter named `name` carries a credential: one of
+    SECRET_PARAMS in any case, or a name that itself holds one (`access_token%3DTOKEN` decodes
+    to the name `access_token=TOKEN`)."""
+    lowered = name.lower()
+    return lowered in SECRET_PARAMS or ("=" in lowered and lowered.partition("=")[0] in SECRET_PARAMS)
+
+
+def redacted_pair(name: str, value: str) -> tuple[str, str]:
+    """(name, value) as recorded: a credential's value redacted, and its name cut at an `=` it holds."""
+    if secret_param(name):
+        return name.partition("=")[0], REDACTED
+    return name, value
 
 
 # Response headers whose values are protocol facts (what the rules and a reader need); every other
@@ -256,13 +286,13 @@ def strip_credentials(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = urlencode([(k, v) for k, v in pairs if k.lower() not in SECRET_PARAMS], safe="/:$|,*")
+    query = urlencode([(k, v) for k, v in pairs if not secret_param(k)], safe="/:$|,*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _redacted_pairs(text: str, safe: str = "/:$|,*") -> str:
     pairs = parse_qsl(text, keep_blank_values=True)
-    return urlencode([(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe=safe)
+    return urlencode([redacted_pair(k, v) for k, v in pairs], safe=safe)
 
 
 # A path parameter (`/r4;jsessionid=…`): FHIR gives them no meaning, servers put sessions there.
@@ -279,7 +309,7 @@ def redact_url(url: str) -> str:
     path = _PATH_PARAM.sub(r"\1" + REDACTED, parts.path) if ";" in parts.path else parts.path
     query = _redacted_pairs(parts.query) if parts.query else ""
     fragment = parts.fragment
-    if "=" in fragment and any(k.lower() in SECRET_PARAMS for k, _ in parse_qsl(fragment, keep_blank_values=True)):
+    if "=" in fragment and any(secret_param(k) for k, _ in parse_qsl(fragment, keep_blank_values=True)):
         fragment = _redacted_pairs(fragment, safe="/:$|,*[]")
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
@@ -288,9 +318,7 @@ def redact_url(url: str) -> str:
 # endpoint list, a row of a hand-made history database): user-info after "://" up to the last "@" before the path, and
 # the value of a token-like parameter after "?", "&", "#" or ";".
 _TEXT_USERINFO = re.compile(r"(?<=://)[^/?#]*@")
-# Session parameters are not sent as credentials by ehrcheck, but a server's session id in a URL
-# it quotes (`;jsessionid=…`) is one.
-TEXT_PARAMS = re.compile(r"(?i)([?&#;](?:" + "|".join(sorted(SECRET_PARAMS | {"jsessionid", "phpsessid"})) + r")=)[^&#;\s\"']*")
+TEXT_PARAMS = re.compile(r"(?i)([?&#;](?:" + "|".join(re.escape(p) for p in sorted(SECRET_PARAMS)) + r")(?:=|%3d))[^&#;\s\"']*")
 
 
 def redact_url_text(text: str) -> str:
@@ -340,12 +368,15 @@ def _either_case(match: re.Match[str]) -> str:
 # A field capped at N characters (a CapabilityStatement's publisher at 500) can end in the first
 # part of a secret that the cap cut; this many characters of it are enough to hide.
 CUT_SECRET_MIN = 8
+CUT_TEXT_MIN = 64
 
 
 def _without_cut_secret(text: str, values: list[str]) -> str:
     """`text` with a tail that is the beginning of one of `values` (cut by a length cap, perhaps
     followed by an ellipsis) replaced."""
     body = text.rstrip("…")
+    if len(body) < CUT_TEXT_MIN:  # no cap cuts a text this short: a short text is not a cut one
+        return text
     for value in values:
         if len(value) <= CUT_SECRET_MIN:
             continue
@@ -393,8 +424,8 @@ class Secrets:
                 token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
                 self.add(f"Basic {token}")
         for key, value in parse_qsl(parts.query, keep_blank_values=True) + parse_qsl(parts.fragment, keep_blank_values=True):
-            if key.lower() in SECRET_PARAMS:
-                self.add(value)
+            if secret_param(key):
+                self.add(value or key.partition("=")[2])
 
     def add_headers(self, headers: dict[str, str] | object) -> None:
         items = headers.items() if hasattr(headers, "items") else []
@@ -443,14 +474,14 @@ class Secrets:
             self._percent = re.compile("|".join(_PERCENT.sub(_either_case, re.escape(v)) for v in encoded))
         return self._percent
 
-    def scrub_data(self, data: Any) -> Any:
-        """`scrub` applied to every string (keys included) of a JSON-like value."""
+    def scrub_data(self, data: Any, keep: frozenset[str] = frozenset()) -> Any:
+        """`scrub` applied to every string (keys included, but those in `keep`) of a JSON-like value."""
         if not self._values:
             return data
         if isinstance(data, str):
             return self.scrub(data)
         if isinstance(data, dict):
-            return {self.scrub_data(k): self.scrub_data(v) for k, v in data.items()}
+            return {(k if k in keep else self.scrub_data(k)): self.scrub_data(v, keep) for k, v in data.items()}
         if isinstance(data, list):
-            return [self.scrub_data(v) for v in data]
+            return [self.scrub_data(v, keep) for v in data]
         return data

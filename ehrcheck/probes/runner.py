@@ -200,8 +200,11 @@ def assemble(
     )
     if not secrets:
         return evidence
-    # Last line of defence: whatever a hostile server echoed back, no known secret is kept.
-    return Evidence.model_validate(secrets.scrub_data(evidence.to_json_dict()))
+    # Last line of defence: whatever a hostile server echoed back, no known secret is kept (the
+    # document's own field names excepted: they are ehrcheck's words, whatever a token spells).
+    from ehrcheck.evidence.registry import schema_words
+
+    return Evidence.model_validate(secrets.scrub_data(evidence.to_json_dict(), keep=schema_words()))
 
 
 def probe_ids(extra_probes: dict[str, ProbeFn] | None = None) -> list[str]:

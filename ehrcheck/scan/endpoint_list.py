@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
-from ehrcheck.http.redact import SECRET_PARAMS, redact_url_text
+from ehrcheck.http.redact import redact_url_text, secret_param
 
 URL_COLUMNS = (
     "url",
@@ -99,9 +99,9 @@ def _without_credentials(query: str) -> str:
     if not query:
         return query
     pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(k.lower() in SECRET_PARAMS for k, _ in pairs):
+    if not any(secret_param(k) for k, _ in pairs):
         return query
-    return urlencode([(k, v) for k, v in pairs if k.lower() not in SECRET_PARAMS], safe="/:$|,*")
+    return urlencode([(k, v) for k, v in pairs if not secret_param(k)], safe="/:$|,*")
 
 
 def detect_kind(path: Path, head: str) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError, field_validator
 
-from ehrcheck.http.redact import SECRET_PARAMS
+from ehrcheck.http.redact import secret_param
 
 NOT_AUDITED = ("unreachable", "error")
 
@@ -88,7 +88,7 @@ class ResultRow(_Part):
         """ehrcheck drops user-info and token parameters from a list's URLs before a row is
         written; a row that has them was edited, and its URL would reach every report."""
         parts = urlsplit(url)
-        if "@" in parts.netloc or any(k.lower() in SECRET_PARAMS for k, _ in parse_qsl(parts.query)):
+        if "@" in parts.netloc or any(secret_param(k) for k, _ in parse_qsl(parts.query)):
             raise ValueError("a URL with user-info or a token parameter, which ehrcheck never writes")
         return url
 

@@ -149,7 +149,8 @@ def test_a_secret_echoed_with_every_character_escaped_or_cut_by_a_cap_is_scrubbe
     for echo in (_all_u(PASSWORD), _all_u(PASSWORD, True), _all_pct(PASSWORD), _all_pct(PASSWORD, False)):
         assert secrets.scrub(f"x {echo} y") == "x [redacted] y", echo
     assert secrets.scrub("a" * 490 + PASSWORD[:10]) == "a" * 490 + "[redacted]"
-    assert secrets.scrub("note: " + PASSWORD[:12] + "…") == "note: [redacted]"
+    assert secrets.scrub("note: " + "b" * 60 + PASSWORD[:12] + "…") == "note: " + "b" * 60 + "[redacted]"
+    assert secrets.scrub("note: " + PASSWORD[:12]) == "note: " + PASSWORD[:12]  # too short to be a capped field
     assert secrets.scrub("Pw/Roun") == "Pw/Roun"  # under eight characters: too little to matter
     assert secrets.scrub("Pw/Round10 is a tail") == "Pw/Round10 is a tail"  # not at the end: not a cut
 
@@ -179,3 +180,43 @@ def test_every_character_escaped_echoes_reach_no_output(tmp_path: Path):
     for name, text in outputs.items():
         for marker in ("Round10", "u0052\\u006f", "u0052\\\\u006f", "52%6F%75", "52%6f%75", "Pw/Round1"):
             assert marker not in text, (name, marker)
+
+
+@pytest.mark.timeout(120)
+def test_signed_url_and_api_key_parameters_of_a_list_reach_no_output_and_no_server(tmp_path: Path):
+    """Round 10 (S02, S03): `?sig=`, `?X-Amz-Signature=`, `?key=` and a token in a parameter
+    *name* (`access_token%3DTOKEN`) were kept in results.jsonl, every report, the evidence and
+    the history database, and sent to the server; `api_key`, `token`… were already dropped."""
+    listing, out = tmp_path / "urls.txt", tmp_path / "s"
+    with serve(ROUTES) as srv:
+        lines = [
+            f"{srv.base}?sig=Sig-Secret-1111&m=1",
+            f"{srv.base.replace('/fhir', '/fhir/')}?X-Amz-Signature=Amz-Secret-2222",
+            f"{srv.base}?key=Api-Key-Secret-3333&m=3",
+            f"{srv.base}?access_token%3DName-Token-4444&m=4",
+        ]
+        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        res = run(
+            "scan", str(listing), "-o", str(out), "-f", "html,sarif,junit", "--keep-evidence", "--reports",
+            "--db", str(tmp_path / "h.sqlite"), "--workers", "1", "--timeout", "3",
+        )  # fmt: skip
+        sent = " ".join(path for _, path, _ in srv.requests)
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    written = [res.output, (tmp_path / "h.sqlite").read_bytes().decode("latin-1"), sent]
+    written += [p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()]
+    for secret in ("Sig-Secret", "Amz-Secret", "Api-Key-Secret", "Name-Token"):
+        assert not [text[:80] for text in written if secret in text], secret
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("password", ["capability", "transport", "http_status"])
+def test_a_secret_spelled_like_an_evidence_key_leaves_the_evidence_readable(tmp_path: Path, password: str):
+    """The evidence is scrubbed of every secret as a whole document, keys included: a password
+    (or a token a hostile server issues) spelled `capability` turned the probe's key into
+    `[redacted]`, and the run ended in "unknown probe" instead of a report."""
+    with serve(ROUTES) as srv:
+        base = srv.base.replace("http://", f"http://bob:{password}@")
+        res = run("audit", base, "-o", str(tmp_path / "out"), "--timeout", "3", "-q")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    evidence = json.loads((tmp_path / "out" / "evidence.json").read_text(encoding="utf-8"))
+    assert "capability" in evidence["probes"] and "Traceback" not in res.output

@@ -372,6 +372,9 @@ class Fetcher:
             trust_env=options.trust_env,
             transport=transport,
         )
+        from ehrcheck.http.cookies import OriginCookiePolicy
+
+        client.cookies.jar.set_policy(OriginCookiePolicy())
         return cls(client, options, secrets, lean=transport)
 
     async def aclose(self) -> None:
@@ -507,7 +510,7 @@ class Fetcher:
             method,
             parsed,
             headers=merged,  # copied by Request: the memo is never changed
-            cookies=cookies if cookies else None,
+            cookies=cookies.jar if cookies else None,  # the jar itself, with its origin policy
             data=form,
             extensions={"timeout": dict(self._timeout)},
         )

@@ -220,3 +220,23 @@ def test_a_secret_spelled_like_an_evidence_key_leaves_the_evidence_readable(tmp_
     assert res.exit_code in (0, 1), res.output[-2000:]
     evidence = json.loads((tmp_path / "out" / "evidence.json").read_text(encoding="utf-8"))
     assert "capability" in evidence["probes"] and "Traceback" not in res.output
+
+
+@pytest.mark.timeout(90)
+def test_a_servers_session_cookie_goes_back_to_its_own_origin_only(tmp_path: Path):
+    """Round 10 (C06): a cookie set by the FHIR origin was sent to another port of the same host
+    on a redirect (cookies are scoped by host, not port, in RFC 6265). Now pinned to the exact
+    origin that set it; that origin still gets it back."""
+    with serve(ROUTES) as other:
+        routes = {
+            "/fhir/metadata": Reply(200, CAP, {"Set-Cookie": "sess=Cookie-Secret-7777; Path=/; Domain=127.0.0.1"}),
+            "/fhir/Patient": Reply(302, None, {"Location": other.origin + "/fhir/Patient"}),
+            "/fhir/.well-known/smart-configuration": Reply(302, None, {"Location": other.origin + "/fhir/x"}),
+        }
+        with serve(routes) as srv:
+            res = run("audit", srv.base, "-o", str(tmp_path / "out"), "--timeout", "3", "-q")
+            own = [headers.get("cookie") for _, _, headers in srv.requests]
+        elsewhere = [headers.get("cookie") for _, _, headers in other.requests]
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    assert elsewhere and not any(elsewhere), elsewhere
+    assert "sess=Cookie-Secret-7777" in own  # kept for the origin that set it

@@ -1,0 +1,33 @@
+"""Cookies go back only to the origin that set them.
+
+RFC 6265 scopes a cookie by host alone (not scheme or port), and a `Domain` attribute widens it
+to every host under that domain; so a session a FHIR server sets on 127.0.0.1:8443 would follow a
+redirect to another port of the same host, or to a sibling host the server named. A server's
+session is a credential of that origin: here it is pinned to the exact scheme, host and port
+that set it.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+from http.cookiejar import Cookie, DefaultCookiePolicy
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class OriginCookiePolicy(DefaultCookiePolicy):
+    def __init__(self) -> None:
+        # DomainStrictNonDomain: a cookie without a Domain goes back to that host only, not its subdomains
+        super().__init__(strict_ns_domain=DefaultCookiePolicy.DomainStrictNonDomain)
+
+    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+        if not super().set_ok(cookie, request):
+            return False
+        parts = urlsplit(request.get_full_url())
+        # Pin it: the host that set it (any Domain attribute dropped), its port, and https only
+        # when it came over https. http.cookiejar compares ports as request_port spells them.
+        cookie.domain, cookie.domain_specified, cookie.domain_initial_dot = (parts.hostname or "").lower(), False, False
+        # the function return_ok_port compares with (not in typeshed's stubs)
+        cookie.port, cookie.port_specified = http.cookiejar.request_port(request), True  # type: ignore[attr-defined]
+        cookie.secure = cookie.secure or parts.scheme == "https"
+        return True

@@ -267,7 +267,7 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
     try:
         return text, without_lone_surrogates(yaml.safe_load(text))
     except ValueError:  # YAML reads 2026-02-30 as a date, and datetime refuses it
-        raise UserInputError(impossible_date_message(text, path)) from None
+        raise UserInputError(impossible_date_message(text, path, quote=quote_problem)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if not quote_problem:
@@ -279,9 +279,10 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
 _DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
 
 
-def impossible_date_message(text: str, where: object) -> str:
+def impossible_date_message(text: str, where: object, quote: bool = True) -> str:
     """`where:line: 'value' is not a real date ...` for the first date-shaped value in `text`
-    that the calendar refuses (what makes PyYAML's date constructor raise ValueError)."""
+    that the calendar refuses (what makes PyYAML's date constructor raise ValueError); with
+    `quote=False` (a file that may hold secrets: a token can look like a date) the value is not shown."""
     import datetime as dt
 
     for n, line in enumerate(text.splitlines(), 1):
@@ -289,7 +290,8 @@ def impossible_date_message(text: str, where: object) -> str:
             try:
                 dt.date(*(int(g) for g in match.groups()))
             except ValueError:
-                return f"{where}:{n}: '{match.group()}' is not a real date; check the month and day (YYYY-MM-DD)"
+                shown = f"'{match.group()}'" if quote else "a value (not shown: this file may hold secrets)"
+                return f"{where}:{n}: {shown} is not a real date; check the month and day (YYYY-MM-DD)"
     for n, line in enumerate(text.splitlines(), 1):
         if re.search(rf"\d{{{INT_DIGITS}}}", line):
             return f"{where}:{n}: a number with more than {INT_DIGITS} digits; no ehrcheck setting needs one"

@@ -46,13 +46,16 @@ def assert_message(res, *fragments: str) -> None:
         ("--waivers", "w.yaml", "waivers:\n  - rule: HIP-001\n    reason: later\n    expires: 2026-02-30\n", 4),
         ("--pack", "p.yaml", PACK_HEAD + "    effective: 2026-02-30\n", 16),
         ("--credentials", "c.yaml", "client_id: app\nclient_secret: s3cret-value\nissued: 2026-02-30\n", 3),
+        ("--credentials", "k.yaml", "bearer_token: 2026-02-30\n", 1),
     ],
 )
 def test_an_impossible_date_is_a_located_message(tmp_path: Path, flag, name, text, line):
+    """A credentials file's value is not quoted (round 10: `bearer_token: 2026-02-30` was)."""
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     res = run("audit", "http://127.0.0.1:9/fhir", flag, str(path), "-o", str(tmp_path / "out"))
-    assert_message(res, f"{path}:{line}", "2026-02-30", "not a real date")
+    assert_message(res, f"{path}:{line}", "not a real date")
+    assert ("2026-02-30" in res.stderr) is (flag != "--credentials")
 
 
 @pytest.mark.timeout(60)

@@ -10,6 +10,7 @@ already holds another target's report is only overwritten with --force.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -238,6 +239,10 @@ def named_inputs(
         if value
     ]
     found += [("a --pack file", Path(value)) for value in packs or []]
+    if credentials or any(os.environ.get(n) for n in ("EHRCHECK_PRIVATE_KEY_FILE", "EHRCHECK_APP_PRIVATE_KEY_FILE")):
+        from ehrcheck.probes.authenticated.credentials import key_files
+
+        found += [("a private key file the credentials name", key) for key in key_files(credentials)]
     if endpoints_bundle and "://" not in endpoints_bundle:
         found.append(("the --endpoints-bundle file", Path(endpoints_bundle)))
     return found

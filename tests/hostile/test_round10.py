@@ -240,3 +240,22 @@ def test_a_servers_session_cookie_goes_back_to_its_own_origin_only(tmp_path: Pat
     assert res.exit_code in (0, 1), res.output[-2000:]
     assert elsewhere and not any(elsewhere), elsewhere
     assert "sess=Cookie-Secret-7777" in own  # kept for the origin that set it
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("section", ["", "app:\n  client_id: a\n  redirect_uri: http://127.0.0.1:9/cb\n  "])
+def test_an_output_on_the_private_key_the_credentials_name_is_refused(tmp_path: Path, section: str):
+    """Round 10 (P04): `--evidence k.pem --force`, where the credentials file's private_key_file
+    is k.pem, replaced the private key with the evidence (and the run still used it)."""
+    from tests.hostile.test_messages import assert_message
+
+    key = tmp_path / "k.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot read before the refusal\n", encoding="utf-8")
+    creds = tmp_path / "c.yaml"
+    creds.write_text(f"client_id: backend\n{section}private_key_file: k.pem\n", encoding="utf-8")
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "--credentials", str(creds), "-o", str(tmp_path / "r.md"),
+                  "--evidence", str(key), "--force", "-q")  # fmt: skip
+        assert_message(res, "--evidence", "a private key file the credentials name")
+        assert srv.requests == []
+    assert key.read_text(encoding="utf-8").startswith("-----BEGIN PRIVATE KEY-----")

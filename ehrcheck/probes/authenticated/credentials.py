@@ -204,6 +204,25 @@ def _read_file(path: Path) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, int | float) else v) for k, v in data.items() if v is not None}
 
 
+def key_files(path: Path | None, environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The private key files a run with these credentials reads (the backend client's and the
+    launch app's, from the file or the environment), resolved as the loaders resolve them: what
+    no output of the run may be written over."""
+    env = os.environ if environ is None else environ
+    found: list[Path] = []
+    data: Any = read_user_yaml(path, "--credentials", quote_problem=False)[1] if path is not None else None
+    sections = [data, data.get("app")] if isinstance(data, dict) else []
+    for section in sections:
+        value = section.get("private_key_file") if isinstance(section, dict) else None
+        if isinstance(value, str) and value and path is not None:
+            key_path = Path(value).expanduser()
+            found.append(key_path if key_path.is_absolute() else path.parent / key_path)
+    for name in ("EHRCHECK_PRIVATE_KEY_FILE", "EHRCHECK_APP_PRIVATE_KEY_FILE"):
+        if value := env.get(name, "").strip():
+            found.append(Path(value).expanduser())
+    return found
+
+
 def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None) -> Credentials | None:
     """Credentials from the file (if given) and the environment; None when neither gives any."""
     env = os.environ if environ is None else environ

@@ -34,6 +34,11 @@ class SystemBrowser:
         )
 
 
+# A redirect URL with its code and state is well under 2 KB; browsers cap URLs near 32 KB.
+MAX_PASTE = 32_768
+MAX_SKIPPED = 8_000_000
+
+
 class PasteBack(SystemBrowser):
     def __init__(self, console: Console, stdin=None):
         super().__init__(console)
@@ -49,9 +54,27 @@ class PasteBack(SystemBrowser):
 
     def _read(self, deliver: Callable[[str], bool]) -> None:
         while True:
-            line = self.stdin.readline()
+            try:
+                line = self.stdin.readline(MAX_PASTE + 1)  # capped: `< /dev/zero` is one endless line
+            except (OSError, UnicodeDecodeError, ValueError):  # stdin closed or not text: stop listening to it
+                return
             if not line:
                 return
+            if len(line) > MAX_PASTE and not line.endswith("\n"):
+                if not self._skip_rest_of_line():
+                    self.console.print(
+                        f"stdin gave over {MAX_SKIPPED // 1_000_000} MB without a line end: no longer reading it "
+                        "(the redirect can still reach the redirect URI's listener)",
+                        highlight=False,
+                        markup=False,
+                    )
+                    return
+                self.console.print(
+                    f"that line is longer than {MAX_PASTE} characters, not a redirect URL; paste the address alone",
+                    highlight=False,
+                    markup=False,
+                )
+                continue
             if line.strip():
                 try:
                     accepted = deliver(line.strip())
@@ -65,3 +88,19 @@ class PasteBack(SystemBrowser):
                     highlight=False,
                     markup=False,
                 )
+
+    def _skip_rest_of_line(self) -> bool:
+        """Read past the end of an overlong line, a chunk at a time; False if none comes within
+        MAX_SKIPPED characters (or stdin ends)."""
+        skipped = 0
+        while skipped < MAX_SKIPPED:
+            try:
+                chunk = self.stdin.readline(MAX_PASTE)
+            except (OSError, UnicodeDecodeError, ValueError):
+                return False
+            if not chunk:
+                return False
+            if chunk.endswith("\n"):
+                return True
+            skipped += len(chunk)
+        return False

@@ -259,3 +259,33 @@ def test_an_output_on_the_private_key_the_credentials_name_is_refused(tmp_path: 
         assert_message(res, "--evidence", "a private key file the credentials name")
         assert srv.requests == []
     assert key.read_text(encoding="utf-8").startswith("-----BEGIN PRIVATE KEY-----")
+
+
+@pytest.mark.timeout(120)
+def test_an_endless_paste_is_read_in_bounded_memory(tmp_path: Path):
+    """Round 10 (L01): `launch --no-browser < /dev/zero` read one endless "line" whole: 1.9 GB
+    after 12 s and growing until the launch timeout. Now read a capped chunk at a time, given up
+    past 8 MB without a line end, and the launch ends at its timeout with its message."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.paths import ROOT
+    from tests.support.launch import free_port
+    from tests.support.smart_fake import CLIENT_SECRET, fake_smart
+
+    creds = tmp_path / "creds.yaml"
+    creds.write_text(
+        f"app:\n  client_id: fake-app\n  client_secret: {CLIENT_SECRET}\n  redirect_uri: http://127.0.0.1:{free_port()}/callback\n",
+        encoding="utf-8",
+    )
+    with fake_smart() as fake, open("/dev/zero", "rb") as zero:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ehrcheck", "launch", fake.fhir_base, "--credentials", str(creds), "--no-browser",
+             "--launch-timeout", "4", "-o", str(tmp_path / "o")],
+            cwd=ROOT, stdin=zero, capture_output=True, text=True, timeout=100,
+        )  # fmt: skip
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "no longer reading it" in proc.stderr and "Traceback" not in proc.stderr
+    assert peak_mb < 400, peak_mb

@@ -289,3 +289,36 @@ def test_an_endless_paste_is_read_in_bounded_memory(tmp_path: Path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "no longer reading it" in proc.stderr and "Traceback" not in proc.stderr
     assert peak_mb < 400, peak_mb
+
+
+@pytest.mark.timeout(90)
+def test_a_servers_own_words_in_an_anonymous_answer_are_not_recorded(tmp_path: Path):
+    """Round 10 (A03): the anonymous Patient search's Bundle had an entry whose resourceType was a
+    patient's surname, recorded verbatim (`entry_types`); the same held for a Patient's element
+    names and an OperationOutcome's issue codes. Only FHIR's own words are recorded now."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": {"resourceType": "Zzyzxfam", "id": "x1"}},
+            {"resource": {"resourceType": "Patient", "id": "p1", "name": [{"family": "Doe"}], "Qwertgiv": True}},
+        ],
+    }
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "Plkjhstreet"}]}
+    routes = {
+        **ROUTES,
+        "/fhir/Patient": Reply(200, bundle),
+        "/fhir/Patient/ehrcheck-no-such-resource-7f3a": Reply(404, outcome),
+        "/fhir/Patient/$export": Reply(200, {"resourceType": "Wxyzmrn"}),
+    }
+    with serve(routes) as srv:
+        res = run("audit", srv.base, "-o", str(tmp_path / "out"), "--timeout", "3")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    evidence = json.loads((tmp_path / "out" / "evidence.json").read_text(encoding="utf-8"))
+    search = evidence["probes"]["access"]["data"]["patient_search"]
+    assert search["entry_types"] == ["Patient", "[unknown type]"]
+    assert search["patient_elements_present"] == ["[other]", "name"]
+    assert evidence["probes"]["access"]["data"]["unknown_read"]["issue_codes"] == ["[other]"]
+    written = [res.output] + [p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()]
+    for marker in ("Zzyzxfam", "Qwertgiv", "Plkjhstreet", "Wxyzmrn"):
+        assert not any(marker in text for text in written), marker

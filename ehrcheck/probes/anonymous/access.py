@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from ehrcheck.http.client import FetchError, Recorder, Response
+from ehrcheck.http.resource_types import RESOURCE_TYPES
 from ehrcheck.probes.base import ProbeContext, http_summary, parse_json
 from ehrcheck.probes.phi import ScrubbingRecorder
 
@@ -21,26 +22,81 @@ UNKNOWN_ID = "ehrcheck-no-such-resource-7f3a"  # a valid FHIR id (64 characters 
 PHI_SAMPLE = 5  # with --include-phi, at most this many resources are kept verbatim
 
 
+# What a server's own words become when they are not FHIR's: a resourceType or an element name
+# is the server's text, and one answering an anonymous search may carry a patient's name there.
+UNKNOWN_TYPE = "[unknown type]"
+PATIENT_ELEMENTS = frozenset(
+    {
+        "id", "meta", "implicitRules", "language", "text", "contained", "extension", "modifierExtension",
+        "identifier", "active", "name", "telecom", "gender", "birthDate", "deceasedBoolean", "deceasedDateTime",
+        "address", "maritalStatus", "multipleBirthBoolean", "multipleBirthInteger", "photo", "contact",
+        "communication", "generalPractitioner", "managingOrganization", "link",
+    }
+)  # fmt: skip
+ISSUE_TYPES = frozenset(
+    {
+        "invalid",
+        "structure",
+        "required",
+        "value",
+        "invariant",
+        "security",
+        "login",
+        "unknown",
+        "expired",
+        "forbidden",
+        "suppressed",
+        "processing",
+        "not-supported",
+        "duplicate",
+        "multiple-matches",
+        "not-found",
+        "deleted",
+        "too-long",
+        "code-invalid",
+        "extension",
+        "too-costly",
+        "business-rule",
+        "conflict",
+        "transient",
+        "lock-error",
+        "no-store",
+        "exception",
+        "timeout",
+        "incomplete",
+        "throttled",
+        "informational",
+    }
+)  # fmt: skip  (FHIR R4 IssueType)
+
+
+def _known(value: Any, words: frozenset[str], other: str) -> str:
+    return value if isinstance(value, str) and value in words else other
+
+
 def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
-    """Reduce a response body to non-identifying facts."""
+    """Reduce a response body to non-identifying facts: FHIR's own words only (resource types,
+    Patient element names, issue codes); anything else a server wrote there is `[unknown type]`
+    or `[other]`."""
     doc, problem = parse_json(resp)
     if problem or not isinstance(doc, dict):
         return {"body_resource_type": None}
-    rtype = doc.get("resourceType") if isinstance(doc.get("resourceType"), str) else None
+    given = doc.get("resourceType")
+    rtype = _known(given, RESOURCE_TYPES, UNKNOWN_TYPE) if isinstance(given, str) else None
     facts: dict[str, Any] = {"body_resource_type": rtype}
     if rtype == "Bundle":
         entries: list[Any] = doc["entry"] if isinstance(doc.get("entry"), list) else []
         resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         patients = [r for r in resources if r.get("resourceType") == "Patient"]
         facts["entry_count"] = len([e for e in entries if isinstance(e, dict)])
-        facts["entry_types"] = sorted({str(r.get("resourceType")) for r in resources})
+        facts["entry_types"] = sorted({_known(r.get("resourceType"), RESOURCE_TYPES, UNKNOWN_TYPE) for r in resources})
         facts["patient_entries"] = len(patients)
         if isinstance(doc.get("total"), int):
             facts["total"] = doc["total"]
         if patients:
             # Which kinds of data leaked (name? birthDate? address?) without the data itself.
             facts["patient_elements_present"] = sorted(
-                {str(k) for p in patients for k in p if k not in ("resourceType", "id", "meta")}
+                {_known(k, PATIENT_ELEMENTS, "[other]") for p in patients for k in p if k not in ("resourceType", "id", "meta")}
             )
             ids = [str(p["id"]) for p in patients if isinstance(p.get("id"), str | int)]
             facts["patient_id_hashes"] = sorted({ctx.hash_id("Patient", i) for i in ids})
@@ -48,7 +104,7 @@ def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
                 facts["phi"] = {"patient_ids": sorted(set(ids)), "resources": patients[:PHI_SAMPLE]}
     elif rtype == "OperationOutcome":
         issues: list[Any] = doc["issue"] if isinstance(doc.get("issue"), list) else []
-        facts["issue_codes"] = sorted({str(i.get("code")) for i in issues if isinstance(i, dict)})
+        facts["issue_codes"] = sorted({_known(i.get("code"), ISSUE_TYPES, "[other]") for i in issues if isinstance(i, dict)})
     return facts
 
 

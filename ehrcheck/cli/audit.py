@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -131,6 +132,10 @@ def audit(
         # Read as text, as probe's -o: Path("notes/") drops the "/" and overwrote a file `notes`.
         if evidence_text_given is not None and evidence_text_given.endswith(("/", "\\")):
             raise UserInputError(f"--evidence {evidence_text_given}: ends with / (a folder); give a file name")
+        if evidence_text_given == "-":  # not stdout (that is -o -'s): it became a file named "-"
+            raise UserInputError(
+                "--evidence -: the evidence is saved to a file; give its path (use `ehrcheck probe URL -o -` for stdout)"
+            )
         evidence_path = Path(evidence_text_given) if evidence_text_given is not None else None
         if evidence_path is None:
             if plan.folder is not None:
@@ -189,7 +194,7 @@ def audit(
 def probe(
     base_url: Annotated[str, typer.Argument(metavar="URL", help="The FHIR service base URL.")],
     output_text: Annotated[
-        str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the evidence JSON.")
+        str, typer.Option("--output", "-o", metavar="FILE", help="Where to write the evidence JSON (- for stdout).")
     ] = "evidence.json",
     timeout: TimeoutOpt = 10.0,
     claims: Annotated[
@@ -228,12 +233,16 @@ def probe(
         # Read as text: Path("notes/") drops the "/", and an existing file `notes` was overwritten.
         if output_text.endswith(("/", "\\")):
             raise UserInputError(f"-o {output_text}: ends with / (a folder); give a file name such as evidence.json")
+        to_stdout = output_text == "-"  # as audit's -o -: it became a file named "-"
         output = Path(output_text)
-        if output.exists() and output.is_dir():
-            raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
-        check_writable(output, "-o")
-        check_replaceable(output, "-o", force)
-        check_distinct([("-o", output)], named_inputs(claims, None, None, credentials, chpl_file, endpoints_bundle, ca_bundle))
+        if not to_stdout:
+            if output.exists() and output.is_dir():
+                raise UserInputError(f"-o {output}: is a folder; give a file name such as evidence.json")
+            check_writable(output, "-o")
+            check_replaceable(output, "-o", force)
+            check_distinct(
+                [("-o", output)], named_inputs(claims, None, None, credentials, chpl_file, endpoints_bundle, ca_bundle)
+            )
         evidence = probe_evidence(
             base_url,
             console=console,
@@ -255,17 +264,21 @@ def probe(
             sample=sample,
             bulk_timeout=bulk_timeout,
             include_phi=include_phi,
-            partial_to=output,
+            partial_to=None if to_stdout else output,
             launch=launch,
             no_browser=no_browser,
             launch_timeout=launch_timeout,
         )
-        write_output(output, evidence_text(evidence))
-    if not quiet:
+        if to_stdout:
+            sys.stdout.write(evidence_text(evidence))
+            sys.stdout.flush()
+        else:
+            write_output(output, evidence_text(evidence))
+    if not quiet and not to_stdout:
         from ehrcheck.inert import terminal
 
         console.print(f"wrote {terminal(output)}", highlight=False)
-    exit_if_unusable(evidence, console, output)
+    exit_if_unusable(evidence, console, None if to_stdout else output)
 
 
 def score(

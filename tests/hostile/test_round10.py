@@ -322,3 +322,18 @@ def test_a_servers_own_words_in_an_anonymous_answer_are_not_recorded(tmp_path: P
     written = [res.output] + [p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()]
     for marker in ("Zzyzxfam", "Qwertgiv", "Plkjhstreet", "Wxyzmrn"):
         assert not any(marker in text for text in written), marker
+
+
+def test_evidence_to_dash_is_refused_not_written_to_a_file_named_dash(tmp_path: Path, monkeypatch):
+    """Round 10 (P06): `audit -o - --evidence - -f md` saved the evidence in a file named `-`."""
+    from tests.hostile.test_messages import assert_message
+
+    monkeypatch.chdir(tmp_path)
+    with serve(ROUTES) as srv:
+        assert_message(
+            run("audit", srv.base, "-o", "-", "--evidence", "-", "-f", "md"), "--evidence -", "ehrcheck probe URL -o -"
+        )
+        assert srv.requests == []
+        res = run("probe", srv.base, "-o", "-", "--timeout", "3", "-q")
+    assert res.exit_code == 0 and json.loads(res.stdout)["probes"]["capability"]["status"] == "completed"
+    assert not (tmp_path / "-").exists()

@@ -127,6 +127,8 @@ async def check_link(ctx: ProbeContext, recorder: Recorder, url: str) -> dict[st
     """Open a public documentation link anonymously; keep status and login signals, never the page."""
     if not url.startswith(("http://", "https://")):
         return {"reachable": False, "problem": "not a web address"}
+    if ctx.fetcher.secrets.scrub(url) != url:  # a listing can name `…?api_key=<our CHPL key>` on any host
+        return {"reachable": None, "problem": "not opened: the address carries a credential ehrcheck holds"}
     try:
         resp = await ctx.fetcher.get(url, recorder, headers={"Accept": "text/html,application/pdf,*/*"})
     except FetchError as exc:

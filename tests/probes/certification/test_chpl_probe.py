@@ -225,3 +225,25 @@ def test_concurrent_checks_are_recorded_in_request_order_not_answer_order() -> N
     assert links == [200, 302, 200, 200], links  # dsi-risk-management, ehi-export -> /login, fhir-api
     sample = [x.elapsed_ms >= 400 for x in ev.probes["endpoints"].exchanges if x.status == 200][-2:]
     assert sample == [True, False], ev.probes["endpoints"].exchanges  # /fhir (slow), then /pediatrics/fhir
+
+
+def test_a_documentation_link_carrying_the_chpl_key_is_not_opened() -> None:
+    """Round 10 (note): a listing naming `…/fhir-api?api_key=<our key>` made ehrcheck open that
+    address, so the key travelled to whatever host the listing named. Links carrying a credential
+    ehrcheck holds are not opened, and say so."""
+    from tests.support.chpl_loopback import chpl_routes, fixture
+    from tests.support.loopback import Reply, serve
+
+    routes: dict = {}
+    with serve(routes, prefix="/fhir") as lb:
+        routes.update(chpl_routes(lb.origin))
+        text = json.dumps(fixture("chpl/details-99001-active-full.json", lb.origin))
+        doc = json.loads(text.replace("/developers/fhir-api", f"/developers/fhir-api?api_key={KEY}"))
+        routes[f"/rest/certified_products/{FULL}/details"] = Reply(200, doc, {"Content-Type": "application/json"})
+        ev = gather(lb, chpl_ids=[FULL])
+        opened = [path for _, path, _ in lb.requests if path.startswith("/developers/")]
+    assert opened and not any(KEY in path for path in opened), opened
+    links = ev.probes["chpl"].data["links"]
+    refused = [v for k, v in links.items() if "fhir-api" in k]
+    assert refused and refused[0]["reachable"] is None and "carries a credential" in refused[0]["problem"]
+    assert KEY not in ev.model_dump_json()

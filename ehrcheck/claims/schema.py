@@ -72,7 +72,7 @@ def _choice(aliases: dict[str, str]) -> Any:
     return normalise
 
 
-_VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
+_VERSION = re.compile(r"^\d+(\.\d+){0,2}$", re.ASCII)
 
 
 def _version(value: Any, aliases: dict[str, str] | None = None) -> Any:
@@ -120,7 +120,7 @@ CHPL_NUMBER = re.compile(
     r"(?P<product>[A-Za-z0-9_]{4})\.(?P<version>[A-Za-z0-9_]{2})\.(?P<ics>\d{2})\.(?P<additional>[01])\."
     r"(?P<date>\d{6})$"
 )
-LEGACY_CHPL_NUMBER = re.compile(r"^CHP-\d{6}$")
+LEGACY_CHPL_NUMBER = re.compile(r"^CHP-\d{6}$", re.ASCII)
 CHPL_EXAMPLE = "15.04.04.1932.WebC.84.01.0.221117"
 
 
@@ -153,7 +153,7 @@ def _cms_id(value: Any) -> Any:
     return value.strip().upper()
 
 
-_CRITERION = re.compile(r"^(?:170\.315\s*)?(\([a-h]\)\(\d{1,2}\)(?:\([ivx]+\))?)$")
+_CRITERION = re.compile(r"^(?:170\.315\s*)?(\([a-h]\)\(\d{1,2}\)(?:\([ivx]+\))?)$", re.ASCII)
 
 
 def _criterion(value: Any) -> Any:

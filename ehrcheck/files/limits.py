@@ -276,7 +276,7 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
         raise UserInputError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
-_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
+_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])", re.ASCII)
 
 
 def impossible_date_message(text: str, where: object, quote: bool = True) -> str:

@@ -23,7 +23,7 @@ PACK_ORDER = ("interoperability", "portal", "certification", "hipaa", "hipaa-pro
 # hipaa-proposed holds HIPAA rules that only the January 2025 Security Rule NPRM would make law;
 # they keep their HIP- ids (ids are never reused), so two packs share the prefix.
 ID_PREFIX = {"interoperability": "INT", "portal": "PRT", "certification": "CRT", "hipaa": "HIP", "hipaa-proposed": "HIP"}
-RULE_ID = re.compile(r"^[A-Z]{3}-\d{3}$")
+RULE_ID = re.compile(r"^[A-Z]{3}-\d{3}$", re.ASCII)
 
 Op = Literal[
     "exists",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ehrcheck.errors import UserInputError
 
-_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$", re.ASCII)
 
 
 @dataclass(frozen=True)

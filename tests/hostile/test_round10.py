@@ -337,3 +337,23 @@ def test_evidence_to_dash_is_refused_not_written_to_a_file_named_dash(tmp_path: 
         res = run("probe", srv.base, "-o", "-", "--timeout", "3", "-q")
     assert res.exit_code == 0 and json.loads(res.stdout)["probes"]["capability"]["status"] == "completed"
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("digits", ["١٢", "１２", "²"])
+def test_identifiers_and_versions_take_ascii_digits_only(digits: str):
+    """Round 10 (LIMIT, closed): `--shard ١/٢`, a CHPL product number and a claimed version
+    (`４.0.1`) in other scripts' digits were accepted: a shard or version nobody means, and a
+    CHPL number sent to CHPL as typed."""
+    from ehrcheck.claims.schema import _version
+    from ehrcheck.errors import UserInputError
+    from ehrcheck.probes.certification.chpl_number import parse_product_number
+    from ehrcheck.scan.shard import parse_shard
+
+    with pytest.raises(UserInputError):
+        parse_shard(f"{digits[0]}/2")
+    with pytest.raises(ValueError):
+        parse_product_number(f"15.04.04.2891.Abcd.{digits}.01.1.220101")
+    with pytest.raises(ValueError):
+        _version(f"{digits[0]}.0.1")
+    assert parse_shard("1/2") is not None and _version("4.0.1") == "4.0.1"
+    assert parse_product_number("15.04.04.2891.Abcd.12.01.1.220101").legacy is False

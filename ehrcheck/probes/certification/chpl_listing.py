@@ -25,7 +25,7 @@ G10 = "170.315 (g)(10)"
 B10 = "170.315 (b)(10)"
 B11 = "170.315 (b)(11)"
 MAX_STANDARDS = 40  # standard names kept per (g)(10) result: hostile files cannot bloat the evidence
-_CRITERION = re.compile(r"^\s*(170\.3\d\d)\s*(\(.*)$")
+_CRITERION = re.compile(r"^\s*(170\.3\d\d)\s*(\(.*)$", re.ASCII)
 
 
 def criterion_number(text: Any) -> str | None:

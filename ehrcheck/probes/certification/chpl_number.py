@@ -15,19 +15,19 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-LEGACY = re.compile(r"^CHP-\d{6}$")
+LEGACY = re.compile(r"^CHP-\d{6}$", re.ASCII)
 
 # (name, pattern, what it must be) for each of the nine parts, in order.
 PARTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("edition", re.compile(r"^\d{2}$"), "2 digits (15 for the 2015 Edition)"),
-    ("testing lab", re.compile(r"^\d{2}$"), "2 digits"),
-    ("certification body", re.compile(r"^\d{2}$"), "2 digits"),
-    ("developer code", re.compile(r"^(\d{4}|XXXX)$"), "4 digits"),
+    ("edition", re.compile(r"^\d{2}$", re.ASCII), "2 digits (15 for the 2015 Edition)"),
+    ("testing lab", re.compile(r"^\d{2}$", re.ASCII), "2 digits"),
+    ("certification body", re.compile(r"^\d{2}$", re.ASCII), "2 digits"),
+    ("developer code", re.compile(r"^(\d{4}|XXXX)$", re.ASCII), "4 digits"),
     ("product code", re.compile(r"^[A-Za-z0-9_]{4}$"), "4 letters, digits or _"),
     ("version code", re.compile(r"^[A-Za-z0-9_]{2}$"), "2 letters, digits or _"),
-    ("inherited-certification code", re.compile(r"^\d{2}$"), "2 digits"),
+    ("inherited-certification code", re.compile(r"^\d{2}$", re.ASCII), "2 digits"),
     ("additional-software flag", re.compile(r"^[01]$"), "0 or 1"),
-    ("certification date", re.compile(r"^\d{6}$"), "a date as YYMMDD"),
+    ("certification date", re.compile(r"^\d{6}$", re.ASCII), "a date as YYMMDD"),
 )
 EXAMPLE = "15.04.04.1932.WebC.84.01.0.221117"
 

@@ -25,6 +25,20 @@ def _clean(text: str) -> str:
     return _ILLEGAL_XML.sub("\ufffd", html_text(text))
 
 
+def inert_tree(root: ET.Element) -> ET.Element:
+    """Every attribute and text of `root` cleaned, whatever built it: a foreign string (a tool
+    version, a timestamp, a pack name from an evidence file) missed by the builder once wrote raw
+    ESC and BEL into an attribute, and the file was no longer XML. Cleaning is idempotent."""
+    for el in root.iter():
+        for key, value in el.attrib.items():
+            el.set(key, _clean(value))
+        if el.text:
+            el.text = _clean(el.text)
+        if el.tail:
+            el.tail = _clean(el.tail)
+    return root
+
+
 def _details(f: Finding) -> str:
     lines = [f.message]
     if f.observed is not None:
@@ -94,5 +108,5 @@ def render_junit(result: RunResult) -> str:
             failure.text = _details(f)
         elif f.status == Status.warn:
             ET.SubElement(case, "system-out").text = "Warning: " + _details(f)
-    ET.indent(root, space="  ")
+    ET.indent(inert_tree(root), space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from ehrcheck.inert import json_text
 from ehrcheck.models import Severity
-from ehrcheck.render.junit import _clean
+from ehrcheck.render.junit import _clean, inert_tree
 from ehrcheck.render.labels import STATUS_LABEL
 from ehrcheck.render.sarif import INFORMATION_URI, LEVEL, SCHEMA_URI, _fingerprint, endpoint_path, rule_descriptor
 from ehrcheck.rules.schema import Rule
@@ -168,7 +168,7 @@ def write_scan_junit(rows: Iterable[dict[str, Any]], out: TextIO, rules: Sequenc
     out.write(f"<testsuites name={name}>\n")
     for row in rows:
         suite = _suite(row, titles)
-        ET.indent(suite, space="  ", level=1)
+        ET.indent(inert_tree(suite), space="  ", level=1)
         out.write("  " + ET.tostring(suite, encoding="unicode") + "\n")
     out.write("</testsuites>\n")
 

@@ -1,0 +1,63 @@
+"""Attack round 10, second part: control characters in JUnit attributes, result rows whose file
+fields point anywhere, NaN gates that never trip, and packs whose regexes add up to minutes."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ehrcheck.files.store import evidence_text
+from ehrcheck.inert import visible
+from tests.support.cli import ROUTES, run
+from tests.support.evidence import evidence
+from tests.support.loopback import serve
+
+HOSTILE = ["\x1b[31m\x07[/]", "[/]\x1b]8;;http://e\x07"]
+
+
+@pytest.mark.parametrize("version", HOSTILE)
+def test_junit_spells_out_control_characters_in_attributes(tmp_path: Path, version: str):
+    """An evidence file's tool_version went raw into <testsuite version="…">: ESC and BEL, and
+    the file was no longer XML (expat: invalid token)."""
+    ev = tmp_path / "ev.json"
+    ev.write_text(evidence_text(evidence({"availability": {"reachable": True}}, tool_version=version)), encoding="utf-8")
+    res = run("score", str(ev), "-o", str(tmp_path / "out"), "-f", "junit", "-q")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    text = (tmp_path / "out" / "report.xml").read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\x07" not in text
+    suite = ET.fromstring(text).find("testsuite")
+    assert suite is not None and suite.get("version") == visible(version)
+
+
+def _scan(tmp_path: Path, *extra: str) -> tuple[Path, Path, object]:
+    listing, out = tmp_path / "urls.txt", tmp_path / "s"
+    with serve(ROUTES) as srv:
+        listing.write_text(f"{srv.base}?a=1\n{srv.base}?b=2\n", encoding="utf-8")
+        res = run("scan", str(listing), "-o", str(out), "--workers", "1", "--timeout", "3", "-q", *extra)
+    return listing, out, res
+
+
+def _edit_first_row(out: Path, **fields: str) -> None:
+    path = out / "results.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows[0].update(fields)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.mark.timeout(120)
+def test_scan_junit_cleans_a_resumed_rows_timestamp(tmp_path: Path):
+    """The scan's JUnit set a row's evidence_finished_at as the suite's timestamp unchanged."""
+    listing, out, res = _scan(tmp_path, "-f", "junit")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    _edit_first_row(out, evidence_finished_at="2026\x1b[2J\x07")
+    with serve(ROUTES):
+        again = run("scan", str(listing), "-o", str(out), "--resume", "-f", "junit", "--timeout", "3", "-q")
+    assert again.exit_code in (0, 1), again.output[-2000:]
+    text = next(out.glob("*.xml")).read_text(encoding="utf-8")
+    assert "\x1b" not in text
+    assert any(s.get("timestamp") == "2026\\x1b[2J\\x07" for s in ET.fromstring(text).iter("testsuite"))
+
+

@@ -8,6 +8,7 @@ sorting (index, file offset) pairs and seeking: a few bytes per endpoint, never 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
@@ -17,11 +18,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError, field_validator, model_validator
 
 from ehrcheck.http.redact import secret_param
 
 NOT_AUDITED = ("unreachable", "error")
+
+
+def evidence_name(url: str) -> str:
+    """The file name a scan gives an endpoint's evidence (and, as .html, its report)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:20] + ".json"
 
 
 class _Part(BaseModel):
@@ -92,6 +98,18 @@ class ResultRow(_Part):
             raise ValueError("a URL with user-info or a token parameter, which ehrcheck never writes")
         return url
 
+    @model_validator(mode="after")
+    def _own_files(self) -> ResultRow:
+        """`evidence` and `report` become links in index.html and paths the scan reads: only the
+        names ehrcheck gives (evidence/<hash>.json, reports/<hash>.html) are accepted, so an edited
+        row cannot plant `javascript:` or `../../etc/passwd` there."""
+        stem = evidence_name(self.url)[: -len(".json")]
+        for field, want in (("evidence", f"evidence/{stem}.json"), ("report", f"reports/{stem}.html")):
+            got = getattr(self, field)
+            if got is not None and got != want:
+                raise ValueError(f"field '{field}': {got!r} is not the file ehrcheck writes for this URL ({want})")
+        return self
+
 
 def row_problem(row: dict[str, Any]) -> str | None:
     """Why `row` is not a row ehrcheck writes (`field 'findings.0.rule': ...`), or None."""
@@ -100,7 +118,8 @@ def row_problem(row: dict[str, Any]) -> str | None:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"field '{where}': {first.get('msg')}"
+        msg = str(first.get("msg")).removeprefix("Value error, ")
+        return f"field '{where}': {msg}" if where else msg  # whole-row checks name their field
     return None
 
 

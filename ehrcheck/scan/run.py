@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import ssl
 import time
@@ -37,7 +36,7 @@ from ehrcheck.rules.schema import Pack
 from ehrcheck.scan.diagnose import failure_kind
 from ehrcheck.scan.endpoint_list import Endpoint
 from ehrcheck.scan.gates import GateTally, ScanGates
-from ehrcheck.scan.results import iter_rows, load_line, row_problem
+from ehrcheck.scan.results import evidence_name, iter_rows, load_line, row_problem
 
 if TYPE_CHECKING:
     from ehrcheck.engine.waivers import Waiver
@@ -126,10 +125,6 @@ class HostLimiter:
 def host_key(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-
-
-def evidence_name(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:20] + ".json"
 
 
 def _fhir_version(evidence: Evidence | None) -> str | None:

@@ -11,6 +11,7 @@ import pytest
 
 from ehrcheck.files.store import evidence_text
 from ehrcheck.inert import visible
+from tests.hostile.test_messages import assert_message
 from tests.support.cli import ROUTES, run
 from tests.support.evidence import evidence
 from tests.support.loopback import serve
@@ -45,6 +46,24 @@ def _edit_first_row(out: Path, **fields: str) -> None:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     rows[0].update(fields)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "fields",
+    [{"report": "javascript:alert(1)"}, {"report": "../../../../etc/passwd"}, {"evidence": "/etc/shadow"}],
+)
+def test_a_resumed_row_whose_files_ehrcheck_never_named_is_refused(tmp_path: Path, fields: dict[str, str]):
+    """`scan --resume` took such a row (exit 0) and index.html linked to it:
+    `<a href="javascript:alert(1)">`."""
+    listing, out, res = _scan(tmp_path, "--reports", "--keep-evidence")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    _edit_first_row(out, **fields)
+    with serve(ROUTES):
+        again = run("scan", str(listing), "-o", str(out), "--resume", "--reports", "--timeout", "3", "-q")
+    field = next(iter(fields))
+    assert_message(again, "results.jsonl:1", "never writes", f"field '{field}'")
+    assert list(fields.values())[0] not in (out / "index.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.timeout(120)

@@ -128,6 +128,15 @@ def check_seconds(flag: str, value: float, most: float) -> None:
         raise UserInputError(f"{flag} {value:g}: at most {most:g} seconds")
 
 
+def check_score(flag: str, value: float | None) -> None:
+    """A score gate: a finite number (nan compares false with every score, so the gate never trips;
+    inf fails every endpoint whatever it scores)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise UserInputError(f"{flag}: '{value}' is not a score; give a number from 0 to 100")
+
+
 def check_ca_bundle(path: Path) -> None:
     """Refuse, before any request, a --ca-bundle that is not PEM certificates (it used to be an
     ssl.SSLError traceback when the first client was built). Read into an empty context: the

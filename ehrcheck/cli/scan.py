@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeGuard
 import typer
 
 from ehrcheck.cli.common import (
+    check_score,
     err_console,
     http_options,
     load_packs,
@@ -325,6 +326,7 @@ def scan(
         when = parse_as_of(as_of)
         chosen = _pick_profile(profile, [])
         http_options(timeout, ca_bundle)  # validates both
+        check_score("--fail-under", fail_under)
         gates = ScanGates(
             fail_on=parse_fail_on(fail_on),
             fail_under=fail_under,

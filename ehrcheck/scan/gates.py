@@ -12,6 +12,7 @@ endpoint that trips neither passes. Over the list:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ def parse_threshold(option: str, text: str | None, percent_only: bool = False) -
         value = float(number)
     except ValueError:
         raise UserInputError(f"{option}: '{raw}' is not a number of endpoints or a percentage such as 5%") from None
+    if not math.isfinite(value):  # nan compares false with every count: the gate would never trip
+        raise UserInputError(f"{option}: '{raw}' is not a number of endpoints or a percentage such as 5%")
     if value < 0:
         raise UserInputError(f"{option}: '{raw}' must not be negative")
     if (percent or percent_only) and value > 100:

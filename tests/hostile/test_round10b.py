@@ -80,3 +80,23 @@ def test_scan_junit_cleans_a_resumed_rows_timestamp(tmp_path: Path):
     assert any(s.get("timestamp") == "2026\\x1b[2J\\x07" for s in ET.fromstring(text).iter("testsuite"))
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "flags, env",
+    [
+        (["--fail-under", "100", "--min-passing", "nan%"], {}),
+        (["--fail-under", "100", "--max-unreachable", "nan"], {}),
+        (["--fail-under", "nan"], {}),
+        (["--fail-under", "inf"], {}),
+        ([], {"EHRCHECK_FAIL_UNDER": "nan"}),
+    ],
+)
+def test_scan_gates_refuse_nan_and_infinity(tmp_path: Path, flags: list[str], env: dict[str, str]):
+    """`--min-passing nan%` and `--fail-under nan` were taken, and the gate never tripped (exit 0
+    for an endpoint scoring 53 under --fail-under 100)."""
+    listing = tmp_path / "one.txt"
+    listing.write_text("http://127.0.0.1:9/fhir\n", encoding="utf-8")
+    res = run("scan", str(listing), "-o", str(tmp_path / "s"), "--timeout", "3", "-q", *flags, env=env)
+    assert_message(res, "is not")
+
+

@@ -21,7 +21,7 @@ from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import read_user_yaml
 from ehrcheck.rules.locate import args_field, args_location, node_line
 from ehrcheck.rules.locate import where as _at
-from ehrcheck.rules.schema import ID_PREFIX, FnCheck, Pack, builtin_packs
+from ehrcheck.rules.schema import ID_PREFIX, REGEX_TOTAL_STEPS, FnCheck, Pack, builtin_packs, check_regexes, regex_steps
 
 MAX_ERRORS = 8
 
@@ -65,8 +65,9 @@ def _rule_line(root: yaml.Node | None, index: int, field: str | None = None) -> 
     return node_line(root, ["rules", index] + ([field] if field else []))
 
 
-def load_custom_pack(path: Path) -> Pack:
-    """Read and validate one pack file against the built-in schema (not yet cross-checked)."""
+def load_custom_pack(path: Path, spent: int = 0) -> Pack:
+    """Read and validate one pack file against the built-in schema (not yet cross-checked).
+    `spent`: the regex steps of the packs loaded before it in the same run (REGEX_TOTAL_STEPS)."""
     text, data = read_user_yaml(path, "--pack")
     root = yaml.compose(text)  # parsed fine above: the node tree only gives errors their lines
     if not isinstance(data, dict):
@@ -75,12 +76,30 @@ def load_custom_pack(path: Path) -> Pack:
         pack = Pack.model_validate(data)
     except ValidationError as exc:
         raise UserInputError("\n".join(_validation_messages(path, data, root, exc))) from None
-    problems = _own_problems(path, pack, root)
+    problems = _own_problems(path, pack, root) or _regex_budget(path, pack, root, spent)
     if problems:
         raise UserInputError("\n".join(problems))
     for rule in pack.rules:
         rule.pack = pack.pack
     return pack
+
+
+def regex_cost(pack: Pack) -> list[int]:
+    """Each rule's regex steps (the cost model's worst case), check and applies_if together."""
+    return [sum(regex_steps(p) for c in (r.check, r.applies_if) for p in check_regexes(c)) for r in pack.rules]
+
+
+def _regex_budget(path: Path, pack: Pack, root: yaml.Node | None, spent: int) -> list[str]:
+    """Each regex is bounded alone, but a pack of hundreds is not (999 rules: ~25 minutes of CPU a
+    score, round 10): the rule that takes the run's total past REGEX_TOTAL_STEPS is refused."""
+    for i, steps in enumerate(regex_cost(pack)):
+        spent += steps
+        if spent > REGEX_TOTAL_STEPS:
+            return [
+                f"{_at(path, _rule_line(root, i, 'check'))}: rule {pack.rules[i].id}: the regex checks of the packs "
+                "together can take minutes on server text; anchor them with ^, or use fewer regex checks"
+            ]
+    return []
 
 
 def _own_problems(path: Path, pack: Pack, root: yaml.Node | None) -> list[str]:
@@ -127,8 +146,10 @@ def load_custom_packs(paths: Iterable[Path]) -> tuple[Pack, ...]:
     builtin_names = {p.pack for p in builtin_packs()}
     owner: dict[str, Path] = {}
     names: dict[str, Path] = {}
+    spent = 0
     for path in paths:
-        pack = load_custom_pack(Path(path))
+        pack = load_custom_pack(Path(path), spent)
+        spent += sum(regex_cost(pack))
         if pack.pack in builtin_names:
             raise UserInputError(f"{path}: pack: '{pack.pack}' is the name of a built-in pack; name yours differently")
         if pack.pack in names:

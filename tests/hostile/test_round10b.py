@@ -100,3 +100,49 @@ def test_scan_gates_refuse_nan_and_infinity(tmp_path: Path, flags: list[str], en
     assert_message(res, "is not")
 
 
+PACK_RULE = """  - id: ACM-{n:03d}
+    title: t
+    severity: low
+    weight: 1
+    needs: [capability]
+    check: {{path: capability.software.name, op: regex, value: '{pattern}'}}
+    pass_message: p
+    fail_message: f
+    references:
+      - cite: c
+    remediation: r
+    vendor_question: q
+"""
+
+
+def _pack(tmp_path: Path, pattern: str, rules: int) -> Path:
+    pack = tmp_path / "pack.yaml"
+    body = "".join(PACK_RULE.format(n=n, pattern=pattern) for n in range(1, rules + 1))
+    pack.write_text(f"pack: practice\ntitle: t\ndescription: d\nrules:\n{body}", encoding="utf-8")
+    return pack
+
+
+@pytest.mark.parametrize("pattern", [r"(?:(?<=a)a)*b", r"(?:(?!b).)*b", r"(a)(?:x\1)*b", r"(a)?(?:(?(1)x|y))*b"])
+def test_a_lookaround_or_backreference_inside_a_repetition_is_refused(tmp_path: Path, pattern: str):
+    """`(?:(?<=a)a)*b` passed `rules check` and took 1.4 s per rule on 10,000 characters."""
+    assert_message(run("rules", "check", str(_pack(tmp_path, pattern, 1))), "pack.yaml:10", "rule ACM-001", "inside a repetition")
+
+
+def test_the_regexes_of_a_pack_are_bounded_together(tmp_path: Path):
+    """Each regex was bounded alone, so 999 accepted ones were ~25 minutes of CPU per score."""
+    assert run("rules", "check", str(_pack(tmp_path, r"(?i)a*b", 9))).exit_code == 0
+    assert_message(run("rules", "check", str(_pack(tmp_path, r"(?i)a*b", 10))), "rule ACM-010", "together can take minutes")
+    assert run("rules", "check", str(_pack(tmp_path, r"(?i)^a*b", 300))).exit_code == 0
+
+
+def test_the_regex_budget_is_shared_by_every_pack_of_a_run(tmp_path: Path):
+    from ehrcheck.errors import UserInputError
+    from ehrcheck.rules.custom import load_custom_packs
+
+    first = _pack(tmp_path, r"(?i)a*b", 5)
+    second = tmp_path / "second.yaml"
+    second.write_text(
+        first.read_text(encoding="utf-8").replace("pack: practice", "pack: other").replace("ACM-", "ACN-"), encoding="utf-8"
+    )
+    with pytest.raises(UserInputError, match="second.yaml:.*rule ACN-005: the regex checks of the packs together"):
+        load_custom_packs([first, second])

@@ -43,6 +43,7 @@ ACCEPT_ENCODING = "gzip, deflate"
 REDIRECTS = (301, 302, 303, 307, 308)
 PIECE_BYTES = 256 * 1024  # decoded bytes handed on at a time: a bomb's chunk inflates piece by piece
 MEMO_ENTRIES = 64  # parsed URLs and merged header sets a Fetcher keeps (one audit asks for a dozen)
+SHARED_KEEPALIVE = 1.0  # seconds a scan's shared connection may stay idle (see shared_transport)
 
 log = logging.getLogger("ehrcheck.http.client")
 
@@ -66,6 +67,30 @@ def ssl_context(verify: ssl.SSLContext | bool | str) -> ssl.SSLContext:
     if isinstance(verify, str):
         return ssl.create_default_context(cafile=verify)
     return ssl.create_default_context()
+
+
+def uses_proxy(options: HttpOptions) -> bool:
+    """Does a proxy variable apply? Then httpx's own transport is used, which honours it."""
+    return bool(options.trust_env and urllib.request.getproxies_environment())
+
+
+def lean_ssl_context(options: HttpOptions) -> ssl.SSLContext:
+    """The context httpx would build from `verify` (certifi, or SSL_CERT_FILE/DIR with trust_env)."""
+    return httpx.create_ssl_context(verify=options.verify, trust_env=options.trust_env)
+
+
+def shared_transport(options: HttpOptions, max_idle: int) -> LeanTransport | None:
+    """Connections for many audits of one scan to share, so consecutive audits of endpoints on
+    one host:port reuse kept-alive connections (and over HTTPS skip their handshakes) instead of
+    opening ~3 each. None when a proxy applies (each Fetcher then uses httpx's own transport).
+    Kept alive only SHARED_KEEPALIVE seconds: a connection idle longer may meet a server's own
+    idle close as it is reused (a failed request that a fresh connection would not have had);
+    a busy scan reuses within milliseconds. The caller closes it (`aclose`) when done."""
+    if uses_proxy(options):
+        return None
+    from ehrcheck.http.lean import LeanTransport
+
+    return LeanTransport(lean_ssl_context(options), max_idle=max_idle, keepalive=SHARED_KEEPALIVE)
 
 
 @dataclass
@@ -356,21 +381,26 @@ class Fetcher:
         self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
 
     @classmethod
-    def create(cls, options: HttpOptions, secrets: Secrets | None = None) -> Fetcher:
+    def create(cls, options: HttpOptions, secrets: Secrets | None = None, shared: LeanTransport | None = None) -> Fetcher:
+        """`shared`: connections the caller owns and keeps open across fetchers (`shared_transport`),
+        used unless a proxy applies; closing this fetcher then leaves them open."""
         transport: LeanTransport | None = None
+        client_transport: httpx.AsyncBaseTransport | None = None
         # httpx reads proxy variables only for its own transport: with one set, it keeps that.
-        if not (options.trust_env and urllib.request.getproxies_environment()):
-            from ehrcheck.http.lean import LeanTransport
+        if not uses_proxy(options):
+            from ehrcheck.http.lean import Borrowed, LeanTransport
 
-            # the context httpx would build from `verify` (certifi, or SSL_CERT_FILE/DIR with trust_env)
-            transport = LeanTransport(httpx.create_ssl_context(verify=options.verify, trust_env=options.trust_env))
+            if shared is not None:
+                transport, client_transport = shared, Borrowed(shared)
+            else:
+                transport = client_transport = LeanTransport(lean_ssl_context(options))
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(options.timeout),
             verify=options.verify,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=options.trust_env,
-            transport=transport,
+            transport=client_transport,
         )
         from ehrcheck.http.cookies import OriginCookiePolicy
 

@@ -29,6 +29,7 @@ READ_BYTES = 64 * 1024  # as httpcore
 MAX_INCOMPLETE_EVENT_SIZE = 100 * 1024  # as httpcore: a head larger than this is a protocol error
 KEEPALIVE_SECONDS = 5.0  # as httpx's default pool
 MAX_IDLE_PER_ORIGIN = 8
+MAX_IDLE_TOTAL = 256
 
 Origin = tuple[str, str, int]
 
@@ -141,24 +142,58 @@ class LeanTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over asyncio streams, keep-alive per origin. Only for http:// and https:// URLs
     with no proxy (see the module docstring)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext):
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        max_idle: int = MAX_IDLE_PER_ORIGIN,
+        keepalive: float = KEEPALIVE_SECONDS,
+        max_idle_total: int = MAX_IDLE_TOTAL,
+    ):
         self._ssl = ssl_context
         self._ssl.set_alpn_protocols(["http/1.1"])  # what httpcore sets without HTTP/2
         self._idle: dict[Origin, list[_Connection]] = {}
+        self._max_idle = max_idle
+        self._keepalive = keepalive
+        # A transport shared by a scan's audits outlives each of them: idle connections to hosts
+        # never asked again are closed by a sweep once they expire, and never more than
+        # `max_idle_total` are kept, so a scan over thousands of hosts holds few sockets.
+        self._max_idle_total = max_idle_total
+        self._idle_count = 0
+        self._next_sweep = 0.0
         self._closed = False
 
     def _release(self, origin: Origin, conn: _Connection) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
         idle = self._idle.setdefault(origin, [])
-        if self._closed or len(idle) >= MAX_IDLE_PER_ORIGIN:
+        if self._closed or len(idle) >= self._max_idle or self._idle_count >= self._max_idle_total:
             conn.close()
             return
-        conn.expires = time.monotonic() + KEEPALIVE_SECONDS
+        conn.expires = now + self._keepalive
         idle.append(conn)
+        self._idle_count += 1
+
+    def _sweep(self, now: float) -> None:
+        """Close every expired idle connection; at most once per keep-alive span."""
+        self._next_sweep = now + self._keepalive
+        for origin in list(self._idle):
+            idle = self._idle[origin]
+            kept = [conn for conn in idle if conn.expires > now]
+            for conn in idle:
+                if conn.expires <= now:
+                    conn.close()
+            self._idle_count -= len(idle) - len(kept)
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
 
     def _reuse(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
+            self._idle_count -= 1
             if conn.reusable():
                 return conn
             conn.close()
@@ -233,3 +268,18 @@ class LeanTransport(httpx.AsyncBaseTransport):
             for conn in idle:
                 conn.close()
         self._idle.clear()
+        self._idle_count = 0
+
+
+class Borrowed(httpx.AsyncBaseTransport):
+    """A transport someone else owns (a scan's shared connections): a client closing it leaves
+    it open for the next audit; its owner closes it once, at the end."""
+
+    def __init__(self, transport: LeanTransport):
+        self.transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        return None

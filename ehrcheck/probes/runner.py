@@ -11,7 +11,7 @@ import datetime as dt
 import ssl
 import statistics
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ehrcheck import __version__
@@ -24,6 +24,9 @@ from ehrcheck.probes.anonymous.capability import probe_capability
 from ehrcheck.probes.anonymous.discovery import probe_openid, probe_smart
 from ehrcheck.probes.anonymous.transport import probe_transport
 from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
+
+if TYPE_CHECKING:
+    from ehrcheck.http.lean import LeanTransport
 
 PROBES: dict[str, ProbeFn] = {
     ProbeId.capability: probe_capability,
@@ -116,19 +119,21 @@ async def collect(
     settings: dict[str, Any] | None = None,
     secrets: Secrets | None = None,
     budget: float | None = None,
+    connections: LeanTransport | None = None,
 ) -> Evidence:
     """Run the anonymous-tier probes plus `extra_probes` (e.g. CHPL, authenticated tiers, chosen
     by the CLI from its flags) concurrently; `settings` carries their inputs.
 
     `secrets` holds every secret value the run knows (the caller's, and those the fetcher sees);
     the evidence is scrubbed of them before it is returned. `budget` (default `audit_budget`)
-    bounds the whole run: probes still running then are error attempts saying so."""
+    bounds the whole run: probes still running then are error attempts saying so. `connections`:
+    a transport the caller owns and shares between audits (a scan's, `http.client.shared_transport`)."""
     base = normalise_base_url(base_url)
     probes = {**PROBES, **(extra_probes or {})}
     started = now_iso()
     secrets = secrets if secrets is not None else Secrets()
     secrets.add_url(base)
-    fetcher = Fetcher.create(options, secrets=secrets)
+    fetcher = Fetcher.create(options, secrets=secrets, shared=connections)
     verify = options.verify
 
     def ssl_factory() -> ssl.SSLContext:

@@ -45,7 +45,16 @@ from typing import Any, TextIO
 
 from ehrcheck.http.client import ssl_context
 from ehrcheck.scan.endpoint_list import Endpoint
-from ehrcheck.scan.run import HostLimiter, ScanOptions, ScanStats, audit_endpoint, host_key, summarise, write_row
+from ehrcheck.scan.run import (
+    HostLimiter,
+    ScanOptions,
+    ScanStats,
+    audit_endpoint,
+    host_key,
+    sharing_connections,
+    summarise,
+    write_row,
+)
 
 MAX_AUTO_WORKERS = 8  # the parent (writing, recording) becomes the limit well before this
 ENDPOINTS_PER_WORKER = 100  # a child costs ~0.7 s of CPU to start: not worth it for a short list
@@ -75,6 +84,7 @@ def shares(concurrency: int, workers: int) -> list[int]:
 def portable(options: ScanOptions) -> ScanOptions:
     """`options` as a child can receive them: an SSLContext does not pickle, so it travels as what
     built it (the --ca-bundle path, or True for the system's store)."""
+    options = dataclasses.replace(options, connections=None)  # sockets stay in the process that opened them
     if isinstance(options.verify, ssl.SSLContext):
         return dataclasses.replace(options, verify=options.ca_bundle or True)
     return options
@@ -97,13 +107,18 @@ def child_main(conn: Connection, options: ScanOptions, out_dir: Path, concurrenc
     tune_gc()  # a spawned worker starts afresh: its imports and first audit are most of its collector's work
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
-        asyncio.run(_child_loop(conn, rebuilt(options), out_dir, concurrency))
+        asyncio.run(_child_audits(conn, rebuilt(options), out_dir, concurrency))
     except Exception as exc:  # noqa: BLE001 - told to the parent, which names it; no traceback on the terminal
         with contextlib.suppress(OSError):
             conn.send(("crash", f"{exc.__class__.__name__}: {exc}"))
         raise SystemExit(70) from None
     finally:
         conn.close()
+
+
+async def _child_audits(conn: Connection, options: ScanOptions, out_dir: Path, concurrency: int) -> None:
+    async with sharing_connections(options) as shared:  # this child's audits share its connections
+        await _child_loop(conn, shared, out_dir, concurrency)
 
 
 async def _child_loop(conn: Connection, options: ScanOptions, out_dir: Path, concurrency: int) -> None:

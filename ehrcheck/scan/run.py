@@ -21,14 +21,14 @@ import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.store import evidence_text, write_atomic
-from ehrcheck.http.client import HttpOptions
+from ehrcheck.http.client import HttpOptions, shared_transport
 from ehrcheck.inert import json_text
 from ehrcheck.models import Evidence, RunResult, Status
 from ehrcheck.rules.checks.common import US_CORE
@@ -40,6 +40,7 @@ from ehrcheck.scan.results import evidence_name, iter_rows, load_line, row_probl
 
 if TYPE_CHECKING:
     from ehrcheck.engine.waivers import Waiver
+    from ehrcheck.http.lean import LeanTransport
 
 RESULTS = "results.jsonl"
 RECORD_VERSION = 2  # 2: index, listed_by, statuses, findings, answers, us_core, smart, timings
@@ -60,6 +61,9 @@ class ScanOptions:
     waivers: Sequence[Waiver] = ()
     workers: int = 1  # >1: audits in that many worker processes (ehrcheck.scan.pool)
     ca_bundle: str | None = None  # the --ca-bundle `verify` was built from: worker processes build their own
+    # Kept-alive connections this process's audits share (`sharing_connections`): set inside the
+    # event loop that uses them, never sent to a worker process (each opens its own).
+    connections: LeanTransport | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -221,6 +225,31 @@ def _waive(result: RunResult, options: ScanOptions) -> tuple[RunResult, list[str
     return outcome.result, [f"waiver for {w.describe()} ({w.source}) expired on {w.expires.isoformat()}" for w in outcome.expired]
 
 
+def http_options(options: ScanOptions) -> HttpOptions:
+    return HttpOptions(timeout=options.timeout, verify=options.verify)
+
+
+# Idle connections a scan keeps per host:port: each audit has at most ~4 requests in flight to
+# its endpoint's origin (capability, SMART, access, transport), and --per-host audits run at once.
+REQUESTS_IN_FLIGHT_PER_AUDIT = 4
+
+
+@contextlib.asynccontextmanager
+async def sharing_connections(options: ScanOptions) -> AsyncIterator[ScanOptions]:
+    """`options` with one transport shared by the audits this event loop runs, closed at the end:
+    audits of endpoints on one host:port then reuse each other's kept-alive connections instead
+    of opening ~3 each (and over HTTPS skip the handshakes). A connection carries no state of the
+    audit that opened it: cookies stay in each audit's own client."""
+    shared = shared_transport(http_options(options), max_idle=REQUESTS_IN_FLIGHT_PER_AUDIT * options.per_host)
+    if shared is None:
+        yield options
+        return
+    try:
+        yield replace(options, connections=shared)
+    finally:
+        await shared.aclose()
+
+
 async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path) -> dict[str, Any]:
     from ehrcheck.engine.scorecard import score_evidence
     from ehrcheck.probes.runner import collect
@@ -231,9 +260,8 @@ async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path
         record["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return record
 
-    http = HttpOptions(timeout=options.timeout, verify=options.verify)
     try:
-        evidence = await collect(endpoint.url, http, label=endpoint.name)
+        evidence = await collect(endpoint.url, http_options(options), label=endpoint.name, connections=options.connections)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad endpoint must not sink a scan of thousands
@@ -334,48 +362,49 @@ async def run_scan(
 ) -> ScanStats:
     """Audit `endpoints` (skipping `done`), writing one JSONL row to `out` per endpoint. When
     `stop(row)` returns a reason, audits in flight are cancelled and `stats.stopped` says why."""
-    stats = ScanStats()
-    already = done or set()
-    queue: asyncio.Queue[Endpoint | None] = asyncio.Queue(maxsize=options.concurrency * 2)
-    hosts = HostLimiter(options.per_host)
-    stopping = asyncio.Event()
+    async with sharing_connections(options) as options:
+        stats = ScanStats()
+        already = done or set()
+        queue: asyncio.Queue[Endpoint | None] = asyncio.Queue(maxsize=options.concurrency * 2)
+        hosts = HostLimiter(options.per_host)
+        stopping = asyncio.Event()
 
-    async def worker() -> None:
-        while True:
-            endpoint = await queue.get()
-            if endpoint is None:
-                return
-            async with hosts.slot(host_key(endpoint.url)):
-                record = await audit(endpoint, options, out_dir)
-            write_row(record, out, stats, on_record)
-            if stop is not None and (why := stop(record)):
-                stats.stopped = why
-                stopping.set()
-                return
+        async def worker() -> None:
+            while True:
+                endpoint = await queue.get()
+                if endpoint is None:
+                    return
+                async with hosts.slot(host_key(endpoint.url)):
+                    record = await audit(endpoint, options, out_dir)
+                write_row(record, out, stats, on_record)
+                if stop is not None and (why := stop(record)):
+                    stats.stopped = why
+                    stopping.set()
+                    return
 
-    workers = [asyncio.create_task(worker(), name=f"scan-worker-{i}") for i in range(options.concurrency)]
+        workers = [asyncio.create_task(worker(), name=f"scan-worker-{i}") for i in range(options.concurrency)]
 
-    async def feed() -> None:
-        for endpoint in endpoints:
-            if endpoint.url in already:
-                stats.skipped += 1
-                continue
-            await queue.put(endpoint)
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers)
+        async def feed() -> None:
+            for endpoint in endpoints:
+                if endpoint.url in already:
+                    stats.skipped += 1
+                    continue
+                await queue.put(endpoint)
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
 
-    feeder = asyncio.create_task(feed(), name="scan-feeder")
-    stopper = asyncio.create_task(stopping.wait(), name="scan-stopper")
-    try:
-        await asyncio.wait({feeder, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if feeder.done():
-            feeder.result()  # a worker's exception surfaces here
-    finally:
-        for task in (*workers, feeder, stopper):
-            task.cancel()
-        await asyncio.gather(*workers, feeder, stopper, return_exceptions=True)
-    return stats
+        feeder = asyncio.create_task(feed(), name="scan-feeder")
+        stopper = asyncio.create_task(stopping.wait(), name="scan-stopper")
+        try:
+            await asyncio.wait({feeder, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if feeder.done():
+                feeder.result()  # a worker's exception surfaces here
+        finally:
+            for task in (*workers, feeder, stopper):
+                task.cancel()
+            await asyncio.gather(*workers, feeder, stopper, return_exceptions=True)
+        return stats
 
 
 def open_results(out_dir: Path, resume: bool, warn: Callable[[str], None]) -> tuple[Path, set[str]]:

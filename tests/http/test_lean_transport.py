@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 
@@ -25,6 +26,7 @@ class Counting:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.ended = 0  # connections the client closed (or that ended after close_after requests)
         self.requests: list[bytes] = []
         self.close_after = close_after
         self.body = body
@@ -48,6 +50,12 @@ class Counting:
             self._threads.append(t)
 
     def _handle(self, conn: socket.socket) -> None:
+        try:
+            self._exchange(conn)
+        finally:
+            self.ended += 1
+
+    def _exchange(self, conn: socket.socket) -> None:
         with conn:
             buf = b""
             served = 0
@@ -190,6 +198,80 @@ def test_refused_and_protocol_errors_classify_as_with_httpx():
         junk.close()
         t.join(timeout=5)
     assert broken.value.kind == "protocol"
+
+
+async def _shared_gets(transport: LeanTransport, urls: list[str], per_fetcher: int = 1) -> list[list[tuple[int, str | None]]]:
+    """One Fetcher per URL, one after the other, all over `transport` (as a scan's audits)."""
+    out = []
+    for url in urls:
+        fetcher = Fetcher.create(HttpOptions(timeout=5, trust_env=False), shared=transport)
+        got = []
+        try:
+            for _ in range(per_fetcher):
+                resp = await fetcher.get(url, Recorder())
+                got.append((resp.status, resp.headers.get("x-echo")))
+        finally:
+            await fetcher.aclose()
+        out.append(got)
+    return out
+
+
+def test_a_shared_transport_carries_many_fetchers_over_one_connection_but_not_their_cookies():
+    """A scan's audits share kept-alive connections (scan.run.sharing_connections): closing one
+    audit's fetcher leaves them open for the next, and a cookie one endpoint's server set goes
+    back to that audit only, never to the next endpoint's requests on the same connection."""
+    with counting(extra=b"Set-Cookie: session=abc; Path=/\r\n") as server:
+        origin = f"http://127.0.0.1:{server.port}"
+
+        async def go() -> list[list[tuple[int, str | None]]]:
+            transport = LeanTransport(ssl.create_default_context(), keepalive=5.0)
+            try:
+                return await _shared_gets(transport, [f"{origin}/a/metadata", f"{origin}/b/metadata"], per_fetcher=2)
+            finally:
+                await transport.aclose()
+
+        got = asyncio.run(go())
+    assert got == [[(200, "kept")] * 2] * 2
+    assert server.connections == 1  # one connection for both fetchers' four requests
+    cookies = [b"\r\ncookie: session=abc" in r.lower() for r in server.requests]
+    assert cookies == [False, True, False, True]  # each audit sends back only what was set for it
+
+
+def test_a_shared_transport_keeps_few_idle_connections_and_closes_expired_ones():
+    """Shared by a scan over many hosts, idle connections must not pile up: at most
+    `max_idle_total` are kept, and one idle past its keep-alive is closed by the next release."""
+    with counting() as first, counting() as second:
+        a, b = (f"http://127.0.0.1:{s.port}/fhir/metadata" for s in (first, second))
+
+        async def capped() -> None:
+            transport = LeanTransport(ssl.create_default_context(), keepalive=5.0, max_idle_total=1)
+            try:
+                await _shared_gets(transport, [a, b, b, a])
+            finally:
+                await transport.aclose()
+
+        asyncio.run(capped())
+        assert first.connections == 1  # kept idle, reused
+        assert second.connections == 2  # over the cap: closed after each use, opened again
+
+    with counting() as first, counting() as second:
+        a, b = (f"http://127.0.0.1:{s.port}/fhir/metadata" for s in (first, second))
+
+        async def expiring() -> int:
+            transport = LeanTransport(ssl.create_default_context(), keepalive=0.05)
+            try:
+                await _shared_gets(transport, [a])
+                await asyncio.sleep(0.2)
+                await _shared_gets(transport, [b])  # its release sweeps the first host's expired connection
+                for _ in range(100):  # the server sees the close a moment later
+                    if first.ended:
+                        break
+                    await asyncio.sleep(0.01)
+                return first.ended
+            finally:
+                await transport.aclose()
+
+        assert asyncio.run(expiring()) == 1
 
 
 def test_a_proxy_variable_keeps_httpx_own_transport(monkeypatch: pytest.MonkeyPatch):

@@ -296,6 +296,21 @@ def test_scan_rows_equal_one_endpoint_audits_over_the_variant_mix(server, tmp_pa
     assert compared == len(urls)  # every variant, the 503 one included, is reachable and scored
 
 
+def test_audits_of_one_host_share_its_connections(server, tmp_path: Path):
+    """A scan's audits reuse each other's kept-alive connections to a host (sharing_connections):
+    12 endpoints on one host:port, two audits at a time, open fewer connections than endpoints,
+    where an audit's own connections were ~3 per endpoint. (That rows stay what an audit alone
+    says is the test above: its scan shares connections, its audits do not.)"""
+    urls = [server.url(i) for i in range(100, 112)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(urls) + "\n")
+    before = server.stats.connections
+    res = run("scan", str(listing), "-o", str(tmp_path / "out"), "-j", "2", "--workers", "1", "--timeout", "5", "-q")
+    assert res.exit_code in (0, 1), res.output
+    assert len(_rows(tmp_path / "out")) == len(urls)
+    assert server.stats.connections - before < len(urls)
+
+
 @pytest.mark.timeout(120)
 def test_rows_are_the_same_over_the_lean_transport_and_httpx_own(server, monkeypatch: pytest.MonkeyPatch):
     """The scan's HTTP path (ehrcheck/http/lean.py) must not change what an endpoint is judged:

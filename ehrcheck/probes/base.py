@@ -22,6 +22,7 @@ from typing import Any
 from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
 from ehrcheck.http.client import Fetcher, FetchError, Recorder, Response
 from ehrcheck.models import AttemptStatus, ProbeAttempt
+from ehrcheck.probes.tls_surveys import TlsSurveys
 
 
 class ProbeError(Exception):
@@ -42,6 +43,8 @@ class ProbeContext:
     # `include_phi: True` (from --include-phi) lets probes keep patient data they would otherwise
     # reduce to counts, element names and hashed ids.
     settings: dict[str, Any] = field(default_factory=dict)
+    # A scan's TLS surveys, shared by its audits in one process (tls_surveys.py); None: survey here.
+    tls_surveys: TlsSurveys | None = None
     _tasks: dict[str, asyncio.Task[ProbeAttempt]] = field(default_factory=dict)
     # Per-run key for hashed ids: ids can be correlated within one evidence file, but a short id
     # ("123") cannot be recovered by hashing candidates, and two runs' hashes do not match.

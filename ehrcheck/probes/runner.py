@@ -27,6 +27,7 @@ from ehrcheck.probes.base import ProbeContext, ProbeFn, run_probe
 
 if TYPE_CHECKING:
     from ehrcheck.http.lean import LeanTransport
+    from ehrcheck.probes.tls_surveys import TlsSurveys
 
 PROBES: dict[str, ProbeFn] = {
     ProbeId.capability: probe_capability,
@@ -120,14 +121,16 @@ async def collect(
     secrets: Secrets | None = None,
     budget: float | None = None,
     connections: LeanTransport | None = None,
+    tls_surveys: TlsSurveys | None = None,
 ) -> Evidence:
     """Run the anonymous-tier probes plus `extra_probes` (e.g. CHPL, authenticated tiers, chosen
     by the CLI from its flags) concurrently; `settings` carries their inputs.
 
     `secrets` holds every secret value the run knows (the caller's, and those the fetcher sees);
     the evidence is scrubbed of them before it is returned. `budget` (default `audit_budget`)
-    bounds the whole run: probes still running then are error attempts saying so. `connections`:
-    a transport the caller owns and shares between audits (a scan's, `http.client.shared_transport`)."""
+    bounds the whole run: probes still running then are error attempts saying so. `connections`
+    and `tls_surveys`: what a scan's audits share in one process (`scan.run.sharing_between_audits`):
+    kept-alive connections, and one TLS survey per host:port."""
     base = normalise_base_url(base_url)
     probes = {**PROBES, **(extra_probes or {})}
     started = now_iso()
@@ -145,6 +148,7 @@ async def collect(
         timeout=options.timeout,
         ssl_context_factory=ssl_factory,
         settings=dict(settings or {}),
+        tls_surveys=tls_surveys,
     )
     try:
         for probe_id, fn in probes.items():

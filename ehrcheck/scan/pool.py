@@ -51,7 +51,7 @@ from ehrcheck.scan.run import (
     ScanStats,
     audit_endpoint,
     host_key,
-    sharing_connections,
+    sharing_between_audits,
     summarise,
     write_row,
 )
@@ -84,7 +84,7 @@ def shares(concurrency: int, workers: int) -> list[int]:
 def portable(options: ScanOptions) -> ScanOptions:
     """`options` as a child can receive them: an SSLContext does not pickle, so it travels as what
     built it (the --ca-bundle path, or True for the system's store)."""
-    options = dataclasses.replace(options, connections=None)  # sockets stay in the process that opened them
+    options = dataclasses.replace(options, connections=None, tls_surveys=None)  # each process has its own
     if isinstance(options.verify, ssl.SSLContext):
         return dataclasses.replace(options, verify=options.ca_bundle or True)
     return options
@@ -117,7 +117,7 @@ def child_main(conn: Connection, options: ScanOptions, out_dir: Path, concurrenc
 
 
 async def _child_audits(conn: Connection, options: ScanOptions, out_dir: Path, concurrency: int) -> None:
-    async with sharing_connections(options) as shared:  # this child's audits share its connections
+    async with sharing_between_audits(options) as shared:  # this child's audits share connections, TLS surveys
         await _child_loop(conn, shared, out_dir, concurrency)
 
 

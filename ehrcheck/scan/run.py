@@ -41,6 +41,7 @@ from ehrcheck.scan.results import evidence_name, iter_rows, load_line, row_probl
 if TYPE_CHECKING:
     from ehrcheck.engine.waivers import Waiver
     from ehrcheck.http.lean import LeanTransport
+    from ehrcheck.probes.tls_surveys import TlsSurveys
 
 RESULTS = "results.jsonl"
 RECORD_VERSION = 2  # 2: index, listed_by, statuses, findings, answers, us_core, smart, timings
@@ -61,9 +62,10 @@ class ScanOptions:
     waivers: Sequence[Waiver] = ()
     workers: int = 1  # >1: audits in that many worker processes (ehrcheck.scan.pool)
     ca_bundle: str | None = None  # the --ca-bundle `verify` was built from: worker processes build their own
-    # Kept-alive connections this process's audits share (`sharing_connections`): set inside the
-    # event loop that uses them, never sent to a worker process (each opens its own).
+    # What this process's audits share (`sharing_between_audits`): kept-alive connections and
+    # TLS surveys, set inside the event loop that uses them, never sent to a worker process.
     connections: LeanTransport | None = field(default=None, repr=False, compare=False)
+    tls_surveys: TlsSurveys | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -235,19 +237,21 @@ REQUESTS_IN_FLIGHT_PER_AUDIT = 4
 
 
 @contextlib.asynccontextmanager
-async def sharing_connections(options: ScanOptions) -> AsyncIterator[ScanOptions]:
-    """`options` with one transport shared by the audits this event loop runs, closed at the end:
-    audits of endpoints on one host:port then reuse each other's kept-alive connections instead
-    of opening ~3 each (and over HTTPS skip the handshakes). A connection carries no state of the
-    audit that opened it: cookies stay in each audit's own client."""
+async def sharing_between_audits(options: ScanOptions) -> AsyncIterator[ScanOptions]:
+    """`options` with what the audits this event loop runs share, released at the end:
+    - one transport: audits of endpoints on one host:port reuse each other's kept-alive
+      connections instead of opening ~3 each (and over HTTPS skip their handshakes). A connection
+      carries no state of the audit that opened it: cookies stay in each audit's own client.
+    - one TLS survey per host:port (probes/tls_surveys.py): the transport probe's four handshakes
+      observe the host, not the endpoint."""
+    from ehrcheck.probes.tls_surveys import TlsSurveys
+
     shared = shared_transport(http_options(options), max_idle=REQUESTS_IN_FLIGHT_PER_AUDIT * options.per_host)
-    if shared is None:
-        yield options
-        return
     try:
-        yield replace(options, connections=shared)
+        yield replace(options, connections=shared, tls_surveys=TlsSurveys())
     finally:
-        await shared.aclose()
+        if shared is not None:
+            await shared.aclose()
 
 
 async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path) -> dict[str, Any]:
@@ -261,7 +265,13 @@ async def audit_endpoint(endpoint: Endpoint, options: ScanOptions, out_dir: Path
         return record
 
     try:
-        evidence = await collect(endpoint.url, http_options(options), label=endpoint.name, connections=options.connections)
+        evidence = await collect(
+            endpoint.url,
+            http_options(options),
+            label=endpoint.name,
+            connections=options.connections,
+            tls_surveys=options.tls_surveys,
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad endpoint must not sink a scan of thousands
@@ -362,7 +372,7 @@ async def run_scan(
 ) -> ScanStats:
     """Audit `endpoints` (skipping `done`), writing one JSONL row to `out` per endpoint. When
     `stop(row)` returns a reason, audits in flight are cancelled and `stats.stopped` says why."""
-    async with sharing_connections(options) as options:
+    async with sharing_between_audits(options) as options:
         stats = ScanStats()
         already = done or set()
         queue: asyncio.Queue[Endpoint | None] = asyncio.Queue(maxsize=options.concurrency * 2)

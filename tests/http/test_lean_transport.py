@@ -217,7 +217,7 @@ async def _shared_gets(transport: LeanTransport, urls: list[str], per_fetcher: i
 
 
 def test_a_shared_transport_carries_many_fetchers_over_one_connection_but_not_their_cookies():
-    """A scan's audits share kept-alive connections (scan.run.sharing_connections): closing one
+    """A scan's audits share kept-alive connections (scan.run.sharing_between_audits): closing one
     audit's fetcher leaves them open for the next, and a cookie one endpoint's server set goes
     back to that audit only, never to the next endpoint's requests on the same connection."""
     with counting(extra=b"Set-Cookie: session=abc; Path=/\r\n") as server:

@@ -297,7 +297,7 @@ def test_scan_rows_equal_one_endpoint_audits_over_the_variant_mix(server, tmp_pa
 
 
 def test_audits_of_one_host_share_its_connections(server, tmp_path: Path):
-    """A scan's audits reuse each other's kept-alive connections to a host (sharing_connections):
+    """A scan's audits reuse each other's kept-alive connections to a host (sharing_between_audits):
     12 endpoints on one host:port, two audits at a time, open fewer connections than endpoints,
     where an audit's own connections were ~3 per endpoint. (That rows stay what an audit alone
     says is the test above: its scan shares connections, its audits do not.)"""

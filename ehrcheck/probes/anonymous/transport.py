@@ -17,6 +17,7 @@ import select
 import ssl
 import time
 import warnings
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -262,10 +263,22 @@ def _proxy(ctx: ProbeContext, host: str, port: int) -> Proxy | None:
     return proxy_for("https", host, port, trust_env=ctx.fetcher.options.trust_env)
 
 
+async def tls_survey(ctx: ProbeContext, host: str, port: int) -> dict[str, Any]:
+    """`_tls_survey` off the event loop; once per host:port for a scan's audits (ctx.tls_surveys)."""
+    proxy = _proxy(ctx, host, port)
+
+    def run() -> Awaitable[dict[str, Any]]:
+        verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
+        return asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout, proxy)
+
+    if ctx.tls_surveys is None:
+        return await run()
+    return await ctx.tls_surveys.survey((host, port, proxy, ctx.timeout), run)
+
+
 async def _survey_host(ctx: ProbeContext, host: str, port: int) -> dict[str, Any]:
-    verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
     try:
-        return {"tls": await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout, _proxy(ctx, host, port))}
+        return {"tls": await tls_survey(ctx, host, port)}
     except Unreachable as exc:
         return {"unreachable": str(exc)}
     except (OSError, ssl.SSLError) as exc:
@@ -329,9 +342,8 @@ async def probe_transport(ctx: ProbeContext, recorder: Recorder) -> dict[str, An
         facts["auth_hosts"] = await _auth_hosts(ctx, (await ctx.result("capability")).data)
         return facts
     port = parts.port or 443
-    verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
     try:
-        facts["tls"] = await asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout, _proxy(ctx, host, port))
+        facts["tls"] = await tls_survey(ctx, host, port)
     except Unreachable as exc:
         raise ProbeError(f"{host}:{port}: {exc}") from None
     except (OSError, ssl.SSLError) as exc:

@@ -110,3 +110,34 @@ def test_a_server_that_accepts_static_rsa_is_caught(tls_client_ctx):
     assert tls["static_kx"] == "accepted"
     assert findings["HIP-026"].status.value == "warn", findings["HIP-026"].message
     assert findings["HIP-027"].status.value == "pass" and findings["HIP-028"].status.value == "pass"
+
+
+def test_a_scans_audits_of_one_host_share_one_tls_survey_and_see_what_each_alone_sees(tls_ca, tls_client_ctx, monkeypatch):
+    """scan.run.sharing_between_audits: two endpoints on one TLS host:port, audited with one
+    TlsSurveys, get the same transport facts as each audited alone, from one survey."""
+    from ehrcheck.probes.anonymous import transport
+    from ehrcheck.probes.tls_surveys import TlsSurveys
+
+    surveys: list[tuple[str, int]] = []
+    real = transport._tls_survey
+
+    def counted(host, port, *args):
+        surveys.append((host, port))
+        return real(host, port, *args)
+
+    monkeypatch.setattr(transport, "_tls_survey", counted)
+    routes = {"/a/metadata": Reply(200, CAP), "/b/metadata": Reply(200, CAP)}
+    options = HttpOptions(timeout=5, retries=0, verify=tls_client_ctx)
+
+    def facts(base: str, shared: TlsSurveys | None) -> dict:
+        evidence = asyncio.run(collect(base, options, tls_surveys=shared))
+        return evidence.probes["transport"].data
+
+    with serve(routes, prefix="", ssl_context=_server_ctx(tls_ca, "127.0.0.1")) as srv:
+        alone = [facts(f"{srv.origin}/{p}", None) for p in ("a", "b")]
+        assert len(surveys) == 2
+        shared = TlsSurveys()
+        together = [facts(f"{srv.origin}/{p}", shared) for p in ("a", "b")]
+    assert len(surveys) == 3  # the second endpoint reused the first one's survey
+    assert together == alone
+    assert together[0]["tls"]["verified"] is True

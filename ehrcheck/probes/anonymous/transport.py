@@ -264,16 +264,16 @@ def _proxy(ctx: ProbeContext, host: str, port: int) -> Proxy | None:
 
 
 async def tls_survey(ctx: ProbeContext, host: str, port: int) -> dict[str, Any]:
-    """`_tls_survey` off the event loop; once per host:port for a scan's audits (ctx.tls_surveys)."""
-    proxy = _proxy(ctx, host, port)
+    """`_tls_survey` off the event loop; once per host:port for a scan's audits (ctx.tls_surveys:
+    one scan, one environment, so the proxy that applies follows from the host:port)."""
 
     def run() -> Awaitable[dict[str, Any]]:
         verify_ctx = ctx.ssl_context_factory() if ctx.ssl_context_factory else ssl.create_default_context()
-        return asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout, proxy)
+        return asyncio.to_thread(_tls_survey, host, port, verify_ctx, ctx.timeout, _proxy(ctx, host, port))
 
     if ctx.tls_surveys is None:
         return await run()
-    return await ctx.tls_surveys.survey((host, port, proxy, ctx.timeout), run)
+    return await ctx.tls_surveys.survey((host, port, ctx.timeout), run)
 
 
 async def _survey_host(ctx: ProbeContext, host: str, port: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """One TLS survey per host:port for all of a scan's audits in one process.
 
 The transport probe's survey (a verified handshake, then TLS 1.0, 1.1 and static-RSA attempts:
-four handshakes and a certificate parse, ~4 ms of CPU) observes the host:port, not the endpoint,
-so endpoints that share a vendor host got the same answer four handshakes at a time. Here the
+four handshakes, several network round trips, in a thread of the event loop's small default
+pool) observes the host:port, not the endpoint, so endpoints that share a vendor host got the
+same answer four handshakes at a time. (On loopback its CPU is small: docs/benchmarks.md.) Here the
 first audit to ask surveys it; audits asking meanwhile wait for that survey, and later ones reuse
 its result for SURVEY_SECONDS. Only a completed survey is shared: one that raised (the host could
 not be reached, the proxy refused) is each audit's own, so a passing fault is not spread to a

@@ -1,4 +1,4 @@
-"""`ehrcheck audit`, `probe` and `score`: evidence in, reports out."""
+"""`ehrcheck audit`, `probe` and `score` (its typer face: the command is score.py): evidence in, reports out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import typer
 from ehrcheck.cli.common import (
     err_console,
     load_packs,
-    malformed_evidence,
     parse_as_of,
     parse_fail_on,
     parse_profile,
@@ -50,6 +49,7 @@ from ehrcheck.cli.options import (
     UsCoreOpt,
     UsCoreVersionOpt,
     WaiversOpt,
+    typer_command,
 )
 from ehrcheck.cli.output import (
     check_distinct,
@@ -60,6 +60,8 @@ from ehrcheck.cli.output import (
     require_pdf_support,
     write_reports,
 )
+from ehrcheck.cli.score import run as run_score
+from ehrcheck.cli.spec import SCORE
 from ehrcheck.errors import UserInputError
 
 
@@ -281,44 +283,5 @@ def probe(
     exit_if_unusable(evidence, console, None if to_stdout else output)
 
 
-def score(
-    evidence_file: Annotated[
-        Path, typer.Argument(metavar="EVIDENCE", help="Evidence JSON written by `ehrcheck probe` or `audit`.")
-    ],
-    output: OutputOpt = None,
-    format: FormatOpt = None,
-    fail_under: FailUnderOpt = None,
-    as_of: AsOfOpt = None,
-    profile: ProfileOpt = None,
-    pdf: PdfOpt = False,
-    force: ForceOpt = False,
-    fail_on: FailOnOpt = None,
-    exit_zero: ExitZeroOpt = False,
-    waivers: WaiversOpt = None,
-    pack: PackOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
-    """Score saved evidence: no network, same findings as the audit that gathered it."""
-    from ehrcheck.engine.scorecard import score_evidence
-    from ehrcheck.files.store import load_evidence
-
-    console = err_console()
-    with user_errors():
-        plan_outputs(output, format, force=force, pdf=pdf)  # a bad -o or --format is named before the evidence is read
-        evidence = load_evidence(evidence_file)  # first: the default folder is named after its target
-        plan = plan_outputs(output, format, base_url=evidence.target.base_url, force=force, pdf=pdf)
-        check_distinct(
-            [("-o", o.path) for o in plan.outputs if o.path is not None],
-            [("the evidence file this command reads", evidence_file), *named_inputs(None, waivers, pack)],
-        )
-        require_pdf_support(plan.wants_pdf)
-        when = parse_as_of(as_of)
-        parse_fail_on(fail_on)
-        packs = load_packs(pack)
-        waiver_list = load_waiver_file(waivers, packs)
-        practice = parse_profile(profile)
-        with malformed_evidence(evidence_file):
-            result = score_evidence(evidence, when, profile=practice, extra_packs=packs)
-            result, waived = apply_waiver_file(result, waiver_list)
-            written = write_reports(result, plan)
-    finish(result, console, quiet, fail_under, written, fail_on, exit_zero, waived)
+# Declared in spec.py and run by score.py, which lean.py also calls without typer.
+score = typer_command(SCORE, run_score)

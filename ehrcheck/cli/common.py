@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import typer
-
 from ehrcheck.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -57,10 +55,10 @@ def user_errors() -> Iterator[None]:
         # Inert (messages quote YAML such as [a, b], and whatever a file holds) and unwrapped, so
         # file:line: stays whole.
         err_console().print(f"[bold red]error:[/] {terminal(str(exc), keep_newlines=True)}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise SystemExit(2) from None
     except KeyboardInterrupt:  # while scoring or writing: reports are written atomically, so none is half-written
         err_console().print("[red]interrupted[/]")
-        raise typer.Exit(130) from None
+        raise SystemExit(130) from None
 
 
 @contextlib.contextmanager

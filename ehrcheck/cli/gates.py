@@ -6,8 +6,6 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
-
 from ehrcheck.cli.common import parse_fail_on
 
 if TYPE_CHECKING:
@@ -76,4 +74,4 @@ def finish(
         if exit_zero:
             console.print("--exit-zero: exiting 0 although a gate failed", highlight=False)
             return
-        raise typer.Exit(1)
+        raise SystemExit(1)

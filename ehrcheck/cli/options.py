@@ -1,14 +1,72 @@
 """The options several commands share, declared once: same flag, environment variable and help
-everywhere they appear."""
+everywhere they appear. Those spec.py declares as plain data (the ones `score` takes, which lean.py
+parses without typer) become typer options here, through `option` and `typer_command`."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ehrcheck.cli.output import DEFAULT_OUTPUT, SUFFIXES_TEXT
+from ehrcheck.cli.spec import (
+    AS_OF,
+    EXIT_ZERO,
+    FAIL_ON,
+    FAIL_UNDER,
+    FORCE,
+    FORMAT,
+    OUTPUT,
+    PACK,
+    PDF,
+    PROFILE,
+    QUIET,
+    WAIVERS,
+    Arg,
+    Command,
+    Opt,
+)
+
+
+def option(decl: Opt) -> Any:
+    """The typer option for a spec.py declaration."""
+    return typer.Option(*decl.flags, metavar=decl.metavar, envvar=decl.envvar, help=decl.help, min=decl.min, max=decl.max)
+
+
+def _annotation(decl: Opt | Arg, default: Any) -> Any:
+    if isinstance(decl, Arg):
+        return Annotated[decl.kind, typer.Argument(metavar=decl.metavar, help=decl.help)]
+    kind: Any = list[decl.kind] if decl.multiple else decl.kind  # type: ignore[name-defined]
+    if default is None:
+        kind = kind | None
+    return Annotated[kind, option(decl)]
+
+
+def typer_command(command: Command, run: Callable[..., None]) -> Callable[..., None]:
+    """A function typer registers as `command`: its signature (names, types, options, defaults)
+    is made from the declaration, and calling it calls `run` with the values typer parsed."""
+
+    def typed(**values: Any) -> None:
+        run(**values)
+
+    params = [
+        inspect.Parameter(
+            p.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty if isinstance(p.decl, Arg) else p.default,  # an argument is required
+            annotation=_annotation(p.decl, p.default),
+        )
+        for p in command.params
+    ]
+    typed.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    typed.__annotations__ = {p.name: p.annotation for p in params}
+    typed.__name__ = typed.__qualname__ = command.name
+    typed.__doc__ = command.help
+    typed.__module__ = run.__module__
+    return typed
+
 
 TimeoutOpt = Annotated[float, typer.Option("--timeout", metavar="S", envvar="EHRCHECK_TIMEOUT", help="Seconds per request.")]
 
@@ -24,7 +82,7 @@ CaOpt = Annotated[
 ]
 
 
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress or summary on stderr.")]
+QuietOpt = Annotated[bool, option(QUIET)]
 
 
 IncludePhiOpt = Annotated[
@@ -37,82 +95,25 @@ IncludePhiOpt = Annotated[
 ]
 
 
-PdfOpt = Annotated[
-    bool,
-    typer.Option(
-        "--pdf",
-        metavar="",
-        envvar="EHRCHECK_PDF",
-        help="Also print the HTML report to PDF (report.pdf in the folder, or beside the -o file); needs Chromium.",
-    ),
-]
+PdfOpt = Annotated[bool, option(PDF)]
 
 
-ForceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        metavar="",
-        help="Replace an output file ehrcheck did not write, or a folder holding another target's report (refused without it).",
-    ),
-]
+ForceOpt = Annotated[bool, option(FORCE)]
 
 
-OutputOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--output",
-        "-o",
-        metavar="PATH",
-        envvar="EHRCHECK_OUTPUT",
-        help=f"A folder (several formats), a file whose extension names the format ({SUFFIXES_TEXT}), or - for stdout. Default: ./{DEFAULT_OUTPUT}/ named after the target.",
-    ),
-]
+OutputOpt = Annotated[str | None, option(OUTPUT)]
 
 
-FormatOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        "-f",
-        metavar="FORMAT",
-        envvar="EHRCHECK_FORMAT",
-        help="html, md, json, junit, sarif, summary (the one-page executive summary), pdf, or several: html,md,json (the default).",
-    ),
-]
+FormatOpt = Annotated[str | None, option(FORMAT)]
 
 
-FailOnOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--fail-on",
-        metavar="SEVERITY",
-        envvar="EHRCHECK_FAIL_ON",
-        help="Exit 1 when a finding of this severity or worse fails: critical, high, medium, low or info (waived findings excepted).",
-    ),
-]
+FailOnOpt = Annotated[str | None, option(FAIL_ON)]
 
 
-ExitZeroOpt = Annotated[
-    bool,
-    typer.Option(
-        "--exit-zero",
-        metavar="",
-        envvar="EHRCHECK_EXIT_ZERO",
-        help="Exit 0 even when --fail-under, --fail-on or an expired waiver trips (errors still exit 2).",
-    ),
-]
+ExitZeroOpt = Annotated[bool, option(EXIT_ZERO)]
 
 
-WaiversOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--waivers",
-        metavar="FILE",
-        envvar="EHRCHECK_WAIVERS",
-        help="YAML file of accepted findings (rule, target, reason, expires); see docs/ci.md.",
-    ),
-]
+WaiversOpt = Annotated[Path | None, option(WAIVERS)]
 
 
 ChplIdOpt = Annotated[
@@ -170,50 +171,16 @@ EndpointsSampleOpt = Annotated[
 ]
 
 
-PackOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--pack",
-        metavar="FILE",
-        envvar="EHRCHECK_PACK",
-        help="A custom rule pack (YAML, same schema as the built-in packs; see docs/packs.md). Repeatable.",
-    ),
-]
+PackOpt = Annotated[list[Path] | None, option(PACK)]
 
 
-FailUnderOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--fail-under",
-        metavar="N",
-        envvar="EHRCHECK_FAIL_UNDER",
-        min=0,
-        max=100,
-        help="Exit 1 when the overall score is below N.",
-    ),
-]
+FailUnderOpt = Annotated[float | None, option(FAIL_UNDER)]
 
 
-AsOfOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of",
-        metavar="DATE",
-        envvar="EHRCHECK_AS_OF",
-        help="Judge against the rules in force on this date (YYYY-MM-DD). Default: the day the evidence was gathered.",
-    ),
-]
+AsOfOpt = Annotated[str | None, option(AS_OF)]
 
 
-ProfileOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--profile",
-        metavar="NAME",
-        envvar="EHRCHECK_PROFILE",
-        help="Practice profile: solo, small-group, multi-specialty, hospital, fqhc, behavioral-health (default: general weights).",
-    ),
-]
+ProfileOpt = Annotated[str | None, option(PROFILE)]
 
 
 CredentialsOpt = Annotated[

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from ehrcheck import __version__
+from ehrcheck.cli.options import option
+from ehrcheck.cli.spec import DEBUG
 
 
 def _version(value: bool) -> None:
@@ -20,15 +22,7 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
-    debug: Annotated[
-        bool,
-        typer.Option(
-            "--debug",
-            metavar="",
-            envvar="EHRCHECK_DEBUG",
-            help="Log every request and probe outcome to stderr (secrets redacted).",
-        ),
-    ] = False,
+    debug: Annotated[bool, option(DEBUG)] = False,
 ) -> None:
     if debug:
         import logging

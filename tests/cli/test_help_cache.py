@@ -141,8 +141,8 @@ def test_a_changed_source_misses(tmp_path: Path):
     site = _isolated_site(tmp_path)
     env = _env(cache, pythonpath=site)
     before, _ = _run(["score", "--help"], env)
-    audit = site / "ehrcheck" / "cli" / "audit.py"
-    audit.write_text(audit.read_text().replace("Score saved evidence: no network", "Score saved evidence, offline"))
+    spec = site / "ehrcheck" / "cli" / "spec.py"  # where score's help text is declared
+    spec.write_text(spec.read_text().replace("Score saved evidence: no network", "Score saved evidence, offline"))
     after, rendered = _run(["score", "--help"], env)
     assert rendered and after != before and b"Score saved evidence, offline" in after
     # a module the help text comes from outside cli/ (the format list) is a source too

@@ -18,8 +18,9 @@ import ehrcheck
 ROOT = Path(ehrcheck.__file__).resolve().parent.parent
 EVIDENCE = ROOT / "tests" / "files" / "evidence_v1"
 # YAML (packs come prebuilt; no --pack, --waivers or claims file), templates, terminal
-# rendering (quiet) and HTTP (no network in score) are not needed to score evidence into JSON.
-NOT_NEEDED = ("yaml", "jinja2", "rich", "httpx", "fhir")
+# rendering (quiet) and HTTP (no network in score) are not needed to score evidence into JSON, nor
+# typer (with its click) for a simple command line (cli/lean.py).
+NOT_NEEDED = ("yaml", "jinja2", "rich", "httpx", "fhir", "typer", "click")
 
 
 # `ehrcheck ARGS` that lists, last on stderr, every module the run imported (sys.modules: -X importtime

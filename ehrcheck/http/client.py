@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import ssl
@@ -91,7 +92,7 @@ def shared_transport(options: HttpOptions, max_idle: int) -> LeanTransport | Non
         return None
     from ehrcheck.http.lean import LeanTransport
 
-    return LeanTransport(lean_ssl_context(options), max_idle=max_idle, keepalive=SHARED_KEEPALIVE)
+    return LeanTransport(functools.partial(lean_ssl_context, options), max_idle=max_idle, keepalive=SHARED_KEEPALIVE)
 
 
 @dataclass
@@ -395,7 +396,8 @@ class Fetcher:
         elif not uses_proxy(options):
             from ehrcheck.http.lean import LeanTransport
 
-            transport = client_transport = LeanTransport(lean_ssl_context(options))
+            # the context is made when the first https connection needs it (lean_ssl_context)
+            transport = client_transport = LeanTransport(functools.partial(lean_ssl_context, options))
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(options.timeout),
             verify=options.verify,

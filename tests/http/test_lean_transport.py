@@ -113,6 +113,43 @@ def test_one_connection_serves_an_endpoints_requests():
     assert all(b"\r\nhost: 127.0.0.1:" in r.lower() for r in server.requests)
 
 
+def test_plain_http_never_loads_a_ca_store(monkeypatch: pytest.MonkeyPatch):
+    """The TLS context (the system's CA store, ~19 ms of CPU) is made at the first https
+    connection, not when the Fetcher is: an http:// audit never needs it."""
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a CA store was loaded for plain http")
+
+    for name in ("load_default_certs", "set_default_verify_paths", "load_verify_locations"):
+        monkeypatch.setattr(ssl.SSLContext, name, refuse)
+    with counting() as server:
+        got = asyncio.run(_gets(f"http://127.0.0.1:{server.port}/fhir/metadata", 2))
+    assert got == [(200, server.body, "kept")] * 2
+
+
+def test_a_ca_store_that_cannot_be_loaded_is_named_at_the_first_https_connection(monkeypatch: pytest.MonkeyPatch):
+    """Made on first use, a context that cannot be made fails that request with a reason that
+    names the CA certificates (it was a traceback when the Fetcher was created)."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+
+    async def get(url: str) -> None:
+        fetcher = Fetcher.create(HttpOptions(timeout=5, retries=0))  # trust_env: reads SSL_CERT_FILE
+        assert isinstance(fetcher.client._transport, LeanTransport)
+        try:
+            await fetcher.get(url, Recorder())
+        finally:
+            await fetcher.aclose()
+
+    with counting() as server:
+        asyncio.run(get(f"http://127.0.0.1:{server.port}/fhir/metadata"))  # plain http needs no CA store
+        with pytest.raises(FetchError) as failed:
+            asyncio.run(get(f"https://127.0.0.1:{server.port}/fhir/metadata"))
+    assert failed.value.kind == "tls"
+    assert "the CA certificates to trust could not be loaded (No such file or directory)" in str(failed.value)
+
+
 def test_a_connection_the_server_closed_while_idle_is_not_reused():
     with counting(close_after=1) as server:
         got = asyncio.run(_gets(f"http://127.0.0.1:{server.port}/fhir/metadata", 3, pause=0.05))
@@ -224,7 +261,7 @@ def test_a_shared_transport_carries_many_fetchers_over_one_connection_but_not_th
         origin = f"http://127.0.0.1:{server.port}"
 
         async def go() -> list[list[tuple[int, str | None]]]:
-            transport = LeanTransport(ssl.create_default_context(), keepalive=5.0)
+            transport = LeanTransport(ssl.create_default_context, keepalive=5.0)
             try:
                 return await _shared_gets(transport, [f"{origin}/a/metadata", f"{origin}/b/metadata"], per_fetcher=2)
             finally:
@@ -244,7 +281,7 @@ def test_a_shared_transport_keeps_few_idle_connections_and_closes_expired_ones()
         a, b = (f"http://127.0.0.1:{s.port}/fhir/metadata" for s in (first, second))
 
         async def capped() -> None:
-            transport = LeanTransport(ssl.create_default_context(), keepalive=5.0, max_idle_total=1)
+            transport = LeanTransport(ssl.create_default_context, keepalive=5.0, max_idle_total=1)
             try:
                 await _shared_gets(transport, [a, b, b, a])
             finally:
@@ -258,7 +295,7 @@ def test_a_shared_transport_keeps_few_idle_connections_and_closes_expired_ones()
         a, b = (f"http://127.0.0.1:{s.port}/fhir/metadata" for s in (first, second))
 
         async def expiring() -> int:
-            transport = LeanTransport(ssl.create_default_context(), keepalive=0.05)
+            transport = LeanTransport(ssl.create_default_context, keepalive=0.05)
             try:
                 await _shared_gets(transport, [a])
                 await asyncio.sleep(0.2)

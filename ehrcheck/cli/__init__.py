@@ -5,7 +5,7 @@ rules.py; scan.py; history.py; demo.py), registered below in one place; what the
 (errors, parsing), options.py (shared flags), output.py (the output plan), gather.py (running the
 probes) and gates.py (waivers, summary, exit code). root.py holds the root's own flags; help_cache.py
 answers a help request from the per-user cache without importing typer, when it can, and lean.py
-runs a simple `score` line without typer, from the declarations in spec.py.
+runs a simple `score` or `audit` line without typer, from the declarations in spec.py.
 
 Exit codes: 0 ok; 1 the target scored below --fail-under; 2 usage, input or configuration error,
 or the target could not be reached at all. Reports go to files (or stdout with `-o -`); progress
@@ -127,6 +127,6 @@ def main() -> None:
     from ehrcheck.cli.lean import run as run_lean
 
     if not help_request and run_lean(argv):
-        return  # a simple `score` line, run without typer (lean.py); any other goes to typer
+        return  # a simple `score` or `audit` line, run without typer (lean.py); any other goes to typer
     with recording(argv) if help_request else nullcontext():
         build_app(_command_in(argv))()

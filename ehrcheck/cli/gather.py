@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
-
 from ehrcheck.cli.common import http_options
 from ehrcheck.errors import UserInputError
 
@@ -126,7 +124,7 @@ def gather(
             write_output(partial_to, evidence_text(partial))
             note = f"; kept the evidence of {len(finished)} finished probe(s) in {terminal(partial_to)}, no report written"
         console.print(f"[red]interrupted[/]{note}", highlight=False)
-        raise typer.Exit(130) from None
+        raise SystemExit(130) from None
 
 
 def certification_setup(chpl_id, chpl_file, chpl_url, endpoints_bundle, endpoints_sample, claims_data, claims_path):
@@ -293,4 +291,4 @@ def exit_if_unusable(evidence, console: Console, saved_to: Path | None) -> None:
     if problem:
         saved = f" (evidence saved to {terminal(saved_to)})" if saved_to else ""
         console.print(f"[bold red]error:[/] {terminal(problem)}{saved}", highlight=False)
-        raise typer.Exit(2)
+        raise SystemExit(2)

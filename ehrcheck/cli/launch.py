@@ -51,21 +51,25 @@ def launch(
     quiet: QuietOpt = False,
 ) -> None:
     """Run a SMART standalone or EHR launch as the registered app and report on it (docs/launch.md)."""
-    from ehrcheck.cli.audit import audit
+    from ehrcheck.cli.audit_run import run
+    from ehrcheck.cli.spec import AUDIT
 
-    audit(
-        base_url,
-        output=output,
-        format=format,
-        fail_under=fail_under,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        credentials=credentials,
-        us_core=us_core,
-        sample=sample,
-        include_phi=include_phi,
-        launch=mode,
-        no_browser=no_browser,
-        launch_timeout=launch_timeout,
-        quiet=quiet,
+    run(
+        **{
+            **AUDIT.defaults(),
+            "base_url": base_url,
+            "output": output,
+            "format": format,
+            "fail_under": fail_under,
+            "timeout": timeout,
+            "ca_bundle": ca_bundle,
+            "credentials": credentials,
+            "us_core": us_core,
+            "sample": sample,
+            "include_phi": include_phi,
+            "launch": mode,
+            "no_browser": no_browser,
+            "launch_timeout": launch_timeout,
+            "quiet": quiet,
+        }
     )

@@ -1,10 +1,10 @@
-"""Run a simple command line of a command declared in spec.py without importing typer.
+"""Run a simple command line of a command declared in spec.py (`score`, `audit`) without typer.
 
-typer with click costs ~55 ms of CPU to import and builds a pydantic adapter per parameter, about
-a fifth of a `score` run (docs/benchmarks.md, issue 19). For a command line made only of the
-command's own flags, its argument and plain values, the values it gives the command are plain to
-read; this module reads them from the same declarations typer is given (spec.py) and calls the
-command. Anything else (--help, an unknown or repeated flag, `--`, bundled short flags, a missing
+typer with click costs ~35 ms of CPU to import on top of pydantic and builds a pydantic adapter
+per parameter: ~40 ms of a ~0.27 s `score`, ~50 ms of an audit (docs/benchmarks.md, issue 19).
+For a command line made only of the command's own flags, its argument and plain values, the
+values typer gives the command are plain to read; this module reads them from the same
+declarations typer is given (spec.py) and calls the command. Anything else (--help, an unknown or repeated flag, `--`, bundled short flags, a missing
 or extra argument, a value that is empty or starts with '-', a number typer might read otherwise,
 any of the command's or the root's environment variables set, a shell-completion request) is left
 to typer, which answers it as always, errors and their messages included.
@@ -24,12 +24,17 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from ehrcheck.cli.spec import DEBUG, SCORE, Arg, Command, Opt
+from ehrcheck.cli.spec import AUDIT, DEBUG, SCORE, Arg, Command, Opt
 
-# Command name -> (its declaration, the module whose `run` carries it out).
-LEAN = {"score": (SCORE, "ehrcheck.cli.score")}
-# A number as a person types it; typer reads others too (1e2, 1_0, nan, inf) and is left to do so.
+# Command name -> (its declaration, the module whose `run` carries it out, flags left to typer).
+# A user launch reads the redirect URL from stdin, and typer answers an EOF there ("Aborted.").
+LEAN = {
+    "score": (SCORE, "ehrcheck.cli.score", frozenset[str]()),
+    "audit": (AUDIT, "ehrcheck.cli.audit_run", frozenset({"--launch", "--no-browser", "--launch-timeout"})),
+}
+# Numbers as a person types them; typer reads others too (1e2, 1_0, +5, nan, inf) and is left to.
 _NUMBER = re.compile(r"[0-9]{1,10}(\.[0-9]{1,10})?")
+_INTEGER = re.compile(r"[0-9]{1,9}")
 
 
 def _value(decl: Opt | Arg, text: str) -> Any:
@@ -44,22 +49,28 @@ def _value(decl: Opt | Arg, text: str) -> Any:
         return text
     if decl.kind is Path:
         return Path(text)
-    if decl.kind is float and _NUMBER.fullmatch(text) and isinstance(decl, Opt):
-        number = float(text)
+    if isinstance(decl, Opt) and decl.kind in (float, int):
+        pattern = _NUMBER if decl.kind is float else _INTEGER
+        if not pattern.fullmatch(text):
+            return None
+        number = decl.kind(text)
         if (decl.min is None or number >= decl.min) and (decl.max is None or number <= decl.max):
             return number
     return None
 
 
-def parse(command: Command, argv: list[str], environ: Mapping[str, str]) -> dict[str, Any] | None:
+def parse(
+    command: Command, argv: list[str], environ: Mapping[str, str], typer_only: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
     """The values typer would call `command` with for `argv` (the words after its name), or None
-    when the line is not simple enough to be sure: then typer parses it."""
+    when the line is not simple enough to be sure, or names a flag in `typer_only`: then typer
+    parses it."""
     opts = [(p, p.decl) for p in command.params if isinstance(p.decl, Opt)]
     if any(decl.envvar and decl.envvar in environ for _, decl in (*opts, (None, DEBUG))):
         return None
     if any(name.startswith("_") and name.endswith("_COMPLETE") for name in environ):
         return None  # click's shell completion (_EHRCHECK_COMPLETE and the like)
-    by_flag = {flag: (p, decl) for p, decl in opts for flag in decl.flags}
+    by_flag = {flag: (p, decl) for p, decl in opts if not set(decl.flags) & typer_only for flag in decl.flags}
     given: dict[str, Any] = {}
     positional: list[Any] = []
     words = iter(argv)
@@ -110,8 +121,8 @@ def run(argv: list[str]) -> bool:
     reader of stdout went away."""
     if not argv or argv[0] not in LEAN:
         return False
-    command, module = LEAN[argv[0]]
-    values = parse(command, argv[1:], os.environ)
+    command, module, typer_only = LEAN[argv[0]]
+    values = parse(command, argv[1:], os.environ, typer_only)
     if values is None:
         return False
     try:

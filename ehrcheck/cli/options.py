@@ -1,6 +1,7 @@
 """The options several commands share, declared once: same flag, environment variable and help
-everywhere they appear. Those spec.py declares as plain data (the ones `score` takes, which lean.py
-parses without typer) become typer options here, through `option` and `typer_command`."""
+everywhere they appear. They are declared as plain data in spec.py (so that lean.py can parse a
+simple `score` or `audit` line without typer); here each becomes a typer option (`option`), and a
+command declared whole there becomes typer's function (`typer_command`)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,34 @@ import typer
 
 from ehrcheck.cli.spec import (
     AS_OF,
+    BULK_TIMEOUT,
+    CA_BUNDLE,
+    CHPL_FILE,
+    CHPL_ID,
+    CHPL_URL,
+    CREDENTIALS,
+    ENDPOINTS_BUNDLE,
+    ENDPOINTS_SAMPLE,
     EXIT_ZERO,
     FAIL_ON,
     FAIL_UNDER,
     FORCE,
     FORMAT,
+    INCLUDE_PHI,
+    LAUNCH,
+    LAUNCH_TIMEOUT,
+    NO_BROWSER,
     OUTPUT,
     PACK,
+    PATIENT,
     PDF,
     PROFILE,
     QUIET,
+    SAMPLE,
+    TIMEOUT,
+    TX_SERVER,
+    US_CORE,
+    US_CORE_VERSION,
     WAIVERS,
     Arg,
     Command,
@@ -68,31 +87,16 @@ def typer_command(command: Command, run: Callable[..., None]) -> Callable[..., N
     return typed
 
 
-TimeoutOpt = Annotated[float, typer.Option("--timeout", metavar="S", envvar="EHRCHECK_TIMEOUT", help="Seconds per request.")]
+TimeoutOpt = Annotated[float, option(TIMEOUT)]
 
 
-CaOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--ca-bundle",
-        metavar="FILE",
-        envvar="EHRCHECK_CA_BUNDLE",
-        help="PEM file of CA certificates to trust (e.g. a corporate proxy).",
-    ),
-]
+CaOpt = Annotated[Path | None, option(CA_BUNDLE)]
 
 
 QuietOpt = Annotated[bool, option(QUIET)]
 
 
-IncludePhiOpt = Annotated[
-    bool,
-    typer.Option(
-        "--include-phi",
-        metavar="",
-        help="Keep patient data the probes see (ids, up to 5 resources) in the evidence. Off by default: only counts, element names and hashed ids are kept.",
-    ),
-]
+IncludePhiOpt = Annotated[bool, option(INCLUDE_PHI)]
 
 
 PdfOpt = Annotated[bool, option(PDF)]
@@ -116,59 +120,19 @@ ExitZeroOpt = Annotated[bool, option(EXIT_ZERO)]
 WaiversOpt = Annotated[Path | None, option(WAIVERS)]
 
 
-ChplIdOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--chpl-id",
-        metavar="NUMBER",
-        envvar="EHRCHECK_CHPL_ID",
-        help="The product's CHPL product number, e.g. 15.04.04.1932.WebC.84.01.0.221117 (repeatable). Looked up with the key in CHPL_API_KEY.",
-    ),
-]
+ChplIdOpt = Annotated[list[str] | None, option(CHPL_ID)]
 
 
-ChplFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--chpl-file",
-        metavar="FILE",
-        envvar="EHRCHECK_CHPL_FILE",
-        help="A CHPL JSON document (a listing's details, or search results) to use instead of the CHPL API.",
-    ),
-]
+ChplFileOpt = Annotated[Path | None, option(CHPL_FILE)]
 
 
-ChplUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--chpl-url",
-        metavar="URL",
-        envvar="EHRCHECK_CHPL_URL",
-        help="CHPL API base URL (default https://chpl.healthit.gov/rest).",
-    ),
-]
+ChplUrlOpt = Annotated[str | None, option(CHPL_URL)]
 
 
-EndpointsBundleOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoints-bundle",
-        metavar="URL|FILE",
-        envvar="EHRCHECK_ENDPOINTS_BUNDLE",
-        help="The vendor's service-base-URL Bundle, a URL or a file (default: the list the CHPL listing links).",
-    ),
-]
+EndpointsBundleOpt = Annotated[str | None, option(ENDPOINTS_BUNDLE)]
 
 
-EndpointsSampleOpt = Annotated[
-    int,
-    typer.Option(
-        "--endpoints-sample",
-        metavar="N",
-        envvar="EHRCHECK_ENDPOINTS_SAMPLE",
-        help="How many listed addresses to ask for /metadata (0: none).",
-    ),
-]
+EndpointsSampleOpt = Annotated[int, option(ENDPOINTS_SAMPLE)]
 
 
 PackOpt = Annotated[list[Path] | None, option(PACK)]
@@ -183,108 +147,31 @@ AsOfOpt = Annotated[str | None, option(AS_OF)]
 ProfileOpt = Annotated[str | None, option(PROFILE)]
 
 
-CredentialsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--credentials",
-        metavar="FILE",
-        envvar="EHRCHECK_CREDENTIALS",
-        help="YAML file with client_id and private_key_file (or client_secret, or bearer_token): runs the authenticated probes. See docs/authenticated.md.",
-    ),
-]
+CredentialsOpt = Annotated[Path | None, option(CREDENTIALS)]
 
 
-PatientOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--patient",
-        metavar="ID",
-        help="A test patient id for the US Core data checks (repeatable). Default: the vendor's claimed test patients, else the first found by search.",
-    ),
-]
+PatientOpt = Annotated[list[str] | None, option(PATIENT)]
 
 
-UsCoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--us-core",
-        metavar="declared|all",
-        envvar="EHRCHECK_US_CORE",
-        help="Which US Core profiles to test: declared (default: those the server lists) or all (every USCDI profile).",
-    ),
-]
+UsCoreOpt = Annotated[str | None, option(US_CORE)]
 
 
-UsCoreVersionOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--us-core-version",
-        envvar="EHRCHECK_US_CORE_VERSION",
-        help="Judge the data by US Core 6.1.0 or 7.0.0 (default: the version the server declares, else 6.1.0).",
-    ),
-]
+UsCoreVersionOpt = Annotated[str | None, option(US_CORE_VERSION)]
 
 
-TxServerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tx-server",
-        envvar="EHRCHECK_TX_SERVER",
-        metavar="URL",
-        help="A FHIR terminology server to ask ($validate-code) about codes that cannot be checked offline.",
-    ),
-]
+TxServerOpt = Annotated[str | None, option(TX_SERVER)]
 
 
-SampleOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--sample",
-        metavar="N",
-        envvar="EHRCHECK_SAMPLE",
-        help="Test at most N patients (and 20×N resources per type). Default 3.",
-    ),
-]
+SampleOpt = Annotated[int | None, option(SAMPLE)]
 
 
-BulkTimeoutOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--bulk-timeout",
-        metavar="S",
-        envvar="EHRCHECK_BULK_TIMEOUT",
-        help="Seconds to wait for a Bulk Data export to complete. Default 120.",
-    ),
-]
+BulkTimeoutOpt = Annotated[float | None, option(BULK_TIMEOUT)]
 
 
-LaunchOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--launch",
-        metavar="standalone|ehr",
-        envvar="EHRCHECK_LAUNCH",
-        help="Run a SMART user launch as the app registered in the credentials file's app: section: standalone (a patient signs in) or ehr (launched from the EHR). See docs/launch.md.",
-    ),
-]
+LaunchOpt = Annotated[str | None, option(LAUNCH)]
 
 
-NoBrowserOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-browser",
-        metavar="",
-        help="User launch: print the authorization URL and read the redirect URL pasted on stdin, instead of opening a browser.",
-    ),
-]
+NoBrowserOpt = Annotated[bool, option(NO_BROWSER)]
 
 
-LaunchTimeoutOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--launch-timeout",
-        metavar="S",
-        envvar="EHRCHECK_LAUNCH_TIMEOUT",
-        help="User launch: seconds to wait for each sign-in to come back. Default 300.",
-    ),
-]
+LaunchTimeoutOpt = Annotated[float | None, option(LAUNCH_TIMEOUT)]

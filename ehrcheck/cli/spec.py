@@ -60,6 +60,10 @@ class Command:
     help: str  # the first line of --help, as a docstring would give it
     params: tuple[Param, ...]
 
+    def defaults(self) -> dict[str, Any]:
+        """Every option's default, by parameter name (for a caller that gives only some)."""
+        return {p.name: p.default for p in self.params if isinstance(p.decl, Opt)}
+
 
 OUTPUT = Opt(
     ("--output", "-o"),
@@ -136,6 +140,114 @@ PACK = Opt(
     multiple=True,
 )
 QUIET = Opt(("--quiet", "-q"), "No progress or summary on stderr.", kind=bool, metavar="")
+TIMEOUT = Opt(("--timeout",), "Seconds per request.", kind=float, metavar="S", envvar="EHRCHECK_TIMEOUT")
+CA_BUNDLE = Opt(
+    ("--ca-bundle",),
+    "PEM file of CA certificates to trust (e.g. a corporate proxy).",
+    kind=Path,
+    metavar="FILE",
+    envvar="EHRCHECK_CA_BUNDLE",
+)
+INCLUDE_PHI = Opt(
+    ("--include-phi",),
+    "Keep patient data the probes see (ids, up to 5 resources) in the evidence. Off by default: only counts, element names and hashed ids are kept.",
+    kind=bool,
+    metavar="",
+)
+CHPL_ID = Opt(
+    ("--chpl-id",),
+    "The product's CHPL product number, e.g. 15.04.04.1932.WebC.84.01.0.221117 (repeatable). Looked up with the key in CHPL_API_KEY.",
+    metavar="NUMBER",
+    envvar="EHRCHECK_CHPL_ID",
+    multiple=True,
+)
+CHPL_FILE = Opt(
+    ("--chpl-file",),
+    "A CHPL JSON document (a listing's details, or search results) to use instead of the CHPL API.",
+    kind=Path,
+    metavar="FILE",
+    envvar="EHRCHECK_CHPL_FILE",
+)
+CHPL_URL = Opt(
+    ("--chpl-url",), "CHPL API base URL (default https://chpl.healthit.gov/rest).", metavar="URL", envvar="EHRCHECK_CHPL_URL"
+)
+ENDPOINTS_BUNDLE = Opt(
+    ("--endpoints-bundle",),
+    "The vendor's service-base-URL Bundle, a URL or a file (default: the list the CHPL listing links).",
+    metavar="URL|FILE",
+    envvar="EHRCHECK_ENDPOINTS_BUNDLE",
+)
+ENDPOINTS_SAMPLE = Opt(
+    ("--endpoints-sample",),
+    "How many listed addresses to ask for /metadata (0: none).",
+    kind=int,
+    metavar="N",
+    envvar="EHRCHECK_ENDPOINTS_SAMPLE",
+)
+CREDENTIALS = Opt(
+    ("--credentials",),
+    "YAML file with client_id and private_key_file (or client_secret, or bearer_token): runs the authenticated probes. See docs/authenticated.md.",
+    kind=Path,
+    metavar="FILE",
+    envvar="EHRCHECK_CREDENTIALS",
+)
+PATIENT = Opt(
+    ("--patient",),
+    "A test patient id for the US Core data checks (repeatable). Default: the vendor's claimed test patients, else the first found by search.",
+    metavar="ID",
+    multiple=True,
+)
+US_CORE = Opt(
+    ("--us-core",),
+    "Which US Core profiles to test: declared (default: those the server lists) or all (every USCDI profile).",
+    metavar="declared|all",
+    envvar="EHRCHECK_US_CORE",
+)
+US_CORE_VERSION = Opt(
+    ("--us-core-version",),
+    "Judge the data by US Core 6.1.0 or 7.0.0 (default: the version the server declares, else 6.1.0).",
+    envvar="EHRCHECK_US_CORE_VERSION",
+)
+TX_SERVER = Opt(
+    ("--tx-server",),
+    "A FHIR terminology server to ask ($validate-code) about codes that cannot be checked offline.",
+    metavar="URL",
+    envvar="EHRCHECK_TX_SERVER",
+)
+SAMPLE = Opt(
+    ("--sample",),
+    "Test at most N patients (and 20×N resources per type). Default 3.",
+    kind=int,
+    metavar="N",
+    envvar="EHRCHECK_SAMPLE",
+)
+BULK_TIMEOUT = Opt(
+    ("--bulk-timeout",),
+    "Seconds to wait for a Bulk Data export to complete. Default 120.",
+    kind=float,
+    metavar="S",
+    envvar="EHRCHECK_BULK_TIMEOUT",
+)
+LAUNCH = Opt(
+    ("--launch",),
+    "Run a SMART user launch as the app registered in the credentials file's app: section: standalone (a patient signs in) or ehr (launched from the EHR). See docs/launch.md.",
+    metavar="standalone|ehr",
+    envvar="EHRCHECK_LAUNCH",
+)
+NO_BROWSER = Opt(
+    ("--no-browser",),
+    "User launch: print the authorization URL and read the redirect URL pasted on stdin, instead of opening a browser.",
+    kind=bool,
+    metavar="",
+)
+LAUNCH_TIMEOUT = Opt(
+    ("--launch-timeout",),
+    "User launch: seconds to wait for each sign-in to come back. Default 300.",
+    kind=float,
+    metavar="S",
+    envvar="EHRCHECK_LAUNCH_TIMEOUT",
+)
+LABEL = Opt(("--label",), "Name to show for the product in reports.", metavar="NAME")
 # The root's own option (root.py): a command line that gives it is left to typer.
 DEBUG = Opt(
     ("--debug",),
@@ -161,6 +273,59 @@ SCORE = Command(
         Param("exit_zero", EXIT_ZERO, False),
         Param("waivers", WAIVERS),
         Param("pack", PACK),
+        Param("quiet", QUIET, False),
+    ),
+)
+
+AUDIT = Command(
+    "audit",
+    "Probe an endpoint, score it and write the readiness report (probe + score in one step).",
+    (
+        Param("base_url", Arg("URL", "The FHIR service base URL, e.g. https://fhir.vendor.example/r4")),
+        Param("output", OUTPUT),
+        Param("format", FORMAT),
+        Param("fail_under", FAIL_UNDER),
+        Param("timeout", TIMEOUT, 10.0),
+        Param("as_of", AS_OF),
+        Param("profile", PROFILE),
+        Param(
+            "claims",
+            Opt(
+                ("--claims",),
+                "YAML file of the vendor's claims (see `ehrcheck claims init`).",
+                kind=Path,
+                metavar="FILE",
+                envvar="EHRCHECK_CLAIMS",
+            ),
+        ),
+        Param(
+            "evidence_text_given",
+            Opt(("--evidence",), "Also save the evidence here (default: evidence.json beside the reports).", metavar="FILE"),
+        ),
+        Param("label", LABEL),
+        Param("ca_bundle", CA_BUNDLE),
+        Param("pdf", PDF, False),
+        Param("force", FORCE, False),
+        Param("fail_on", FAIL_ON),
+        Param("exit_zero", EXIT_ZERO, False),
+        Param("waivers", WAIVERS),
+        Param("pack", PACK),
+        Param("chpl_id", CHPL_ID),
+        Param("chpl_file", CHPL_FILE),
+        Param("chpl_url", CHPL_URL),
+        Param("endpoints_bundle", ENDPOINTS_BUNDLE),
+        Param("endpoints_sample", ENDPOINTS_SAMPLE, 5),
+        Param("credentials", CREDENTIALS),
+        Param("patient", PATIENT),
+        Param("us_core", US_CORE),
+        Param("us_core_version", US_CORE_VERSION),
+        Param("tx_server", TX_SERVER),
+        Param("sample", SAMPLE),
+        Param("bulk_timeout", BULK_TIMEOUT),
+        Param("include_phi", INCLUDE_PHI, False),
+        Param("launch", LAUNCH),
+        Param("no_browser", NO_BROWSER, False),
+        Param("launch_timeout", LAUNCH_TIMEOUT),
         Param("quiet", QUIET, False),
     ),
 )

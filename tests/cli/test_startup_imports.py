@@ -80,3 +80,4 @@ def test_anonymous_audit_loads_no_authenticated_probe(tmp_path: Path):
     probes = ("bulk", "bulk_profiles", "token", "scopes", "uscore_data", "uscore_judge", "uscore_profiles")
     loaded = sorted(m for m in modules if m in {f"ehrcheck.probes.authenticated.{p}" for p in probes})
     assert not loaded, loaded
+    assert "typer" not in modules and "ehrcheck.cli.options" not in modules  # a simple line: cli/lean.py

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ehrcheck.cli.spec import SUFFIXES_TEXT
 from ehrcheck.errors import UserInputError
 from ehrcheck.render import DEFAULT_FORMATS, FORMAT_ALIASES, RENDERERS
 
@@ -32,12 +33,6 @@ SUFFIX_FORMAT = {
     **FORMAT_ALIASES,
     "pdf": "pdf",
 }
-
-
-SUFFIXES_TEXT = ".html, .md, .json, .xml (JUnit), .sarif or .pdf"
-
-
-DEFAULT_OUTPUT = "ehrcheck-HOST-PATH"  # as the help and README name it; default_folder() makes it
 
 
 @dataclass(frozen=True)

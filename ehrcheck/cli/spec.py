@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ehrcheck.cli.output import DEFAULT_OUTPUT, SUFFIXES_TEXT
+# The report files -o accepts (output.py's SUFFIX_FORMAT) and the default folder's name, as the
+# help and README name them; here, not in output.py, so that reading the declarations costs no import.
+SUFFIXES_TEXT = ".html, .md, .json, .xml (JUnit), .sarif or .pdf"
+DEFAULT_OUTPUT = "ehrcheck-HOST-PATH"  # output.default_folder() makes it
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class Target(BaseModel):
         writes it so (`redact_url`); an evidence or report.json file edited to carry a password or
         a token in `target.base_url` had it printed in every report `score`, `diff` and
         `compare` wrote, so it is redacted here too, wherever a Target is read."""
-        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, redacted_pair, secret_param
+        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, redact_path_params, redacted_pair, secret_param
 
         # By hand, not urlsplit: evidence from before has `https://[redacted]@host`, which
         # urlsplit refuses (brackets that are not an IPv6 address).
@@ -84,7 +84,7 @@ class Target(BaseModel):
             return params
 
         query, fragment = redacted(query, "/:$|,*"), redacted(fragment, "/:$|,*[]")
-        return f"{scheme}{sep}{path}{qmark}{query}{hash_}{fragment}"
+        return f"{scheme}{sep}{redact_path_params(path)}{qmark}{query}{hash_}{fragment}"
 
 
 def real_timestamp(value: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import re
 import ssl
@@ -381,6 +382,7 @@ class Fetcher:
         self._timeout = client.timeout.as_dict()
         self._urls: dict[str, httpx.URL] = {}
         self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
+        self._userinfo: tuple[tuple[str, str, int | None], bytes] | None = None  # see allow_userinfo
 
     @classmethod
     def create(cls, options: HttpOptions, secrets: Secrets | None = None, shared: LeanTransport | None = None) -> Fetcher:
@@ -509,6 +511,8 @@ class Fetcher:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
             raise self._failed(method, url, request, response, start, exc, recorder) from None
         elapsed = round((time.perf_counter() - start) * 1000, 1)
+        if form is not None:  # a token request: its answer's own headers may already echo the token
+            self._learn_tokens(chunks)
         self._record(recorder, method, url, request, response, start, body.size, body.truncated, cap)
         return Response(
             status=response.status_code,
@@ -519,10 +523,46 @@ class Fetcher:
             truncated=body.truncated,
         )
 
+    def _learn_tokens(self, chunks: list[bytes]) -> None:
+        """The tokens a form POST's JSON answer issues, known as secrets before that answer is
+        recorded or logged (the caller learns them only after: --debug printed a header echoing
+        the token on the very line of the answer that issued it)."""
+        content = b"".join(chunks)
+        if b"_token" not in content:
+            return
+        try:
+            doc = json.loads(content)
+        except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError included): nothing issued here
+            return
+        if isinstance(doc, dict):
+            for key in ("access_token", "refresh_token", "id_token"):
+                if isinstance(value := doc.get(key), str):
+                    self.secrets.add(value)
+
+    def allow_userinfo(self, base_url: str) -> None:
+        """The one URL whose user-info may be sent (httpx makes it a Basic header): the base URL
+        the user gave, on its own origin. User-info in any other URL came from a server (an
+        issuer, a status or file URL, an introspection endpoint) and is dropped before sending."""
+        parsed = httpx.URL(base_url)
+        if parsed.userinfo:
+            self._userinfo = (_origin(base_url), parsed.userinfo)
+
+    def _own_userinfo_only(self, url: str) -> str:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            return url  # refused as build_request refuses it
+        if parsed.userinfo and (_origin(url), parsed.userinfo) != self._userinfo:
+            return str(parsed.copy_with(userinfo=b""))
+        return url
+
     def _build(self, method: str, url: str, headers: dict[str, str], form: dict[str, str] | None) -> httpx.Request:
         """The request `client.build_request` would build, without its per-request merging when
         the lean transport is in use: the URL parsed once per fetcher, the client's headers merged
-        with each distinct header set once, the same timeouts and cookies."""
+        with each distinct header set once, the same timeouts and cookies. User-info is sent only
+        as the user gave it (allow_userinfo)."""
+        if "@" in url:
+            url = self._own_userinfo_only(url)
         if self._lean is None:
             return self.client.build_request(method, url, headers=headers, data=form)
         parsed = self._urls.get(url)

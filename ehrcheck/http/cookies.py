@@ -9,10 +9,22 @@ that set it.
 
 from __future__ import annotations
 
-import http.cookiejar
 from http.cookiejar import Cookie, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _port(request: Any) -> str | None:
+    """The request's port as a string, from its full URL: http.cookiejar reads it from the Host
+    value, which a URL with user-info (`u:pw@host:8443`) turns into no port at all."""
+    try:
+        parts = urlsplit(request.get_full_url())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return None
+    return str(port) if port else None
 
 
 class OriginCookiePolicy(DefaultCookiePolicy):
@@ -21,13 +33,16 @@ class OriginCookiePolicy(DefaultCookiePolicy):
         super().__init__(strict_ns_domain=DefaultCookiePolicy.DomainStrictNonDomain)
 
     def set_ok(self, cookie: Cookie, request: Any) -> bool:
-        if not super().set_ok(cookie, request):
+        port = _port(request)
+        if port is None or not super().set_ok(cookie, request):
             return False
         parts = urlsplit(request.get_full_url())
         # Pin it: the host that set it (any Domain attribute dropped), its port, and https only
-        # when it came over https. http.cookiejar compares ports as request_port spells them.
+        # when it came over https.
         cookie.domain, cookie.domain_specified, cookie.domain_initial_dot = (parts.hostname or "").lower(), False, False
-        # the function return_ok_port compares with (not in typeshed's stubs)
-        cookie.port, cookie.port_specified = http.cookiejar.request_port(request), True  # type: ignore[attr-defined]
+        cookie.port, cookie.port_specified = port, True
         cookie.secure = cookie.secure or parts.scheme == "https"
         return True
+
+    def return_ok_port(self, cookie: Cookie, request: Any) -> bool:
+        return cookie.port is not None and cookie.port == _port(request)

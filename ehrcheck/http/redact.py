@@ -69,18 +69,41 @@ SECRET_PARAMS = frozenset(
 )
 
 
+# Spellings of a credential's parameter name beyond SECRET_PARAMS, compared with the name in
+# lower case and without punctuation (`x-api-key`, `AccessToken`, `oauth_signature`): a name
+# containing one of PARTS, or equal to one of WHOLE. No FHIR search parameter matches either.
+_SECRET_NAME_PARTS = ("token", "secret", "password", "passwd", "apikey", "signature", "session", "assertion",
+                      "credential", "jwt", "bearer", "hmac", "subscriptionkey")  # fmt: skip
+_SECRET_NAME_WHOLE = frozenset({"key", "sig", "pwd", "pass", "code", "auth", "authorization"})
+
+
+def _name_base(name: str) -> str:
+    """`name` decoded again (up to three times: `%253D` is an `=` encoded twice), cut at an `=`
+    it holds and trimmed: the name as a server would read it, without a token it may carry."""
+    for _ in range(3):
+        decoded = unquote(name)
+        if decoded == name:
+            break
+        name = decoded
+    return name.partition("=")[0].strip()
+
+
 def secret_param(name: str) -> bool:
     """Whether a query (or fragment) parameter named `name` carries a credential: one of
-    SECRET_PARAMS in any case, or a name that itself holds one (`access_token%3DTOKEN` decodes
-    to the name `access_token=TOKEN`)."""
+    SECRET_PARAMS or another usual spelling of one, in any case, also when the name itself holds
+    the token (`access_token%3DTOKEN` decodes to the name `access_token=TOKEN`)."""
     lowered = name.lower()
-    return lowered in SECRET_PARAMS or ("=" in lowered and lowered.partition("=")[0] in SECRET_PARAMS)
+    if lowered in SECRET_PARAMS:
+        return True
+    base = _name_base(lowered)
+    squeezed = re.sub(r"[^a-z0-9]", "", base)
+    return base in SECRET_PARAMS or squeezed in _SECRET_NAME_WHOLE or any(part in squeezed for part in _SECRET_NAME_PARTS)
 
 
 def redacted_pair(name: str, value: str) -> tuple[str, str]:
     """(name, value) as recorded: a credential's value redacted, and its name cut at an `=` it holds."""
     if secret_param(name):
-        return name.partition("=")[0], REDACTED
+        return _name_base(name), REDACTED
     return name, value
 
 
@@ -299,6 +322,11 @@ def _redacted_pairs(text: str, safe: str = "/:$|,*") -> str:
 _PATH_PARAM = re.compile(r"(;[^/;=]*=)[^/;]*")
 
 
+def redact_path_params(path: str) -> str:
+    """`path` with the value of every path parameter (`;name=value`) redacted."""
+    return _PATH_PARAM.sub(r"\1" + REDACTED, path) if ";" in path else path
+
+
 def redact_url(url: str) -> str:
     """`url` without user-info, path parameter values, or the values of token-like parameters in
     its query or its fragment: `#access_token=…` is where OAuth's implicit grant puts the token."""
@@ -306,7 +334,7 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = REDACTED_USERINFO + "@" + netloc.rsplit("@", 1)[1]
-    path = _PATH_PARAM.sub(r"\1" + REDACTED, parts.path) if ";" in parts.path else parts.path
+    path = redact_path_params(parts.path)
     query = _redacted_pairs(parts.query) if parts.query else ""
     fragment = parts.fragment
     if "=" in fragment and any(secret_param(k) for k, _ in parse_qsl(fragment, keep_blank_values=True)):
@@ -407,10 +435,11 @@ class Secrets:
         for variant in encodings(value):
             if len(variant) >= MIN_SECRET_LENGTH:
                 self._values.add(variant)
-        # A header like "Bearer abc" or "Basic dXNlcjpwdw==" is also quoted by its token alone.
+        # A header like "Bearer abc" or "Basic dXNlcjpwdw==" is also quoted by its token alone,
+        # in every encoding the whole value is matched in.
         scheme, _, token = value.partition(" ")
         if token and scheme.isalpha() and len(token) >= MIN_SECRET_LENGTH:
-            self._values.add(token)
+            self.add(token)
 
     def add_url(self, url: str) -> None:
         """User-info and secret query parameters of a URL, raw and percent-decoded."""

@@ -137,6 +137,7 @@ async def collect(
     secrets = secrets if secrets is not None else Secrets()
     secrets.add_url(base)
     fetcher = Fetcher.create(options, secrets=secrets, shared=connections)
+    fetcher.allow_userinfo(base)
     verify = options.verify
 
     def ssl_factory() -> ssl.SSLContext:

@@ -26,6 +26,11 @@ INT_DIGITS = 4000  # below Python's own limit for int() (4,300 digits)
 # Evidence, CHPL documents and endpoint Bundles are JSON ehrcheck or a registry wrote: megabytes,
 # not gigabytes. The cap bounds what a read of a device or an endless pipe can take.
 MAX_JSON_FILE_BYTES = 256 * 1024 * 1024
+# Memory follows the number of values, not bytes: 36 MB of `{"id":1},` (4 million objects) took
+# 1.36 GB to parse (round 11). A real CHPL page holds ~7,000 objects or arrays per MB; these
+# bound a parse near 350 MB whatever the file is made of.
+MAX_JSON_CONTAINERS = 1_000_000
+MAX_JSON_VALUES = 4_000_000
 
 
 def _number(text: str) -> float | str:
@@ -310,6 +315,13 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
     except UnicodeDecodeError:
         raise UserInputError(f"{where}: not UTF-8 text, so not {kind}") from None
     too_deep_message = f"{where}: nests more than {MAX_DEPTH} levels deep, so not {kind}"
+    # Counted in the text (strings included, so an over-count): cheap, and before any parsing.
+    containers, values = text.count("{") + text.count("["), text.count(",")
+    if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
+        raise UserInputError(
+            f"{where}: holds over {MAX_JSON_CONTAINERS:,} objects and arrays or {MAX_JSON_VALUES:,} values "
+            f"({containers:,} and {values:,}), more than {kind} ever does"
+        )
     try:
         data = json_loads(text)
     except json.JSONDecodeError as exc:

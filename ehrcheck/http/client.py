@@ -190,6 +190,10 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
         return exc.kind, str(exc)
     # Not shortened here: a secret cut in half could not be scrubbed. Callers scrub, then shorten.
     text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc)) or exc.__class__.__name__
+    if "Illegal header" in text or isinstance(exc, UnicodeEncodeError):
+        # h11 quotes the value as a bytes repr (`b'Bearer to\\x00k'`), a form no scrubber matches:
+        # a header ehrcheck was to send (a server-issued token, say) held a character HTTP forbids.
+        return "request", "a header ehrcheck was to send holds a character HTTP does not allow (value not shown)"
     if isinstance(exc, httpx.ConnectTimeout):
         return "timeout", "connection timed out"
     if isinstance(exc, httpx.TimeoutException):
@@ -492,7 +496,10 @@ class Fetcher:
         form: dict[str, str] | None = None,
     ) -> Response:
         start = time.perf_counter()
-        request = self._build(method, url, headers, form)
+        try:
+            request = self._build(method, url, headers, form)
+        except UnicodeEncodeError as exc:  # a non-ASCII header value (a server-issued token, say)
+            raise FetchError(*classify_error(exc)) from None
         self.secrets.add_url(url)
         self.secrets.add_headers(request.headers)
         response: httpx.Response | None = None
@@ -731,7 +738,10 @@ class Fetcher:
         current, hdrs = url, dict(headers or {})
         for _hop in range(6):
             start = time.perf_counter()
-            request = self._build("GET", current, hdrs, None)
+            try:
+                request = self._build("GET", current, hdrs, None)
+            except UnicodeEncodeError as exc:
+                raise FetchError(*classify_error(exc)) from None
             self.secrets.add_url(current)
             self.secrets.add_headers(request.headers)
             try:

@@ -170,3 +170,90 @@ def test_a_read_back_target_loses_its_path_parameter_values(tmp_path: Path):
         res = run(command, str(tmp_path / "A"), str(tmp_path / "B"), "-o", str(tmp_path / output), "-q")
         assert res.exit_code in (0, 1), res.output[-2000:]
         assert "JSa11sess99x" not in (tmp_path / output).read_text(encoding="utf-8") + res.output
+
+
+def test_a_bulk_manifests_output_types_are_fhirs_own_words():
+    """Round 11 (B01): a manifest's output[].type 'Zzyzxfam' (a planted surname) was recorded in
+    output_types and quoted in INT-31x messages in every report."""
+    from ehrcheck.probes.authenticated.bulk import manifest_facts
+
+    manifest = {
+        "transactionTime": "2026-01-01T00:00:00Z",
+        "request": "https://h/fhir/Patient/$export",
+        "requiresAccessToken": True,
+        "output": [{"type": "Patient", "url": "https://h/f/1.ndjson"}, {"type": "Zzyzxfam", "url": "https://h/f/2.ndjson"}],
+    }
+    assert manifest_facts(manifest, "https://h/fhir/Patient/$export")["output_types"] == ["Patient", "[unknown type]"]
+
+
+def test_a_json_input_of_millions_of_tiny_values_is_refused_before_parsing(tmp_path: Path):
+    """Round 11 (BG1): a 36 MB --chpl-file of four million `{"id":1}` (under the 256 MB cap) took
+    1.36 GB to parse before it was refused; the count of objects and values is bounded first."""
+    from ehrcheck.errors import UserInputError
+    from ehrcheck.files.limits import MAX_JSON_CONTAINERS, read_user_json
+
+    path = tmp_path / "chpl.json"
+    path.write_text("[" + ",".join(['{"id":1}'] * (MAX_JSON_CONTAINERS + 1)) + "]", encoding="utf-8")
+    with pytest.raises(UserInputError) as refused:
+        read_user_json(path, f"--chpl-file {path}", "a CHPL document")
+    assert "objects and arrays" in str(refused.value) and str(path) in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("bearer_token", "BRa11tok\\u0000zz"),
+        ("bearer_token", "BRa11tok\\u00e9\\u202e77"),
+        ("client_secret", "CSa11\\u000bsecret"),
+    ],
+)
+def test_a_credential_a_header_cannot_carry_is_refused_at_load_unquoted(tmp_path: Path, field: str, value: str):
+    """Round 11 (BT1, BT2): a bearer token holding a NUL was sent, failed in h11, and the error
+    quoted the whole token as a bytes repr (missed by the scrubber) in every report; a non-ASCII
+    one ended each probe in an internal error with tracebacks under --debug."""
+    from tests.hostile.test_messages import assert_message
+
+    creds = tmp_path / "c.yaml"
+    creds.write_text(f'client_id: app\n{field}: "{value}"\n', encoding="utf-8")
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "--credentials", str(creds), "-o", str(tmp_path / "out"), "-q")
+        assert srv.requests == []
+    assert_message(res, str(creds), field, "not shown")
+    assert "BRa11" not in res.stderr and "CSa11" not in res.stderr
+
+
+@pytest.mark.parametrize("key", ["AKa11key\x0b77", "AKa11kéy77", "AKa11 key77"])
+def test_a_chpl_key_a_header_cannot_carry_is_refused_unquoted(tmp_path: Path, key: str):
+    """Round 11 (CK1): CHPL_API_KEY with a vertical tab reached the reports as a bytes repr in the
+    'Illegal header value' error; with a non-ASCII letter, --debug printed a traceback."""
+    from tests.hostile.test_messages import assert_message
+
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "--chpl-id", "15.04.04.1932.WebC.84.01.0.221117", "-o", str(tmp_path / "o"), "-q",
+                  env={"CHPL_API_KEY": key})  # fmt: skip
+        assert srv.requests == []
+    assert_message(res, "CHPL_API_KEY", "not shown")
+    assert "AKa11" not in res.stderr
+
+
+def test_a_header_value_http_forbids_fails_the_request_with_a_reason_that_quotes_nothing():
+    """A server-issued token with a NUL or a non-ASCII letter (no load-time check can see it)
+    failed with h11's `Illegal header value b'Bearer …'`, the token quoted, or an internal error."""
+    import asyncio
+
+    from ehrcheck.http.client import Fetcher, FetchError, HttpOptions, Recorder
+
+    async def attempt(token: str) -> str:
+        fetcher = Fetcher.create(HttpOptions(timeout=3, retries=0))
+        try:
+            with serve(ROUTES) as srv:
+                await fetcher.get(srv.base + "/metadata", Recorder(), headers={"Authorization": f"Bearer {token}"})
+        except FetchError as exc:
+            return str(exc)
+        finally:
+            await fetcher.aclose()
+        return "sent"
+
+    for token in ("Tok\x00Round11zz", "Tok\u00e9Round11zz"):
+        reason = asyncio.run(attempt(token))
+        assert "not allow" in reason and "Round11" not in reason, reason

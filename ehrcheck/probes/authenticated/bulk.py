@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import REDIRECTS, FetchError, Recorder
 from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
+from ehrcheck.http.resource_types import RESOURCE_TYPES
 from ehrcheck.probes.anonymous.transport import survey_hosts
 from ehrcheck.probes.authenticated.bulk_params import kickoff_parameters
 from ehrcheck.probes.authenticated.bulk_profiles import line_judge, line_summary, updated_before
@@ -184,7 +185,10 @@ def manifest_facts(manifest: dict[str, Any], kickoff_url: str) -> dict[str, Any]
         if isinstance(manifest.get("requiresAccessToken"), bool)
         else None,
         "output_count": len(items),
-        "output_types": sorted({o["type"] for o in items if isinstance(o.get("type"), str)}),
+        # FHIR's resource type names only: the server's own text there may be a patient's name
+        "output_types": sorted(
+            {o["type"] if o["type"] in RESOURCE_TYPES else "[unknown type]" for o in items if isinstance(o.get("type"), str)}
+        ),
         "outputs_without_type_or_url": len(bad_items),
         "outputs_with_relative_url": len(relative),
         "error_files": len(manifest["error"]) if isinstance(manifest.get("error"), list) else None,
@@ -329,7 +333,12 @@ async def export(
                 for i, item in enumerate(items[:MAX_FILES]):
                     if files and time.monotonic() >= deadline:
                         break  # the export's time is up: one file was checked, the rest are counted
-                    report("bulk", i, min(len(items), MAX_FILES), f"reading {item.get('type')} NDJSON")
+                    report(
+                        "bulk",
+                        i,
+                        min(len(items), MAX_FILES),
+                        f"reading {item.get('type') if item.get('type') in RESOURCE_TYPES else 'a'} NDJSON",
+                    )
                     try:
                         why_not = transport_refusal(item["url"], ctx.base_url) if needs_token else None
                         if needs_token and not why_not:

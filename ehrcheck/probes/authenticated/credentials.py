@@ -257,6 +257,15 @@ def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None
     if method not in METHODS:
         raise UserInputError(f"{where('auth_method')}: auth_method '{method}' is not one of {', '.join(METHODS)}")
 
+    for name in ("client_id", "client_secret", "bearer_token"):
+        given = fields.get(name)
+        # They go into HTTP headers: RFC 6749's VSCHAR, printable ASCII. A NUL or a non-ASCII
+        # letter failed only when sent, with the value quoted in the error (round 11).
+        if isinstance(given, str) and not all(0x20 <= ord(ch) <= 0x7E for ch in given):
+            raise UserInputError(
+                f"{where(name)}: {name} holds a control or non-ASCII character, which an HTTP header cannot "
+                "carry; check the value (not shown)"
+            )
     client_id = fields.get("client_id")
     if method != "bearer" and not client_id:
         raise UserInputError(f"{source}: client_id is required for {method}")

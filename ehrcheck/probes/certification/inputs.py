@@ -131,6 +131,11 @@ def certification_inputs(
         out.settings["chpl_numbers"] = numbers
         out.settings["chpl_url"] = (chpl_url or DEFAULT_CHPL_URL).rstrip("/")
         key = (environ.get(CHPL_KEY_ENV) or "").strip()
+        if key and not all(0x21 <= ord(ch) <= 0x7E for ch in key):  # it is sent as a header
+            raise UserInputError(
+                f"{CHPL_KEY_ENV}: holds a space, control or non-ASCII character, which an HTTP header cannot carry; "
+                "check the value (not shown)"
+            )
         if key:
             out.settings["chpl_api_key"] = key
         out.probes[ProbeId.chpl] = probe_chpl

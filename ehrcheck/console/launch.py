@@ -37,6 +37,7 @@ class SystemBrowser:
 # A redirect URL with its code and state is well under 2 KB; browsers cap URLs near 32 KB.
 MAX_PASTE = 32_768
 MAX_SKIPPED = 8_000_000
+MAX_REFUSALS_SHOWN = 10
 
 
 class PasteBack(SystemBrowser):
@@ -53,6 +54,7 @@ class PasteBack(SystemBrowser):
         threading.Thread(target=self._read, args=(deliver,), daemon=True).start()
 
     def _read(self, deliver: Callable[[str], bool]) -> None:
+        refused = 0
         while True:
             try:
                 line = self.stdin.readline(MAX_PASTE + 1)  # capped: `< /dev/zero` is one endless line
@@ -82,12 +84,14 @@ class PasteBack(SystemBrowser):
                     return
                 if accepted:
                     return
-                self.console.print(
-                    "that address is not the redirect of this request (not on the redirect URI, or its state or a readable code is missing); "
-                    "paste it again",
-                    highlight=False,
-                    markup=False,
-                )
+                refused += 1
+                if refused <= MAX_REFUSALS_SHOWN:  # `yes URL | ehrcheck launch` must not flood stderr
+                    self.console.print(
+                        "that address is not the redirect of this request (not on the redirect URI, or its state or a readable code is missing); "
+                        + ("paste it again" if refused < MAX_REFUSALS_SHOWN else "further refused lines are not reported"),
+                        highlight=False,
+                        markup=False,
+                    )
 
     def _skip_rest_of_line(self) -> bool:
         """Read past the end of an overlong line, a chunk at a time; False if none comes within

@@ -257,3 +257,33 @@ def test_a_header_value_http_forbids_fails_the_request_with_a_reason_that_quotes
     for token in ("Tok\x00Round11zz", "Tok\u00e9Round11zz"):
         reason = asyncio.run(attempt(token))
         assert "not allow" in reason and "Round11" not in reason, reason
+
+
+@pytest.mark.timeout(120)
+def test_a_stream_of_wrong_pastes_is_answered_a_bounded_number_of_times(tmp_path: Path):
+    """Round 11 (L03): `yes WRONG-URL | ehrcheck launch --no-browser` answered each line with a
+    refusal: 6.3 MB of stderr in 12 s, ~150 MB at the default timeout."""
+    import subprocess
+    import sys
+
+    from tests.paths import ROOT
+    from tests.support.launch import free_port
+    from tests.support.smart_fake import CLIENT_SECRET, fake_smart
+
+    port = free_port()
+    creds = tmp_path / "creds.yaml"
+    creds.write_text(
+        f"app:\n  client_id: fake-app\n  client_secret: {CLIENT_SECRET}\n  redirect_uri: http://127.0.0.1:{port}/callback\n",
+        encoding="utf-8",
+    )
+    wrong = f"http://127.0.0.1:{port}/callback?code=x&state=not-ours\n" * 500
+    with fake_smart() as fake:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ehrcheck", "launch", fake.fhir_base, "--credentials", str(creds), "--no-browser",
+             "--launch-timeout", "3", "-o", str(tmp_path / "o")],
+            cwd=ROOT, input=wrong, capture_output=True, text=True, timeout=100,
+        )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    refusals = proc.stderr.count("not the redirect of this request")
+    assert 1 <= refusals <= 10, refusals
+    assert "further refused lines are not reported" in proc.stderr

@@ -287,3 +287,24 @@ def test_a_stream_of_wrong_pastes_is_answered_a_bounded_number_of_times(tmp_path
     refusals = proc.stderr.count("not the redirect of this request")
     assert 1 <= refusals <= 10, refusals
     assert "further refused lines are not reported" in proc.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_session_in_an_endpoint_bundles_address_reaches_no_output(tmp_path: Path):
+    """Round 11 (EB1): an Endpoint Bundle address with `;jsessionid=VALUE` was kept in the
+    endpoint sample's evidence and quoted in every report's finding text."""
+    from tests.paths import FIXTURES
+
+    with serve(ROUTES) as srv:
+        text = (FIXTURES / "chpl" / "service-base-urls-hti1.json").read_text(encoding="utf-8")
+        text = text.replace("{{ORIGIN}}/pediatrics/fhir", srv.origin + "/pediatrics/fhir;jsessionid=SKa11eb03q")
+        bundle = tmp_path / "eb.json"
+        bundle.write_text(text.replace("{{ORIGIN}}", srv.origin), encoding="utf-8")
+        out = tmp_path / "out"
+        res = run("audit", srv.base, "--endpoints-bundle", str(bundle), "-o", str(out), "-f", "md,json,html",
+                  "--timeout", "3", "-q")  # fmt: skip
+        asked = [path for _, path, _ in srv.requests if "jsessionid" in path]
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    assert asked  # the address was used as published
+    for path in out.iterdir():
+        assert "SKa11eb03q" not in path.read_text(encoding="utf-8"), path.name

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ehrcheck.http.client import FetchError, Recorder, gather_recorded
-from ehrcheck.http.redact import strip_credentials
+from ehrcheck.http.redact import redact_path_params, strip_credentials
 from ehrcheck.probes.base import ProbeContext, ProbeSkipped, parse_json
 from ehrcheck.probes.certification.service_base_urls import assess_bundle
 
@@ -59,17 +59,18 @@ async def _sample(ctx: ProbeContext, recorder: Recorder, addresses: list[str], s
             address = strip_credentials(listed)
         except ValueError:
             return {"address": "[not a URL]", "ok": False, "problem": "not a URL", "error_kind": "other"}
+        shown = redact_path_params(address)  # as every URL ehrcheck reports: a session there is a credential
         parts = urlsplit(address)  # /metadata goes on the path, not after the query
         url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/metadata"))
         async with gate:
             try:
                 resp = await ctx.fetcher.get(url, recorder, headers=FHIR_ACCEPT)
             except FetchError as exc:
-                return {"address": address, "ok": False, "problem": str(exc), "error_kind": exc.kind}
+                return {"address": shown, "ok": False, "problem": str(exc), "error_kind": exc.kind}
         doc, problem = parse_json(resp)
         rtype = doc.get("resourceType") if isinstance(doc, dict) else None
         ok = resp.status == 200 and rtype == "CapabilityStatement"
-        out: dict[str, Any] = {"address": address, "http_status": resp.status, "ok": ok}
+        out: dict[str, Any] = {"address": shown, "http_status": resp.status, "ok": ok}
         if not ok:
             out["problem"] = (
                 f"HTTP {resp.status}"

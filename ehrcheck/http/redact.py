@@ -405,15 +405,18 @@ def _without_cut_secret(text: str, values: list[str]) -> str:
     body = text.rstrip("…")
     if len(body) < CUT_TEXT_MIN:  # no cap cuts a text this short: a short text is not a cut one
         return text
+    lowered = body.lower()
     for value in values:
         if len(value) <= CUT_SECRET_MIN:
             continue
-        head = value[:CUT_SECRET_MIN]
-        at = body.find(head, max(0, len(body) - len(value) + 1))
+        # A percent-encoded form is compared in lower case: its hex digits may be in either.
+        seen, wanted = (lowered, value.lower()) if "%" in value else (body, value)
+        head = wanted[:CUT_SECRET_MIN]
+        at = seen.find(head, max(0, len(seen) - len(wanted) + 1))
         while at != -1:
-            if value.startswith(body[at:]):
+            if wanted.startswith(seen[at:]):
                 return body[:at] + REDACTED
-            at = body.find(head, at + 1)
+            at = seen.find(head, at + 1)
     return text
 
 

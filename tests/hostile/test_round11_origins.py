@@ -308,3 +308,39 @@ def test_a_session_in_an_endpoint_bundles_address_reaches_no_output(tmp_path: Pa
     assert asked  # the address was used as published
     for path in out.iterdir():
         assert "SKa11eb03q" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_a_pasted_redirect_parsers_disagree_on_or_with_a_parameter_twice_is_refused():
+    """Round 11 (LP1, and a LIMIT): `http://127.0.0.1:1\\@127.0.0.1:9/callback?…` is host 1 to a
+    browser and host 9 to urlsplit, and was accepted as on the redirect URI; a redirect with
+    `code` twice was accepted with the last one."""
+    import asyncio
+
+    from ehrcheck.probes.launch.listener import Listener
+
+    async def scenario() -> list[bool]:
+        listener = Listener("http://127.0.0.1:9/callback")
+        fut = listener.expect("st4te")
+        answers = [
+            listener.deliver(url, pasted=True)
+            for url in (
+                "http://127.0.0.1:1\\@127.0.0.1:9/callback?code=planted&state=st4te",
+                "http://u:p@127.0.0.1:9/callback?code=planted&state=st4te",
+                "http://127.0.0.1:9/callback?code=planted&code=other&state=st4te",
+                "http://127.0.0.1:9/callback?code=good-code&state=st4te",
+            )
+        ]
+        assert (await fut).code.reveal() == "good-code"
+        return answers
+
+    assert asyncio.run(scenario()) == [False, False, False, True]
+
+
+def test_a_secret_cut_by_a_cap_in_lower_case_percent_encoding_is_scrubbed():
+    """Round 11 (CUT1): a cap cutting an every-byte `%xx` echo in lower-case hex left its first
+    characters (only the upper-case form was compared for a cut tail)."""
+    from ehrcheck.http.redact import Secrets
+
+    secret = "CSa11+Sec/ret=Zq9xKp"
+    lower = "".join(f"%{b:02x}" for b in secret.encode())
+    assert Secrets([secret]).scrub("a" * 480 + lower[:20]) == "a" * 480 + "[redacted]"

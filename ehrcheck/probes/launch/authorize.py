@@ -65,4 +65,8 @@ class Callback:
 
 
 def parse_callback(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True))
+    """The query of a redirect as a dict; empty (so refused, as having no state) when a parameter
+    is given twice: which `code` or `iss` counts would be a guess, and a guess may be the planted one."""
+    pairs = parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True)
+    found = dict(pairs)
+    return found if len(found) == len(pairs) else {}

@@ -33,7 +33,12 @@ def _where(url: str) -> tuple[str, str, int | None, str]:
 
 
 def same_address(url: str, redirect_uri: str) -> bool:
-    """Whether `url` is on `redirect_uri`: same scheme, host, port and path (the query differs)."""
+    """Whether `url` is on `redirect_uri`: same scheme, host, port and path (the query differs).
+    A backslash or user-info is never part of a redirect the browser ended on, and parsers
+    disagree on them (`http://a:1\\@b:2/` is host a to a browser, b to urlsplit)."""
+    head = url.strip().split("?", 1)[0].split("#", 1)[0]
+    if "\\" in head or "@" in head:
+        return False
     try:
         return _where(url) == _where(redirect_uri)
     except ValueError:  # a port out of range, a broken IPv6 literal

@@ -138,7 +138,7 @@ def test_no_browser_reads_the_pasted_redirect(tmp_path, elsewhere_first):
                         proc.stdin.write(landed.replace("https://app.example.invalid/callback", other) + "\n")
                         proc.stdin.flush()
                         refusal = proc.stderr.readline()
-                        while refusal.startswith("then paste"):
+                        while refusal and "not the redirect of this request" not in refusal:  # progress lines interleave
                             refusal = proc.stderr.readline()
                         moved.append(refusal)
                         assert "not on the redirect URI" in refusal, refusal

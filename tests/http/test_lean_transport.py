@@ -336,6 +336,7 @@ def test_the_direct_path_sends_and_records_what_httpx_own_client_does(monkeypatc
 
     async def run(port: int) -> tuple[bool, list[tuple]]:
         fetcher = Fetcher.create(HttpOptions(timeout=5))
+        fetcher.allow_userinfo(f"http://someone:pa%40ss@127.0.0.1:{port}/fhir")  # the user's own base URL
         lean = isinstance(fetcher.client._transport, LeanTransport)
         rec = Recorder()
         base = f"http://127.0.0.1:{port}"

@@ -21,12 +21,14 @@ from pydantic_core import ErrorDetails
 
 from ehrcheck.claims.schema import CLAIMS_VERSION, SECTIONS, Claims, field_info
 from ehrcheck.files.limits import without_lone_surrogates
+from ehrcheck.files.yaml_values import BadValue, UserLoader, bad_value_problem
 
 MAX_ERRORS = 20
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without the timestamp resolver: dates stay strings until the schema reads them."""
+class _Loader(UserLoader):
+    """The users' files loader without the timestamp resolver: dates stay strings until the
+    schema reads them."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -128,6 +130,8 @@ def _walk(node: yaml.Node, path: tuple[Any, ...], marks: Marks, problems: list[C
 
 def _yaml_problem(exc: yaml.YAMLError) -> ClaimsProblem:
     mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, BadValue):  # `vendor: !!bool text`: the value, not the indentation, is wrong
+        return ClaimsProblem(exc.mark.line + 1, exc.mark.column + 1, "", f"not valid YAML: {bad_value_problem(exc, quote=True)}")
     problem = getattr(exc, "problem", None) or str(exc)
     return ClaimsProblem(
         mark.line + 1 if mark else None,

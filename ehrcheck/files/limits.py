@@ -269,9 +269,13 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
         raise UserInputError(f"{path}:{line}: '{key[:60]}' given twice in one mapping (first on line {first}); keep one")
     import yaml
 
+    from ehrcheck.files.yaml_values import BadValue, UserLoader
+
     try:
-        return text, without_lone_surrogates(yaml.safe_load(text))
-    except ValueError:  # YAML reads 2026-02-30 as a date, and datetime refuses it
+        return text, without_lone_surrogates(yaml.load(text, Loader=UserLoader))  # noqa: S506 - a SafeLoader subclass
+    except BadValue as exc:  # 2026-02-30, `!!bool text`, `!!timestamp x`: located at the value
+        raise UserInputError(bad_value_message(exc, path, quote=quote_problem)) from None
+    except ValueError:  # not expected past UserLoader; kept so a parser surprise stays a message
         raise UserInputError(impossible_date_message(text, path, quote=quote_problem)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -282,6 +286,27 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
 
 
 _DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])", re.ASCII)
+
+
+def bad_value_message(exc: Any, where: object, quote: bool = True) -> str:
+    """`where:line: why` for a yaml_values.BadValue: an impossible date or an overlong number in
+    the words the other readers use, else what yaml_values says (the value quoted only if `quote`)."""
+    import datetime as dt
+
+    from ehrcheck.files.yaml_values import bad_value_problem
+
+    line = exc.mark.line + 1
+    text = exc.text
+    if exc.tag == "!!timestamp" and text is not None and (date := _DATE.match(text)):
+        try:
+            dt.date(*(int(g) for g in date.groups()))
+        except ValueError:
+            shown = f"'{date.group()}'" if quote else "a value (not shown: this file may hold secrets)"
+            return f"{where}:{line}: {shown} is not a real date; check the month and day (YYYY-MM-DD)"
+    if exc.tag == "!!int" and text is not None and len(re.sub(r"\D", "", text, flags=re.ASCII)) > INT_DIGITS:
+        return f"{where}:{line}: a number with more than {INT_DIGITS} digits; no ehrcheck setting needs one"
+    column = f":{exc.mark.column + 1}" if quote else ""
+    return f"{where}:{line}{column}: not valid YAML: {bad_value_problem(exc, quote)}"
 
 
 def impossible_date_message(text: str, where: object, quote: bool = True) -> str:

@@ -1,0 +1,44 @@
+"""Attack round 11: a report.json label that is rich markup crashed `compare`; `claims check`
+passed a CHPL number `audit --claims` refuses; `demo -o /proc/x` was a traceback and `demo -o -`
+a folder named `-`; an explicit YAML tag on a value it does not fit (`!!bool text`) crashed every
+YAML reader, printing a credentials file's secret in the traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.test_messages import PACK_HEAD, assert_message
+from tests.support.cli import run
+
+SECRET = "Zzyzxfam7Secr"  # 13 characters: not base64 either
+TAGS = ["!!bool", "!!timestamp", "!!int", "!!float", "!!binary", "!!set", "!!omap", "!!pairs", "!zzunknown"]
+# (flag or command, file name, text with {value} on line `line`)
+YAML_INPUTS = {
+    "credentials": ("c.yaml", "client_id: app\nclient_secret: {value}\n", 2),
+    "claims": ("cl.yaml", "claims_version: 1\nproduct:\n  vendor: {value}\n", 3),
+    "waivers": ("w.yaml", "waivers:\n  - rule: HIP-001\n    reason: {value}\n    expires: 2030-01-01\n", 3),
+    "pack": ("p.yaml", PACK_HEAD.replace("title: Dates", "title: {value}"), 2),
+}
+
+
+@pytest.mark.parametrize("kind", list(YAML_INPUTS))
+@pytest.mark.parametrize("tag", TAGS)
+def test_a_tagged_value_that_is_not_of_its_type_is_a_located_message(tmp_path: Path, kind: str, tag: str):
+    """Y01/Y02: `!!bool text` ended in `KeyError: '<text lower-cased>'`, `!!timestamp x` in an
+    AttributeError; a credentials file's secret was printed in the traceback."""
+    name, template, line = YAML_INPUTS[kind]
+    path = tmp_path / name
+    path.write_text(template.replace("{value}", f"{tag} {SECRET}"), encoding="utf-8")
+    out = str(tmp_path / "out")
+    args = {
+        "credentials": ("audit", "http://127.0.0.1:9/fhir", "--credentials", str(path), "-o", out),
+        "claims": ("claims", "check", str(path)),
+        "waivers": ("audit", "http://127.0.0.1:9/fhir", "--waivers", str(path), "-o", out),
+        "pack": ("rules", "check", str(path)),
+    }[kind]
+    res = run(*args)
+    assert_message(res, f"{path}:{line}", "not valid YAML")
+    if kind == "credentials":
+        assert SECRET.lower() not in res.output.lower()

@@ -11,6 +11,7 @@ import typer
 
 from ehrcheck.cli.common import err_console, user_errors
 from ehrcheck.errors import UserInputError
+from ehrcheck.inert import terminal
 
 
 def claims_init(
@@ -36,7 +37,9 @@ def claims_init(
             raise UserInputError(f"{path}: already exists; ehrcheck will not overwrite it (use --force, or -o another file)")
         check_writable(path, "-o")  # under a file, unwritable, a device: one message, not a traceback
         write_atomic(path, text)
-    err_console().print(f"wrote {path}: send it to the vendor, then check the answers with `ehrcheck claims check {path}`")
+    err_console().print(
+        f"wrote {terminal(path)}: send it to the vendor, then check the answers with `ehrcheck claims check {terminal(path)}`"
+    )
 
 
 def claims_check(

@@ -129,7 +129,7 @@ def compare(
     if not quiet:
         for col in comparison.columns:
             score = "–" if col.overall.score is None else f"{col.overall.score:.0f}"
-            console.print(f"  {col.rank}. {terminal(col.name)}: {col.verdict_label}, overall {score}", highlight=False)
+            console.print(f"  {col.rank}. {terminal(col.name)}: {terminal(col.verdict_label)}, overall {score}", highlight=False)
         for path in written:
             console.print(f"wrote {terminal(path)}", highlight=False)
 

@@ -44,6 +44,6 @@ def demo(
             table.add_column(col)
         for r in results:
             path = terminal(r.paths[0]) if r.paths else ""
-            table.add_row(terminal(r.name), r.verdict_label, "–" if r.score is None else f"{r.score:.0f}", path)
+            table.add_row(terminal(r.name), terminal(r.verdict_label), "–" if r.score is None else f"{r.score:.0f}", path)
         console.print(table)
         console.print(f"wrote {terminal(output / 'index.md')}", highlight=False)

@@ -11,6 +11,7 @@ import typer
 from ehrcheck.cli.common import err_console, user_errors
 from ehrcheck.cli.options import ForceOpt
 from ehrcheck.errors import UserInputError
+from ehrcheck.inert import terminal
 
 DB_HELP = "The history database: a SQLite file path, or a postgresql://user@host/db URL (password from PGPASSWORD or ~/.pgpass)."
 DbOpt = Annotated[str, typer.Option("--db", envvar="EHRCHECK_DB", help=DB_HELP)]
@@ -122,6 +123,6 @@ def history(
     if not quiet:
         console.print(
             f"{len(run_list)} run(s), {avail.total_endpoints} endpoint(s), {total} change(s)"
-            + ("" if output == "-" else f"; wrote {output}"),
+            + ("" if output == "-" else f"; wrote {terminal(output)}"),
             highlight=False,
         )

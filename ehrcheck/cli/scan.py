@@ -410,7 +410,7 @@ def scan(
                 else ""
             )
             where = f", shard {part} ({mine} of them)" if part else ""
-            via = f", through the proxy {proxy}" if proxy else ""
+            via = f", through the proxy {terminal(proxy)}" if proxy else ""
             processes = f" in {options.workers} worker processes" if options.workers > 1 else ""
             console.print(
                 f"Scanning {remaining} of {listed.endpoints} endpoints from {terminal(endpoint_list)}{where} ({concurrency} at once{processes}, {per_host} per host{via}){merged} …",
@@ -453,7 +453,7 @@ def scan(
         remember(written)
     titles = {r.id: r.title for r in rules}
     if cause and not stopped:
-        console.print(f"[bold red]network:[/] {cause}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]network:[/] {terminal(cause)}", highlight=False, soft_wrap=True)  # names the proxy
     if not quiet:
         scan_summary(console, stats, titles)
         console.print(f"wrote {terminal(results)}" + "".join(f", {terminal(p)}" for p in written), highlight=False)
@@ -476,7 +476,7 @@ def scan(
         raise typer.Exit(2)
     if stopped:
         console.print(
-            f"[bold red]stopped:[/] the first {early_stop} endpoints all failed the same way — {stopped}. "
+            f"[bold red]stopped:[/] the first {early_stop} endpoints all failed the same way — {terminal(stopped)}. "
             f"Fix that and run the same command with --resume --retry-unreachable (or --early-stop 0 to scan regardless).",
             highlight=False,
             soft_wrap=True,

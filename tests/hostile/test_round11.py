@@ -5,12 +5,14 @@ YAML reader, printing a credentials file's secret in the traceback."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.hostile.test_messages import PACK_HEAD, assert_message
-from tests.support.cli import run
+from tests.support.cli import ROUTES, run
+from tests.support.loopback import serve
 
 SECRET = "Zzyzxfam7Secr"  # 13 characters: not base64 either
 TAGS = ["!!bool", "!!timestamp", "!!int", "!!float", "!!binary", "!!set", "!!omap", "!!pairs", "!zzunknown"]
@@ -42,3 +44,33 @@ def test_a_tagged_value_that_is_not_of_its_type_is_a_located_message(tmp_path: P
     assert_message(res, f"{path}:{line}", "not valid YAML")
     if kind == "credentials":
         assert SECRET.lower() not in res.output.lower()
+
+
+@pytest.fixture(scope="module")
+def report_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("round11")
+    with serve(ROUTES) as srv:
+        res = run("audit", srv.base, "-o", str(base / "A"), "-f", "json", "--timeout", "3", "-q")
+    assert res.exit_code in (0, 1), res.output[-2000:]
+    return base / "A" / "report.json"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("suffix", ["md", "html", "json"])
+def test_a_verdict_label_that_is_markup_is_printed_literally_by_compare(report_json: Path, tmp_path: Path, suffix: str):
+    """CM1: `verdict.label: '[/]'` was `rich.errors.MarkupError` (exit 1, a traceback)."""
+    report = json.loads(report_json.read_text(encoding="utf-8"))
+    report["verdict"]["label"] = "[/]"
+    hostile = tmp_path / "t.json"
+    hostile.write_text(json.dumps(report), encoding="utf-8")
+    res = run("compare", str(report_json), str(hostile), "-o", str(tmp_path / f"c.{suffix}"))
+    assert res.exit_code == 0, res.output[-2000:]
+    assert ": [/], overall" in res.stderr
+
+
+def test_claims_init_prints_an_output_name_that_is_markup_literally(tmp_path: Path, monkeypatch):
+    """Found looking for CM1's kind: `claims init -o '[/]x.yaml'` wrote the file, then crashed."""
+    monkeypatch.chdir(tmp_path)
+    res = run("claims", "init", "-o", "[/]x.yaml")
+    assert res.exit_code == 0, res.output[-2000:]
+    assert "wrote [/]x.yaml" in res.stderr and (tmp_path / "[/]x.yaml").is_file()

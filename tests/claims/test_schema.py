@@ -194,7 +194,7 @@ def test_each_problem_names_file_line_field_and_fix():
     got = problems(text)
     expect = [
         ("vendor.yaml:3:3: product.vendr:", "did you mean 'vendor'?"),
-        ("vendor.yaml:4:26: product.chpl_product_numbers.0:", "7 dot-separated parts, not 9"),
+        ("vendor.yaml:4:26: product.chpl_product_numbers.0:", "it has 7 dot-separated parts, a CHPL product number has 9"),
         ("vendor.yaml:6:16: hipaa.baa_offered:", "expected yes or no, got 'yes'; write it without quotes"),
         ("vendor.yaml:7:23: hipaa.last_risk_analysis:", "2026-02-30 is not a real calendar date"),
         ("vendor.yaml:8:26: hipaa.last_penetration_test:", "2027-01-01 is in the future"),
@@ -226,7 +226,7 @@ def test_each_problem_names_file_line_field_and_fix():
         (
             "claims_version: 1\nproduct:\n  chpl_product_numbers: ['15.04.04.1932.WebC.84.01.0.221399']\n",
             "vendor.yaml:3:26:",
-            "not a real certification date",
+            "part 9 (certification date) '221399' is not a real YYMMDD date",
         ),
         (
             "claims_version: 1\nportal:\n  wcag_level: B\n",

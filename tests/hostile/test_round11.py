@@ -74,3 +74,15 @@ def test_claims_init_prints_an_output_name_that_is_markup_literally(tmp_path: Pa
     res = run("claims", "init", "-o", "[/]x.yaml")
     assert res.exit_code == 0, res.output[-2000:]
     assert "wrote [/]x.yaml" in res.stderr and (tmp_path / "[/]x.yaml").is_file()
+
+
+@pytest.mark.parametrize("part", [1, 2, 3, 4, 7])
+def test_claims_check_refuses_the_chpl_numbers_audit_refuses(tmp_path: Path, part: int):
+    """CL1: fullwidth digits in parts 1, 2, 3, 4 or 7 passed `claims check` ("valid claims
+    file") while `audit --claims` refused the same file: two validators, now one."""
+    parts = "15.04.04.2222.Abcd.12.01.1.221231".split(".")
+    parts[part - 1] = parts[part - 1].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    claims = tmp_path / "c.yaml"
+    claims.write_text(f"claims_version: 1\nproduct:\n  chpl_product_numbers: ['{'.'.join(parts)}']\n", encoding="utf-8")
+    assert_message(run("claims", "check", str(claims)), f"{claims}:3:", f"part {part} (")
+    assert_message(run("audit", "http://127.0.0.1:9/fhir", "--claims", str(claims), "-o", str(tmp_path / "o")), f"part {part} (")

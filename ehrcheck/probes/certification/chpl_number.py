@@ -72,7 +72,7 @@ def parse_product_number(value: str) -> ProductNumber:
             "or is a legacy CHP-###### number"
         )
     for i, (part, (name, pattern, what)) in enumerate(zip(parts, PARTS, strict=True), start=1):
-        if not pattern.match(part):
+        if not pattern.fullmatch(part):  # `$` alone also matches before a final newline
             raise ValueError(f"'{text}' is not a CHPL product number: part {i} ({name}) is '{part}', it must be {what}")
     if _yymmdd(parts[-1]) is None:
         raise ValueError(

@@ -9,7 +9,7 @@ import typer
 
 from ehrcheck.cli.common import err_console, user_errors
 from ehrcheck.cli.options import FormatOpt, QuietOpt
-from ehrcheck.cli.output import check_foreign_files, parse_formats
+from ehrcheck.cli.output import check_foreign_files, check_writable, parse_formats
 from ehrcheck.errors import UserInputError
 
 
@@ -29,6 +29,11 @@ def demo(
     console = err_console()
     with user_errors():
         formats = parse_formats(format)
+        if str(output) == "-":  # stdout for other commands; demo writes a folder of reports
+            raise UserInputError(
+                "-o -: demo writes a folder (a report per vendor and an index); give a folder such as -o ehrcheck-demo"
+            )
+        check_writable(output, "-o", folder=True)  # /proc/x, under a file: one message, not a mkdir traceback
         try:
             check_foreign_files(demo_paths(output, formats), force)
             results = run_demo(output, formats=tuple(formats), console=None if quiet else console)

@@ -455,6 +455,8 @@ def _prepare_out_dir(out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise ValueError(f"cannot create the output folder {out_dir}: part of that path is a file") from None
+    except OSError as exc:  # the CLI checked first; a library caller, or a race, still gets a message
+        raise ValueError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
 
 
 def _run_async(coro_factory: Any) -> Any:

@@ -86,3 +86,16 @@ def test_claims_check_refuses_the_chpl_numbers_audit_refuses(tmp_path: Path, par
     claims.write_text(f"claims_version: 1\nproduct:\n  chpl_product_numbers: ['{'.'.join(parts)}']\n", encoding="utf-8")
     assert_message(run("claims", "check", str(claims)), f"{claims}:3:", f"part {part} (")
     assert_message(run("audit", "http://127.0.0.1:9/fhir", "--claims", str(claims), "-o", str(tmp_path / "o")), f"part {part} (")
+
+
+@pytest.mark.parametrize("target", ["/proc/self/x", "/proc/x", "/sys/x"])
+def test_demo_into_an_unwritable_folder_is_a_located_message(target: str):
+    """D01: a FileNotFoundError / PermissionError traceback from mkdir (exit 1)."""
+    assert_message(run("demo", "-o", target, "-q"), f"-o {target}: cannot write in")
+
+
+def test_demo_to_dash_is_refused_not_a_folder_named_dash(tmp_path: Path, monkeypatch):
+    """D02: `demo -o -` wrote the three vendors' reports into a folder named `-`."""
+    monkeypatch.chdir(tmp_path)
+    assert_message(run("demo", "-o", "-", "-q"), "-o -:", "folder")
+    assert not (tmp_path / "-").exists()

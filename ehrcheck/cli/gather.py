@@ -33,6 +33,8 @@ def check_base_url(base_url: str) -> None:
 
     if not url.lower().startswith(("http://", "https://")):
         raise UserInputError(f"BASE_URL '{shown()}' must start with http:// or https://")
+    if re.search(r"[\ud800-\udfff]", url):  # bytes the terminal could not decode as UTF-8
+        raise UserInputError("BASE_URL holds bytes that are not UTF-8 text; type the address again")
     if re.search(r"[\x00-\x20\x7f-\x9f]", url):
         raise UserInputError(f"BASE_URL '{shown()}' contains a control character or a space; remove it (spaces are written %20)")
     try:

@@ -12,13 +12,13 @@ import logging
 import re
 import sys
 
-from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, TEXT_PARAMS
+from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, TEXT_PARAMS, text_param
 from ehrcheck.inert import visible
 
 _PATTERNS = (
     (re.compile(r"(?<=://)[^/@\s]+@"), REDACTED_USERINFO + "@"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + REDACTED),
-    (TEXT_PARAMS, r"\1" + REDACTED),  # the one pattern redact_url_text uses
+    (TEXT_PARAMS, text_param),  # the one pattern redact_url_text uses
 )
 
 

@@ -190,6 +190,8 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
         return exc.kind, str(exc)
     # Not shortened here: a secret cut in half could not be scrubbed. Callers scrub, then shorten.
     text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc)) or exc.__class__.__name__
+    if isinstance(exc, httpx.InvalidURL):  # a server named an address with a control character, say
+        return "url", "the server named an address that is not a valid URL (value not shown)"
     if "Illegal header" in text or isinstance(exc, UnicodeEncodeError):
         # h11 quotes the value as a bytes repr (`b'Bearer to\\x00k'`), a form no scrubber matches:
         # a header ehrcheck was to send (a server-issued token, say) held a character HTTP forbids.
@@ -498,7 +500,7 @@ class Fetcher:
         start = time.perf_counter()
         try:
             request = self._build(method, url, headers, form)
-        except UnicodeEncodeError as exc:  # a non-ASCII header value (a server-issued token, say)
+        except (UnicodeEncodeError, httpx.InvalidURL) as exc:  # a non-ASCII header value, a control character in a URL
             raise FetchError(*classify_error(exc)) from None
         self.secrets.add_url(url)
         self.secrets.add_headers(request.headers)
@@ -740,7 +742,7 @@ class Fetcher:
             start = time.perf_counter()
             try:
                 request = self._build("GET", current, hdrs, None)
-            except UnicodeEncodeError as exc:
+            except (UnicodeEncodeError, httpx.InvalidURL) as exc:
                 raise FetchError(*classify_error(exc)) from None
             self.secrets.add_url(current)
             self.secrets.add_headers(request.headers)

@@ -72,9 +72,12 @@ SECRET_PARAMS = frozenset(
 # Spellings of a credential's parameter name beyond SECRET_PARAMS, compared with the name in
 # lower case and without punctuation (`x-api-key`, `AccessToken`, `oauth_signature`): a name
 # containing one of PARTS, or equal to one of WHOLE. No FHIR search parameter matches either.
-_SECRET_NAME_PARTS = ("token", "secret", "password", "passwd", "apikey", "signature", "session", "assertion",
-                      "credential", "jwt", "bearer", "hmac", "subscriptionkey")  # fmt: skip
-_SECRET_NAME_WHOLE = frozenset({"key", "sig", "pwd", "pass", "code", "auth", "authorization"})
+_SECRET_NAME_PARTS = ("token", "secret", "password", "passwd", "passcode", "key", "signature", "session",
+                      "assertion", "credential", "jwt", "bearer", "hmac", "ticket", "samlresponse")  # fmt: skip
+_SECRET_NAME_WHOLE = frozenset(
+    {"sig", "pwd", "pw", "pass", "code", "auth", "authorization", "sid", "sessid", "ssid", "otp", "pin", "sas",
+     "tok", "tkn", "cfid", "cftoken"}
+)  # fmt: skip
 
 
 def _name_base(name: str) -> str:
@@ -98,6 +101,18 @@ def secret_param(name: str) -> bool:
     base = _name_base(lowered)
     squeezed = re.sub(r"[^a-z0-9]", "", base)
     return base in SECRET_PARAMS or squeezed in _SECRET_NAME_WHOLE or any(part in squeezed for part in _SECRET_NAME_PARTS)
+
+
+def query_pairs(text: str) -> list[tuple[str, str]]:
+    """parse_qsl's pairs of a query (or fragment), split at `;` too when a piece after one names a
+    credential: servers of an older style (and Python before 3.9.2) read `a=1;access_token=T` as
+    two parameters, parse_qsl as one whose value holds the token."""
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if ";" in text:
+        split = parse_qsl(text.replace(";", "&"), keep_blank_values=True)
+        if any(secret_param(k) for k, _ in split):
+            return split
+    return pairs
 
 
 def redacted_pair(name: str, value: str) -> tuple[str, str]:
@@ -308,13 +323,13 @@ def strip_credentials(url: str) -> str:
     sent and kept. Raises ValueError when urlsplit refuses the URL."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    pairs = query_pairs(parts.query)
     query = urlencode([(k, v) for k, v in pairs if not secret_param(k)], safe="/:$|,*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _redacted_pairs(text: str, safe: str = "/:$|,*") -> str:
-    pairs = parse_qsl(text, keep_blank_values=True)
+    pairs = query_pairs(text)
     return urlencode([redacted_pair(k, v) for k, v in pairs], safe=safe)
 
 
@@ -337,7 +352,7 @@ def redact_url(url: str) -> str:
     path = redact_path_params(parts.path)
     query = _redacted_pairs(parts.query) if parts.query else ""
     fragment = parts.fragment
-    if "=" in fragment and any(secret_param(k) for k, _ in parse_qsl(fragment, keep_blank_values=True)):
+    if "=" in fragment and any(secret_param(k) for k, _ in query_pairs(fragment)):
         fragment = _redacted_pairs(fragment, safe="/:$|,*[]")
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
@@ -346,14 +361,20 @@ def redact_url(url: str) -> str:
 # endpoint list, a row of a hand-made history database): user-info after "://" up to the last "@" before the path, and
 # the value of a token-like parameter after "?", "&", "#" or ";".
 _TEXT_USERINFO = re.compile(r"(?<=://)[^/?#]*@")
-TEXT_PARAMS = re.compile(r"(?i)([?&#;](?:" + "|".join(re.escape(p) for p in sorted(SECRET_PARAMS)) + r")(?:=|%3d))[^&#;\s\"']*")
+# A parameter in free text: its name (anything up to `=`, spaces and tabs included, as a junk
+# line may have them) and its value; the value goes when secret_param says the name is one.
+TEXT_PARAMS = re.compile(r"(?i)([?&#;]([^=&#;?\n]{1,64})(?:=|%3d))([^&#;\s\"']*)")
+
+
+def text_param(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED if secret_param(match.group(2)) else match.group(0)
 
 
 def redact_url_text(text: str) -> str:
     """`text` with URL user-info and token-like parameter values replaced, without parsing it:
     for addresses quoted because they are not usable URLs (a space in the path, a port out of
     range), which `redact_url` cannot read."""
-    return TEXT_PARAMS.sub(r"\1" + REDACTED, _TEXT_USERINFO.sub(REDACTED_USERINFO + "@", text))
+    return TEXT_PARAMS.sub(text_param, _TEXT_USERINFO.sub(REDACTED_USERINFO + "@", text))
 
 
 SECRET_WORDS = ("key", "secret", "token", "password", "assertion")
@@ -455,7 +476,7 @@ class Secrets:
             if password:  # what httpx sends for it: Authorization: Basic base64(user:password)
                 token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
                 self.add(f"Basic {token}")
-        for key, value in parse_qsl(parts.query, keep_blank_values=True) + parse_qsl(parts.fragment, keep_blank_values=True):
+        for key, value in query_pairs(parts.query) + query_pairs(parts.fragment):
             if secret_param(key):
                 self.add(value or key.partition("=")[2])
 

@@ -145,7 +145,7 @@ def regex_problem(pattern: object) -> str | None:
         return "a regex check's value is a string (a regular expression)"
     try:
         parsed = sre_parse.parse(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # `a{4294967296}` overflows the parser
         return f"not a valid regular expression: {exc}"
     repeats = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT)
     unbounded = 0
@@ -155,7 +155,9 @@ def regex_problem(pattern: object) -> str | None:
         for op, arg in items:
             if op in repeats:
                 low, high, sub = arg
-                if high > 1 and inside_repeat:
+                # `(a?){30}a{30}` is the classic exponential case: an optional (low != high) inside
+                # a repetition is nesting too, though it repeats at most once (round 12).
+                if inside_repeat and (high > 1 or low != high):
                     return "a repetition inside a repetition can take exponential time on server text; rewrite it without nesting"
                 if high > _UNBOUNDED:
                     unbounded += 1

@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
-from ehrcheck.http.redact import redact_url_text, secret_param
+from ehrcheck.http.redact import query_pairs, redact_url_text, secret_param
 
 URL_COLUMNS = (
     "url",
@@ -98,7 +98,7 @@ def _without_credentials(query: str) -> str:
     --credentials, never from a list."""
     if not query:
         return query
-    pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = query_pairs(query)
     if not any(secret_param(k) for k, _ in pairs):
         return query
     return urlencode([(k, v) for k, v in pairs if not secret_param(k)], safe="/:$|,*")

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError, field_validator, model_validator
 
-from ehrcheck.http.redact import secret_param
+from ehrcheck.http.redact import query_pairs, secret_param
 
 NOT_AUDITED = ("unreachable", "error")
 
@@ -94,7 +94,7 @@ class ResultRow(_Part):
         """ehrcheck drops user-info and token parameters from a list's URLs before a row is
         written; a row that has them was edited, and its URL would reach every report."""
         parts = urlsplit(url)
-        if "@" in parts.netloc or any(secret_param(k) for k, _ in parse_qsl(parts.query)):
+        if "@" in parts.netloc or any(secret_param(k) for k, _ in query_pairs(parts.query)):
             raise ValueError("a URL with user-info or a token parameter, which ehrcheck never writes")
         return url
 

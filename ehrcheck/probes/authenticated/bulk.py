@@ -169,6 +169,14 @@ async def poll(
         await asyncio.sleep(wait)
 
 
+def type_shown(value: Any) -> str | None:
+    """A manifest's `type` as evidence records it: FHIR's resource type names only; the server's
+    own text there may be a patient's name (round 11)."""
+    if not isinstance(value, str):
+        return None
+    return value if value in RESOURCE_TYPES else "[unknown type]"
+
+
 def manifest_facts(manifest: dict[str, Any], kickoff_url: str) -> dict[str, Any]:
     outputs = manifest.get("output")
     items = [o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else []
@@ -186,9 +194,7 @@ def manifest_facts(manifest: dict[str, Any], kickoff_url: str) -> dict[str, Any]
         else None,
         "output_count": len(items),
         # FHIR's resource type names only: the server's own text there may be a patient's name
-        "output_types": sorted(
-            {o["type"] if o["type"] in RESOURCE_TYPES else "[unknown type]" for o in items if isinstance(o.get("type"), str)}
-        ),
+        "output_types": sorted({type_shown(o["type"]) for o in items if isinstance(o.get("type"), str)}),
         "outputs_without_type_or_url": len(bad_items),
         "outputs_with_relative_url": len(relative),
         "error_files": len(manifest["error"]) if isinstance(manifest.get("error"), list) else None,
@@ -226,7 +232,7 @@ async def download(
     if needs_token:
         headers.update(await session.auth_header(ctx, rec))
     facts: dict[str, Any] = {
-        "type": declared,
+        "type": type_shown(declared),
         "http_status": None,
         "lines": 0,
         "invalid_json": 0,
@@ -352,7 +358,7 @@ async def export(
                         if why_not:
                             files[-1]["token_refused"] = why_not
                     except FetchError as exc:
-                        files.append({"type": item.get("type"), "error": str(exc)})
+                        files.append({"type": type_shown(item.get("type")), "error": str(exc)})
                 out["files"] = files
                 out["token_sent_to_file_origins"] = sorted(sent_to)
                 out["files_not_read"] = len(items) - len(files)

@@ -15,6 +15,7 @@ repr is `[redacted]`, and no error message ever quotes one.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Mapping
@@ -92,6 +93,11 @@ class Credentials:
     def secrets(self) -> list[str]:
         """Every secret string these credentials hold, so callers can prove none leaked."""
         out = [s.reveal() for s in (self.client_secret, self.bearer_token) if s is not None]
+        if self.client_secret is not None and self.client_id:
+            # The Basic value client_secret_basic sends, known before the first token request: a
+            # server echoing it in its first answers is scrubbed from the first --debug line on.
+            pair = f"{self.client_id}:{self.client_secret.reveal()}".encode()
+            out.append("Basic " + base64.b64encode(pair).decode())
         if self.private_key is not None:
             out.extend(_key_secret_strings(self.private_key))
         return out

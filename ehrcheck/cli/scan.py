@@ -342,6 +342,8 @@ def scan(
             raise UserInputError("--shard with --db needs --run-label: every shard of one run must record into the same run")
         if not endpoint_list.is_file():
             raise UserInputError(f"{endpoint_list}: {'no such file' if not endpoint_list.exists() else 'not a regular file'}")
+        if str(output) == "-":  # not stdout: it became a folder named "-"
+            raise UserInputError("-o -: a scan writes a folder (results.jsonl, index.html, …); give its path")
         check_writable(output, "-o", folder=True)
         _check_scan_files(output, kinds, resume, force)
         _check_distinct_files(output, kinds, endpoint_list, db, waivers, pack, ca_bundle)

@@ -136,3 +136,12 @@ def test_the_client_secret_basic_value_is_a_secret_before_it_is_first_sent():
     blob = base64.b64encode(b"app:Cs-Round12-Secret").decode()
     echo = "".join(f"\\u{ord(c):04x}" for c in blob)
     assert Secrets(creds.secrets()).scrub(f"x {echo} y") == "x [redacted] y"
+
+
+def test_scan_to_dash_is_refused_not_a_folder_named_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """DA2: `scan LIST -o -` wrote a folder literally named `-` (as demo and probe did before)."""
+    monkeypatch.chdir(tmp_path)
+    listing = tmp_path / "l.txt"
+    listing.write_text("http://127.0.0.1:9/r4\n", encoding="utf-8")
+    assert_message(run("scan", str(listing), "-o", "-"), "-o -", "a scan writes a folder")
+    assert not (tmp_path / "-").exists()

@@ -104,10 +104,23 @@ async def run_probe(fn: ProbeFn, ctx: ProbeContext) -> ProbeAttempt:
     )
 
 
+# Memory follows the number of values, not bytes (as for input files, files/limits.py): no
+# answer ehrcheck reads holds more; counted in the raw body before parsing (an over-count).
+MAX_BODY_CONTAINERS = 1_000_000
+MAX_BODY_VALUES = 4_000_000
+
+
 def parse_json(resp: Response) -> tuple[Any, str | None]:
     """Decode a JSON body; returns (value, problem)."""
     if resp.truncated:
         return None, "the response body exceeded the size cap"
+    content = resp.content
+    containers = content.count(b"{") + content.count(b"[")
+    if containers > MAX_BODY_CONTAINERS or content.count(b",") > MAX_BODY_VALUES:
+        return (
+            None,
+            f"the body holds over {MAX_BODY_CONTAINERS:,} objects and arrays or {MAX_BODY_VALUES:,} values, more than ehrcheck reads",
+        )
     try:
         doc = json_loads(resp.content)
     except RecursionError:

@@ -145,3 +145,22 @@ def test_scan_to_dash_is_refused_not_a_folder_named_dash(tmp_path: Path, monkeyp
     listing.write_text("http://127.0.0.1:9/r4\n", encoding="utf-8")
     assert_message(run("scan", str(listing), "-o", "-"), "-o -", "a scan writes a folder")
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_capability_statement_of_hundreds_of_thousands_of_tiny_entries_is_refused_unparsed(tmp_path: Path):
+    """BC1: a 19.4 MB statement (under the body cap) of 440,000 tiny entries peaked at 3.3 GB;
+    a 1.8 MB one at 375 MB. A statement is refused past 20,000 objects and arrays (real ones
+    hold a few thousand), before it is parsed, summarised or validated."""
+    import json
+
+    from tests.support.cli import CAP
+    from tests.support.loopback import Reply
+
+    cap = {**CAP, "rest": [{"mode": "server", "resource": [{"type": "Patient"}] * 40_000}]}
+    with serve({**ROUTES, "/fhir/metadata": Reply(200, cap)}) as srv:
+        res = run("audit", srv.base, "-o", str(tmp_path / "out"), "--timeout", "5", "-q")
+    assert res.exit_code in (0, 1, 2), res.output[-2000:]
+    assert "Traceback" not in res.output
+    evidence = json.loads((tmp_path / "out" / "evidence.json").read_text(encoding="utf-8"))
+    assert "more than a CapabilityStatement ever does" in json.dumps(evidence["probes"]["capability"])

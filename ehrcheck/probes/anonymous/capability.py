@@ -201,8 +201,19 @@ def same_base(url: str | None, base: str) -> bool | None:
     return norm(url) == norm(base)
 
 
+# Real statements hold a few thousand objects and arrays (Azure's 2,680, US Core's 2,334); each
+# costs kilobytes once summarised and validated: 440,000 tiny entries peaked at 3.3 GB (round 12).
+MAX_STATEMENT_CONTAINERS = 20_000
+
+
 def read_capability(resp: Response) -> tuple[dict[str, Any], str | None]:
     """(facts, None) for a CapabilityStatement, ({}, problem) for anything else."""
+    containers = resp.content.count(b"{") + resp.content.count(b"[")
+    if containers > MAX_STATEMENT_CONTAINERS:
+        return (
+            {},
+            f"the body holds {containers:,} objects and arrays, more than a CapabilityStatement ever does ({MAX_STATEMENT_CONTAINERS:,})",
+        )
     doc, problem = parse_json(resp)
     if problem:
         return {}, problem

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ehrcheck.cli.common import err_console, user_errors
-from ehrcheck.cli.options import FormatOpt, QuietOpt
+from ehrcheck.cli.options import DemoFormatOpt, QuietOpt
 from ehrcheck.cli.output import check_foreign_files, check_writable, parse_formats
 from ehrcheck.errors import UserInputError
 
@@ -17,7 +17,7 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="Folder for the demo reports.")] = Path(
         "ehrcheck-demo"
     ),
-    format: FormatOpt = None,
+    format: DemoFormatOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace files in the folder that ehrcheck did not write (your own index.md).")
     ] = False,

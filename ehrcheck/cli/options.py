@@ -20,6 +20,7 @@ from ehrcheck.cli.spec import (
     CHPL_ID,
     CHPL_URL,
     CREDENTIALS,
+    DEMO_FORMAT,
     ENDPOINTS_BUNDLE,
     ENDPOINTS_SAMPLE,
     EXIT_ZERO,
@@ -109,6 +110,7 @@ OutputOpt = Annotated[str | None, option(OUTPUT)]
 
 
 FormatOpt = Annotated[str | None, option(FORMAT)]
+DemoFormatOpt = Annotated[str | None, option(DEMO_FORMAT)]
 
 
 FailOnOpt = Annotated[str | None, option(FAIL_ON)]

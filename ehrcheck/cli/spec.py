@@ -80,6 +80,12 @@ FORMAT = Opt(
     metavar="FORMAT",
     envvar="EHRCHECK_FORMAT",
 )
+DEMO_FORMAT = Opt(  # the demo writes reports, never a PDF (no browser is assumed)
+    ("--format", "-f"),
+    "html, md, json, junit, sarif, summary (the one-page executive summary), or several: html,md,json (the default).",
+    metavar="FORMAT",
+    envvar="EHRCHECK_FORMAT",
+)
 FAIL_UNDER = Opt(
     ("--fail-under",),
     "Exit 1 when the overall score is below N.",

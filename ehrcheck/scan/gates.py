@@ -47,7 +47,7 @@ def parse_threshold(option: str, text: str | None, percent_only: bool = False) -
         value = float(number)
     except ValueError:
         raise UserInputError(f"{option}: '{raw}' is not a number of endpoints or a percentage such as 5%") from None
-    if not math.isfinite(value):  # nan compares false with every count: the gate would never trip
+    if not math.isfinite(value) or not number.isascii():  # nan never trips a gate; '５' is no number a user means
         raise UserInputError(f"{option}: '{raw}' is not a number of endpoints or a percentage such as 5%")
     if value < 0:
         raise UserInputError(f"{option}: '{raw}' must not be negative")

@@ -164,3 +164,18 @@ def test_a_capability_statement_of_hundreds_of_thousands_of_tiny_entries_is_refu
     assert "Traceback" not in res.output
     evidence = json.loads((tmp_path / "out" / "evidence.json").read_text(encoding="utf-8"))
     assert "more than a CapabilityStatement ever does" in json.dumps(evidence["probes"]["capability"])
+
+
+@pytest.mark.parametrize("flag", ["--min-passing", "--max-unreachable"])
+def test_scan_gate_numbers_take_ascii_digits_only(tmp_path: Path, flag: str):
+    """Round 12 (LIMIT, closed): `--min-passing ５%` (fullwidth) was accepted as 5% while every
+    other numeric flag refused other scripts' digits."""
+    listing = tmp_path / "l.txt"
+    listing.write_text("http://127.0.0.1:9/r4\n", encoding="utf-8")
+    assert_message(run("scan", str(listing), "-o", str(tmp_path / "s"), flag, "５%"), flag, "is not a number")
+
+
+def test_demo_help_offers_only_the_formats_demo_writes():
+    """Round 11 note: `demo --help` listed pdf, which `demo -f pdf` refuses."""
+    res = run("demo", "--help")
+    assert res.exit_code == 0 and "summary" in res.output and "pdf" not in res.output.lower()

@@ -357,6 +357,16 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
+def shown_url(url: str) -> str:
+    """A URL someone else wrote (a published token endpoint, an endpoint Bundle's address) as
+    evidence records it: through redact_url, or `[not a URL]` when urlsplit refuses it (a broken
+    IPv6 literal), so nothing of it is quoted."""
+    try:
+        return redact_url(url)
+    except ValueError:
+        return "[not a URL]"
+
+
 # The shapes a credential takes in text that may not even parse as a URL (a junk line of an
 # endpoint list, a row of a hand-made history database): user-info after "://" up to the last "@" before the path, and
 # the value of a token-like parameter after "?", "&", "#" or ";".

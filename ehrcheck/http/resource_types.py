@@ -194,3 +194,15 @@ RESOURCE_TYPES = frozenset(
         "VisionPrescription",
     }
 )
+
+# What a server's `resourceType` (or a Bulk manifest's `type`) becomes when FHIR defines no such
+# type: the server's own text there may be a patient's name.
+UNKNOWN_TYPE = "[unknown type]"
+
+
+def type_shown(value: object) -> str | None:
+    """A resource type named by a server, as evidence records it: FHIR's name, UNKNOWN_TYPE for
+    any other text, None when it is no text at all."""
+    if not isinstance(value, str):
+        return None
+    return value if value in RESOURCE_TYPES else UNKNOWN_TYPE

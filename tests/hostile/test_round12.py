@@ -100,7 +100,7 @@ def test_an_exponential_or_overflowing_pack_regex_is_refused_with_its_line(tmp_p
 def test_a_refused_token_endpoints_user_info_is_not_recorded():
     """TL2: a published token endpoint with user-info, refused (plain http under https), was
     recorded and shown in the reports with its password."""
-    from ehrcheck.probes.authenticated.token import _shown
+    from ehrcheck.http.redact import shown_url as _shown
 
     assert _shown("http://u:Leak12Pw@127.0.0.1:9/token") == "http://redacted@127.0.0.1:9/token"
     assert _shown("http://[::1/token") == "[not a URL]"

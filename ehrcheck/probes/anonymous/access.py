@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from ehrcheck.http.client import FetchError, Recorder, Response
-from ehrcheck.http.resource_types import RESOURCE_TYPES
+from ehrcheck.http.resource_types import UNKNOWN_TYPE, type_shown
 from ehrcheck.probes.base import ProbeContext, http_summary, parse_json
 from ehrcheck.probes.phi import ScrubbingRecorder
 
@@ -24,7 +24,6 @@ PHI_SAMPLE = 5  # with --include-phi, at most this many resources are kept verba
 
 # What a server's own words become when they are not FHIR's: a resourceType or an element name
 # is the server's text, and one answering an anonymous search may carry a patient's name there.
-UNKNOWN_TYPE = "[unknown type]"
 PATIENT_ELEMENTS = frozenset(
     {
         "id", "meta", "implicitRules", "language", "text", "contained", "extension", "modifierExtension",
@@ -81,15 +80,14 @@ def _body_facts(resp: Response, ctx: ProbeContext) -> dict[str, Any]:
     doc, problem = parse_json(resp)
     if problem or not isinstance(doc, dict):
         return {"body_resource_type": None}
-    given = doc.get("resourceType")
-    rtype = _known(given, RESOURCE_TYPES, UNKNOWN_TYPE) if isinstance(given, str) else None
+    rtype = type_shown(doc.get("resourceType"))
     facts: dict[str, Any] = {"body_resource_type": rtype}
     if rtype == "Bundle":
         entries: list[Any] = doc["entry"] if isinstance(doc.get("entry"), list) else []
         resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         patients = [r for r in resources if r.get("resourceType") == "Patient"]
         facts["entry_count"] = len([e for e in entries if isinstance(e, dict)])
-        facts["entry_types"] = sorted({_known(r.get("resourceType"), RESOURCE_TYPES, UNKNOWN_TYPE) for r in resources})
+        facts["entry_types"] = sorted({type_shown(r.get("resourceType")) or UNKNOWN_TYPE for r in resources})
         facts["patient_entries"] = len(patients)
         if isinstance(doc.get("total"), int):
             facts["total"] = doc["total"]

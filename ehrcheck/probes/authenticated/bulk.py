@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import REDIRECTS, FetchError, Recorder
 from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
-from ehrcheck.http.resource_types import RESOURCE_TYPES
+from ehrcheck.http.resource_types import RESOURCE_TYPES, type_shown
 from ehrcheck.probes.anonymous.transport import survey_hosts
 from ehrcheck.probes.authenticated.bulk_params import kickoff_parameters
 from ehrcheck.probes.authenticated.bulk_profiles import line_judge, line_summary, updated_before
@@ -167,14 +167,6 @@ async def poll(
         waits.append(wait)
         report(task, polls, None, f"export in progress ({resp.headers.get('x-progress', 'waiting')[:40]})")
         await asyncio.sleep(wait)
-
-
-def type_shown(value: Any) -> str | None:
-    """A manifest's `type` as evidence records it: FHIR's resource type names only; the server's
-    own text there may be a patient's name (round 11)."""
-    if not isinstance(value, str):
-        return None
-    return value if value in RESOURCE_TYPES else "[unknown type]"
 
 
 def manifest_facts(manifest: dict[str, Any], kickoff_url: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.http.origins import credential_refusal, transport_refusal
-from ehrcheck.http.redact import redact_url, redact_url_text
+from ehrcheck.http.redact import redact_url_text, shown_url
 from ehrcheck.probes.authenticated.credentials import Credentials, Secret
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped
 
@@ -267,12 +267,12 @@ async def probe_token(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
         url, source = session._endpoint or ("", "")
         return {
             "credentials": creds.summary(),
-            "token_endpoint": {"url": _shown(url), "source": source, "https": False, "refused": redact_url_text(str(exc))},
+            "token_endpoint": {"url": shown_url(url), "source": source, "https": False, "refused": redact_url_text(str(exc))},
         }
     out: dict[str, Any] = {
         "credentials": creds.summary(),
         "token_endpoint": {
-            "url": _shown(url),
+            "url": shown_url(url),
             "source": source,
             "https": url.startswith("https://"),
             "plain_http_loopback": url.startswith("http://"),
@@ -329,12 +329,3 @@ async def probe_token(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
     out["negative_rejected"] = sorted(k for k, v in negative.items() if v.get("rejected"))
     out["negative_not_rejected"] = sorted(k for k, v in negative.items() if not v.get("rejected"))
     return out
-
-
-def _shown(url: str) -> str:
-    """The token endpoint as evidence records it: a server may publish it with user-info or a
-    token in it, which ehrcheck never sends (client.allow_userinfo) and never records."""
-    try:
-        return redact_url(url) if url else url
-    except ValueError:  # urlsplit refuses it: nothing of it is quoted
-        return "[not a URL]"

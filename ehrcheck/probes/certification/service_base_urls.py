@@ -22,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from ehrcheck.http.redact import shown_url
+
 MAX_ISSUES = 20
 EXAMPLES_PER_KIND = 3  # 265 copies of one problem say less than three examples and a count
 
@@ -240,7 +242,7 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
             f"{contained['organizations']} Organizations are contained inside Endpoints (managingOrganization) "
             "instead of being Bundle entries that reference their Endpoints",
         )
-    facts["addresses"] = [_shown(a) for a in unique.values()]  # in Bundle order, first spelling of each
+    facts["addresses"] = [shown_url(a) for a in unique.values()]  # in Bundle order, first spelling of each
     facts["issue_count"] = issues.count()
     facts["issues"] = issues.summary()
     if target_base_url:
@@ -250,16 +252,5 @@ def assess_bundle(doc: Any, target_base_url: str | None = None) -> dict[str, Any
             loose = {k.lower(): v for k, v in unique.items()}
             facts["target"] = {"listed": False, "listed_ignoring_case": wanted.lower() in loose}
         else:
-            facts["target"] = {"listed": True, "address": _shown(hit)}
+            facts["target"] = {"listed": True, "address": shown_url(hit)}
     return facts
-
-
-def _shown(address: str) -> str:
-    """A listed address as evidence records it: published, but a Bundle can carry a session or a
-    token in it (`;jsessionid=`, `?access_token=`), redacted as every URL ehrcheck reports."""
-    from ehrcheck.http.redact import redact_url
-
-    try:
-        return redact_url(address)
-    except ValueError:  # urlsplit refuses it (a broken IPv6 literal): not an address to quote
-        return "[not a URL]"

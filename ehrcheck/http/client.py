@@ -520,23 +520,23 @@ class Fetcher:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
             raise self._failed(method, url, request, response, start, exc, recorder) from None
         elapsed = round((time.perf_counter() - start) * 1000, 1)
+        content = b"".join(chunks)
         if form is not None:  # a token request: its answer's own headers may already echo the token
-            self._learn_tokens(chunks)
+            self._learn_tokens(content)
         self._record(recorder, method, url, request, response, start, body.size, body.truncated, cap)
         return Response(
             status=response.status_code,
             headers=response.headers,
-            content=b"".join(chunks),
+            content=content,
             url=url,
             elapsed_ms=elapsed,
             truncated=body.truncated,
         )
 
-    def _learn_tokens(self, chunks: list[bytes]) -> None:
+    def _learn_tokens(self, content: bytes) -> None:
         """The tokens a form POST's JSON answer issues, known as secrets before that answer is
         recorded or logged (the caller learns them only after: --debug printed a header echoing
         the token on the very line of the answer that issued it)."""
-        content = b"".join(chunks)
         if b"_token" not in content:
             return
         try:

@@ -436,12 +436,14 @@ def _without_cut_secret(text: str, values: list[str]) -> str:
     body = text.rstrip("…")
     if len(body) < CUT_TEXT_MIN:  # no cap cuts a text this short: a short text is not a cut one
         return text
-    lowered = body.lower()
+    lowered: str | None = None
     for value in values:
         if len(value) <= CUT_SECRET_MIN:
             continue
-        # A percent-encoded form is compared in lower case: its hex digits may be in either.
-        seen, wanted = (lowered, value.lower()) if "%" in value else (body, value)
+        seen, wanted = body, value
+        if "%" in value:  # a percent-encoded form is compared in lower case: its hex digits may be in either
+            lowered = body.lower() if lowered is None else lowered
+            seen, wanted = lowered, value.lower()
         head = wanted[:CUT_SECRET_MIN]
         at = seen.find(head, max(0, len(seen) - len(wanted) + 1))
         while at != -1:
@@ -457,13 +459,14 @@ class Secrets:
     def __init__(self, values: list[str] | None = None):
         self._values: set[str] = set()
         self._percent: re.Pattern[str] | None = None  # built on first use after a value is added
+        self._longest_first: list[str] | None = None  # likewise: scrub_data calls scrub per string
         for value in values or []:
             self.add(value)
 
     def add(self, value: str | None) -> None:
         if not value or len(value) < MIN_SECRET_LENGTH:
             return
-        self._percent = None
+        self._percent = self._longest_first = None
         self._values.add(value)
         # The same value as a server may echo it: percent- and form-encoded, base64, JSON-escaped.
         for variant in encodings(value):
@@ -519,7 +522,9 @@ class Secrets:
         return bool(self._values)
 
     def scrub(self, text: str) -> str:
-        longest_first = sorted(self._values, key=len, reverse=True)  # no partial leftovers
+        if self._longest_first is None:  # longest first: no partial leftovers
+            self._longest_first = sorted(self._values, key=len, reverse=True)
+        longest_first = self._longest_first
         for value in longest_first:
             if value in text:
                 text = text.replace(value, REDACTED)

@@ -33,6 +33,14 @@ MAX_JSON_CONTAINERS = 1_000_000
 MAX_JSON_VALUES = 4_000_000
 
 
+def json_counts(data: str | bytes) -> tuple[int, int]:
+    """(objects and arrays, values) of a JSON text, counted as characters before any parsing:
+    cheap, and an over-count (brackets and commas inside strings count too)."""
+    if isinstance(data, bytes):
+        return data.count(b"{") + data.count(b"["), data.count(b",")
+    return data.count("{") + data.count("["), data.count(",")
+
+
 def _number(text: str) -> float | str:
     """A JSON number too long for int() or float(): kept as a float when finite, else as its
     text (no JSON writer can write infinity), so the document stays valid JSON."""
@@ -340,8 +348,7 @@ def read_user_json(path: Path, where: str, kind: str) -> Any:
     except UnicodeDecodeError:
         raise UserInputError(f"{where}: not UTF-8 text, so not {kind}") from None
     too_deep_message = f"{where}: nests more than {MAX_DEPTH} levels deep, so not {kind}"
-    # Counted in the text (strings included, so an over-count): cheap, and before any parsing.
-    containers, values = text.count("{") + text.count("["), text.count(",")
+    containers, values = json_counts(text)
     if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
         raise UserInputError(
             f"{where}: holds over {MAX_JSON_CONTAINERS:,} objects and arrays or {MAX_JSON_VALUES:,} values "

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
+from ehrcheck.files.limits import MAX_DEPTH, MAX_JSON_CONTAINERS, MAX_JSON_VALUES, json_counts, json_loads, too_deep
 from ehrcheck.http.client import Fetcher, FetchError, Recorder, Response
 from ehrcheck.models import AttemptStatus, ProbeAttempt
 from ehrcheck.probes.tls_surveys import TlsSurveys
@@ -104,22 +104,16 @@ async def run_probe(fn: ProbeFn, ctx: ProbeContext) -> ProbeAttempt:
     )
 
 
-# Memory follows the number of values, not bytes (as for input files, files/limits.py): no
-# answer ehrcheck reads holds more; counted in the raw body before parsing (an over-count).
-MAX_BODY_CONTAINERS = 1_000_000
-MAX_BODY_VALUES = 4_000_000
-
-
 def parse_json(resp: Response) -> tuple[Any, str | None]:
     """Decode a JSON body; returns (value, problem)."""
     if resp.truncated:
         return None, "the response body exceeded the size cap"
-    content = resp.content
-    containers = content.count(b"{") + content.count(b"[")
-    if containers > MAX_BODY_CONTAINERS or content.count(b",") > MAX_BODY_VALUES:
+    # Memory follows the number of values, not bytes: an answer is bounded as input files are.
+    containers, values = json_counts(resp.content)
+    if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
         return (
             None,
-            f"the body holds over {MAX_BODY_CONTAINERS:,} objects and arrays or {MAX_BODY_VALUES:,} values, more than ehrcheck reads",
+            f"the body holds over {MAX_JSON_CONTAINERS:,} objects and arrays or {MAX_JSON_VALUES:,} values, more than ehrcheck reads",
         )
     try:
         doc = json_loads(resp.content)

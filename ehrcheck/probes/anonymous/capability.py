@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 from ehrcheck.evidence.anonymous import OAUTH_URIS_SUFFIX
+from ehrcheck.files.limits import json_counts
 from ehrcheck.http.client import FetchError, Recorder, Response
 from ehrcheck.probes.anonymous.capability_shape import certainly_valid
 from ehrcheck.probes.anonymous.cors import cors_facts
@@ -208,7 +209,7 @@ MAX_STATEMENT_CONTAINERS = 20_000
 
 def read_capability(resp: Response) -> tuple[dict[str, Any], str | None]:
     """(facts, None) for a CapabilityStatement, ({}, problem) for anything else."""
-    containers = resp.content.count(b"{") + resp.content.count(b"[")
+    containers, _values = json_counts(resp.content)
     if containers > MAX_STATEMENT_CONTAINERS:
         return (
             {},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import CAP, ROUTES, run
+from tests.support.cli import CAP, ROUTES, run, scan_every_output
 from tests.support.loopback import Reply, serve
 
 US_CORE = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
@@ -187,7 +187,6 @@ def test_signed_url_and_api_key_parameters_of_a_list_reach_no_output_and_no_serv
     """Round 10 (S02, S03): `?sig=`, `?X-Amz-Signature=`, `?key=` and a token in a parameter
     *name* (`access_token%3DTOKEN`) were kept in results.jsonl, every report, the evidence and
     the history database, and sent to the server; `api_key`, `token`… were already dropped."""
-    listing, out = tmp_path / "urls.txt", tmp_path / "s"
     with serve(ROUTES) as srv:
         lines = [
             f"{srv.base}?sig=Sig-Secret-1111&m=1",
@@ -195,15 +194,9 @@ def test_signed_url_and_api_key_parameters_of_a_list_reach_no_output_and_no_serv
             f"{srv.base}?key=Api-Key-Secret-3333&m=3",
             f"{srv.base}?access_token%3DName-Token-4444&m=4",
         ]
-        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        res = run(
-            "scan", str(listing), "-o", str(out), "-f", "html,sarif,junit", "--keep-evidence", "--reports",
-            "--db", str(tmp_path / "h.sqlite"), "--workers", "1", "--timeout", "3",
-        )  # fmt: skip
-        sent = " ".join(path for _, path, _ in srv.requests)
+        res, written, sent = scan_every_output(tmp_path, srv, lines)
     assert res.exit_code in (0, 1), res.output[-2000:]
-    written = [res.output, (tmp_path / "h.sqlite").read_bytes().decode("latin-1"), sent]
-    written += [p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()]
+    written.append(sent)
     for secret in ("Sig-Secret", "Amz-Secret", "Api-Key-Secret", "Name-Token"):
         assert not [text[:80] for text in written if secret in text], secret
 

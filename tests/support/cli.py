@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ehrcheck.cli import app
-from tests.support.loopback import Reply
+from tests.support.loopback import Loopback, Reply
 
 # The smallest server that gets scored: an R4 CapabilityStatement with one resource, and a
 # Patient search that demands a login.
@@ -34,6 +34,22 @@ def run(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
     Exceptions propagate, so a traceback fails the test instead of hiding in `result.exception`;
     the exit code and output are what a person at the terminal would see."""
     return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def scan_every_output(tmp_path: Path, srv: Loopback, lines: list[str]) -> tuple[Result, list[str], str]:
+    """`ehrcheck scan` of `lines` with every output it writes (reports, kept evidence, SARIF, JUnit,
+    a history database), for a planted-secret search: the result, every text written, and the
+    paths `srv` was sent so far (call it inside `serve`)."""
+    listing, out, db = tmp_path / "urls.txt", tmp_path / "s", tmp_path / "h.sqlite"
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = run(
+        "scan", str(listing), "-o", str(out), "-f", "html,sarif,junit", "--keep-evidence", "--reports",
+        "--db", str(db), "--workers", "1", "--timeout", "3",
+    )  # fmt: skip
+    sent = " ".join(path for _, path, _ in srv.requests)
+    written = [res.output, db.read_bytes().decode("latin-1")]
+    written += [p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()]
+    return res, written, sent
 
 
 def wait_for_rows(proc: subprocess.Popen, results: Path, rows: int) -> None:

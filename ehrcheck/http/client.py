@@ -502,7 +502,7 @@ class Fetcher:
             request = self._build(method, url, headers, form)
         except (UnicodeEncodeError, httpx.InvalidURL) as exc:  # a non-ASCII header value, a control character in a URL
             raise FetchError(*classify_error(exc)) from None
-        self.secrets.add_url(url)
+        self._learn_url(url)
         self.secrets.add_headers(request.headers)
         response: httpx.Response | None = None
         chunks: list[bytes] = []
@@ -564,6 +564,12 @@ class Fetcher:
         if parsed.userinfo and (_origin(url), parsed.userinfo) != self._userinfo:
             return str(parsed.copy_with(userinfo=b""))
         return url
+
+    def _learn_url(self, url: str) -> None:
+        """The credentials of `url` as it is sent become secrets of the run: not user-info a
+        server put there (it is dropped before sending, and a vendor naming its own host:port as
+        user-info would otherwise blank its address out of the whole report)."""
+        self.secrets.add_url(self._own_userinfo_only(url) if "@" in url else url)
 
     def _build(self, method: str, url: str, headers: dict[str, str], form: dict[str, str] | None) -> httpx.Request:
         """The request `client.build_request` would build, without its per-request merging when
@@ -744,7 +750,7 @@ class Fetcher:
                 request = self._build("GET", current, hdrs, None)
             except (UnicodeEncodeError, httpx.InvalidURL) as exc:
                 raise FetchError(*classify_error(exc)) from None
-            self.secrets.add_url(current)
+            self._learn_url(current)
             self.secrets.add_headers(request.headers)
             try:
                 response = await self._open(request, deadline)

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from ehrcheck.files.limits import json_loads
 from ehrcheck.http.client import REDIRECTS, FetchError, Recorder
 from ehrcheck.http.origins import origin_text, same_origin, transport_refusal
-from ehrcheck.http.resource_types import RESOURCE_TYPES, type_shown
+from ehrcheck.http.resource_types import type_shown
 from ehrcheck.probes.anonymous.transport import survey_hosts
 from ehrcheck.probes.authenticated.bulk_params import kickoff_parameters
 from ehrcheck.probes.authenticated.bulk_profiles import line_judge, line_summary, updated_before
@@ -335,7 +335,7 @@ async def export(
                         "bulk",
                         i,
                         min(len(items), MAX_FILES),
-                        f"reading {item.get('type') if item.get('type') in RESOURCE_TYPES else 'a'} NDJSON",
+                        f"reading {type_shown(item.get('type')) or 'a'} NDJSON",  # never a server's own text (nor a dict)
                     )
                     try:
                         why_not = transport_refusal(item["url"], ctx.base_url) if needs_token else None

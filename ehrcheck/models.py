@@ -65,7 +65,7 @@ class Target(BaseModel):
         writes it so (`redact_url`); an evidence or report.json file edited to carry a password or
         a token in `target.base_url` had it printed in every report `score`, `diff` and
         `compare` wrote, so it is redacted here too, wherever a Target is read."""
-        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, query_pairs, redact_path_params, redacted_pair, secret_param
+        from ehrcheck.http.redact import REDACTED, REDACTED_USERINFO, query_pairs, redact_path_params, redacted_pair
 
         # By hand, not urlsplit: evidence from before has `https://[redacted]@host`, which
         # urlsplit refuses (brackets that are not an IPv6 address).
@@ -79,7 +79,7 @@ class Target(BaseModel):
 
         def redacted(params: str, safe: str) -> str:
             pairs = query_pairs(params)
-            if any(secret_param(k) and (v != REDACTED or "=" in k) for k, v in pairs):
+            if any(redacted_pair(k, v) != (k, v) for k, v in pairs):
                 return urlencode([redacted_pair(k, v) for k, v in pairs], safe=safe)
             return params
 

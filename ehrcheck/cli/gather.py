@@ -46,6 +46,15 @@ def check_base_url(base_url: str) -> None:
         raise UserInputError(f"BASE_URL '{shown()}' has no host name")
     if port == 0:
         raise UserInputError(f"BASE_URL '{shown()}': port 0 cannot be connected to (a port is 1-65535)")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        # FHIR's [base] is scheme, host and path: `[base]/metadata` put the query inside the path,
+        # and what a query carries (a key, a session) reached every output. Not quoted.
+        where = "query (?...)" if parts.query or "?" in url else "fragment (#...)"
+        cut = urlsplit(url)._replace(query="", fragment="").geturl()
+        raise UserInputError(
+            f"BASE_URL '{visible(redact_url(cut))}' has a {where}: a FHIR base URL has none (the service"
+            " is asked at BASE_URL/metadata); remove it, and give credentials with --credentials"
+        )
 
 
 def gather(

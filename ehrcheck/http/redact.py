@@ -73,10 +73,12 @@ SECRET_PARAMS = frozenset(
 # lower case and without punctuation (`x-api-key`, `AccessToken`, `oauth_signature`): a name
 # containing one of PARTS, or equal to one of WHOLE. No FHIR search parameter matches either.
 _SECRET_NAME_PARTS = ("token", "secret", "password", "passwd", "passcode", "key", "signature", "session",
-                      "assertion", "credential", "jwt", "bearer", "hmac", "ticket", "samlresponse")  # fmt: skip
+                      "assertion", "credential", "jwt", "bearer", "hmac", "ticket", "samlresponse", "passphrase",
+                      "verifier", "saml", "authcode", "authorizationcode", "devicecode", "usercode")  # fmt: skip
 _SECRET_NAME_WHOLE = frozenset(
     {"sig", "pwd", "pw", "pass", "code", "auth", "authorization", "sid", "sessid", "ssid", "otp", "pin", "sas",
-     "tok", "tkn", "cfid", "cftoken"}
+     "tok", "tkn", "cfid", "cftoken", "cred", "creds", "totp", "hotp", "mfa", "mfacode", "authn", "hash",
+     "launch", "loginhint"}
 )  # fmt: skip
 
 
@@ -116,10 +118,26 @@ def query_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def redacted_pair(name: str, value: str) -> tuple[str, str]:
-    """(name, value) as recorded: a credential's value redacted, and its name cut at an `=` it holds."""
-    if secret_param(name):
+    """(name, value) as a URL is recorded outside patient-data searches (redact_url): a value is
+    kept only under one of FHIR's own parameter names (KEPT_PARAM_NAMES) and when it holds no
+    query of its own naming a credential (`next=/cb?access_token=…`); any other name's value is
+    redacted, whatever the name says (`passphrase`, `device_code`, a vendor's own), and the name
+    is cut at an `=` it holds."""
+    if secret_param(name) or name.partition(":")[0] not in URL_VALUE_NAMES or _holds_secret_param(value):
         return _name_base(name), REDACTED
     return name, value
+
+
+def _holds_secret_param(value: str) -> bool:
+    """Whether `value`, decoded up to three times, carries a parameter naming a credential."""
+    for _ in range(3):
+        if any(secret_param(m.group(2)) for m in TEXT_PARAMS.finditer("&" + value)):
+            return True
+        decoded = unquote(value)
+        if decoded == value:
+            return False
+        value = decoded
+    return False
 
 
 # Response headers whose values are protocol facts (what the rules and a reader need); every other
@@ -243,6 +261,8 @@ KEPT_PARAM_NAMES = SAFE_PARAMS | SECRET_PARAMS | frozenset(
         "asserted-date", "authoredon", "participant", "role", "value-quantity", "value-concept", "result",
     }
 )  # fmt: skip
+# The names whose values a recorded URL keeps (redacted_pair): FHIR's, minus the credentials'.
+URL_VALUE_NAMES = KEPT_PARAM_NAMES - SECRET_PARAMS
 PARAM_REDACTED = "[param]"
 _MODIFIER = re.compile(r"^[a-z][a-z-]{0,30}$|^[A-Z][A-Za-z]{2,40}$")  # :exact, :missing, :Patient
 
@@ -352,7 +372,7 @@ def redact_url(url: str) -> str:
     path = redact_path_params(parts.path)
     query = _redacted_pairs(parts.query) if parts.query else ""
     fragment = parts.fragment
-    if "=" in fragment and any(secret_param(k) for k, _ in query_pairs(fragment)):
+    if "=" in fragment:
         fragment = _redacted_pairs(fragment, safe="/:$|,*[]")
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
 

@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import MAX_DEPTH, json_loads, too_deep
-from ehrcheck.http.redact import query_pairs, redact_url_text, secret_param
+from ehrcheck.http.redact import redact_url_text, secret_param
 
 URL_COLUMNS = (
     "url",
@@ -51,6 +51,7 @@ SKIP_STATUS = ("off", "entered-in-error")
 FHIR_REST = "hl7-fhir-rest"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 HOST_NAME = re.compile(r"[\w.-]+")  # letters (any script), digits, dots, hyphens: no quotes or markup
+_CREDENTIAL_PATH_PARAM = re.compile(r";([^/;=]*)=[^/;]*")
 NOT_IN_URLS = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f]')  # RFC 3986: never unencoded in a URL
 
 
@@ -85,23 +86,26 @@ def normalise_url(raw: str) -> tuple[str | None, str]:
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = parts.path.rstrip("/")
+    # A path parameter naming a credential (`/r4;jsessionid=…`, `;access_token=…`) goes too; others
+    # stay, as the address the list gave (docs/security.md, Limits).
+    path = _CREDENTIAL_PATH_PARAM.sub(lambda m: "" if secret_param(m.group(1)) else m.group(0), parts.path).rstrip("/")
     if path.lower().endswith("/metadata"):
         path = path[: -len("/metadata")]
-    return urlunsplit((scheme, netloc, path.rstrip("/"), _without_credentials(parts.query), "")), ""
+    # Without query or fragment, as without user-info: FHIR's [base] has none ([base]/metadata
+    # would land inside it), and a list's URL is written to results.jsonl, every report and the
+    # history database, where a key or session a query carries would go. Neither sent nor kept.
+    return urlunsplit((scheme, netloc, path.rstrip("/"), "", "")), ""
 
 
-def _without_credentials(query: str) -> str:
-    """`query` without token-like parameters (`access_token`, `client_secret`, …). A list's URL
-    is written to results.jsonl, every report and the history database, and a credential never
-    goes there; like user-info (dropped above) it is not sent either: credentials come from
-    --credentials, never from a list."""
-    if not query:
-        return query
-    pairs = query_pairs(query)
-    if not any(secret_param(k) for k, _ in pairs):
-        return query
-    return urlencode([(k, v) for k, v in pairs if not secret_param(k)], safe="/:$|,*")
+def quoted_line(raw: str) -> str:
+    """A skipped line as a warning quotes it: without its query and fragment (what a key or a
+    session would ride in), user-info or token-like parameters (redact_url_text, for text that
+    does not parse), and with control characters spelled out, at most 80 characters."""
+    head, cut, _ = raw.partition("?")
+    head, hashed, _ = head.partition("#")
+    text = redact_url_text(head) + ("?..." if cut else "#..." if hashed else "")
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:80])
+    return shown if len(text) <= 80 and len(shown) <= 80 else shown[:77] + "..."
 
 
 def detect_kind(path: Path, head: str) -> str:
@@ -268,13 +272,8 @@ def iter_endpoints(
     for raw, name, where in _rows(Path(path), warn):
         url, why = normalise_url(raw)
         if url is None:
-            # Quoted on the terminal and in index.html: a junk line keeps no user-info or token (it
-            # is junk because it does not parse, so the URL redaction above never saw it), and
-            # control characters (escape sequences) are spelled out, not sent.
-            text = redact_url_text(raw)
-            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:80])
-            shown = shown if len(text) <= 80 and len(shown) <= 80 else shown[:77] + "..."
-            warn(f"{where}: skipped '{shown}': {why}")
+            # Quoted on the terminal and in index.html (quoted_line keeps no credential of it).
+            warn(f"{where}: skipped '{quoted_line(raw)}': {why}")
             continue
         if url in seen:
             if on_duplicate is not None:

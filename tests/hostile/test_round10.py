@@ -70,7 +70,9 @@ def test_a_path_parameter_value_is_redacted_from_a_reported_url():
     from ehrcheck.console.debug import scrub_text
     from ehrcheck.http.redact import redact_url
 
-    assert redact_url(f"https://h/r4;jsessionid={SESSION}/Patient?x=1") == "https://h/r4;jsessionid=[redacted]/Patient?x=1"
+    assert (
+        redact_url(f"https://h/r4;jsessionid={SESSION}/Patient?_count=1") == "https://h/r4;jsessionid=[redacted]/Patient?_count=1"
+    )
     assert redact_url("https://h/r4;v=1;s=2") == "https://h/r4;v=[redacted];s=[redacted]"
     assert redact_url("https://h/r4/Patient") == "https://h/r4/Patient"
     assert SESSION not in scrub_text(f"GET https://h/r4;jsessionid={SESSION}/metadata -> 200")

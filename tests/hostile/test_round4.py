@@ -120,7 +120,7 @@ def test_a_token_in_a_scan_list_url_reaches_no_output(tmp_path: Path):
     for f in out.rglob("*"):
         if f.is_file():
             assert SECRET not in f.read_text(encoding="utf-8", errors="replace"), f
-    assert "_format=json" in (out / "results.jsonl").read_text(encoding="utf-8")
+    assert f'"{srv.base}"' in (out / "results.jsonl").read_text(encoding="utf-8")  # scanned without its query
     dump = "\n".join(sqlite3.connect(db).iterdump())
     assert SECRET not in dump
     assert SECRET not in res.output

@@ -55,12 +55,13 @@ async def _sample(ctx: ProbeContext, recorder: Recorder, addresses: list[str], s
     async def one(listed: str, recorder: Recorder) -> dict[str, Any]:
         # Anonymous, as security.md §9 says: a Bundle's `https://user:pw@host/r4?access_token=…`
         # sent its user-info as a Basic header to that host and kept the token in the evidence.
+        # Without its query too, as a scan list's URL: FHIR's [base] has none, and a key or a
+        # session is what a query on a published address would carry.
         try:
-            address = strip_credentials(listed)
+            parts = urlsplit(strip_credentials(listed))._replace(query="")
         except ValueError:
             return {"address": "[not a URL]", "ok": False, "problem": "not a URL", "error_kind": "other"}
-        shown = redact_path_params(address)  # as every URL ehrcheck reports: a session there is a credential
-        parts = urlsplit(address)  # /metadata goes on the path, not after the query
+        shown = redact_path_params(urlunsplit(parts))  # as every URL ehrcheck reports: a session there is a credential
         url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/metadata"))
         async with gate:
             try:

@@ -68,3 +68,9 @@ def credential_refusal(token_url: str, base_url: str) -> str | None:
     """Why no client secret, assertion or token request goes to `token_url` (None when it may)."""
     why = transport_refusal(token_url, base_url)
     return None if why is None else why.replace("refused: ", "refused: the token endpoint ", 1)
+
+
+def api_key_refusal(url: str) -> str | None:
+    """Why this machine's own API key (CHPL's) may not go to `url` (None when it may): the same
+    rule, with this machine as the sender, so plain http only to a loopback host."""
+    return transport_refusal(url, "http://127.0.0.1/")

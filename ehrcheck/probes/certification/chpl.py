@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ehrcheck.http.client import FetchError, Recorder, Response, gather_recorded
+from ehrcheck.http.origins import api_key_refusal
 from ehrcheck.models import Evidence
 from ehrcheck.probes.base import ProbeContext, ProbeError, ProbeSkipped, parse_json
 from ehrcheck.probes.certification.chpl_listing import criteria_index, listing_documents, matches, normalise_listing
@@ -188,6 +189,8 @@ async def probe_chpl(ctx: ProbeContext, recorder: Recorder) -> dict[str, Any]:
         if not key:
             raise ProbeSkipped(NO_KEY_HINT)
         base = str(s.get("chpl_url") or DEFAULT_CHPL_URL).rstrip("/")
+        if why := api_key_refusal(base):  # the key obeys the transport rule of tokens (docs/security.md §4)
+            raise ProbeError(f"the CHPL API key was not sent: {why.replace('refused: ', 'refused: the CHPL API ', 1)}")
         data["source"] = "api"
         data["api"] = base
         status, crit_doc = await _get_json(ctx, f"{base}/data/certification-criteria", recorder, key)

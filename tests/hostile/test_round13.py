@@ -48,3 +48,40 @@ def test_the_chpl_key_still_goes_to_https_and_to_a_loopback_chpl():
     assert api_key_refusal("http://127.0.0.1:9/rest") is None
     assert api_key_refusal("http://localhost:9/rest") is None
     assert "not on this machine" in (api_key_refusal("http://198.51.100.7/rest") or "")
+
+
+SERVER_WORDS = ["Zzyzxfam", "Qwertgiv", "MRN778899a13", "5550199a13", "Plkjhstreet"]
+LINES = [
+    {"resourceType": "Zzyzxfam", "id": "z"},
+    {"resourceType": "Patient", "id": "a", "Qwertgiv": 1},
+    {"resourceType": "Patient", "id": "b", "name": [{"MRN778899a13": 1}]},
+    {"resourceType": "Patient", "id": "e", "extension": [{"url": "http://x", "5550199a13": 2}]},
+    {"resourceType": "Patient", "id": "f", "contact": [{"name": {"Plkjhstreet": 1}}], "birthDate": "x"},
+]
+
+
+def test_structure_problems_name_only_fhirs_words():
+    """PH3, PH6 (G3): Bulk NDJSON lines' structure problems quoted the server's unknown keys at any
+    depth (`Patient.name.0.MRN778899a13: extra_forbidden`) and a foreign resourceType; the US Core
+    tally uses the same function."""
+    from ehrcheck.probes.fhir_structure import structure_problems
+
+    found = [p for line in LINES for p in structure_problems(line)]
+    assert not [p for p in found if any(w in p for w in SERVER_WORDS)], found
+    assert "resourceType: [unknown type] is not an R4 resource type" in found
+    assert "Patient.name.0.[unknown element]: extra_forbidden" in found
+    assert "Patient.birthDate: value_error" in found  # FHIR's own element names stay
+
+
+def test_the_us_core_tally_keeps_no_server_word():
+    """What the Bulk probe's judge and the US Core probe record per profile, from the same lines."""
+    from ehrcheck.probes.authenticated.uscore_judge import ProfileTally, plan_for
+    from ehrcheck.probes.authenticated.uscore_profiles import DEFAULT_VERSION, conformance
+
+    profile = next(p for p in conformance(DEFAULT_VERSION)["profiles"] if p["resource"] == "Patient")
+    tally = ProfileTally(plan_for(DEFAULT_VERSION, profile))
+    for line in LINES[1:]:
+        tally.add(line)
+    result = tally.result()
+    assert result["structure_invalid"] == 4
+    assert not [w for w in SERVER_WORDS if w in json.dumps(result)], result

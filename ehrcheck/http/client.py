@@ -534,19 +534,15 @@ class Fetcher:
         )
 
     def _learn_tokens(self, content: bytes) -> None:
-        """The tokens a form POST's JSON answer issues, known as secrets before that answer is
-        recorded or logged (the caller learns them only after: --debug printed a header echoing
-        the token on the very line of the answer that issued it)."""
-        if b"_token" not in content:
-            return
+        """The credentials a form POST's JSON answer hands over (its tokens, a device secret, an
+        issued client secret, a session state, any of them nested), known as secrets before that
+        answer is recorded or logged (the caller learns them only after: --debug printed a header
+        echoing the token on the very line of the answer that issued it)."""
         try:
             doc = json.loads(content)
         except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError included): nothing issued here
             return
-        if isinstance(doc, dict):
-            for key in ("access_token", "refresh_token", "id_token"):
-                if isinstance(value := doc.get(key), str):
-                    self.secrets.add(value)
+        self.secrets.add_token_answer(doc)
 
     def allow_userinfo(self, base_url: str) -> None:
         """The one URL whose user-info may be sent (httpx makes it a Basic header): the base URL

@@ -409,6 +409,9 @@ def redact_url_text(text: str) -> str:
 
 SECRET_WORDS = ("key", "secret", "token", "password", "assertion")
 
+# Fields of a token answer whose value is a protocol word, not a credential (RFC 6749, RFC 8693).
+TOKEN_KIND_FIELDS = frozenset({"token_type", "issued_token_type"})
+
 # Shorter values would scrub ordinary words and numbers out of reports; no real secret is this short.
 MIN_SECRET_LENGTH = 6
 
@@ -537,6 +540,24 @@ class Secrets:
                 self.add_settings(getattr(settings, name, None), name, depth + 1)
         elif isinstance(settings, str) and any(w in key.lower() for w in SECRET_WORDS):
             self.add(settings)
+
+    def add_token_answer(self, doc: Any, secret: bool = False, depth: int = 0) -> None:
+        """A token endpoint's JSON answer: every string under a key that names a credential
+        (`secret_param`: `refresh_token`, `device_secret`, an issued `client_secret`,
+        `session_state`, a `…_token` nested in an object), at any depth. `token_type` and
+        `issued_token_type` name a kind of token (`bearer`), a word reports must keep."""
+        if depth > 16:  # a real answer is one or two levels deep
+            return
+        if isinstance(doc, str):
+            if secret:
+                self.add(doc)
+        elif isinstance(doc, dict):
+            for key, value in doc.items():
+                named = secret_param(str(key)) and str(key).lower() not in TOKEN_KIND_FIELDS
+                self.add_token_answer(value, secret or named, depth + 1)
+        elif isinstance(doc, list):
+            for value in doc:
+                self.add_token_answer(value, secret, depth + 1)
 
     def __bool__(self) -> bool:
         return bool(self._values)

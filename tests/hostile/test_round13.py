@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,43 @@ def test_the_us_core_tally_keeps_no_server_word():
     result = tally.result()
     assert result["structure_invalid"] == 4
     assert not [w for w in SERVER_WORDS if w in json.dumps(result)], result
+
+
+HANDED_OVER = {"device_secret": "DSa13devsec99", "client_secret": "CNa13newsecret99", "session_state": "SSa13sessst99"}
+NESTED = "NTa13nested99"
+
+
+@pytest.mark.timeout(90)
+def test_every_credential_a_token_answer_hands_over_is_a_secret_of_the_run(tmp_path: Path):
+    """SE2 (G4): only access, refresh and id tokens were learnt; a device secret, an issued client
+    secret, a session state and a `…_token` nested in an object, echoed by the server's later
+    answers, were kept verbatim in evidence.json and on --debug lines."""
+    from tests.support.cli import ROUTES, run
+    from tests.support.loopback import Reply, serve
+
+    issued = {"access_token": "Tok-Round13-" + "q" * 24, "token_type": "bearer", "expires_in": 300,
+              "scope": "system/*.read", **HANDED_OVER, "tokens": {"nested_token": NESTED}}  # fmt: skip
+    echo = {"Server": "E " + " ".join([*HANDED_OVER.values(), NESTED])}
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    # Only the authenticated probes search Observation and Group: the echo comes after the token.
+    routes = {**ROUTES, "/token": Reply(200, issued), "/fhir/Observation": Reply(200, bundle, echo)}
+    routes["/fhir/Group"] = Reply(200, bundle, echo)
+    creds = tmp_path / "creds.yaml"
+    with serve(routes, prefix="") as srv:
+        creds.write_text(f"client_id: app\nclient_secret: Cs-Round13-Secret\ntoken_endpoint: {srv.origin}/token\n", "utf-8")
+        res = run("--debug", "audit", srv.base + "/fhir", "--credentials", str(creds), "-o", str(tmp_path / "out"),
+                  "-f", "json,md", "--timeout", "3")  # fmt: skip
+        asked = [path for _, path, _ in srv.requests if path == "/token"]
+    assert asked and res.exit_code in (0, 1), res.output[-2000:]
+    written = [res.stderr, res.stdout] + [p.read_text(encoding="utf-8") for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    leaked = [v for v in [*HANDED_OVER.values(), NESTED] if any(v in text for text in written)]
+    assert not leaked, leaked
+    assert any("bearer" in text for text in written)  # token_type names a kind of token: not scrubbed
+
+
+def test_a_token_answers_kind_of_token_is_no_secret():
+    from ehrcheck.http.redact import Secrets
+
+    secrets = Secrets()
+    secrets.add_token_answer({"token_type": "bearer", "issued_token_type": "urn:x:access", "l": [{"id_token": "IDa13xyz"}]})
+    assert secrets.scrub("bearer urn:x:access IDa13xyz") == "bearer urn:x:access [redacted]"

@@ -274,7 +274,10 @@ def read_user_yaml(path: Path, flag: str, quote_problem: bool = True) -> tuple[s
     twice = duplicate_key(text)
     if twice:
         line, key, first = twice
-        raise UserInputError(f"{path}:{line}: '{key[:60]}' given twice in one mapping (first on line {first}); keep one")
+        from ehrcheck.files.yaml_values import key_shown
+
+        shown = f"'{key[:60]}'" if quote_problem else key_shown(key).replace("an unknown key", "a key")
+        raise UserInputError(f"{path}:{line}: {shown} given twice in one mapping (first on line {first}); keep one")
     import yaml
 
     from ehrcheck.files.yaml_values import BadValue, UserLoader

@@ -9,9 +9,18 @@ carries the node's position; callers report file:line, and quote the value only 
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
+
+# A key a file that may hold secrets can be named by: lower-case words in snake_case or camelCase,
+# no digits (a secret glued to its key, `client_secret:Zq9x…`, or written as one, is not this).
+_PLAIN_KEY = re.compile(r"[a-z]+(?:_[a-z]+)*|[a-z]+(?:[A-Z][a-z]+)*")
+_NAME_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+UNSHOWN_KEY = "an unknown key (not shown)"
 
 
 class BadValue(yaml.constructor.ConstructorError):
@@ -60,3 +69,29 @@ def bad_value_problem(exc: BadValue, quote: bool) -> str:
     else:
         shown = "a value" + ("" if quote else " (not shown: this file may hold secrets)")
     return f"{shown} is not a valid {exc.tag}; write one, or drop the tag and quote the value to keep it as text"
+
+
+def key_shown(key: object, known: Iterable[str] = ()) -> str:
+    """An unknown key of a file that may hold secrets, as an error message may name it: quoted
+    when it reads as a field name (plain lower-case words, or a near miss of a known field),
+    else UNSHOWN_KEY."""
+    text = str(key)
+    if len(text) <= 40 and _PLAIN_KEY.fullmatch(text):
+        return f"'{text}'"
+    if _NAME_KEY.fullmatch(text) and difflib.get_close_matches(text.lower(), list(known), n=1, cutoff=0.85):
+        return f"'{text}'"
+    return UNSHOWN_KEY
+
+
+def key_lines(text: str, section: str | None = None) -> dict[str, int]:
+    """Line of each key of the top mapping of `text` (or of its mapping `section`), for messages
+    that name a field's line instead of its value. Call on text that parsed already."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    if section is not None and isinstance(node, yaml.MappingNode):
+        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == section), None)
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}

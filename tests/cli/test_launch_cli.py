@@ -160,7 +160,7 @@ def test_no_browser_reads_the_pasted_redirect(tmp_path, elsewhere_first):
         ({"client_id": ""}, "needs an app registration"),
         ({"redirect_uri": "not-a-url"}, "redirect_uri must be the http(s) URL"),
         ({"redirect_uri": "https://app.example.invalid/cb"}, "not a loopback address ehrcheck can listen on"),
-        ({"colour": "blue"}, "app: unknown field(s) colour"),
+        ({"colour": "blue"}, "app: unknown field(s): 'colour'"),
     ],
 )
 def test_bad_registrations_exit_2_with_one_line(tmp_path, fields, message):

@@ -126,3 +126,95 @@ def test_a_token_answers_kind_of_token_is_no_secret():
     secrets = Secrets()
     secrets.add_token_answer({"token_type": "bearer", "issued_token_type": "urn:x:access", "l": [{"id_token": "IDa13xyz"}]})
     assert secrets.scrub("bearer urn:x:access IDa13xyz") == "bearer urn:x:access [redacted]"
+
+
+PLANTED = "CSa13+Sec/ret=Zq9xKp"
+GLUED = "Zq9xKpWm3Tr8"  # a secret that parses as a YAML key: letters and digits only
+
+
+def _pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+CREDENTIAL_FILES = {
+    "auth_method": f'client_id: app\nauth_method: "{PLANTED}"\nclient_secret: x1234567\n',
+    "alg": f'client_id: app\nprivate_key_file: key.pem\nalg: "{PLANTED}"\n',
+    "private_key_file": f'client_id: app\nprivate_key_file: "{PLANTED}"\n',
+    "flow_style": f"{{client_id: app, client_secret:{PLANTED}}}\n",
+    "secret_as_key": f"client_id: app\n{GLUED}: 1\n",
+    "secret_key_twice": f"client_id: app\n{GLUED}: 1\n{GLUED}: 2\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CREDENTIAL_FILES))
+def test_no_credentials_error_quotes_the_value_it_rejects(tmp_path: Path, case: str):
+    """CF2, CF4 (G6): `auth_method`, `alg` (upper-cased), `private_key_file` and unknown keys (a
+    secret glued to its key in flow style, or written as a key) were quoted in the error."""
+    from tests.hostile.test_messages import assert_message
+    from tests.support.cli import run
+
+    (tmp_path / "key.pem").write_text(_pem(), encoding="utf-8")
+    creds = tmp_path / "creds.yaml"
+    creds.write_text(CREDENTIAL_FILES[case], encoding="utf-8")
+    res = run("audit", "http://127.0.0.1:9/r4", "--credentials", str(creds), "-o", str(tmp_path / "o"))
+    assert_message(res, str(creds))
+    for planted in (PLANTED, PLANTED.upper(), GLUED):
+        assert planted not in res.output and planted not in res.stderr, res.stderr
+
+
+def test_a_private_key_pasted_into_the_path_field_is_not_printed(tmp_path: Path):
+    """CF3 (G6): `private_key_file: |` followed by the PEM key printed the whole key to stderr."""
+    from tests.hostile.test_messages import assert_message
+    from tests.support.cli import run
+
+    pem = _pem()
+    creds = tmp_path / "creds.yaml"
+    creds.write_text("client_id: app\nprivate_key_file: |\n" + "".join(f"  {ln}\n" for ln in pem.splitlines()), "utf-8")
+    res = run("audit", "http://127.0.0.1:9/r4", "--credentials", str(creds), "-o", str(tmp_path / "o"))
+    assert_message(res, f"{creds}:2", "private_key_file")
+    body = pem.splitlines()[1]
+    assert body not in res.stderr and "BEGIN" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("name", ["EHRCHECK_AUTH_METHOD", "EHRCHECK_SIGNING_ALG", "EHRCHECK_PRIVATE_KEY_FILE"])
+def test_a_secret_in_the_wrong_environment_variable_is_not_quoted(tmp_path: Path, name: str):
+    """CF2 (G6): `EHRCHECK_AUTH_METHOD=<secret>` printed the secret."""
+    from tests.hostile.test_messages import assert_message
+    from tests.support.cli import run
+
+    (tmp_path / "key.pem").write_text(_pem(), encoding="utf-8")
+    env = {"EHRCHECK_CLIENT_ID": "app", "EHRCHECK_PRIVATE_KEY_FILE": str(tmp_path / "key.pem"), name: PLANTED}
+    res = run("audit", "http://127.0.0.1:9/r4", "-o", str(tmp_path / "o"), env=env)
+    assert_message(res, name)
+    assert PLANTED not in res.stderr and PLANTED.upper() not in res.stderr, res.stderr
+
+
+def test_an_app_sections_errors_quote_no_value(tmp_path: Path):
+    """The same for a user launch's `app:` section (its unknown keys, key file path and alg)."""
+    from ehrcheck.errors import UserInputError
+    from ehrcheck.probes.launch.registration import load_registration
+
+    (tmp_path / "key.pem").write_text(_pem(), encoding="utf-8")
+    creds = tmp_path / "creds.yaml"
+    cases = (f'  private_key_file: "{PLANTED}"\n', f'  private_key_file: key.pem\n  alg: "{PLANTED}"\n', f"  {GLUED}: 1\n")
+    for section in cases:
+        creds.write_text("app:\n  client_id: a\n  redirect_uri: http://127.0.0.1:9/cb\n" + section, encoding="utf-8")
+        with pytest.raises(UserInputError) as caught:
+            load_registration(creds, environ={})
+        shown = str(caught.value)
+        assert PLANTED not in shown and PLANTED.upper() not in shown and GLUED not in shown, shown
+        assert f"{creds}:" in shown and "app" in shown
+
+
+def test_an_unknown_key_is_named_only_when_it_reads_as_a_field_name():
+    from ehrcheck.files.yaml_values import UNSHOWN_KEY, key_shown
+
+    known = ["client_secret", "client_id"]
+    assert key_shown("username", known) == "'username'" and key_shown("clientId", known) == "'clientId'"
+    assert key_shown("client_secrett", known) == "'client_secrett'"  # a near miss of a field
+    for secret in (GLUED, PLANTED, f"client_secret:{PLANTED}", "x" * 41):
+        assert key_shown(secret, known) == UNSHOWN_KEY

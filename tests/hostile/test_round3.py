@@ -83,7 +83,7 @@ def test_a_private_key_file_that_never_ends_is_refused(tmp_path: Path):
     creds = tmp_path / "creds.yaml"
     creds.write_text("client_id: app\nprivate_key_file: /dev/zero\n", encoding="utf-8")
     res = run("audit", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "out"))
-    assert_message(res, "private_key_file", "/dev/zero", "ehrcheck reads at most")
+    assert_message(res, f"{creds}:2: private_key_file", "ehrcheck reads at most")  # the path is a value: not shown
 
 
 # Foreign text that a terminal or a GitHub Markdown view would act on.

@@ -25,6 +25,7 @@ from typing import Any
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import read_text_capped, read_user_yaml
+from ehrcheck.files.yaml_values import key_lines, key_shown
 
 METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "bearer")
 ALGS = ("RS384", "ES384")
@@ -176,8 +177,8 @@ def _alg_for(key: Any, wanted: str | None, where: str) -> str:
     is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
     default = "ES384" if is_ec else "RS384"
     alg = (wanted or default).upper()
-    if alg not in ALGS:
-        raise UserInputError(f"{where}: alg '{alg}' is not one SMART Backend Services requires; use RS384 or ES384")
+    if alg not in ALGS:  # the value is not shown: a secret written in the wrong field would be
+        raise UserInputError(f"{where}: alg is not one SMART Backend Services requires; use RS384 or ES384 (value not shown)")
     if alg.startswith("ES") != is_ec:
         raise UserInputError(f"{where}: alg {alg} does not fit a{'n EC' if is_ec else 'n RSA'} key")
     if is_ec and key.curve.name != "secp384r1":
@@ -185,9 +186,18 @@ def _alg_for(key: Any, wanted: str | None, where: str) -> str:
     return alg
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def unknown_keys_message(keys: list[Any], lines: dict[str, int], known: set[str]) -> str:
+    """Each unknown key with its line, named only when it reads as a field name (`key_shown`):
+    `{client_id: x, client_secret:<secret>}` makes the secret part of a key."""
+    return ", ".join(
+        key_shown(k, known) + (f" on line {lines[str(k)]}" if str(k) in lines else "") for k in sorted(keys, key=str)
+    )
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """(fields, line of each field). No message quotes a value: only the field and its line."""
     # quote_problem=False: PyYAML's problem text can quote the offending line, which may hold a secret.
-    _text, data = read_user_yaml(path, "--credentials", quote_problem=False)
+    text, data = read_user_yaml(path, "--credentials", quote_problem=False)
     if data is None or data == {}:
         # An empty file (or /dev/null, or a FIFO nobody writes) is a mistake, not "no credentials":
         # taken as none, the audit ran anonymously and the authenticated checks silently vanished.
@@ -199,15 +209,17 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise UserInputError(f"{path}: must be a YAML mapping of fields such as client_id, private_key_file")
     # `app:` is a user-launch app registration, read by probes/launch/registration.py.
     data = {k: v for k, v in data.items() if k != "app"}
-    unknown = sorted(str(k) for k in data if k not in FILE_KEYS)
+    lines = key_lines(text)
+    unknown = [k for k in data if k not in FILE_KEYS]
     if unknown:
         raise UserInputError(
-            f"{path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(FILE_KEYS))}, and app (docs/launch.md)"
+            f"{path}: unknown field(s): {unknown_keys_message(unknown, lines, FILE_KEYS)}; "
+            f"known: {', '.join(sorted(FILE_KEYS))}, and app (docs/launch.md)"
         )
     for key, value in data.items():
         if value is not None and not isinstance(value, str | int | float) and key != "private_key":
-            raise UserInputError(f"{path}: field {key} must be a single value")
-    return {k: (str(v) if isinstance(v, int | float) else v) for k, v in data.items() if v is not None}
+            raise UserInputError(f"{path}{f':{lines[key]}' if key in lines else ''}: field {key} must be a single value")
+    return {k: (str(v) if isinstance(v, int | float) else v) for k, v in data.items() if v is not None}, lines
 
 
 def key_files(path: Path | None, environ: Mapping[str, str] | None = None) -> list[Path]:
@@ -232,8 +244,9 @@ def key_files(path: Path | None, environ: Mapping[str, str] | None = None) -> li
 def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None) -> Credentials | None:
     """Credentials from the file (if given) and the environment; None when neither gives any."""
     env = os.environ if environ is None else environ
-    fields: dict[str, Any] = _read_file(path) if path is not None else {}
-    origin = {k: str(path) for k in fields}
+    fields, lines = _read_file(path) if path is not None else ({}, {})
+    in_file = set(fields)
+    origin = {k: f"{path}:{lines[k]}" if k in lines else str(path) for k in fields}
     for key, name in ENV.items():
         value = env.get(name, "").strip()
         if value and key not in fields:
@@ -261,7 +274,7 @@ def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None
                 "(or EHRCHECK_PRIVATE_KEY_FILE, EHRCHECK_CLIENT_SECRET, EHRCHECK_BEARER_TOKEN)"
             )
     if method not in METHODS:
-        raise UserInputError(f"{where('auth_method')}: auth_method '{method}' is not one of {', '.join(METHODS)}")
+        raise UserInputError(f"{where('auth_method')}: auth_method is not one of {', '.join(METHODS)} (value not shown)")
 
     for name in ("client_id", "client_secret", "bearer_token"):
         given = fields.get(name)
@@ -292,14 +305,15 @@ def load_credentials(path: Path | None, environ: Mapping[str, str] | None = None
             raise UserInputError(f"{source}: give private_key_file or private_key, not both")
         if "private_key_file" in fields:
             key_path = Path(str(fields["private_key_file"])).expanduser()
-            if path is not None and origin["private_key_file"] == str(path) and not key_path.is_absolute():
+            if path is not None and "private_key_file" in in_file and not key_path.is_absolute():
                 key_path = path.parent / key_path  # relative to the credentials file, not the cwd
-            label = f"{where('private_key_file')}: private_key_file {key_path}"
+            # The path is not shown: a key or a secret pasted into this field would be printed whole.
+            label = f"{where('private_key_file')}: private_key_file"
             try:
                 text = read_text_capped(key_path, label)  # a key is a few KB; never read /dev/zero whole
             except FileNotFoundError:
-                raise UserInputError(f"{label}: no such file") from None
-            except (OSError, UnicodeDecodeError) as exc:
+                raise UserInputError(f"{label}: no such file (path not shown)") from None
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
                 raise UserInputError(
                     f"{label}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})"
                 ) from None

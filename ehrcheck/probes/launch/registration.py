@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from ehrcheck.errors import UserInputError
 from ehrcheck.files.limits import read_text_capped, read_user_yaml
-from ehrcheck.probes.authenticated.credentials import Credentials, Secret, _alg_for, load_private_key
+from ehrcheck.files.yaml_values import key_lines
+from ehrcheck.probes.authenticated.credentials import Credentials, Secret, _alg_for, load_private_key, unknown_keys_message
 
 APP_KEYS = {
     "client_id",
@@ -83,27 +84,32 @@ def is_loopback(uri: str) -> bool:
     return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK and parts.port is not None
 
 
-def _file_section(path: Path) -> dict[str, Any]:
-    _text, data = read_user_yaml(path, "--credentials", quote_problem=False)
+def _file_section(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """(app fields, line of each). No message quotes a value: only the field and its line."""
+    text, data = read_user_yaml(path, "--credentials", quote_problem=False)
     section = data.get("app") if isinstance(data, dict) else None
     if section is None:
-        return {}
+        return {}, {}
     if not isinstance(section, dict):
         raise UserInputError(f"{path}: app must be a mapping of fields such as client_id, redirect_uri")
-    unknown = sorted(str(k) for k in section if k not in APP_KEYS)
+    lines = key_lines(text, "app")
+    unknown = [k for k in section if k not in APP_KEYS]
     if unknown:
-        raise UserInputError(f"{path}: app: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(APP_KEYS))}")
+        raise UserInputError(
+            f"{path}: app: unknown field(s): {unknown_keys_message(unknown, lines, APP_KEYS)}; known: {', '.join(sorted(APP_KEYS))}"
+        )
     for key, value in section.items():
         if value is not None and not isinstance(value, str | int | float):
-            raise UserInputError(f"{path}: app.{key} must be a single value")
-    return {k: str(v) for k, v in section.items() if v is not None}
+            raise UserInputError(f"{path}{f':{lines[key]}' if key in lines else ''}: app.{key} must be a single value")
+    return {k: str(v) for k, v in section.items() if v is not None}, lines
 
 
 def load_registration(path: Path | None, environ: Mapping[str, str] | None = None, *, ehr: bool = False) -> AppRegistration:
     """The app registration for a user launch; a UserInputError names what is missing."""
     env = os.environ if environ is None else environ
-    fields = _file_section(path) if path is not None else {}
-    origin = {k: f"{path}: app.{k}" for k in fields}
+    fields, lines = _file_section(path) if path is not None else ({}, {})
+    in_file = set(fields)
+    origin = {k: f"{path}{f':{lines[k]}' if k in lines else ''}: app.{k}" for k in fields}
     for setting, name in APP_ENV.items():
         value = env.get(name, "").strip()
         if value and setting not in fields:
@@ -138,12 +144,12 @@ def load_registration(path: Path | None, environ: Mapping[str, str] | None = Non
     kid: str | None = None
     if "private_key_file" in fields:
         key_path = Path(fields["private_key_file"]).expanduser()
-        if path is not None and origin["private_key_file"].startswith(str(path)) and not key_path.is_absolute():
+        if path is not None and "private_key_file" in in_file and not key_path.is_absolute():
             key_path = path.parent / key_path
-        label = f"{origin['private_key_file']} {key_path}"
+        label = origin["private_key_file"]  # never the path: a key pasted into the field would be printed whole
         try:
             text = read_text_capped(key_path, label)  # a key is a few KB; never read /dev/zero whole
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
             raise UserInputError(
                 f"{label}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})"
             ) from None

@@ -97,12 +97,12 @@ def test_secrets_never_print(tmp_path, rsa_key):
     [
         ("client_id: app\n  bad: [\n", "creds.yaml:2: not valid YAML"),
         ("- a\n", "must be a YAML mapping"),
-        ("client_id: app\nclient_sceret: x\n", "unknown field(s) client_sceret"),
+        ("client_id: app\nclient_sceret: x\n", "unknown field(s): 'client_sceret' on line 2"),
         ("client_secret: " + SECRET + "\n", "client_id is required"),
         ("client_id: app\n", "no credential given"),
-        ("client_id: app\nauth_method: magic\nclient_secret: x\n", "auth_method 'magic'"),
+        ("client_id: app\nauth_method: magic\nclient_secret: x\n", "creds.yaml:2: auth_method is not one of"),
         ("client_id: app\nprivate_key_file: missing.pem\n", "private_key_file"),
-        ("client_id: app\nprivate_key_file: k.pem\nalg: RS256\n", "alg 'RS256'"),
+        ("client_id: app\nprivate_key_file: k.pem\nalg: RS256\n", "creds.yaml:3: alg is not one"),
         ("client_id: app\nprivate_key_file: k.pem\nalg: ES384\n", "does not fit an RSA key"),
         ("client_id: app\nprivate_key: not a key " + SECRET + "\n", "not a PEM private key or a private JWK"),
         ("client_id: app\nclient_secret: x\ntoken_endpoint: ftp://x\n", "token_endpoint must be an http(s) URL"),
@@ -133,7 +133,7 @@ def test_cli_bad_credentials_exit_2_without_traceback(tmp_path):
     creds = write(tmp_path, f"client_id: app\nclient_secret: {SECRET}\nsurprise: 1\n")
     res = run("probe", "http://127.0.0.1:9/fhir", "--credentials", str(creds), "-o", str(tmp_path / "e.json"))
     assert res.exit_code == 2
-    assert "unknown field(s) surprise" in res.output and "Traceback" not in res.output and SECRET not in res.output
+    assert "unknown field(s): 'surprise' on line 3" in res.output and "Traceback" not in res.output and SECRET not in res.output
     assert not (tmp_path / "e.json").exists()
 
 

@@ -408,6 +408,9 @@ def redact_url_text(text: str) -> str:
 
 
 SECRET_WORDS = ("key", "secret", "token", "password", "assertion")
+# Settings that name where a secret goes or lies, not the secret (`token_endpoint`,
+# `private_key_file`): scrubbing them blanked the token endpoint out of --debug and the evidence.
+ADDRESS_KEYS = ("_endpoint", "_url", "_uri", "_file", "_path")
 
 # Fields of a token answer whose value is a protocol word, not a credential (RFC 6749, RFC 8693).
 TOKEN_KIND_FIELDS = frozenset({"token_type", "issued_token_type"})
@@ -538,7 +541,7 @@ class Secrets:
         elif hasattr(settings, "__dataclass_fields__"):
             for name in settings.__dataclass_fields__:
                 self.add_settings(getattr(settings, name, None), name, depth + 1)
-        elif isinstance(settings, str) and any(w in key.lower() for w in SECRET_WORDS):
+        elif isinstance(settings, str) and any(w in key.lower() for w in SECRET_WORDS) and not key.endswith(ADDRESS_KEYS):
             self.add(settings)
 
     def add_token_answer(self, doc: Any, secret: bool = False, depth: int = 0) -> None:

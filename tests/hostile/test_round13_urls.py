@@ -143,3 +143,15 @@ def test_a_credential_in_a_list_urls_path_parameter_is_neither_sent_nor_written(
     assert "/metadata" in sent
     written.append(sent)
     assert not [text[:160] for text in written if LEAK in text]
+
+
+def test_a_settings_address_is_not_a_secret():
+    """Round 13 (note): the credentials' `token_endpoint` became a secret of the run (its key
+    holds "token"), so --debug read `POST [redacted]`; the secret values beside it still are."""
+    from ehrcheck.http.redact import Secrets
+
+    secrets = Secrets()
+    secrets.add_settings({"token_endpoint": "https://auth.example/token", "private_key_file": "/k/app-key.pem",
+                          "client_secret": "Sec13retValue", "api_key": "Key13Value99"})  # fmt: skip
+    shown = secrets.scrub("POST https://auth.example/token with /k/app-key.pem Sec13retValue Key13Value99")
+    assert shown == "POST https://auth.example/token with /k/app-key.pem [redacted] [redacted]", shown
